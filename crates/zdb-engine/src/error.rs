@@ -1,0 +1,82 @@
+//! Typed engine errors. Where 0-db has a fixed reply text for a condition, the `Display` text
+//! here is exactly that text, so the server can forward it as `-{error}` unchanged.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("Invalid key format")]
+    InvalidKey,
+    #[error("Key too large")]
+    KeyTooLarge,
+    #[error("Payload too large")]
+    PayloadTooLarge,
+    #[error("No space left on this namespace")]
+    NamespaceFull,
+    #[error("Namespace is temporarily locked (read-only)")]
+    Locked,
+    #[error("Namespace is temporarily frozen (read-write disabled)")]
+    Frozen,
+    #[error("Namespace is protected by worm mode")]
+    WormOverwrite,
+    #[error("Cannot delete a key when namespace is in worm mode")]
+    WormDelete,
+    #[error("Invalid argument, key needed")]
+    KeyNeeded,
+    #[error("Invalid key, only update authorized")]
+    SeqUpdateOnly,
+    #[error("Key not found")]
+    KeyNotFound,
+    #[error("Namespace not found")]
+    NamespaceNotFound,
+    #[error("Namespace already exists")]
+    NamespaceExists,
+    #[error("Invalid namespace name")]
+    InvalidNamespaceName,
+    #[error("Namespace too long")]
+    NamespaceTooLong,
+    #[error("Namespace is not empty")]
+    NamespaceNotEmpty,
+    #[error("Your active namespace is not available anymore (probably removed).")]
+    NamespaceGone,
+    #[error("Invalid argument")]
+    InvalidArgument,
+    #[error("Operation not supported in this mode")]
+    WrongMode,
+    #[error("No more data")]
+    NoMoreData,
+    #[error("Data segment {path} is missing")]
+    MissingSegment { path: PathBuf },
+    #[error("Corrupted data in {path} at offset {offset}: {what}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        what: &'static str,
+    },
+    #[error("Start refused by hook: {0}")]
+    HookRefused(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach a path to an `io::Error`, which otherwise never says which file failed.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: &std::path::Path) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

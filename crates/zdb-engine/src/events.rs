@@ -1,0 +1,104 @@
+//! Engine events: what the engine tells the outside world about its files and namespaces.
+//!
+//! The engine only emits; the `zdb` server maps events onto its `--hook` executable, and other
+//! crates (qsfs) subscribe in-process by implementing [`EventSink`]. Blocking events (those whose
+//! outcome the engine waits for) are marked by [`Event::is_blocking`].
+
+use std::path::PathBuf;
+
+/// Something that happened, or is about to happen, inside the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The engine finished loading; blocking: a refusal aborts start-up.
+    Ready,
+    /// The engine is shutting down cleanly.
+    Close,
+    /// A namespace closed its data segment `old` and opened `new`.
+    JumpData {
+        namespace: String,
+        old: PathBuf,
+        new: PathBuf,
+    },
+    /// A namespace closed its index segment `old` and opened `new`; `dirty` lists the index
+    /// segment ids modified since the last reset of the dirty set.
+    JumpIndex {
+        namespace: String,
+        old: PathBuf,
+        new: PathBuf,
+        dirty: Vec<u32>,
+    },
+    /// A data segment needed for a read is not on disk; blocking: the sink may bring it back
+    /// (e.g. from zstor) before the engine retries.
+    MissingData {
+        namespace: String,
+        path: PathBuf,
+    },
+    /// Namespaces are about to be loaded; blocking.
+    NamespacesInit {
+        index_root: PathBuf,
+        data_root: PathBuf,
+    },
+    NamespaceCreated {
+        namespace: String,
+    },
+    NamespaceUpdated {
+        namespace: String,
+    },
+    NamespaceDeleted {
+        namespace: String,
+    },
+    NamespaceReloaded {
+        namespace: String,
+    },
+    /// A namespace is being closed (deleted or shut down) with its current files.
+    NamespaceClosing {
+        namespace: String,
+        index: PathBuf,
+        data: PathBuf,
+        dirty: Vec<u32>,
+    },
+}
+
+impl Event {
+    /// The hook name 0-db uses for this event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Ready => "ready",
+            Event::Close => "close",
+            Event::JumpData { .. } => "jump-data",
+            Event::JumpIndex { .. } => "jump-index",
+            Event::MissingData { .. } => "missing-data",
+            Event::NamespacesInit { .. } => "namespaces-init",
+            Event::NamespaceCreated { .. } => "namespace-created",
+            Event::NamespaceUpdated { .. } => "namespace-updated",
+            Event::NamespaceDeleted { .. } => "namespace-deleted",
+            Event::NamespaceReloaded { .. } => "namespace-reloaded",
+            Event::NamespaceClosing { .. } => "namespace-closing",
+        }
+    }
+
+    /// Whether the engine waits for the sink's verdict before going on.
+    pub fn is_blocking(&self) -> bool {
+        matches!(
+            self,
+            Event::Ready | Event::MissingData { .. } | Event::NamespacesInit { .. }
+        )
+    }
+}
+
+/// Receives engine events. Called synchronously from the thread doing the work, so a sink
+/// must hand slow non-blocking work to a thread of its own.
+pub trait EventSink: Send + Sync {
+    /// Handle `event`. For blocking events, `Err` means refusal (start-up aborts) or failure
+    /// (the missing segment is still missing); for others the result is ignored.
+    fn emit(&self, event: &Event) -> Result<(), String>;
+}
+
+/// A sink that ignores everything; the default when nobody listens.
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn emit(&self, _event: &Event) -> Result<(), String> {
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! In-memory index of a user-mode namespace: key → location of its current version.
+//!
+//! Built for memory: keys live back to back in one arena, fixed-size slots in one vector, and the
+//! hash table stores only a 4-byte slot number. That is about 40 bytes per key beyond the key
+//! itself, against ~250 for 0-db. Deleted keys keep their slot (flagged) so history still works.
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+
+/// Where the current version of a key lives, data and index side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    key_off: u32,
+    /// Segment id of both the data record and the index entry (they always share it).
+    pub seg: u32,
+    pub data_off: u32,
+    pub idx_off: u32,
+    pub payload_len: u32,
+    pub timestamp: u32,
+    key_len: u8,
+    pub flags: u8,
+}
+
+impl Slot {
+    pub fn is_deleted(&self) -> bool {
+        self.flags & crate::format::FLAG_DELETED != 0
+    }
+}
+
+/// What a caller records about a key's newest version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub seg: u32,
+    pub data_off: u32,
+    pub idx_off: u32,
+    pub payload_len: u32,
+    pub timestamp: u32,
+    pub flags: u8,
+}
+
+#[derive(Default)]
+pub struct KeyMap {
+    table: HashTable<u32>,
+    slots: Vec<Slot>,
+    arena: Vec<u8>,
+    hasher: FixedState,
+    live: u64,
+    live_bytes: u64,
+}
+
+impl KeyMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn key_of<'a>(arena: &'a [u8], s: &Slot) -> &'a [u8] {
+        &arena[s.key_off as usize..s.key_off as usize + s.key_len as usize]
+    }
+
+    fn find(&self, key: &[u8]) -> Option<u32> {
+        let h = self.hasher.hash_one(key);
+        self.table
+            .find(h, |&i| {
+                Self::key_of(&self.arena, &self.slots[i as usize]) == key
+            })
+            .copied()
+    }
+
+    /// Current slot of `key`, deleted or not.
+    pub fn get(&self, key: &[u8]) -> Option<&Slot> {
+        self.find(key).map(|i| &self.slots[i as usize])
+    }
+
+    /// Number of keys whose newest version is not a deletion.
+    pub fn live(&self) -> u64 {
+        self.live
+    }
+
+    /// Sum of the payload lengths of live keys.
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes
+    }
+
+    /// Record `p` as the newest version of `key`; returns the previous slot if there was one.
+    pub fn put(&mut self, key: &[u8], p: Placement) -> Option<Slot> {
+        let deleted = p.flags & crate::format::FLAG_DELETED != 0;
+        if let Some(i) = self.find(key) {
+            let s = &mut self.slots[i as usize];
+            let old = *s;
+            if !old.is_deleted() {
+                self.live_bytes -= old.payload_len as u64;
+            }
+            if !deleted {
+                self.live_bytes += p.payload_len as u64;
+            }
+            s.seg = p.seg;
+            s.data_off = p.data_off;
+            s.idx_off = p.idx_off;
+            s.payload_len = p.payload_len;
+            s.timestamp = p.timestamp;
+            s.flags = p.flags;
+            match (old.is_deleted(), deleted) {
+                (true, false) => self.live += 1,
+                (false, true) => self.live -= 1,
+                _ => {}
+            }
+            return Some(old);
+        }
+        let idx =
+            u32::try_from(self.slots.len()).expect("more than 4 billion keys in one namespace");
+        let key_off =
+            u32::try_from(self.arena.len()).expect("key arena beyond 4 GiB in one namespace");
+        self.arena.extend_from_slice(key);
+        self.slots.push(Slot {
+            key_off,
+            seg: p.seg,
+            data_off: p.data_off,
+            idx_off: p.idx_off,
+            payload_len: p.payload_len,
+            timestamp: p.timestamp,
+            key_len: key.len() as u8,
+            flags: p.flags,
+        });
+        let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
+        let h = hasher.hash_one(key);
+        self.table.insert_unique(h, idx, |&i| {
+            hasher.hash_one(Self::key_of(arena, &slots[i as usize]))
+        });
+        if !deleted {
+            self.live += 1;
+            self.live_bytes += p.payload_len as u64;
+        }
+        None
+    }
+
+    /// Drop spare capacity after a bulk load.
+    pub fn shrink(&mut self) {
+        self.arena.shrink_to_fit();
+        self.slots.shrink_to_fit();
+        let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
+        self.table
+            .shrink_to_fit(|&i| hasher.hash_one(Self::key_of(arena, &slots[i as usize])));
+    }
+
+    /// Heap bytes held, for statistics.
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.table.capacity() * 5
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(seg: u32, flags: u8) -> Placement {
+        Placement {
+            seg,
+            data_off: 1,
+            idx_off: 2,
+            payload_len: 3,
+            timestamp: 4,
+            flags,
+        }
+    }
+
+    #[test]
+    fn put_get_overwrite_delete() {
+        let mut m = KeyMap::new();
+        for i in 0..10_000u32 {
+            assert!(m.put(&i.to_be_bytes(), p(i, 0)).is_none());
+        }
+        assert_eq!(m.live(), 10_000);
+        assert_eq!(m.get(&5u32.to_be_bytes()).unwrap().seg, 5);
+        let old = m.put(&5u32.to_be_bytes(), p(77, 0)).unwrap();
+        assert_eq!(old.seg, 5);
+        assert_eq!(m.get(&5u32.to_be_bytes()).unwrap().seg, 77);
+        m.put(&6u32.to_be_bytes(), p(1, crate::format::FLAG_DELETED));
+        assert_eq!(m.live(), 9_999);
+        assert!(m.get(&6u32.to_be_bytes()).unwrap().is_deleted());
+        m.put(&6u32.to_be_bytes(), p(1, 0));
+        assert_eq!(m.live(), 10_000);
+        assert!(m.get(b"absent").is_none());
+        m.shrink();
+        assert_eq!(m.get(&9_999u32.to_be_bytes()).unwrap().seg, 9_999);
+    }
+}

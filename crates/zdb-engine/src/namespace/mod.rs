@@ -1,0 +1,718 @@
+//! One namespace: its segments, its in-memory index and every operation on its entries.
+//!
+//! Concurrency: one `RwLock` over the namespace state. Reads (GET, EXISTS, SCAN…) share it and
+//! read files with positional I/O; writes take it exclusively. Different namespaces never
+//! contend. Durability: a write returns once both its data record and its index entry are in the
+//! OS page cache (`Durability::Os`), or on disk (`Durability::Always`).
+
+mod admin;
+mod open;
+mod scan;
+
+pub use admin::{NamespaceInfo, SettingChange};
+pub use scan::{Cursor, Direction, HistoryItem, ScanItem, ScanPage};
+
+use crate::error::{Error, IoContext, Result};
+use crate::events::{Event, EventSink};
+use crate::format::{self, IndexEntry, RecordHeader, FLAG_DELETED, NO_PREV};
+use crate::keymap::{KeyMap, Placement};
+use crate::segment;
+use crate::settings::Settings;
+use crate::{Durability, Mode};
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Settings shared by every namespace of an engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub datasize: u64,
+    pub durability: Durability,
+}
+
+/// Outcome of a SET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetOutcome {
+    /// Written; carries the key (in seq mode the new or updated 4-byte id).
+    Written(Vec<u8>),
+    /// The value equals the current one: nothing written.
+    Unchanged,
+}
+
+/// Metadata of a key's current version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryMeta {
+    pub payload_len: u32,
+    pub timestamp: u32,
+    pub seg: u32,
+    pub data_off: u32,
+}
+
+/// The per-mode part of the in-memory index.
+pub(crate) enum Keys {
+    /// User mode: every key in memory.
+    User(KeyMap),
+    /// Sequential mode: ids are positions in the index files; only segment starts in memory.
+    Seq(SeqIndex),
+}
+
+#[derive(Default)]
+pub(crate) struct SeqIndex {
+    /// `(first id, segment)` for every index segment, ascending.
+    pub starts: Vec<(u32, u32)>,
+    pub next_id: u32,
+    pub live: u64,
+    pub live_bytes: u64,
+}
+
+impl SeqIndex {
+    /// Index segment and offset of the entry for `id`.
+    pub fn locate(&self, id: u32) -> Option<(u32, u64)> {
+        if id >= self.next_id {
+            return None;
+        }
+        let i = self
+            .starts
+            .partition_point(|&(first, _)| first <= id)
+            .checked_sub(1)?;
+        let (first, seg) = self.starts[i];
+        Some((
+            seg,
+            (format::FILE_HEADER_LEN + (id - first) as usize * format::SEQ_ENTRY_LEN) as u64,
+        ))
+    }
+}
+
+pub(crate) struct State {
+    pub settings: Settings,
+    pub keys: Keys,
+    /// Segments that exist, ascending; the last one is open for appends.
+    pub segments: Vec<u32>,
+    pub data: Arc<File>,
+    pub data_len: u64,
+    pub index: Arc<File>,
+    pub index_len: u64,
+    /// Bytes in all data / index segment files.
+    pub data_bytes: u64,
+    pub index_bytes: u64,
+    /// Index segment ids modified since the last `INDEX DIRTY RESET`.
+    pub dirty: BTreeSet<u32>,
+    pub opened_at: Instant,
+    /// Writes not yet fsync'ed (for `Durability::Periodic`).
+    pub unsynced: bool,
+    pub scratch: Vec<u8>,
+}
+
+impl State {
+    pub fn cur_seg(&self) -> u32 {
+        *self
+            .segments
+            .last()
+            .expect("a namespace always has an open segment")
+    }
+
+    pub fn mode(&self) -> Mode {
+        match self.keys {
+            Keys::User(_) => Mode::User,
+            Keys::Seq(_) => Mode::Seq,
+        }
+    }
+
+    pub fn entries(&self) -> u64 {
+        match &self.keys {
+            Keys::User(m) => m.live(),
+            Keys::Seq(s) => s.live,
+        }
+    }
+
+    /// Sum of the payload lengths of live entries: what `maxsize` limits.
+    pub fn payload_bytes(&self) -> u64 {
+        match &self.keys {
+            Keys::User(m) => m.live_bytes(),
+            Keys::Seq(s) => s.live_bytes,
+        }
+    }
+
+    /// 0-db's rule: the live payload after this write may not exceed the limit.
+    fn check_room(&self, new_len: usize, replaced_len: u64) -> Result<()> {
+        let max = self.settings.maxsize;
+        if max > 0 && self.payload_bytes() + new_len as u64 > max + replaced_len {
+            return Err(Error::NamespaceFull);
+        }
+        Ok(())
+    }
+}
+
+/// A namespace, shared by every connection attached to it.
+pub struct Namespace {
+    name: String,
+    data_dir: PathBuf,
+    index_dir: PathBuf,
+    shared: Shared,
+    events: Arc<dyn EventSink>,
+    state: RwLock<State>,
+    /// Read handles of closed segments, opened on first use.
+    files: Mutex<HashMap<(bool, u32), Arc<File>>>,
+    deleted: AtomicBool,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+impl Namespace {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this namespace was deleted while still referenced.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+    }
+
+    fn check_alive(&self) -> Result<()> {
+        if self.is_deleted() {
+            return Err(Error::NamespaceGone);
+        }
+        Ok(())
+    }
+
+    /// A snapshot of the persisted settings.
+    pub fn settings(&self) -> Settings {
+        self.state.read().settings.clone()
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.state.read().mode()
+    }
+
+    /// Number of live entries (DBSIZE).
+    pub fn len(&self) -> u64 {
+        self.state.read().entries()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn check_readable(st: &State) -> Result<()> {
+        if st.settings.frozen {
+            return Err(Error::Frozen);
+        }
+        Ok(())
+    }
+
+    fn check_writable(st: &State) -> Result<()> {
+        Self::check_readable(st)?;
+        if st.settings.locked {
+            return Err(Error::Locked);
+        }
+        Ok(())
+    }
+
+    /// Store `value` under `key` (seq mode: empty key appends, a 4-byte id updates).
+    /// `timestamp` overrides the record time (replication).
+    pub fn set(&self, key: &[u8], value: &[u8], timestamp: Option<u32>) -> Result<SetOutcome> {
+        self.check_alive()?;
+        if value.len() > format::MAX_PAYLOAD_LEN {
+            return Err(Error::PayloadTooLarge);
+        }
+        let mut st = self.state.write();
+        Self::check_writable(&st)?;
+        let ts = timestamp.unwrap_or_else(now);
+        match st.mode() {
+            Mode::User => {
+                if key.is_empty() {
+                    return Err(Error::KeyNeeded);
+                }
+                if key.len() > format::MAX_KEY_LEN {
+                    return Err(Error::KeyTooLarge);
+                }
+                let prev = match &st.keys {
+                    Keys::User(m) => m.get(key).copied(),
+                    Keys::Seq(_) => unreachable!(),
+                };
+                let prev_loc = prev.map(|s| (s.seg, s.data_off, s.payload_len, s.is_deleted()));
+                if let Some(out) = self.unchanged_or_worm(&st, key, value, prev_loc)? {
+                    return Ok(out);
+                }
+                st.check_room(
+                    value.len(),
+                    prev.filter(|s| !s.is_deleted())
+                        .map_or(0, |s| s.payload_len as u64),
+                )?;
+                let prev_link = prev.map(|s| (s.seg, s.data_off));
+                let (seg, data_off, idx_off) =
+                    self.append(&mut st, key, value, ts, 0, prev_link, AppendIndex::Append)?;
+                if let Keys::User(m) = &mut st.keys {
+                    m.put(
+                        key,
+                        Placement {
+                            seg,
+                            data_off,
+                            idx_off,
+                            payload_len: value.len() as u32,
+                            timestamp: ts,
+                            flags: 0,
+                        },
+                    );
+                }
+                self.after_write(&mut st)?;
+                Ok(SetOutcome::Written(key.to_vec()))
+            }
+            Mode::Seq => {
+                let (id, existing) = if key.is_empty() {
+                    (self.seq(&st).next_id, None)
+                } else {
+                    let id = seq_id(key).map_err(|_| Error::SeqUpdateOnly)?;
+                    let e = self
+                        .seq_entry(&st, id)?
+                        .filter(|e| !e.is_deleted())
+                        .ok_or(Error::SeqUpdateOnly)?;
+                    (id, Some(e))
+                };
+                let idkey = id.to_le_bytes();
+                let prev_loc =
+                    existing.map(|e| (e.data_seg, e.data_off, e.payload_len, e.is_deleted()));
+                if let Some(out) = self.unchanged_or_worm(&st, &idkey, value, prev_loc)? {
+                    return Ok(out);
+                }
+                st.check_room(value.len(), existing.map_or(0, |e| e.payload_len as u64))?;
+                let target = match existing {
+                    None => AppendIndex::Append,
+                    Some(_) => AppendIndex::Overwrite(id),
+                };
+                let prev_link = existing.map(|e| (e.data_seg, e.data_off));
+                self.append(&mut st, &idkey, value, ts, 0, prev_link, target)?;
+                let Keys::Seq(s) = &mut st.keys else {
+                    unreachable!()
+                };
+                match existing {
+                    None => {
+                        s.next_id += 1;
+                        s.live += 1;
+                    }
+                    Some(e) => s.live_bytes -= e.payload_len as u64,
+                }
+                s.live_bytes += value.len() as u64;
+                self.after_write(&mut st)?;
+                Ok(SetOutcome::Written(seq_key(id).to_vec()))
+            }
+        }
+    }
+
+    /// Refuse overwrites on `worm`, and detect a value identical to the stored one.
+    fn unchanged_or_worm(
+        &self,
+        st: &State,
+        key: &[u8],
+        value: &[u8],
+        prev: Option<(u32, u32, u32, bool)>,
+    ) -> Result<Option<SetOutcome>> {
+        let Some((seg, off, len, deleted)) = prev else {
+            return Ok(None);
+        };
+        if deleted {
+            return Ok(None);
+        }
+        if st.settings.worm {
+            return Err(Error::WormOverwrite);
+        }
+        if len as usize == value.len() {
+            let (_, stored) = self.read_record(st, seg, off, key.len(), len)?;
+            if stored == value {
+                return Ok(Some(SetOutcome::Unchanged));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Delete `key`: appends a tombstone; the old versions stay reachable through HISTORY.
+    pub fn delete(&self, key: &[u8]) -> Result<()> {
+        self.check_alive()?;
+        let mut st = self.state.write();
+        Self::check_writable(&st)?;
+        let ts = now();
+        match st.mode() {
+            Mode::User => {
+                let slot = match &st.keys {
+                    Keys::User(m) => m.get(key).copied(),
+                    Keys::Seq(_) => unreachable!(),
+                };
+                let slot = slot.filter(|s| !s.is_deleted()).ok_or(Error::KeyNotFound)?;
+                if st.settings.worm {
+                    return Err(Error::WormDelete);
+                }
+                let (seg, data_off, idx_off) = self.append(
+                    &mut st,
+                    key,
+                    &[],
+                    ts,
+                    FLAG_DELETED,
+                    Some((slot.seg, slot.data_off)),
+                    AppendIndex::Append,
+                )?;
+                if let Keys::User(m) = &mut st.keys {
+                    m.put(
+                        key,
+                        Placement {
+                            seg,
+                            data_off,
+                            idx_off,
+                            payload_len: 0,
+                            timestamp: ts,
+                            flags: FLAG_DELETED,
+                        },
+                    );
+                }
+            }
+            Mode::Seq => {
+                let id = seq_id(key)?;
+                let e = self
+                    .seq_entry(&st, id)?
+                    .filter(|e| !e.is_deleted())
+                    .ok_or(Error::KeyNotFound)?;
+                if st.settings.worm {
+                    return Err(Error::WormDelete);
+                }
+                self.append(
+                    &mut st,
+                    &id.to_le_bytes(),
+                    &[],
+                    ts,
+                    FLAG_DELETED,
+                    Some((e.data_seg, e.data_off)),
+                    AppendIndex::Overwrite(id),
+                )?;
+                let Keys::Seq(s) = &mut st.keys else {
+                    unreachable!()
+                };
+                s.live -= 1;
+                s.live_bytes -= e.payload_len as u64;
+            }
+        }
+        self.after_write(&mut st)
+    }
+
+    /// Current payload of `key`, `None` when absent or deleted. The payload checksum is verified:
+    /// corrupt bytes are an error, never a reply.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.check_alive()?;
+        let st = self.state.read();
+        Self::check_readable(&st)?;
+        let Some(m) = self.lookup(&st, key)? else {
+            return Ok(None);
+        };
+        let (_, payload) = self.read_record(
+            &st,
+            m.seg,
+            m.data_off,
+            record_key_len(&st, key),
+            m.payload_len,
+        )?;
+        Ok(Some(payload))
+    }
+
+    /// Metadata of the current, non-deleted version of `key`.
+    pub fn meta(&self, key: &[u8]) -> Result<Option<EntryMeta>> {
+        self.check_alive()?;
+        let st = self.state.read();
+        Self::check_readable(&st)?;
+        self.lookup(&st, key)
+    }
+
+    /// Whether the stored payload of `key` still matches its checksum (`None` if absent).
+    pub fn check(&self, key: &[u8]) -> Result<Option<bool>> {
+        self.check_alive()?;
+        let st = self.state.read();
+        Self::check_readable(&st)?;
+        let Some(m) = self.lookup(&st, key)? else {
+            return Ok(None);
+        };
+        match self.read_record(
+            &st,
+            m.seg,
+            m.data_off,
+            record_key_len(&st, key),
+            m.payload_len,
+        ) {
+            Ok(_) => Ok(Some(true)),
+            Err(Error::Corrupt { .. }) => Ok(Some(false)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn lookup(&self, st: &State, key: &[u8]) -> Result<Option<EntryMeta>> {
+        match &st.keys {
+            Keys::User(m) => Ok(m.get(key).filter(|s| !s.is_deleted()).map(|s| EntryMeta {
+                payload_len: s.payload_len,
+                timestamp: s.timestamp,
+                seg: s.seg,
+                data_off: s.data_off,
+            })),
+            Keys::Seq(_) => {
+                let Ok(id) = seq_id(key) else { return Ok(None) };
+                Ok(self
+                    .seq_entry(st, id)?
+                    .filter(|e| !e.is_deleted())
+                    .map(|e| EntryMeta {
+                        payload_len: e.payload_len,
+                        timestamp: e.timestamp,
+                        seg: e.data_seg,
+                        data_off: e.data_off,
+                    }))
+            }
+        }
+    }
+
+    fn seq<'a>(&self, st: &'a State) -> &'a SeqIndex {
+        match &st.keys {
+            Keys::Seq(s) => s,
+            Keys::User(_) => unreachable!("seq() on a user-mode namespace"),
+        }
+    }
+
+    /// The index entry of sequential id `id`, `None` if never allocated.
+    pub(crate) fn seq_entry(&self, st: &State, id: u32) -> Result<Option<IndexEntry>> {
+        let Some((seg, off)) = self.seq(st).locate(id) else {
+            return Ok(None);
+        };
+        let (f, path) = self.file(st, false, seg)?;
+        let b = segment::read_at(&f, &path, off, format::SEQ_ENTRY_LEN)?;
+        let (e, _, _) = format::decode_entry(&b).map_err(|_| Error::Corrupt {
+            path,
+            offset: off,
+            what: "index entry checksum mismatch",
+        })?;
+        Ok(Some(e))
+    }
+
+    /// Read and verify the record at `(seg, off)`; returns its header and payload.
+    pub(crate) fn read_record(
+        &self,
+        st: &State,
+        seg: u32,
+        off: u32,
+        key_len: usize,
+        payload_len: u32,
+    ) -> Result<(RecordHeader, Vec<u8>)> {
+        let (f, path) = self.file(st, true, seg)?;
+        let len = format::RECORD_HEADER_LEN + key_len + payload_len as usize;
+        let mut b = segment::read_at(&f, &path, off as u64, len)?;
+        let corrupt = |what| Error::Corrupt {
+            path: path.clone(),
+            offset: off as u64,
+            what,
+        };
+        let (h, _, _) = format::decode_record(&b).map_err(|e| match e {
+            format::DecodeError::Short { .. } => corrupt("record shorter than indexed"),
+            format::DecodeError::Corrupt(w) => corrupt(w),
+        })?;
+        if h.payload_len != payload_len || h.key_len as usize != key_len {
+            return Err(corrupt("record does not match its index entry"));
+        }
+        b.drain(..format::RECORD_HEADER_LEN + key_len);
+        Ok((h, b))
+    }
+
+    /// A handle on data (`data == true`) or index segment `seg`. Closed data segments that are
+    /// not on disk raise the blocking `missing-data` event once, then are looked up again.
+    pub(crate) fn file(&self, st: &State, data: bool, seg: u32) -> Result<(Arc<File>, PathBuf)> {
+        let path = if data {
+            segment::data_path(&self.data_dir, seg)
+        } else {
+            segment::index_path(&self.index_dir, seg)
+        };
+        if seg == st.cur_seg() {
+            // The open segment is served by the write handles, never evicted.
+            let f = if data { &st.data } else { &st.index };
+            return Ok((f.clone(), path));
+        }
+        if let Some(f) = self.files.lock().get(&(data, seg)) {
+            return Ok((f.clone(), path));
+        }
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(!data)
+                .open(&path)
+        };
+        let f = match open() {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && data => {
+                let ev = Event::MissingData {
+                    namespace: self.name.clone(),
+                    path: path.clone(),
+                };
+                if let Err(why) = self.events.emit(&ev) {
+                    tracing::warn!(namespace = %self.name, path = %path.display(), %why, "missing-data hook failed");
+                }
+                open().map_err(|_| Error::MissingSegment { path: path.clone() })?
+            }
+            Err(e) => return Err(e).at(&path),
+        };
+        let f = Arc::new(f);
+        self.files.lock().insert((data, seg), f.clone());
+        Ok((f, path))
+    }
+
+    /// Append one record (and its index entry) to the open segment, jumping first if full.
+    /// Returns `(segment, data offset, index offset)`.
+    #[allow(clippy::too_many_arguments)]
+    fn append(
+        &self,
+        st: &mut State,
+        key: &[u8],
+        value: &[u8],
+        ts: u32,
+        flags: u8,
+        prev: Option<(u32, u32)>,
+        target: AppendIndex,
+    ) -> Result<(u32, u32, u32)> {
+        let rec_len = format::RECORD_HEADER_LEN + key.len() + value.len();
+        let has_records = st.data_len > format::FILE_HEADER_LEN as u64;
+        if has_records && st.data_len + rec_len as u64 > self.shared.datasize {
+            self.jump_locked(st)?;
+        }
+        let seg = st.cur_seg();
+        let data_off = u32::try_from(st.data_len).map_err(|_| Error::InvalidArgument)?;
+        let (prev_seg, prev_off) = prev.unwrap_or((NO_PREV, 0));
+        let h = RecordHeader {
+            payload_crc: crc32fast::hash(value),
+            payload_len: value.len() as u32,
+            timestamp: ts,
+            prev_seg,
+            prev_off,
+            flags,
+            key_len: key.len() as u8,
+        };
+        let mut buf = std::mem::take(&mut st.scratch);
+        buf.clear();
+        format::encode_record(&mut buf, &h, key, value);
+        let data_path = segment::data_path(&self.data_dir, seg);
+        st.data.write_all_at(&buf, st.data_len).at(&data_path)?;
+        st.data_len += buf.len() as u64;
+        st.data_bytes += buf.len() as u64;
+
+        let entry = IndexEntry {
+            data_seg: seg,
+            data_off,
+            payload_len: value.len() as u32,
+            timestamp: ts,
+            flags,
+        };
+        buf.clear();
+        let idx_off;
+        match target {
+            AppendIndex::Append => {
+                format::encode_entry(
+                    &mut buf,
+                    &entry,
+                    if st.mode() == Mode::Seq { &[] } else { key },
+                );
+                idx_off = st.index_len as u32;
+                let p = segment::index_path(&self.index_dir, seg);
+                st.index.write_all_at(&buf, st.index_len).at(&p)?;
+                st.index_len += buf.len() as u64;
+                st.index_bytes += buf.len() as u64;
+                st.dirty.insert(seg);
+            }
+            AppendIndex::Overwrite(id) => {
+                format::encode_entry(&mut buf, &entry, &[]);
+                let (iseg, off) = self.seq(st).locate(id).ok_or(Error::InvalidKey)?;
+                let (f, p) = self.file(st, false, iseg)?;
+                f.write_all_at(&buf, off).at(&p)?;
+                idx_off = off as u32;
+                st.dirty.insert(iseg);
+                if self.shared.durability == Durability::Always && iseg != seg {
+                    f.sync_data().at(&p)?;
+                }
+            }
+        }
+        st.scratch = buf;
+        Ok((seg, data_off, idx_off))
+    }
+
+    fn after_write(&self, st: &mut State) -> Result<()> {
+        match self.shared.durability {
+            Durability::Always => self.sync_locked(st),
+            _ => {
+                st.unsynced = true;
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn sync_locked(&self, st: &mut State) -> Result<()> {
+        let seg = st.cur_seg();
+        st.data
+            .sync_data()
+            .at(&segment::data_path(&self.data_dir, seg))?;
+        st.index
+            .sync_data()
+            .at(&segment::index_path(&self.index_dir, seg))?;
+        st.unsynced = false;
+        Ok(())
+    }
+
+    /// fsync the open segments if anything was written since the last sync.
+    pub fn sync(&self) -> Result<()> {
+        let mut st = self.state.write();
+        if st.unsynced {
+            self.sync_locked(&mut st)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the index entry of an appended record goes.
+#[derive(Debug, Clone, Copy)]
+enum AppendIndex {
+    /// A new entry at the end of the open index segment.
+    Append,
+    /// Sequential mode: rewrite the fixed-size entry of this id in place.
+    Overwrite(u32),
+}
+
+/// The id a seq-mode key names: 8 bytes little-endian as 0-db replies, or 4 bytes.
+pub(crate) fn seq_id(key: &[u8]) -> Result<u32> {
+    let wide = match key.len() {
+        4 => u32::from_le_bytes([key[0], key[1], key[2], key[3]]) as u64,
+        8 => u64::from_le_bytes(key.try_into().map_err(|_| Error::InvalidKey)?),
+        _ => return Err(Error::InvalidKey),
+    };
+    u32::try_from(wide).map_err(|_| Error::InvalidKey)
+}
+
+/// The key a seq-mode id is known by on the wire (8 bytes little-endian, as 0-db).
+pub fn seq_key(id: u32) -> [u8; 8] {
+    (id as u64).to_le_bytes()
+}
+
+/// Length of the key as stored in data records (seq mode stores the 4-byte id).
+fn record_key_len(st: &State, key: &[u8]) -> usize {
+    match st.mode() {
+        Mode::User => key.len(),
+        Mode::Seq => 4,
+    }
+}

@@ -1,0 +1,597 @@
+//! Creating and loading a namespace, with recovery.
+//!
+//! Loading replays the index segments. Then the open data segment is reconciled with its index:
+//! records written after the last indexed one (crash between the two writes) are indexed again,
+//! and a torn or corrupt tail is cut. A damaged closed index segment, or an index that points
+//! past its data, makes the whole index be rebuilt from the data segments, which hold every key.
+
+use super::{Keys, Namespace, SeqIndex, Shared, State};
+use crate::error::{Error, IoContext, Result};
+use crate::events::EventSink;
+use crate::format::{self, FileHeader, FileKind, IndexEntry, FILE_HEADER_LEN, FLAG_DELETED};
+use crate::keymap::{KeyMap, Placement};
+use crate::segment;
+use crate::settings::{sync_dir, Settings};
+use crate::Mode;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Progress of a replay: what the in-memory index looks like so far.
+struct Replay {
+    keys: Keys,
+    /// End of the furthest record of the last segment referenced by an index entry.
+    indexed_end: u64,
+}
+
+impl Namespace {
+    /// Open the namespace stored in `data_dir`/`index_dir`, creating it with `defaults` if new.
+    pub(crate) fn open(
+        name: &str,
+        data_dir: PathBuf,
+        index_dir: PathBuf,
+        shared: Shared,
+        defaults: Settings,
+        events: Arc<dyn EventSink>,
+    ) -> Result<Namespace> {
+        std::fs::create_dir_all(&data_dir).at(&data_dir)?;
+        std::fs::create_dir_all(&index_dir).at(&index_dir)?;
+        let settings = match Settings::load(&index_dir)? {
+            Some(s) => s,
+            None => {
+                defaults.store(&index_dir)?;
+                defaults
+            }
+        };
+        let restore = |path: &Path| restore_missing(name, &*events, path);
+        let state = load_state(&data_dir, &index_dir, settings, &restore)?;
+        Ok(Namespace {
+            name: name.to_string(),
+            data_dir,
+            index_dir,
+            shared,
+            events,
+            state: RwLock::new(state),
+            files: Mutex::new(HashMap::new()),
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    /// Re-read everything from disk (RELOAD), dropping cached handles.
+    pub fn reload(&self) -> Result<()> {
+        let mut st = self.state.write();
+        let settings = Settings::load(&self.index_dir)?.unwrap_or_else(|| st.settings.clone());
+        let restore = |path: &Path| restore_missing(&self.name, &*self.events, path);
+        *st = load_state(&self.data_dir, &self.index_dir, settings, &restore)?;
+        self.files.lock().clear();
+        Ok(())
+    }
+
+    /// Start over with no entries at all: every segment removed, segment 0 created (FLUSH, and
+    /// NSSET mode on an empty namespace).
+    pub(crate) fn reset_locked(&self, st: &mut State) -> Result<()> {
+        for &seg in &st.segments {
+            for p in [
+                segment::data_path(&self.data_dir, seg),
+                segment::index_path(&self.index_dir, seg),
+            ] {
+                match std::fs::remove_file(&p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&p),
+                    _ => {}
+                }
+            }
+        }
+        self.files.lock().clear();
+        let settings = st.settings.clone();
+        *st = fresh_state(&self.data_dir, &self.index_dir, settings)?;
+        Ok(())
+    }
+}
+
+fn fresh_state(data_dir: &Path, index_dir: &Path, settings: Settings) -> Result<State> {
+    let mode = settings.mode;
+    let (data, index) = create_segment(data_dir, index_dir, mode, 0, 0)?;
+    let keys = match mode {
+        Mode::User => Keys::User(KeyMap::new()),
+        Mode::Seq => Keys::Seq(SeqIndex {
+            starts: vec![(0, 0)],
+            ..SeqIndex::default()
+        }),
+    };
+    Ok(State {
+        settings,
+        keys,
+        segments: vec![0],
+        data: Arc::new(data),
+        data_len: FILE_HEADER_LEN as u64,
+        index: Arc::new(index),
+        index_len: FILE_HEADER_LEN as u64,
+        data_bytes: FILE_HEADER_LEN as u64,
+        index_bytes: FILE_HEADER_LEN as u64,
+        dirty: BTreeSet::from([0]),
+        opened_at: Instant::now(),
+        unsynced: false,
+        scratch: Vec::new(),
+    })
+}
+
+/// Create data and index segment `seg` (index header carrying `first_id` for seq mode).
+pub(crate) fn create_segment(
+    data_dir: &Path,
+    index_dir: &Path,
+    mode: Mode,
+    seg: u32,
+    first_id: u32,
+) -> Result<(File, File)> {
+    let created = unix_now();
+    let data = segment::create(
+        &segment::data_path(data_dir, seg),
+        &FileHeader {
+            kind: FileKind::Data,
+            mode,
+            segment: seg,
+            first_id,
+            created,
+        },
+    )?;
+    let index = segment::create(
+        &segment::index_path(index_dir, seg),
+        &FileHeader {
+            kind: FileKind::Index,
+            mode,
+            segment: seg,
+            first_id,
+            created,
+        },
+    )?;
+    sync_dir(data_dir)?;
+    sync_dir(index_dir)?;
+    Ok((data, index))
+}
+
+/// Ask the event sink to bring back a missing data segment; true if it is there afterwards.
+fn restore_missing(name: &str, events: &dyn EventSink, path: &Path) -> bool {
+    let ev = crate::events::Event::MissingData {
+        namespace: name.to_string(),
+        path: path.to_path_buf(),
+    };
+    if let Err(why) = events.emit(&ev) {
+        tracing::warn!(namespace = name, path = %path.display(), %why, "missing-data hook failed");
+    }
+    path.exists()
+}
+
+fn load_state(
+    data_dir: &Path,
+    index_dir: &Path,
+    settings: Settings,
+    restore: &dyn Fn(&Path) -> bool,
+) -> Result<State> {
+    let mut data_segs = segment::list_segments(data_dir, "d")?;
+    let index_segs = segment::list_segments(index_dir, "i")?;
+    if data_segs.is_empty() && index_segs.is_empty() {
+        return fresh_state(data_dir, index_dir, settings);
+    }
+    // The open (last) segment must be on disk: it is never offloaded.
+    if let Some(&last) = index_segs.last() {
+        if data_segs.last() != Some(&last) {
+            let path = segment::data_path(data_dir, last);
+            if !restore(&path) {
+                return Err(Error::MissingSegment { path });
+            }
+            data_segs = segment::list_segments(data_dir, "d")?;
+        }
+    }
+    let mode = settings.mode;
+    match replay_index(data_dir, index_dir, mode, &index_segs, &data_segs)? {
+        Some(state) => finish(data_dir, index_dir, settings, index_segs, state),
+        None => {
+            tracing::warn!(index = %index_dir.display(), "index damaged or missing: rebuilding it from the data segments");
+            // A rebuild needs every data segment from the first to the last.
+            let (first, last) = (
+                data_segs[0].min(index_segs.first().copied().unwrap_or(u32::MAX)),
+                *data_segs.last().expect("checked"),
+            );
+            for seg in first..=last {
+                let path = segment::data_path(data_dir, seg);
+                if !path.exists() && !restore(&path) {
+                    return Err(Error::MissingSegment { path });
+                }
+            }
+            let data_segs: Vec<u32> = (first..=last).collect();
+            let segs = rebuild_from_data(data_dir, index_dir, mode, &data_segs)?;
+            let state =
+                replay_index(data_dir, index_dir, mode, &segs, &segs)?.ok_or(Error::Corrupt {
+                    path: index_dir.to_path_buf(),
+                    offset: 0,
+                    what: "index rebuilt from data does not load",
+                })?;
+            finish(data_dir, index_dir, settings, segs, state)
+        }
+    }
+}
+
+/// Replay every index segment. `None` means the index cannot be trusted and must be rebuilt.
+fn replay_index(
+    data_dir: &Path,
+    index_dir: &Path,
+    mode: Mode,
+    index_segs: &[u32],
+    data_segs: &[u32],
+) -> Result<Option<Replay>> {
+    // Index and data segments go in pairs; the last data segment must have its index.
+    let (Some(&last), Some(&last_data)) = (index_segs.last(), data_segs.last()) else {
+        return Ok(None);
+    };
+    if last != last_data {
+        return Ok(None);
+    }
+    let mut keys = match mode {
+        Mode::User => Keys::User(KeyMap::new()),
+        Mode::Seq => Keys::Seq(SeqIndex::default()),
+    };
+    let mut indexed_end = FILE_HEADER_LEN as u64;
+    for &seg in index_segs {
+        let path = segment::index_path(index_dir, seg);
+        let (f, header, len) = match segment::open_rw(&path, FileKind::Index) {
+            Ok(x) => x,
+            Err(Error::Corrupt { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if header.mode != mode || header.segment != seg {
+            return Ok(None);
+        }
+        if let Keys::Seq(s) = &mut keys {
+            if header.first_id != s.next_id {
+                return Ok(None);
+            }
+            s.starts.push((header.first_id, seg));
+        }
+        let end = segment::walk_entries(&f, &path, FILE_HEADER_LEN as u64, len, |off, e, key| {
+            if e.data_seg == last {
+                let key_len = if mode == Mode::Seq { 4 } else { key.len() };
+                let rec_end = e.data_off as u64
+                    + (format::RECORD_HEADER_LEN + key_len) as u64
+                    + e.payload_len as u64;
+                indexed_end = indexed_end.max(rec_end);
+            }
+            apply_entry(&mut keys, seg, off, e, key);
+            Ok(())
+        })?;
+        if let Some(why) = end.stopped {
+            if seg != last {
+                tracing::warn!(path = %path.display(), offset = end.valid_end, ?why, "closed index segment damaged");
+                return Ok(None);
+            }
+            let torn_tail = matches!(why, format::DecodeError::Short { .. })
+                || len - end.valid_end < (format::ENTRY_FIXED_LEN + 255) as u64
+                    && mode == Mode::User
+                || len - end.valid_end < format::SEQ_ENTRY_LEN as u64 * 2 && mode == Mode::Seq;
+            if !torn_tail {
+                tracing::warn!(path = %path.display(), offset = end.valid_end, ?why, "index segment damaged before its tail");
+                return Ok(None);
+            }
+            tracing::warn!(path = %path.display(), offset = end.valid_end, "cutting torn index tail");
+            f.set_len(end.valid_end).at(&path)?;
+            f.sync_all().at(&path)?;
+        }
+    }
+    let data_path = segment::data_path(data_dir, last);
+    let data_len = std::fs::metadata(&data_path).at(&data_path)?.len();
+    if indexed_end > data_len {
+        tracing::warn!(path = %data_path.display(), "index points past the end of its data");
+        return Ok(None);
+    }
+    Ok(Some(Replay { keys, indexed_end }))
+}
+
+/// Fold one index entry (at `seg`/`off`) into the in-memory index.
+fn apply_entry(keys: &mut Keys, seg: u32, off: u64, e: &IndexEntry, key: &[u8]) {
+    match keys {
+        Keys::User(m) => {
+            m.put(
+                key,
+                Placement {
+                    seg,
+                    data_off: e.data_off,
+                    idx_off: off as u32,
+                    payload_len: e.payload_len,
+                    timestamp: e.timestamp,
+                    flags: e.flags,
+                },
+            );
+        }
+        Keys::Seq(s) => {
+            s.next_id += 1;
+            if !e.is_deleted() {
+                s.live += 1;
+                s.live_bytes += e.payload_len as u64;
+            }
+        }
+    }
+}
+
+/// Open the last segment for appends, re-index records written after the last index entry and
+/// cut a torn data tail.
+fn finish(
+    data_dir: &Path,
+    index_dir: &Path,
+    settings: Settings,
+    segments: Vec<u32>,
+    replay: Replay,
+) -> Result<State> {
+    let last = *segments.last().expect("replay checked there is a segment");
+    let dpath = segment::data_path(data_dir, last);
+    let ipath = segment::index_path(index_dir, last);
+    let (data, _, data_len) = segment::open_rw(&dpath, FileKind::Data)?;
+    let (index, _, index_len) = segment::open_rw(&ipath, FileKind::Index)?;
+    let mut keys = replay.keys;
+    let mode = settings.mode;
+    let mut index_len = index_len;
+    let mut entries = Vec::new();
+    let mut overwrites: Vec<(u32, IndexEntry)> = Vec::new();
+    let end = segment::walk_records(
+        &data,
+        &dpath,
+        replay.indexed_end,
+        data_len,
+        |off, h, key, _| {
+            let e = IndexEntry {
+                data_seg: last,
+                data_off: off as u32,
+                payload_len: h.payload_len,
+                timestamp: h.timestamp,
+                flags: h.flags,
+            };
+            match &mut keys {
+                Keys::User(m) => {
+                    let idx_off = index_len + entries.len() as u64;
+                    format::encode_entry(&mut entries, &e, key);
+                    m.put(
+                        key,
+                        Placement {
+                            seg: last,
+                            data_off: e.data_off,
+                            idx_off: idx_off as u32,
+                            payload_len: e.payload_len,
+                            timestamp: e.timestamp,
+                            flags: e.flags,
+                        },
+                    );
+                }
+                Keys::Seq(s) => {
+                    let id = key.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX);
+                    if id == s.next_id {
+                        format::encode_entry(&mut entries, &e, &[]);
+                        s.next_id += 1;
+                        if !e.is_deleted() {
+                            s.live += 1;
+                            s.live_bytes += e.payload_len as u64;
+                        }
+                    } else if id < s.next_id {
+                        overwrites.push((id, e));
+                    }
+                }
+            }
+            Ok(())
+        },
+    )?;
+    if end.valid_end < data_len {
+        tracing::warn!(path = %dpath.display(), offset = end.valid_end, why = ?end.stopped, "cutting torn data tail");
+        data.set_len(end.valid_end).at(&dpath)?;
+        data.sync_all().at(&dpath)?;
+    }
+    if !entries.is_empty() {
+        tracing::warn!(path = %ipath.display(), bytes = entries.len(), "re-indexing records written after the last index entry");
+        index.write_all_at(&entries, index_len).at(&ipath)?;
+        index_len += entries.len() as u64;
+        index.sync_data().at(&ipath)?;
+    }
+    let mut data_bytes = 0;
+    let mut index_bytes = 0;
+    for &seg in &segments {
+        data_bytes += std::fs::metadata(segment::data_path(data_dir, seg))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        index_bytes += std::fs::metadata(segment::index_path(index_dir, seg))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    }
+    if let Keys::User(m) = &mut keys {
+        m.shrink();
+    }
+    let mut state = State {
+        settings,
+        keys,
+        segments,
+        data: Arc::new(data),
+        data_len: end.valid_end,
+        index: Arc::new(index),
+        index_len,
+        data_bytes,
+        index_bytes,
+        dirty: BTreeSet::new(),
+        opened_at: Instant::now(),
+        unsynced: false,
+        scratch: Vec::new(),
+    };
+    for (id, e) in overwrites {
+        rewrite_seq_entry(index_dir, &mut state, id, &e, mode)?;
+    }
+    Ok(state)
+}
+
+/// Recovery of an in-place sequential update whose index write was lost.
+fn rewrite_seq_entry(
+    index_dir: &Path,
+    st: &mut State,
+    id: u32,
+    e: &IndexEntry,
+    mode: Mode,
+) -> Result<()> {
+    debug_assert_eq!(mode, Mode::Seq);
+    let Keys::Seq(s) = &mut st.keys else {
+        return Ok(());
+    };
+    let Some((seg, off)) = s.locate(id) else {
+        return Ok(());
+    };
+    let path = segment::index_path(index_dir, seg);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .at(&path)?;
+    let old = segment::read_at(&f, &path, off, format::SEQ_ENTRY_LEN)?;
+    if let Ok((o, _, _)) = format::decode_entry(&old) {
+        if !o.is_deleted() {
+            s.live -= 1;
+            s.live_bytes -= o.payload_len as u64;
+        }
+    }
+    if !e.is_deleted() {
+        s.live += 1;
+        s.live_bytes += e.payload_len as u64;
+    }
+    let mut b = Vec::with_capacity(format::SEQ_ENTRY_LEN);
+    format::encode_entry(&mut b, e, &[]);
+    f.write_all_at(&b, off).at(&path)?;
+    f.sync_data().at(&path)?;
+    st.dirty.insert(seg);
+    Ok(())
+}
+
+/// Write a fresh index for every data segment by walking the records in order. A missing data
+/// segment stops the rebuild with an error: an index with holes would silently lose keys.
+fn rebuild_from_data(
+    data_dir: &Path,
+    index_dir: &Path,
+    mode: Mode,
+    data_segs: &[u32],
+) -> Result<Vec<u32>> {
+    // The new index is written beside the old one and swapped in only when complete.
+    let new_path = |seg: u32| index_dir.join(format!("i{seg}.rebuild"));
+    let mut next_id = 0u32;
+    // For seq mode: where each id's entry lives, to apply later updates in place.
+    let mut seq_pos: Vec<(u32, u32)> = Vec::new();
+    for &seg in data_segs {
+        let dpath = segment::data_path(data_dir, seg);
+        let (data, header, len) = segment::open_rw(&dpath, FileKind::Data)?;
+        if header.mode != mode {
+            return Err(Error::Corrupt {
+                path: dpath,
+                offset: 0,
+                what: "data segment of another mode",
+            });
+        }
+        let ipath = new_path(seg);
+        let index = segment::create(
+            &ipath,
+            &FileHeader {
+                kind: FileKind::Index,
+                mode,
+                segment: seg,
+                first_id: next_id,
+                created: header.created,
+            },
+        )?;
+        let mut buf = Vec::new();
+        let mut pending: Vec<(u32, IndexEntry)> = Vec::new();
+        let end = segment::walk_records(
+            &data,
+            &dpath,
+            FILE_HEADER_LEN as u64,
+            len,
+            |off, h, key, _| {
+                let e = IndexEntry {
+                    data_seg: seg,
+                    data_off: off as u32,
+                    payload_len: h.payload_len,
+                    timestamp: h.timestamp,
+                    flags: h.flags,
+                };
+                match mode {
+                    Mode::User => format::encode_entry(&mut buf, &e, key),
+                    Mode::Seq => {
+                        let id = key.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX);
+                        if id >= next_id && id != u32::MAX {
+                            // Ids are allocated in order: a gap means records were lost; keep ids stable.
+                            while next_id < id {
+                                let hole = IndexEntry {
+                                    flags: FLAG_DELETED,
+                                    payload_len: 0,
+                                    ..e
+                                };
+                                format::encode_entry(&mut buf, &hole, &[]);
+                                seq_pos.push((seg, next_id));
+                                next_id += 1;
+                            }
+                            format::encode_entry(&mut buf, &e, &[]);
+                            seq_pos.push((seg, next_id));
+                            next_id += 1;
+                        } else if id < next_id {
+                            pending.push((id, e));
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        if end.valid_end < len {
+            tracing::warn!(path = %dpath.display(), offset = end.valid_end, "data segment ends with damaged bytes; records after them are not indexed");
+        }
+        index
+            .write_all_at(&buf, FILE_HEADER_LEN as u64)
+            .at(&ipath)?;
+        for (id, e) in pending {
+            let (iseg, first) = seq_first(&seq_pos, id);
+            let p = new_path(iseg);
+            let f = if iseg == seg {
+                index.try_clone().at(&p)?
+            } else {
+                std::fs::OpenOptions::new().write(true).open(&p).at(&p)?
+            };
+            let mut b = Vec::new();
+            format::encode_entry(&mut b, &e, &[]);
+            let off = FILE_HEADER_LEN as u64 + (id - first) as u64 * format::SEQ_ENTRY_LEN as u64;
+            f.write_all_at(&b, off).at(&p)?;
+            f.sync_data().at(&p)?;
+        }
+        index.sync_all().at(&ipath)?;
+    }
+    for seg in segment::list_segments(index_dir, "i")? {
+        if !data_segs.contains(&seg) {
+            let p = segment::index_path(index_dir, seg);
+            std::fs::rename(&p, index_dir.join(format!("i{seg}.damaged"))).at(&p)?;
+        }
+    }
+    for &seg in data_segs {
+        std::fs::rename(new_path(seg), segment::index_path(index_dir, seg))
+            .at(&segment::index_path(index_dir, seg))?;
+    }
+    sync_dir(index_dir)?;
+    Ok(data_segs.to_vec())
+}
+
+/// Segment holding `id` and the first id of that segment, from the rebuild's id positions.
+fn seq_first(pos: &[(u32, u32)], id: u32) -> (u32, u32) {
+    let seg = pos[id as usize].0;
+    let first = pos
+        .iter()
+        .find(|&&(s, _)| s == seg)
+        .map(|&(_, i)| i)
+        .unwrap_or(id);
+    (seg, first)
+}

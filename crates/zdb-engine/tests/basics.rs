@@ -1,0 +1,230 @@
+//! Engine behaviour through its public API: modes, history, scans, segments, settings.
+
+use std::sync::Arc;
+use zdb_engine::*;
+
+fn config(dir: &std::path::Path) -> EngineConfig {
+    let mut c = EngineConfig::new(dir.join("data"), dir.join("index"));
+    c.datasize = 512 * 1024;
+    c
+}
+
+fn open(dir: &std::path::Path) -> Engine {
+    Engine::open(config(dir), Arc::new(NoEvents)).unwrap()
+}
+
+fn written(o: SetOutcome) -> Vec<u8> {
+    match o {
+        SetOutcome::Written(k) => k,
+        SetOutcome::Unchanged => panic!("expected a write"),
+    }
+}
+
+#[test]
+fn user_mode_set_get_unchanged_delete_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let ns = e.namespace(DEFAULT_NAMESPACE).unwrap();
+    assert_eq!(written(ns.set(b"k", b"v1", None).unwrap()), b"k");
+    assert_eq!(ns.set(b"k", b"v1", None).unwrap(), SetOutcome::Unchanged);
+    written(ns.set(b"k", b"v2", None).unwrap());
+    assert_eq!(ns.get(b"k").unwrap().unwrap(), b"v2");
+    assert_eq!(ns.len(), 1);
+    ns.delete(b"k").unwrap();
+    assert_eq!(ns.get(b"k").unwrap(), None);
+    assert!(matches!(ns.delete(b"k"), Err(Error::KeyNotFound)));
+    assert_eq!(ns.len(), 0);
+    // History: tombstone, then v2, then v1, then the end of the chain.
+    let h = ns.history(b"k", None).unwrap().unwrap();
+    assert!(h.deleted);
+    let h = ns.history(b"k", h.prev).unwrap().unwrap();
+    assert_eq!(h.payload, b"v2");
+    let h = ns.history(b"k", h.prev).unwrap().unwrap();
+    assert_eq!(h.payload, b"v1");
+    assert_eq!(h.prev, None);
+    assert!(matches!(ns.set(b"", b"x", None), Err(Error::KeyNeeded)));
+    assert!(matches!(
+        ns.set(&[1u8; 256], b"x", None),
+        Err(Error::KeyTooLarge)
+    ));
+}
+
+#[test]
+fn seq_mode_ids_updates_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let ns = e.create("seq").unwrap();
+    ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+    for i in 0..100u32 {
+        assert_eq!(
+            written(ns.set(b"", &i.to_le_bytes(), None).unwrap()),
+            seq_key(i)
+        );
+    }
+    written(ns.set(&seq_key(5), b"five", None).unwrap());
+    // Ids stay contiguous after an update.
+    assert_eq!(written(ns.set(b"", b"next", None).unwrap()), seq_key(100));
+    assert_eq!(ns.get(&seq_key(5)).unwrap().unwrap(), b"five");
+    assert_eq!(ns.get(&5u32.to_le_bytes()).unwrap().unwrap(), b"five");
+    assert!(matches!(
+        ns.set(&seq_key(1000), b"x", None),
+        Err(Error::SeqUpdateOnly)
+    ));
+    assert!(matches!(
+        ns.set(b"abc", b"x", None),
+        Err(Error::SeqUpdateOnly)
+    ));
+    ns.delete(&seq_key(7)).unwrap();
+    assert_eq!(ns.get(&seq_key(7)).unwrap(), None);
+    assert_eq!(ns.len(), 100);
+    assert!(matches!(
+        ns.change_setting(SettingChange::Mode(Mode::User)),
+        Err(Error::NamespaceNotEmpty)
+    ));
+    drop(ns);
+    drop(e);
+    let e = open(dir.path());
+    let ns = e.namespace("seq").unwrap();
+    assert_eq!(ns.mode(), Mode::Seq);
+    assert_eq!(ns.len(), 100);
+    assert_eq!(ns.get(&seq_key(5)).unwrap().unwrap(), b"five");
+    assert_eq!(ns.get(&seq_key(99)).unwrap().unwrap(), 99u32.to_le_bytes());
+    assert_eq!(written(ns.set(b"", b"more", None).unwrap()), seq_key(101));
+}
+
+#[test]
+fn segments_jump_and_everything_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = vec![7u8; 10_000];
+    {
+        let e = open(dir.path());
+        let ns = e.namespace(DEFAULT_NAMESPACE).unwrap();
+        for i in 0..300u32 {
+            ns.set(format!("key-{i}").as_bytes(), &value, None).unwrap();
+        }
+        assert!(
+            ns.info().segments.len() >= 5,
+            "datasize 512 KiB must have forced jumps"
+        );
+        ns.delete(b"key-3").unwrap();
+    }
+    let e = open(dir.path());
+    let ns = e.namespace(DEFAULT_NAMESPACE).unwrap();
+    assert_eq!(ns.len(), 299);
+    for i in 0..300u32 {
+        let got = ns.get(format!("key-{i}").as_bytes()).unwrap();
+        assert_eq!(got.is_some(), i != 3, "key-{i}");
+    }
+}
+
+#[test]
+fn scan_both_directions_with_cursors_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let ns = e.namespace(DEFAULT_NAMESPACE).unwrap();
+    let value = vec![1u8; 4000];
+    for i in 0..400u32 {
+        ns.set(format!("{i:04}").as_bytes(), &value, None).unwrap();
+    }
+    ns.delete(b"0010").unwrap();
+    ns.set(b"0020", b"moved to the end", None).unwrap();
+    let mut expect: Vec<Vec<u8>> = (0..400u32)
+        .filter(|&i| i != 10 && i != 20)
+        .map(|i| format!("{i:04}").into_bytes())
+        .collect();
+    expect.push(b"0020".to_vec());
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        match ns.scan(cursor, Direction::Forward, 7) {
+            Ok(page) => {
+                assert!(page.items.len() <= 7);
+                seen.extend(page.items.iter().map(|i| i.key.clone()));
+                cursor = Some(page.next);
+            }
+            Err(Error::NoMoreData) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(seen, expect);
+
+    let mut back = Vec::new();
+    let mut cursor = None;
+    while let Ok(page) = ns.scan(cursor, Direction::Backward, 13) {
+        back.extend(page.items.iter().map(|i| i.key.clone()));
+        cursor = Some(Cursor::decode(&page.next.encode()).unwrap());
+    }
+    expect.reverse();
+    assert_eq!(back, expect);
+
+    // KEYCUR positions a scan just after that key.
+    let c = ns.key_cursor(b"0100").unwrap().unwrap();
+    assert_eq!(
+        ns.scan(Some(c), Direction::Forward, 1).unwrap().items[0].key,
+        b"0101"
+    );
+    assert!(matches!(
+        ns.scan(Some(Cursor { seg: 999, off: 40 }), Direction::Forward, 1),
+        Err(Error::InvalidKey)
+    ));
+}
+
+#[test]
+fn settings_limits_and_worm_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path());
+        let ns = e.create("limited").unwrap();
+        ns.change_setting(SettingChange::MaxSize(16)).unwrap();
+        ns.set(b"a", &[0; 10], None).unwrap();
+        ns.set(b"b", &[0; 5], None).unwrap();
+        ns.set(b"c", &[0; 1], None).unwrap();
+        assert!(matches!(
+            ns.set(b"d", &[0; 1], None),
+            Err(Error::NamespaceFull)
+        ));
+        ns.set(b"a", &[1; 10], None).unwrap(); // same-size replacement fits
+        ns.change_setting(SettingChange::Worm(true)).unwrap();
+        assert!(matches!(
+            ns.set(b"a", &[2; 3], None),
+            Err(Error::WormOverwrite)
+        ));
+        assert!(matches!(ns.delete(b"a"), Err(Error::WormDelete)));
+        ns.change_setting(SettingChange::Lock(true)).unwrap();
+        ns.change_setting(SettingChange::Password(Some("pw".into())))
+            .unwrap();
+    }
+    let e = open(dir.path());
+    let ns = e.namespace("limited").unwrap();
+    let s = ns.settings();
+    assert_eq!(
+        (s.maxsize, s.worm, s.locked, s.password.as_deref()),
+        (16, true, true, Some("pw"))
+    );
+    assert!(matches!(ns.set(b"z", b"1", None), Err(Error::Locked)));
+    ns.change_setting(SettingChange::Freeze(true)).unwrap();
+    assert!(matches!(ns.get(b"a"), Err(Error::Frozen)));
+}
+
+#[test]
+fn namespaces_create_delete_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    for bad in ["", ".", "..", "a/b"] {
+        assert!(e.create(bad).is_err(), "{bad:?} accepted");
+    }
+    assert!(matches!(
+        e.create(&"x".repeat(129)),
+        Err(Error::NamespaceTooLong)
+    ));
+    let ns = e.create("gone").unwrap();
+    assert!(matches!(e.create("gone"), Err(Error::NamespaceExists)));
+    ns.set(b"k", b"v", None).unwrap();
+    e.delete("gone").unwrap();
+    assert!(matches!(ns.get(b"k"), Err(Error::NamespaceGone)));
+    assert!(e.namespace("gone").is_none());
+    assert!(!dir.path().join("data/gone").exists());
+    assert!(e.delete(DEFAULT_NAMESPACE).is_err());
+    assert_eq!(e.list(), vec!["default".to_string()]);
+}

@@ -1,0 +1,242 @@
+//! Crash and corruption recovery: torn tails, lost index entries, a lost index, flipped bytes
+//! and missing data segments.
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use zdb_engine::*;
+
+fn config(dir: &Path) -> EngineConfig {
+    let mut c = EngineConfig::new(dir.join("data"), dir.join("index"));
+    c.datasize = 512 * 1024;
+    c
+}
+
+fn open(dir: &Path) -> Engine {
+    Engine::open(config(dir), Arc::new(NoEvents)).unwrap()
+}
+
+fn fill(dir: &Path, n: u32, mode: Mode) -> Vec<Vec<u8>> {
+    let e = open(dir);
+    let ns = e.create("ns").unwrap();
+    ns.change_setting(SettingChange::Mode(mode)).unwrap();
+    let mut keys = Vec::new();
+    for i in 0..n {
+        let value = format!("value number {i}").repeat(50);
+        let key = match mode {
+            Mode::User => format!("key{i}").into_bytes(),
+            Mode::Seq => b"".to_vec(),
+        };
+        match ns.set(&key, value.as_bytes(), None).unwrap() {
+            SetOutcome::Written(k) => keys.push(k),
+            SetOutcome::Unchanged => unreachable!(),
+        }
+    }
+    keys
+}
+
+fn file(dir: &Path, kind: &str, seg: u32) -> PathBuf {
+    dir.join(kind)
+        .join("ns")
+        .join(format!("{}{seg}", if kind == "data" { "d" } else { "i" }))
+}
+
+fn last_seg(dir: &Path) -> u32 {
+    let e = open(dir);
+    let s = *e.namespace("ns").unwrap().info().segments.last().unwrap();
+    s
+}
+
+fn check_all(dir: &Path, keys: &[Vec<u8>], expect_present: usize) {
+    let e = open(dir);
+    let ns = e.namespace("ns").unwrap();
+    let mut present = 0;
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(v) = ns.get(k).unwrap() {
+            assert_eq!(v, format!("value number {i}").repeat(50).into_bytes());
+            present += 1;
+        }
+    }
+    assert_eq!(present, expect_present);
+    assert_eq!(ns.len() as usize, expect_present);
+}
+
+fn truncate_by(path: &Path, n: u64) {
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    let len = f.metadata().unwrap().len();
+    f.set_len(len - n).unwrap();
+}
+
+#[test]
+fn torn_data_tail_is_cut_and_never_served() {
+    for mode in [Mode::User, Mode::Seq] {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = fill(dir.path(), 200, mode);
+        let seg = last_seg(dir.path());
+        // Lose the index entry and half of the last record, as a power cut might.
+        truncate_by(
+            &file(dir.path(), "index", seg),
+            if mode == Mode::User { 1 } else { 23 },
+        );
+        truncate_by(&file(dir.path(), "data", seg), 100);
+        check_all(dir.path(), &keys, 199);
+        // And the namespace accepts writes again at the cut point.
+        let e = open(dir.path());
+        let ns = e.namespace("ns").unwrap();
+        let k = if mode == Mode::User {
+            b"again".to_vec()
+        } else {
+            vec![]
+        };
+        ns.set(&k, b"fresh", None).unwrap();
+    }
+}
+
+#[test]
+fn records_written_without_their_index_entry_are_reindexed() {
+    for mode in [Mode::User, Mode::Seq] {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = fill(dir.path(), 50, mode);
+        let seg = last_seg(dir.path());
+        // Crash between the data write and the index write of the last three records.
+        let entry = if mode == Mode::User { 23 + 6 } else { 23 };
+        truncate_by(&file(dir.path(), "index", seg), 3 * entry);
+        check_all(dir.path(), &keys, 50);
+        check_all(dir.path(), &keys, 50); // and the re-indexed entries were persisted
+    }
+}
+
+#[test]
+fn lost_or_damaged_index_is_rebuilt_from_data() {
+    for mode in [Mode::User, Mode::Seq] {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = fill(dir.path(), 300, mode);
+        {
+            let e = open(dir.path());
+            let ns = e.namespace("ns").unwrap();
+            ns.delete(&keys[1]).unwrap();
+            ns.set(
+                &keys[2],
+                format!("value number {}", 2).repeat(50).as_bytes(),
+                None,
+            )
+            .unwrap();
+            ns.set(&keys[4], b"overwritten", None).unwrap();
+        }
+        // Damage a closed index segment in the middle.
+        let i0 = file(dir.path(), "index", 0);
+        let mut b = fs::read(&i0).unwrap();
+        b[60] ^= 0xff;
+        fs::write(&i0, b).unwrap();
+        let e = open(dir.path());
+        let ns = e.namespace("ns").unwrap();
+        assert_eq!(ns.get(&keys[1]).unwrap(), None);
+        assert_eq!(ns.get(&keys[4]).unwrap().unwrap(), b"overwritten");
+        assert_eq!(
+            ns.get(&keys[299]).unwrap().unwrap(),
+            format!("value number 299").repeat(50).into_bytes()
+        );
+        assert_eq!(ns.len(), 299);
+        drop(ns);
+        drop(e);
+        // Remove every index file.
+        for seg in 0..=last_seg(dir.path()) {
+            fs::remove_file(file(dir.path(), "index", seg)).unwrap();
+        }
+        let e = open(dir.path());
+        let ns = e.namespace("ns").unwrap();
+        assert_eq!(ns.len(), 299);
+        assert_eq!(ns.get(&keys[4]).unwrap().unwrap(), b"overwritten");
+        assert_eq!(
+            ns.get(&keys[100]).unwrap().unwrap(),
+            format!("value number 100").repeat(50).into_bytes()
+        );
+    }
+}
+
+#[test]
+fn flipped_payload_byte_is_an_error_not_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = fill(dir.path(), 10, Mode::User);
+    let d0 = file(dir.path(), "data", 0);
+    let mut b = fs::read(&d0).unwrap();
+    let at = b.len() - 10; // inside the last payload
+    b[at] ^= 1;
+    fs::write(&d0, b).unwrap();
+    let e = open(dir.path());
+    let ns = e.namespace("ns").unwrap();
+    assert!(matches!(ns.get(&keys[9]), Err(Error::Corrupt { .. })));
+    assert_eq!(ns.check(&keys[9]).unwrap(), Some(false));
+    assert_eq!(ns.check(&keys[8]).unwrap(), Some(true));
+}
+
+/// A sink that restores a missing segment from a backup, as zstor would.
+struct Restorer {
+    backup: PathBuf,
+    calls: Mutex<Vec<PathBuf>>,
+}
+
+impl EventSink for Restorer {
+    fn emit(&self, event: &Event) -> Result<(), String> {
+        if let Event::MissingData { path, .. } = event {
+            self.calls.lock().unwrap().push(path.clone());
+            if self.backup.exists() {
+                fs::copy(&self.backup, path).map_err(|e| e.to_string())?;
+                return Ok(());
+            }
+            return Err("no copy".into());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn missing_segment_raises_event_and_is_restored_or_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = fill(dir.path(), 1000, Mode::User);
+    assert!(last_seg(dir.path()) > 0);
+    let d0 = file(dir.path(), "data", 0);
+    let backup = dir.path().join("backup-d0");
+    fs::rename(&d0, &backup).unwrap();
+    let sink = Arc::new(Restorer {
+        backup: backup.clone(),
+        calls: Mutex::new(Vec::new()),
+    });
+    let e = Engine::open(config(dir.path()), sink.clone()).unwrap();
+    let ns = e.namespace("ns").unwrap();
+    // The index alone answers metadata questions.
+    assert!(ns.meta(&keys[0]).unwrap().is_some());
+    assert_eq!(
+        ns.get(&keys[0]).unwrap().unwrap(),
+        format!("value number 0").repeat(50).into_bytes()
+    );
+    assert_eq!(sink.calls.lock().unwrap().as_slice(), &[d0.clone()]);
+    drop(ns);
+    drop(e);
+
+    fs::remove_file(&d0).unwrap();
+    fs::remove_file(&backup).unwrap();
+    let e = Engine::open(config(dir.path()), sink.clone()).unwrap();
+    let ns = e.namespace("ns").unwrap();
+    assert!(matches!(
+        ns.get(&keys[0]),
+        Err(Error::MissingSegment { .. })
+    ));
+    assert!(
+        ns.get(&keys[999]).unwrap().is_some(),
+        "other segments still serve"
+    );
+}
+
+#[test]
+fn lost_open_data_segment_fails_cleanly_and_keeps_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 10, Mode::User);
+    fs::remove_file(file(dir.path(), "data", 0)).unwrap();
+    let err = Engine::open(config(dir.path()), Arc::new(NoEvents)).unwrap_err();
+    assert!(matches!(err, Error::MissingSegment { .. }), "{err}");
+    assert!(
+        file(dir.path(), "index", 0).exists(),
+        "the index must not be touched"
+    );
+}
