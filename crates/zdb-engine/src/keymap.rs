@@ -4,6 +4,7 @@
 //! hash table stores only a 4-byte slot number. That is about 40 bytes per key beyond the key
 //! itself, against ~250 for 0-db. Deleted keys keep their slot (flagged) so history still works.
 
+use crate::segrefs::{record_len, SegRefs};
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
@@ -47,6 +48,7 @@ pub struct KeyMap {
     hasher: FixedState,
     live: u64,
     live_bytes: u64,
+    refs: SegRefs,
 }
 
 impl KeyMap {
@@ -77,6 +79,29 @@ impl KeyMap {
         self.live
     }
 
+    /// References into each data segment (live versions and tombstones).
+    pub fn refs(&self) -> &SegRefs {
+        &self.refs
+    }
+
+    /// Forget `key` entirely (compaction dropped its last tombstone).
+    pub fn remove(&mut self, key: &[u8]) {
+        let h = self.hasher.hash_one(key);
+        let (arena, slots) = (&self.arena, &self.slots);
+        if let Ok(entry) = self
+            .table
+            .find_entry(h, |&i| Self::key_of(arena, &slots[i as usize]) == key)
+        {
+            let (i, _) = entry.remove();
+            let s = self.slots[i as usize];
+            if !s.is_deleted() {
+                self.live -= 1;
+                self.live_bytes -= s.payload_len as u64;
+            }
+            self.refs.sub(s.seg, record_len(key.len(), s.payload_len));
+        }
+    }
+
     /// Sum of the payload lengths of live keys.
     pub fn live_bytes(&self) -> u64 {
         self.live_bytes
@@ -88,6 +113,9 @@ impl KeyMap {
         if let Some(i) = self.find(key) {
             let s = &mut self.slots[i as usize];
             let old = *s;
+            self.refs
+                .sub(old.seg, record_len(key.len(), old.payload_len));
+            self.refs.add(p.seg, record_len(key.len(), p.payload_len));
             if !old.is_deleted() {
                 self.live_bytes -= old.payload_len as u64;
             }
@@ -112,6 +140,7 @@ impl KeyMap {
         let key_off =
             u32::try_from(self.arena.len()).expect("key arena beyond 4 GiB in one namespace");
         self.arena.extend_from_slice(key);
+        self.refs.add(p.seg, record_len(key.len(), p.payload_len));
         self.slots.push(Slot {
             key_off,
             seg: p.seg,
@@ -141,13 +170,6 @@ impl KeyMap {
         let (arena, slots, hasher) = (&self.arena, &self.slots, &self.hasher);
         self.table
             .shrink_to_fit(|&i| hasher.hash_one(Self::key_of(arena, &slots[i as usize])));
-    }
-
-    /// Heap bytes held, for statistics.
-    pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity()
-            + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.table.capacity() * 5
     }
 }
 

@@ -17,14 +17,15 @@ pub mod format;
 mod keymap;
 mod namespace;
 mod segment;
+mod segrefs;
 mod settings;
 
 pub use engine::{Engine, EngineConfig, DEFAULT_NAMESPACE};
 pub use error::{Error, Result};
 pub use events::{Event, EventSink, NoEvents};
 pub use namespace::{
-    seq_key, Cursor, Direction, EntryMeta, HistoryItem, Namespace, NamespaceInfo, ScanItem,
-    ScanPage, SetOutcome, SettingChange,
+    seq_key, CompactStats, Cursor, Direction, EntryMeta, HistoryItem, Namespace, NamespaceInfo,
+    ScanItem, ScanPage, SetOutcome, SettingChange,
 };
 
 pub use settings::Settings;

@@ -6,10 +6,12 @@
 //! OS page cache (`Durability::Os`), or on disk (`Durability::Always`).
 
 mod admin;
+mod compact;
 mod open;
 mod scan;
 
 pub use admin::{NamespaceInfo, SettingChange};
+pub use compact::CompactStats;
 pub use scan::{Cursor, Direction, HistoryItem, ScanItem, ScanPage};
 
 use crate::error::{Error, IoContext, Result};
@@ -17,6 +19,7 @@ use crate::events::{Event, EventSink};
 use crate::format::{self, IndexEntry, RecordHeader, FLAG_DELETED, NO_PREV};
 use crate::keymap::{KeyMap, Placement};
 use crate::segment;
+use crate::segrefs::{record_len, SegRefs};
 use crate::settings::Settings;
 use crate::{Durability, Mode};
 use parking_lot::{Mutex, RwLock};
@@ -68,9 +71,28 @@ pub(crate) struct SeqIndex {
     pub next_id: u32,
     pub live: u64,
     pub live_bytes: u64,
+    pub refs: SegRefs,
 }
 
 impl SeqIndex {
+    /// Account for an id's entry changing from `old` to `new` (either may be absent).
+    pub fn account(&mut self, old: Option<&IndexEntry>, new: Option<&IndexEntry>) {
+        if let Some(o) = old {
+            if !o.is_deleted() {
+                self.live -= 1;
+                self.live_bytes -= o.payload_len as u64;
+            }
+            self.refs.sub(o.data_seg, record_len(4, o.payload_len));
+        }
+        if let Some(n) = new {
+            if !n.is_deleted() {
+                self.live += 1;
+                self.live_bytes += n.payload_len as u64;
+            }
+            self.refs.add(n.data_seg, record_len(4, n.payload_len));
+        }
+    }
+
     /// Index segment and offset of the entry for `id`.
     pub fn locate(&self, id: u32) -> Option<(u32, u64)> {
         if id >= self.next_id {
@@ -303,18 +325,22 @@ impl Namespace {
                     Some(_) => AppendIndex::Overwrite(id),
                 };
                 let prev_link = existing.map(|e| (e.data_seg, e.data_off));
-                self.append(&mut st, &idkey, value, ts, 0, prev_link, target)?;
+                let (seg, data_off, _) =
+                    self.append(&mut st, &idkey, value, ts, 0, prev_link, target)?;
+                let new = IndexEntry {
+                    data_seg: seg,
+                    data_off,
+                    payload_len: value.len() as u32,
+                    timestamp: ts,
+                    flags: 0,
+                };
                 let Keys::Seq(s) = &mut st.keys else {
                     unreachable!()
                 };
-                match existing {
-                    None => {
-                        s.next_id += 1;
-                        s.live += 1;
-                    }
-                    Some(e) => s.live_bytes -= e.payload_len as u64,
+                if existing.is_none() {
+                    s.next_id += 1;
                 }
-                s.live_bytes += value.len() as u64;
+                s.account(existing.as_ref(), Some(&new));
                 self.after_write(&mut st)?;
                 Ok(SetOutcome::Written(seq_key(id).to_vec()))
             }
@@ -395,7 +421,7 @@ impl Namespace {
                 if st.settings.worm {
                     return Err(Error::WormDelete);
                 }
-                self.append(
+                let (seg, data_off, _) = self.append(
                     &mut st,
                     &id.to_le_bytes(),
                     &[],
@@ -404,11 +430,17 @@ impl Namespace {
                     Some((e.data_seg, e.data_off)),
                     AppendIndex::Overwrite(id),
                 )?;
+                let tomb = IndexEntry {
+                    data_seg: seg,
+                    data_off,
+                    payload_len: 0,
+                    timestamp: ts,
+                    flags: FLAG_DELETED,
+                };
                 let Keys::Seq(s) = &mut st.keys else {
                     unreachable!()
                 };
-                s.live -= 1;
-                s.live_bytes -= e.payload_len as u64;
+                s.account(Some(&e), Some(&tomb));
             }
         }
         self.after_write(&mut st)

@@ -11,6 +11,7 @@ use crate::events::EventSink;
 use crate::format::{self, FileHeader, FileKind, IndexEntry, FILE_HEADER_LEN, FLAG_DELETED};
 use crate::keymap::{KeyMap, Placement};
 use crate::segment;
+use crate::segrefs::NO_SEGMENT;
 use crate::settings::{sync_dir, Settings};
 use crate::Mode;
 use parking_lot::{Mutex, RwLock};
@@ -315,10 +316,7 @@ fn apply_entry(keys: &mut Keys, seg: u32, off: u64, e: &IndexEntry, key: &[u8]) 
         }
         Keys::Seq(s) => {
             s.next_id += 1;
-            if !e.is_deleted() {
-                s.live += 1;
-                s.live_bytes += e.payload_len as u64;
-            }
+            s.account(None, Some(e));
         }
     }
 }
@@ -376,10 +374,7 @@ fn finish(
                     if id == s.next_id {
                         format::encode_entry(&mut entries, &e, &[]);
                         s.next_id += 1;
-                        if !e.is_deleted() {
-                            s.live += 1;
-                            s.live_bytes += e.payload_len as u64;
-                        }
+                        s.account(None, Some(&e));
                     } else if id < s.next_id {
                         overwrites.push((id, e));
                     }
@@ -455,16 +450,8 @@ fn rewrite_seq_entry(
         .open(&path)
         .at(&path)?;
     let old = segment::read_at(&f, &path, off, format::SEQ_ENTRY_LEN)?;
-    if let Ok((o, _, _)) = format::decode_entry(&old) {
-        if !o.is_deleted() {
-            s.live -= 1;
-            s.live_bytes -= o.payload_len as u64;
-        }
-    }
-    if !e.is_deleted() {
-        s.live += 1;
-        s.live_bytes += e.payload_len as u64;
-    }
+    let old = format::decode_entry(&old).ok().map(|(o, _, _)| o);
+    s.account(old.as_ref(), Some(e));
     let mut b = Vec::with_capacity(format::SEQ_ENTRY_LEN);
     format::encode_entry(&mut b, e, &[]);
     f.write_all_at(&b, off).at(&path)?;
@@ -473,19 +460,16 @@ fn rewrite_seq_entry(
     Ok(())
 }
 
-/// Write a fresh index for every data segment by walking the records in order. A missing data
-/// segment stops the rebuild with an error: an index with holes would silently lose keys.
+/// Write a fresh index for every data segment by walking the records in order. The new index
+/// files are written beside the old ones and swapped in only when complete.
 fn rebuild_from_data(
     data_dir: &Path,
     index_dir: &Path,
     mode: Mode,
     data_segs: &[u32],
 ) -> Result<Vec<u32>> {
-    // The new index is written beside the old one and swapped in only when complete.
     let new_path = |seg: u32| index_dir.join(format!("i{seg}.rebuild"));
-    let mut next_id = 0u32;
-    // For seq mode: where each id's entry lives, to apply later updates in place.
-    let mut seq_pos: Vec<(u32, u32)> = Vec::new();
+    let mut headers = Vec::with_capacity(data_segs.len());
     for &seg in data_segs {
         let dpath = segment::data_path(data_dir, seg);
         let (data, header, len) = segment::open_rw(&dpath, FileKind::Data)?;
@@ -496,79 +480,24 @@ fn rebuild_from_data(
                 what: "data segment of another mode",
             });
         }
-        let ipath = new_path(seg);
+        headers.push((seg, data, header, len, dpath));
+    }
+    let bodies = match mode {
+        Mode::User => rebuild_user(&headers)?,
+        Mode::Seq => rebuild_seq(&headers)?,
+    };
+    for ((seg, _, header, _, _), body) in headers.iter().zip(bodies) {
+        let ipath = new_path(*seg);
         let index = segment::create(
             &ipath,
             &FileHeader {
                 kind: FileKind::Index,
-                mode,
-                segment: seg,
-                first_id: next_id,
-                created: header.created,
+                ..*header
             },
         )?;
-        let mut buf = Vec::new();
-        let mut pending: Vec<(u32, IndexEntry)> = Vec::new();
-        let end = segment::walk_records(
-            &data,
-            &dpath,
-            FILE_HEADER_LEN as u64,
-            len,
-            |off, h, key, _| {
-                let e = IndexEntry {
-                    data_seg: seg,
-                    data_off: off as u32,
-                    payload_len: h.payload_len,
-                    timestamp: h.timestamp,
-                    flags: h.flags,
-                };
-                match mode {
-                    Mode::User => format::encode_entry(&mut buf, &e, key),
-                    Mode::Seq => {
-                        let id = key.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX);
-                        if id >= next_id && id != u32::MAX {
-                            // Ids are allocated in order: a gap means records were lost; keep ids stable.
-                            while next_id < id {
-                                let hole = IndexEntry {
-                                    flags: FLAG_DELETED,
-                                    payload_len: 0,
-                                    ..e
-                                };
-                                format::encode_entry(&mut buf, &hole, &[]);
-                                seq_pos.push((seg, next_id));
-                                next_id += 1;
-                            }
-                            format::encode_entry(&mut buf, &e, &[]);
-                            seq_pos.push((seg, next_id));
-                            next_id += 1;
-                        } else if id < next_id {
-                            pending.push((id, e));
-                        }
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        if end.valid_end < len {
-            tracing::warn!(path = %dpath.display(), offset = end.valid_end, "data segment ends with damaged bytes; records after them are not indexed");
-        }
         index
-            .write_all_at(&buf, FILE_HEADER_LEN as u64)
+            .write_all_at(&body, FILE_HEADER_LEN as u64)
             .at(&ipath)?;
-        for (id, e) in pending {
-            let (iseg, first) = seq_first(&seq_pos, id);
-            let p = new_path(iseg);
-            let f = if iseg == seg {
-                index.try_clone().at(&p)?
-            } else {
-                std::fs::OpenOptions::new().write(true).open(&p).at(&p)?
-            };
-            let mut b = Vec::new();
-            format::encode_entry(&mut b, &e, &[]);
-            let off = FILE_HEADER_LEN as u64 + (id - first) as u64 * format::SEQ_ENTRY_LEN as u64;
-            f.write_all_at(&b, off).at(&p)?;
-            f.sync_data().at(&p)?;
-        }
         index.sync_all().at(&ipath)?;
     }
     for seg in segment::list_segments(index_dir, "i")? {
@@ -578,20 +507,105 @@ fn rebuild_from_data(
         }
     }
     for &seg in data_segs {
-        std::fs::rename(new_path(seg), segment::index_path(index_dir, seg))
-            .at(&segment::index_path(index_dir, seg))?;
+        let p = segment::index_path(index_dir, seg);
+        std::fs::rename(new_path(seg), &p).at(&p)?;
     }
     sync_dir(index_dir)?;
     Ok(data_segs.to_vec())
 }
 
-/// Segment holding `id` and the first id of that segment, from the rebuild's id positions.
-fn seq_first(pos: &[(u32, u32)], id: u32) -> (u32, u32) {
-    let seg = pos[id as usize].0;
-    let first = pos
-        .iter()
-        .find(|&&(s, _)| s == seg)
-        .map(|&(_, i)| i)
-        .unwrap_or(id);
-    (seg, first)
+type DataSegment = (u32, File, FileHeader, u64, PathBuf);
+
+/// User mode: every record becomes an entry of its own segment's index, in write order.
+fn rebuild_user(segs: &[DataSegment]) -> Result<Vec<Vec<u8>>> {
+    let mut bodies = Vec::with_capacity(segs.len());
+    for (seg, data, _, len, dpath) in segs {
+        let mut body = Vec::new();
+        let end = segment::walk_records(
+            data,
+            dpath,
+            FILE_HEADER_LEN as u64,
+            *len,
+            |off, h, key, _| {
+                let e = IndexEntry {
+                    data_seg: *seg,
+                    data_off: off as u32,
+                    payload_len: h.payload_len,
+                    timestamp: h.timestamp,
+                    flags: h.flags,
+                };
+                format::encode_entry(&mut body, &e, key);
+                Ok(())
+            },
+        )?;
+        warn_damaged_tail(dpath, end, *len);
+        bodies.push(body);
+    }
+    Ok(bodies)
+}
+
+/// Sequential mode: an id's entry sits at a fixed position, in the index segment whose range of
+/// ids (from the data segment headers' first ids) holds it; the newest record of each id wins.
+/// Ids with no record left become deleted placeholders, so every other id keeps its position.
+fn rebuild_seq(segs: &[DataSegment]) -> Result<Vec<Vec<u8>>> {
+    let hole = IndexEntry {
+        data_seg: NO_SEGMENT,
+        data_off: 0,
+        payload_len: 0,
+        timestamp: 0,
+        flags: FLAG_DELETED,
+    };
+    let mut latest: Vec<IndexEntry> = Vec::new();
+    for (seg, data, _, len, dpath) in segs {
+        let end = segment::walk_records(
+            data,
+            dpath,
+            FILE_HEADER_LEN as u64,
+            *len,
+            |off, h, key, _| {
+                let Ok(id) = <[u8; 4]>::try_from(key).map(u32::from_le_bytes) else {
+                    return Ok(());
+                };
+                if id as usize >= latest.len() {
+                    latest.resize(id as usize + 1, hole);
+                }
+                latest[id as usize] = IndexEntry {
+                    data_seg: *seg,
+                    data_off: off as u32,
+                    payload_len: h.payload_len,
+                    timestamp: h.timestamp,
+                    flags: h.flags,
+                };
+                Ok(())
+            },
+        )?;
+        warn_damaged_tail(dpath, end, *len);
+    }
+    let mut bodies = Vec::with_capacity(segs.len());
+    for (i, (_, _, header, _, dpath)) in segs.iter().enumerate() {
+        let first = header.first_id as usize;
+        let next = match segs.get(i + 1) {
+            Some((_, _, h, _, _)) => h.first_id as usize,
+            None => latest.len().max(first),
+        };
+        if next < first {
+            return Err(Error::Corrupt {
+                path: dpath.clone(),
+                offset: 0,
+                what: "segment first ids out of order",
+            });
+        }
+        let mut body = Vec::with_capacity((next - first) * format::SEQ_ENTRY_LEN);
+        for id in first..next {
+            format::encode_entry(&mut body, latest.get(id).unwrap_or(&hole), &[]);
+        }
+        bodies.push(body);
+    }
+    Ok(bodies)
+}
+
+fn warn_damaged_tail(path: &Path, end: segment::WalkEnd, len: u64) {
+    if end.valid_end < len {
+        tracing::warn!(path = %path.display(), offset = end.valid_end, "data segment ends with damaged bytes; records after them are not indexed");
+    }
 }

@@ -1,0 +1,116 @@
+//! Tests against a real zdb server. Ignored by default: they need a running server
+//! (ours or 0-db) reachable at `$ZDB_TEST_ENDPOINT` (e.g. `127.0.0.1:9900` or
+//! `unix:/tmp/zdb.sock`) started with `--admin $ZDB_TEST_ADMIN` (default `admin`) and
+//! mixed mode (no `--mode`). Run with:
+//!
+//! ```sh
+//! ZDB_TEST_ENDPOINT=127.0.0.1:9900 cargo test -p zdb-client --test live -- --ignored
+//! ```
+//!
+//! Once the `zdb` binary exists, a helper that spawns it on a temporary directory can
+//! replace `endpoint()` and these tests can lose their `#[ignore]`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use zdb_client::{Client, ClientConfig, Endpoint};
+
+fn endpoint() -> Endpoint {
+    std::env::var("ZDB_TEST_ENDPOINT")
+        .expect("set ZDB_TEST_ENDPOINT to run live tests")
+        .parse()
+        .expect("valid endpoint")
+}
+
+fn admin_password() -> String {
+    std::env::var("ZDB_TEST_ADMIN").unwrap_or_else(|_| "admin".into())
+}
+
+/// A namespace name unique to this run.
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+async fn admin_client() -> Client {
+    Client::connect(ClientConfig::new(endpoint()).with_admin_password(admin_password()))
+        .await
+        .expect("connect as admin")
+}
+
+#[tokio::test]
+#[ignore = "needs a running zdb server: set ZDB_TEST_ENDPOINT"]
+async fn live_user_key_round_trip() {
+    let admin = admin_client().await;
+    let ns = unique("client-user");
+    admin.nsnew(&ns).await.unwrap();
+    admin.nsset(&ns, "mode", "user").await.ok();
+    let c = Client::connect(
+        ClientConfig::new(endpoint())
+            .with_admin_password(admin_password())
+            .with_namespace(&ns, None),
+    )
+    .await
+    .unwrap();
+    c.ping().await.unwrap();
+    assert_eq!(
+        c.set(b"k", b"v1").await.unwrap().as_deref(),
+        Some(&b"k"[..])
+    );
+    assert_eq!(
+        c.set(b"k", b"v1").await.unwrap(),
+        None,
+        "unchanged value gives nil"
+    );
+    assert_eq!(c.get(b"k").await.unwrap().as_deref(), Some(&b"v1"[..]));
+    assert!(c.exists(b"k").await.unwrap());
+    assert_eq!(c.length(b"k").await.unwrap(), Some(2));
+    assert_eq!(c.check(b"k").await.unwrap(), Some(true));
+    c.set(b"k", b"v2").await.unwrap();
+    let h = c.history(b"k", None).await.unwrap().unwrap();
+    assert_eq!(&h.payload[..], b"v2");
+    let (_, entries) = c.scan(None).await.unwrap().unwrap();
+    assert!(!entries.is_empty());
+    c.del(b"k").await.unwrap();
+    assert_eq!(c.get(b"k").await.unwrap(), None);
+    let info = c.nsinfo(&ns).await.unwrap();
+    assert_eq!(info.name(), Some(ns.as_str()));
+    admin.nsdel(&ns).await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs a running zdb server: set ZDB_TEST_ENDPOINT"]
+async fn live_sequential_round_trip() {
+    let admin = admin_client().await;
+    let ns = unique("client-seq");
+    admin.nsnew(&ns).await.unwrap();
+    admin.nsset(&ns, "mode", "seq").await.unwrap();
+    let c = Client::connect(
+        ClientConfig::new(endpoint())
+            .with_admin_password(admin_password())
+            .with_namespace(&ns, None),
+    )
+    .await
+    .unwrap();
+    let a = c.set_seq(b"first").await.unwrap();
+    let b = c.set_seq(b"second").await.unwrap();
+    assert_eq!(b, a + 1);
+    assert!(c.update_seq(a, b"first-v2").await.unwrap());
+    assert_eq!(
+        c.get(&a.to_le_bytes()).await.unwrap().as_deref(),
+        Some(&b"first-v2"[..])
+    );
+    admin.nsdel(&ns).await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs a running zdb server: set ZDB_TEST_ENDPOINT"]
+async fn live_pipeline_and_secure_auth() {
+    let c = Client::new(ClientConfig::new(endpoint())).unwrap();
+    c.auth_secure(&admin_password()).await.unwrap();
+    let replies = c.pipeline(&[&["PING"][..], &["DBSIZE"]]).await.unwrap();
+    assert_eq!(replies.len(), 2);
+    assert!(!c.nslist().await.unwrap().is_empty());
+}

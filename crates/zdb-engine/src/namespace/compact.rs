@@ -1,0 +1,306 @@
+//! Online compaction: closed segments whose records are mostly dead are emptied by copying their
+//! live records (and the tombstones still needed) to the open segment, then truncating the
+//! closed segment's files to their headers.
+//!
+//! Clients keep working: moves happen in small batches, each under the write lock for a moment.
+//! Emptied segments keep their (header-only) files so segment ids stay contiguous and, in
+//! sequential mode, the index segment keeps the fixed positions of its ids.
+//!
+//! History: a moved record is written without a link to its older versions, so HISTORY of a key
+//! stops at the compacted copy; versions that were only in emptied segments are gone. That is
+//! what compaction is for. A tombstone is kept (moved) while any older segment still has records,
+//! so a deleted key can never come back from an older version during a later index rebuild.
+
+use super::{AppendIndex, Keys, Namespace, State};
+use crate::error::{Error, IoContext, Result};
+use crate::format::{self, IndexEntry, FILE_HEADER_LEN, FLAG_DELETED};
+use crate::keymap::Placement;
+use crate::segment;
+use crate::segrefs::{SegUse, NO_SEGMENT};
+use crate::Mode;
+use std::collections::BTreeSet;
+
+/// What one compaction pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    pub segments_emptied: u32,
+    pub records_moved: u64,
+    pub bytes_moved: u64,
+    pub bytes_freed: u64,
+}
+
+/// Records moved per hold of the write lock: keeps pauses for other clients short.
+const BATCH: usize = 256;
+
+impl Namespace {
+    /// Empty every closed segment whose dead fraction of bytes is at least `min_dead`
+    /// (0.0 = every closed segment, 1.0 = only segments with nothing live).
+    pub fn compact(&self, min_dead: f64) -> Result<CompactStats> {
+        self.check_alive()?;
+        let mut stats = CompactStats::default();
+        let closed: Vec<u32> = {
+            let st = self.state.read();
+            st.segments[..st.segments.len() - 1].to_vec()
+        };
+        for seg in closed {
+            let (used, file_len) = {
+                let st = self.state.read();
+                (self.seg_use(&st, seg), self.data_file_len(seg))
+            };
+            let Some(file_len) = file_len else { continue };
+            let area = file_len.saturating_sub(FILE_HEADER_LEN as u64);
+            if area == 0 {
+                continue;
+            }
+            let dead = 1.0 - used.bytes as f64 / area as f64;
+            if used.records > 0 && dead < min_dead {
+                continue;
+            }
+            if used.records > 0 {
+                let mode = self.mode();
+                match mode {
+                    Mode::User => self.move_user(seg, &mut stats)?,
+                    Mode::Seq => self.move_seq(seg, &mut stats)?,
+                }
+            }
+            if self.empty_segment(seg)? {
+                stats.segments_emptied += 1;
+                stats.bytes_freed += area;
+            }
+        }
+        Ok(stats)
+    }
+
+    fn seg_use(&self, st: &State, seg: u32) -> SegUse {
+        match &st.keys {
+            Keys::User(m) => m.refs().get(seg),
+            Keys::Seq(s) => s.refs.get(seg),
+        }
+    }
+
+    fn data_file_len(&self, seg: u32) -> Option<u64> {
+        std::fs::metadata(segment::data_path(&self.data_dir, seg))
+            .ok()
+            .map(|m| m.len())
+    }
+
+    /// Whether every segment older than `seg` is empty, so tombstones in `seg` shadow nothing.
+    fn oldest_with_records(&self, st: &State, seg: u32) -> bool {
+        st.segments.iter().take_while(|&&s| s < seg).all(|&s| {
+            self.data_file_len(s)
+                .is_none_or(|l| l <= FILE_HEADER_LEN as u64)
+        })
+    }
+
+    /// Copy the record at `(seg, off)` to the open segment; returns the new entry.
+    fn copy_record(
+        &self,
+        st: &mut State,
+        seg: u32,
+        off: u32,
+        key: &[u8],
+        payload_len: u32,
+        target: AppendIndex,
+    ) -> Result<(IndexEntry, u32)> {
+        let (h, payload) = self.read_record(st, seg, off, key.len(), payload_len)?;
+        let (nseg, noff, idx_off) =
+            self.append(st, key, &payload, h.timestamp, h.flags, None, target)?;
+        let e = IndexEntry {
+            data_seg: nseg,
+            data_off: noff,
+            payload_len,
+            timestamp: h.timestamp,
+            flags: h.flags,
+        };
+        Ok((e, idx_off))
+    }
+
+    fn move_user(&self, seg: u32, stats: &mut CompactStats) -> Result<()> {
+        let candidates = {
+            let st = self.state.read();
+            let (f, path) = self.file(&st, false, seg)?;
+            let len = f.metadata().at(&path)?.len();
+            let mut c = Vec::new();
+            let end =
+                segment::walk_entries(&f, &path, FILE_HEADER_LEN as u64, len, |off, _, key| {
+                    c.push((off as u32, key.to_vec()));
+                    Ok(())
+                })?;
+            if end.stopped.is_some() {
+                return Err(Error::Corrupt {
+                    path,
+                    offset: end.valid_end,
+                    what: "index entry checksum mismatch",
+                });
+            }
+            c
+        };
+        for batch in candidates.chunks(BATCH) {
+            let mut st = self.state.write();
+            let drop_tombstones = self.oldest_with_records(&st, seg);
+            for (off, key) in batch {
+                let Keys::User(m) = &st.keys else {
+                    unreachable!()
+                };
+                let Some(slot) = m.get(key).copied() else {
+                    continue;
+                };
+                if slot.seg != seg || slot.idx_off != *off {
+                    continue; // dead, or moved meanwhile
+                }
+                if slot.is_deleted() && drop_tombstones {
+                    let Keys::User(m) = &mut st.keys else {
+                        unreachable!()
+                    };
+                    m.remove(key);
+                    continue;
+                }
+                let (e, idx_off) = self.copy_record(
+                    &mut st,
+                    seg,
+                    slot.data_off,
+                    key,
+                    slot.payload_len,
+                    AppendIndex::Append,
+                )?;
+                let Keys::User(m) = &mut st.keys else {
+                    unreachable!()
+                };
+                m.put(
+                    key,
+                    Placement {
+                        seg: e.data_seg,
+                        data_off: e.data_off,
+                        idx_off,
+                        payload_len: e.payload_len,
+                        timestamp: e.timestamp,
+                        flags: e.flags,
+                    },
+                );
+                stats.records_moved += 1;
+                stats.bytes_moved += e.payload_len as u64;
+            }
+        }
+        Ok(())
+    }
+
+    fn move_seq(&self, seg: u32, stats: &mut CompactStats) -> Result<()> {
+        // Entries of any index segment may point here (updates rewrite old entries in place).
+        let ids: Vec<u32> = {
+            let st = self.state.read();
+            let Keys::Seq(s) = &st.keys else {
+                unreachable!()
+            };
+            let mut ids = Vec::new();
+            for &(first, iseg) in &s.starts {
+                let (f, path) = self.file(&st, false, iseg)?;
+                let len = if iseg == st.cur_seg() {
+                    st.index_len
+                } else {
+                    f.metadata().at(&path)?.len()
+                };
+                let mut id = first;
+                segment::walk_entries(&f, &path, FILE_HEADER_LEN as u64, len, |_, e, _| {
+                    if e.data_seg == seg {
+                        ids.push(id);
+                    }
+                    id += 1;
+                    Ok(())
+                })?;
+            }
+            ids
+        };
+        let mut touched = BTreeSet::new();
+        for batch in ids.chunks(BATCH) {
+            let mut st = self.state.write();
+            let drop_tombstones = self.oldest_with_records(&st, seg);
+            for &id in batch {
+                let Some(old) = self.seq_entry(&st, id)? else {
+                    continue;
+                };
+                if old.data_seg != seg {
+                    continue;
+                }
+                let Keys::Seq(s) = &st.keys else {
+                    unreachable!()
+                };
+                let (iseg, _) = s.locate(id).expect("id exists");
+                touched.insert(iseg);
+                let new = if old.is_deleted() && drop_tombstones {
+                    let hole = IndexEntry {
+                        data_seg: NO_SEGMENT,
+                        data_off: 0,
+                        payload_len: 0,
+                        timestamp: old.timestamp,
+                        flags: FLAG_DELETED,
+                    };
+                    self.write_seq_entry(&st, id, &hole)?;
+                    hole
+                } else {
+                    let (e, _) = self.copy_record(
+                        &mut st,
+                        seg,
+                        old.data_off,
+                        &id.to_le_bytes(),
+                        old.payload_len,
+                        AppendIndex::Overwrite(id),
+                    )?;
+                    stats.records_moved += 1;
+                    stats.bytes_moved += e.payload_len as u64;
+                    e
+                };
+                let Keys::Seq(s) = &mut st.keys else {
+                    unreachable!()
+                };
+                s.account(Some(&old), Some(&new));
+            }
+        }
+        // The rewritten entries must be durable before their old records disappear.
+        let st = self.state.read();
+        for iseg in touched {
+            let (f, path) = self.file(&st, false, iseg)?;
+            f.sync_data().at(&path)?;
+        }
+        Ok(())
+    }
+
+    fn write_seq_entry(&self, st: &State, id: u32, e: &IndexEntry) -> Result<()> {
+        let Keys::Seq(s) = &st.keys else {
+            unreachable!()
+        };
+        let (iseg, off) = s.locate(id).ok_or(Error::InvalidKey)?;
+        let mut b = Vec::with_capacity(format::SEQ_ENTRY_LEN);
+        format::encode_entry(&mut b, e, &[]);
+        let (f, path) = self.file(st, false, iseg)?;
+        std::os::unix::fs::FileExt::write_all_at(&*f, &b, off).at(&path)
+    }
+
+    /// Truncate segment `seg` to its headers if nothing references it any more.
+    fn empty_segment(&self, seg: u32) -> Result<bool> {
+        let mut st = self.state.write();
+        if self.seg_use(&st, seg).records > 0 || seg == st.cur_seg() {
+            return Ok(false);
+        }
+        // Copies first, then the truncation: a crash in between leaves duplicates, never holes.
+        self.sync_locked(&mut st)?;
+        if st.mode() == Mode::User {
+            let ipath = segment::index_path(&self.index_dir, seg);
+            let (f, _) = self.file(&st, false, seg)?;
+            let before = f.metadata().at(&ipath)?.len();
+            f.set_len(FILE_HEADER_LEN as u64).at(&ipath)?;
+            f.sync_all().at(&ipath)?;
+            st.index_bytes -= before.saturating_sub(FILE_HEADER_LEN as u64);
+            st.dirty.insert(seg);
+        }
+        let dpath = segment::data_path(&self.data_dir, seg);
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&dpath)
+            .at(&dpath)?;
+        let before = f.metadata().at(&dpath)?.len();
+        f.set_len(FILE_HEADER_LEN as u64).at(&dpath)?;
+        f.sync_all().at(&dpath)?;
+        st.data_bytes -= before.saturating_sub(FILE_HEADER_LEN as u64);
+        Ok(true)
+    }
+}
