@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 pub struct NamespaceInfo {
     pub name: String,
     pub entries: u64,
+    /// Sum of the payload lengths of live entries (what `maxsize` limits; 0-db's data size).
+    pub payload_bytes: u64,
     pub settings: Settings,
     pub data_bytes: u64,
     pub index_bytes: u64,
@@ -46,6 +48,7 @@ impl Namespace {
         NamespaceInfo {
             name: self.name.clone(),
             entries: st.entries(),
+            payload_bytes: st.payload_bytes(),
             settings: st.settings.clone(),
             data_bytes: st.data_bytes,
             index_bytes: st.index_bytes,
@@ -97,18 +100,18 @@ impl Namespace {
     /// Close the current segments and open the next ones now (NSJUMP).
     pub fn jump(&self) -> Result<()> {
         self.check_alive()?;
-        let mut st = self.state.write();
-        self.jump_locked(&mut st)
+        self.with_write(|st| self.jump_locked(st))
     }
 
     /// Jump if the open segment holds records and was opened more than `age` ago (`--rotate`).
     pub fn rotate_if_older(&self, age: Duration) -> Result<bool> {
-        let mut st = self.state.write();
-        if st.data_len > format::FILE_HEADER_LEN as u64 && st.opened_at.elapsed() >= age {
-            self.jump_locked(&mut st)?;
-            return Ok(true);
-        }
-        Ok(false)
+        self.with_write(|st| {
+            if st.data_len > format::FILE_HEADER_LEN as u64 && st.opened_at.elapsed() >= age {
+                self.jump_locked(st)?;
+                return Ok(true);
+            }
+            Ok(false)
+        })
     }
 
     pub(super) fn jump_locked(&self, st: &mut State) -> Result<()> {
@@ -140,18 +143,26 @@ impl Namespace {
         }
         st.dirty.insert(new);
         let ns = self.name.clone();
-        let _ = self.events.emit(&Event::JumpData {
+        st.events.push(Event::JumpData {
             namespace: ns.clone(),
             old: segment::data_path(&self.data_dir, old),
             new: segment::data_path(&self.data_dir, new),
         });
-        let _ = self.events.emit(&Event::JumpIndex {
+        st.events.push(Event::JumpIndex {
             namespace: ns,
             old: segment::index_path(&self.index_dir, old),
             new: segment::index_path(&self.index_dir, new),
             dirty: st.dirty.iter().copied().collect(),
         });
         Ok(())
+    }
+
+    /// Forget the given ids from the dirty set (a hook confirmed it shipped them).
+    pub fn clear_dirty(&self, ids: &[u32]) {
+        let mut st = self.state.write();
+        for id in ids {
+            st.dirty.remove(id);
+        }
     }
 
     /// Index segment ids modified since the last reset; `reset` clears the set afterwards.

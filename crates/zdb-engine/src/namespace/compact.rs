@@ -136,8 +136,20 @@ impl Namespace {
             c
         };
         for batch in candidates.chunks(BATCH) {
-            let mut st = self.state.write();
-            let drop_tombstones = self.oldest_with_records(&st, seg);
+            self.with_write(|st| self.move_user_batch(st, seg, batch, stats))?;
+        }
+        Ok(())
+    }
+
+    fn move_user_batch(
+        &self,
+        st: &mut State,
+        seg: u32,
+        batch: &[(u32, Vec<u8>)],
+        stats: &mut CompactStats,
+    ) -> Result<()> {
+        {
+            let drop_tombstones = self.oldest_with_records(st, seg);
             for (off, key) in batch {
                 let Keys::User(m) = &st.keys else {
                     unreachable!()
@@ -156,7 +168,7 @@ impl Namespace {
                     continue;
                 }
                 let (e, idx_off) = self.copy_record(
-                    &mut st,
+                    st,
                     seg,
                     slot.data_off,
                     key,
@@ -212,54 +224,65 @@ impl Namespace {
         };
         let mut touched = BTreeSet::new();
         for batch in ids.chunks(BATCH) {
-            let mut st = self.state.write();
-            let drop_tombstones = self.oldest_with_records(&st, seg);
-            for &id in batch {
-                let Some(old) = self.seq_entry(&st, id)? else {
-                    continue;
-                };
-                if old.data_seg != seg {
-                    continue;
-                }
-                let Keys::Seq(s) = &st.keys else {
-                    unreachable!()
-                };
-                let (iseg, _) = s.locate(id).expect("id exists");
-                touched.insert(iseg);
-                let new = if old.is_deleted() && drop_tombstones {
-                    let hole = IndexEntry {
-                        data_seg: NO_SEGMENT,
-                        data_off: 0,
-                        payload_len: 0,
-                        timestamp: old.timestamp,
-                        flags: FLAG_DELETED,
-                    };
-                    self.write_seq_entry(&st, id, &hole)?;
-                    hole
-                } else {
-                    let (e, _) = self.copy_record(
-                        &mut st,
-                        seg,
-                        old.data_off,
-                        &id.to_le_bytes(),
-                        old.payload_len,
-                        AppendIndex::Overwrite(id),
-                    )?;
-                    stats.records_moved += 1;
-                    stats.bytes_moved += e.payload_len as u64;
-                    e
-                };
-                let Keys::Seq(s) = &mut st.keys else {
-                    unreachable!()
-                };
-                s.account(Some(&old), Some(&new));
-            }
+            self.with_write(|st| self.move_seq_batch(st, seg, batch, stats, &mut touched))?;
         }
         // The rewritten entries must be durable before their old records disappear.
         let st = self.state.read();
         for iseg in touched {
             let (f, path) = self.file(&st, false, iseg)?;
             f.sync_data().at(&path)?;
+        }
+        Ok(())
+    }
+
+    fn move_seq_batch(
+        &self,
+        st: &mut State,
+        seg: u32,
+        batch: &[u32],
+        stats: &mut CompactStats,
+        touched: &mut BTreeSet<u32>,
+    ) -> Result<()> {
+        let drop_tombstones = self.oldest_with_records(st, seg);
+        for &id in batch {
+            let Some(old) = self.seq_entry(st, id)? else {
+                continue;
+            };
+            if old.data_seg != seg {
+                continue;
+            }
+            let Keys::Seq(s) = &st.keys else {
+                unreachable!()
+            };
+            let (iseg, _) = s.locate(id).expect("id exists");
+            touched.insert(iseg);
+            let new = if old.is_deleted() && drop_tombstones {
+                let hole = IndexEntry {
+                    data_seg: NO_SEGMENT,
+                    data_off: 0,
+                    payload_len: 0,
+                    timestamp: old.timestamp,
+                    flags: FLAG_DELETED,
+                };
+                self.write_seq_entry(st, id, &hole)?;
+                hole
+            } else {
+                let (e, _) = self.copy_record(
+                    st,
+                    seg,
+                    old.data_off,
+                    &id.to_le_bytes(),
+                    old.payload_len,
+                    AppendIndex::Overwrite(id),
+                )?;
+                stats.records_moved += 1;
+                stats.bytes_moved += e.payload_len as u64;
+                e
+            };
+            let Keys::Seq(s) = &mut st.keys else {
+                unreachable!()
+            };
+            s.account(Some(&old), Some(&new));
         }
         Ok(())
     }

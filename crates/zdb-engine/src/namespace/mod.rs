@@ -9,6 +9,7 @@ mod admin;
 mod compact;
 mod open;
 mod scan;
+mod write;
 
 pub use admin::{NamespaceInfo, SettingChange};
 pub use compact::CompactStats;
@@ -16,8 +17,8 @@ pub use scan::{Cursor, Direction, HistoryItem, ScanItem, ScanPage};
 
 use crate::error::{Error, IoContext, Result};
 use crate::events::{Event, EventSink};
-use crate::format::{self, IndexEntry, RecordHeader, FLAG_DELETED, NO_PREV};
-use crate::keymap::{KeyMap, Placement};
+use crate::format::{self, IndexEntry, RecordHeader, NO_PREV};
+use crate::keymap::KeyMap;
 use crate::segment;
 use crate::segrefs::{record_len, SegRefs};
 use crate::settings::Settings;
@@ -128,6 +129,8 @@ pub(crate) struct State {
     /// Writes not yet fsync'ed (for `Durability::Periodic`).
     pub unsynced: bool,
     pub scratch: Vec<u8>,
+    /// Events raised under the lock, emitted once it is released (hooks may be slow).
+    pub events: Vec<Event>,
 }
 
 impl State {
@@ -191,13 +194,6 @@ impl std::fmt::Debug for Namespace {
     }
 }
 
-fn now() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as u32)
-        .unwrap_or(0)
-}
-
 impl Namespace {
     pub fn name(&self) -> &str {
         &self.name
@@ -237,6 +233,11 @@ impl Namespace {
         self.len() == 0
     }
 
+    /// Whether the namespace is frozen (every command refused).
+    pub fn is_frozen(&self) -> bool {
+        self.state.read().settings.frozen
+    }
+
     fn check_readable(st: &State) -> Result<()> {
         if st.settings.frozen {
             return Err(Error::Frozen);
@@ -250,200 +251,6 @@ impl Namespace {
             return Err(Error::Locked);
         }
         Ok(())
-    }
-
-    /// Store `value` under `key` (seq mode: empty key appends, a 4-byte id updates).
-    /// `timestamp` overrides the record time (replication).
-    pub fn set(&self, key: &[u8], value: &[u8], timestamp: Option<u32>) -> Result<SetOutcome> {
-        self.check_alive()?;
-        if value.len() > format::MAX_PAYLOAD_LEN {
-            return Err(Error::PayloadTooLarge);
-        }
-        let mut st = self.state.write();
-        Self::check_writable(&st)?;
-        let ts = timestamp.unwrap_or_else(now);
-        match st.mode() {
-            Mode::User => {
-                if key.is_empty() {
-                    return Err(Error::KeyNeeded);
-                }
-                if key.len() > format::MAX_KEY_LEN {
-                    return Err(Error::KeyTooLarge);
-                }
-                let prev = match &st.keys {
-                    Keys::User(m) => m.get(key).copied(),
-                    Keys::Seq(_) => unreachable!(),
-                };
-                let prev_loc = prev.map(|s| (s.seg, s.data_off, s.payload_len, s.is_deleted()));
-                if let Some(out) = self.unchanged_or_worm(&st, key, value, prev_loc)? {
-                    return Ok(out);
-                }
-                st.check_room(
-                    value.len(),
-                    prev.filter(|s| !s.is_deleted())
-                        .map_or(0, |s| s.payload_len as u64),
-                )?;
-                let prev_link = prev.map(|s| (s.seg, s.data_off));
-                let (seg, data_off, idx_off) =
-                    self.append(&mut st, key, value, ts, 0, prev_link, AppendIndex::Append)?;
-                if let Keys::User(m) = &mut st.keys {
-                    m.put(
-                        key,
-                        Placement {
-                            seg,
-                            data_off,
-                            idx_off,
-                            payload_len: value.len() as u32,
-                            timestamp: ts,
-                            flags: 0,
-                        },
-                    );
-                }
-                self.after_write(&mut st)?;
-                Ok(SetOutcome::Written(key.to_vec()))
-            }
-            Mode::Seq => {
-                let (id, existing) = if key.is_empty() {
-                    (self.seq(&st).next_id, None)
-                } else {
-                    let id = seq_id(key).map_err(|_| Error::SeqUpdateOnly)?;
-                    let e = self
-                        .seq_entry(&st, id)?
-                        .filter(|e| !e.is_deleted())
-                        .ok_or(Error::SeqUpdateOnly)?;
-                    (id, Some(e))
-                };
-                let idkey = id.to_le_bytes();
-                let prev_loc =
-                    existing.map(|e| (e.data_seg, e.data_off, e.payload_len, e.is_deleted()));
-                if let Some(out) = self.unchanged_or_worm(&st, &idkey, value, prev_loc)? {
-                    return Ok(out);
-                }
-                st.check_room(value.len(), existing.map_or(0, |e| e.payload_len as u64))?;
-                let target = match existing {
-                    None => AppendIndex::Append,
-                    Some(_) => AppendIndex::Overwrite(id),
-                };
-                let prev_link = existing.map(|e| (e.data_seg, e.data_off));
-                let (seg, data_off, _) =
-                    self.append(&mut st, &idkey, value, ts, 0, prev_link, target)?;
-                let new = IndexEntry {
-                    data_seg: seg,
-                    data_off,
-                    payload_len: value.len() as u32,
-                    timestamp: ts,
-                    flags: 0,
-                };
-                let Keys::Seq(s) = &mut st.keys else {
-                    unreachable!()
-                };
-                if existing.is_none() {
-                    s.next_id += 1;
-                }
-                s.account(existing.as_ref(), Some(&new));
-                self.after_write(&mut st)?;
-                Ok(SetOutcome::Written(seq_key(id).to_vec()))
-            }
-        }
-    }
-
-    /// Refuse overwrites on `worm`, and detect a value identical to the stored one.
-    fn unchanged_or_worm(
-        &self,
-        st: &State,
-        key: &[u8],
-        value: &[u8],
-        prev: Option<(u32, u32, u32, bool)>,
-    ) -> Result<Option<SetOutcome>> {
-        let Some((seg, off, len, deleted)) = prev else {
-            return Ok(None);
-        };
-        if deleted {
-            return Ok(None);
-        }
-        if st.settings.worm {
-            return Err(Error::WormOverwrite);
-        }
-        if len as usize == value.len() {
-            let (_, stored) = self.read_record(st, seg, off, key.len(), len)?;
-            if stored == value {
-                return Ok(Some(SetOutcome::Unchanged));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Delete `key`: appends a tombstone; the old versions stay reachable through HISTORY.
-    pub fn delete(&self, key: &[u8]) -> Result<()> {
-        self.check_alive()?;
-        let mut st = self.state.write();
-        Self::check_writable(&st)?;
-        let ts = now();
-        match st.mode() {
-            Mode::User => {
-                let slot = match &st.keys {
-                    Keys::User(m) => m.get(key).copied(),
-                    Keys::Seq(_) => unreachable!(),
-                };
-                let slot = slot.filter(|s| !s.is_deleted()).ok_or(Error::KeyNotFound)?;
-                if st.settings.worm {
-                    return Err(Error::WormDelete);
-                }
-                let (seg, data_off, idx_off) = self.append(
-                    &mut st,
-                    key,
-                    &[],
-                    ts,
-                    FLAG_DELETED,
-                    Some((slot.seg, slot.data_off)),
-                    AppendIndex::Append,
-                )?;
-                if let Keys::User(m) = &mut st.keys {
-                    m.put(
-                        key,
-                        Placement {
-                            seg,
-                            data_off,
-                            idx_off,
-                            payload_len: 0,
-                            timestamp: ts,
-                            flags: FLAG_DELETED,
-                        },
-                    );
-                }
-            }
-            Mode::Seq => {
-                let id = seq_id(key)?;
-                let e = self
-                    .seq_entry(&st, id)?
-                    .filter(|e| !e.is_deleted())
-                    .ok_or(Error::KeyNotFound)?;
-                if st.settings.worm {
-                    return Err(Error::WormDelete);
-                }
-                let (seg, data_off, _) = self.append(
-                    &mut st,
-                    &id.to_le_bytes(),
-                    &[],
-                    ts,
-                    FLAG_DELETED,
-                    Some((e.data_seg, e.data_off)),
-                    AppendIndex::Overwrite(id),
-                )?;
-                let tomb = IndexEntry {
-                    data_seg: seg,
-                    data_off,
-                    payload_len: 0,
-                    timestamp: ts,
-                    flags: FLAG_DELETED,
-                };
-                let Keys::Seq(s) = &mut st.keys else {
-                    unreachable!()
-                };
-                s.account(Some(&e), Some(&tomb));
-            }
-        }
-        self.after_write(&mut st)
     }
 
     /// Current payload of `key`, `None` when absent or deleted. The payload checksum is verified:

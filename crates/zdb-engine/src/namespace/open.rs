@@ -125,6 +125,7 @@ fn fresh_state(data_dir: &Path, index_dir: &Path, settings: Settings) -> Result<
         opened_at: Instant::now(),
         unsynced: false,
         scratch: Vec::new(),
+        events: Vec::new(),
     })
 }
 
@@ -421,6 +422,7 @@ fn finish(
         opened_at: Instant::now(),
         unsynced: false,
         scratch: Vec::new(),
+        events: Vec::new(),
     };
     for (id, e) in overwrites {
         rewrite_seq_entry(index_dir, &mut state, id, &e, mode)?;

@@ -1,0 +1,265 @@
+//! SET and DEL.
+//!
+//! A SET whose value equals the stored one writes nothing (0-db replies nil). That check is made
+//! first under the shared lock, so identical rewrites run in parallel like reads; only a real
+//! change takes the exclusive lock, where the check is redone if the key moved meanwhile.
+//! Events raised while writing (segment jumps) are emitted after the lock is released.
+
+use super::{seq_id, seq_key, AppendIndex, Keys, Namespace, SetOutcome, State};
+use crate::error::{Error, Result};
+use crate::format::{self, IndexEntry, FLAG_DELETED};
+use crate::keymap::{Placement, Slot};
+use crate::Mode;
+use parking_lot::RwLockWriteGuard;
+
+/// What a key names in its namespace, resolved under a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// User mode, with the key's slot if it was ever written.
+    User(Option<Slot>),
+    /// Sequential mode, empty key: a new id.
+    SeqNew,
+    /// Sequential mode, an existing live id.
+    SeqUpdate(u32, IndexEntry),
+}
+
+/// Where the current version lives: `(segment, offset, payload length, deleted)`.
+type Version = (u32, u32, u32, bool);
+
+impl Target {
+    fn version(&self) -> Option<Version> {
+        match self {
+            Target::User(s) => s.map(|s| (s.seg, s.data_off, s.payload_len, s.is_deleted())),
+            Target::SeqNew => None,
+            Target::SeqUpdate(_, e) => {
+                Some((e.data_seg, e.data_off, e.payload_len, e.is_deleted()))
+            }
+        }
+    }
+}
+
+pub(super) fn now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+impl Namespace {
+    /// Run `f` under the exclusive lock, then emit the events it raised.
+    pub(super) fn with_write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        let mut st = self.state.write();
+        let out = f(&mut st);
+        let events = std::mem::take(&mut st.events);
+        RwLockWriteGuard::unlock_fair(st);
+        for ev in &events {
+            let _ = self.events.emit(ev);
+        }
+        out
+    }
+
+    fn resolve(&self, st: &State, key: &[u8]) -> Result<Target> {
+        match &st.keys {
+            Keys::User(m) => {
+                if key.is_empty() {
+                    return Err(Error::KeyNeeded);
+                }
+                if key.len() > format::MAX_KEY_LEN {
+                    return Err(Error::KeyTooLarge);
+                }
+                Ok(Target::User(m.get(key).copied()))
+            }
+            Keys::Seq(_) if key.is_empty() => Ok(Target::SeqNew),
+            Keys::Seq(_) => {
+                let id = seq_id(key).map_err(|_| Error::SeqUpdateOnly)?;
+                let e = self
+                    .seq_entry(st, id)?
+                    .filter(|e| !e.is_deleted())
+                    .ok_or(Error::SeqUpdateOnly)?;
+                Ok(Target::SeqUpdate(id, e))
+            }
+        }
+    }
+
+    /// Store `value` under `key` (seq mode: empty key appends, an existing id updates).
+    /// `timestamp` overrides the record time (replication, admin only in the server).
+    pub fn set(&self, key: &[u8], value: &[u8], timestamp: Option<u32>) -> Result<SetOutcome> {
+        self.check_alive()?;
+        if value.len() > format::MAX_PAYLOAD_LEN {
+            return Err(Error::PayloadTooLarge);
+        }
+        let seen = {
+            let st = self.state.read();
+            Self::check_writable(&st)?;
+            let target = self.resolve(&st, key)?;
+            if let Some(out) = self.unchanged_or_worm(&st, key, value, target.version())? {
+                return Ok(out);
+            }
+            target
+        };
+        self.with_write(|st| {
+            Self::check_writable(st)?;
+            let target = self.resolve(st, key)?;
+            if target != seen {
+                if let Some(out) = self.unchanged_or_worm(st, key, value, target.version())? {
+                    return Ok(out);
+                }
+            }
+            let ts = timestamp.unwrap_or_else(now);
+            let out = match target {
+                Target::User(prev) => {
+                    let live = prev.filter(|s| !s.is_deleted());
+                    st.check_room(value.len(), live.map_or(0, |s| s.payload_len as u64))?;
+                    let link = prev.map(|s| (s.seg, s.data_off));
+                    let (seg, data_off, idx_off) =
+                        self.append(st, key, value, ts, 0, link, AppendIndex::Append)?;
+                    let Keys::User(m) = &mut st.keys else {
+                        unreachable!()
+                    };
+                    let payload_len = value.len() as u32;
+                    m.put(
+                        key,
+                        Placement {
+                            seg,
+                            data_off,
+                            idx_off,
+                            payload_len,
+                            timestamp: ts,
+                            flags: 0,
+                        },
+                    );
+                    key.to_vec()
+                }
+                Target::SeqNew | Target::SeqUpdate(..) => {
+                    let (id, existing, dest) = match target {
+                        Target::SeqUpdate(id, e) => (id, Some(e), AppendIndex::Overwrite(id)),
+                        _ => (self.seq(st).next_id, None, AppendIndex::Append),
+                    };
+                    st.check_room(value.len(), existing.map_or(0, |e| e.payload_len as u64))?;
+                    let link = existing.map(|e| (e.data_seg, e.data_off));
+                    let (data_seg, data_off, _) =
+                        self.append(st, &id.to_le_bytes(), value, ts, 0, link, dest)?;
+                    let new = IndexEntry {
+                        data_seg,
+                        data_off,
+                        payload_len: value.len() as u32,
+                        timestamp: ts,
+                        flags: 0,
+                    };
+                    let Keys::Seq(s) = &mut st.keys else {
+                        unreachable!()
+                    };
+                    if existing.is_none() {
+                        s.next_id += 1;
+                    }
+                    s.account(existing.as_ref(), Some(&new));
+                    seq_key(id).to_vec()
+                }
+            };
+            self.after_write(st)?;
+            Ok(SetOutcome::Written(out))
+        })
+    }
+
+    /// Refuse overwrites on `worm`, and detect a value identical to the stored one. The stored
+    /// bytes are compared in full: a checksum match alone could drop a different value.
+    fn unchanged_or_worm(
+        &self,
+        st: &State,
+        key: &[u8],
+        value: &[u8],
+        prev: Option<Version>,
+    ) -> Result<Option<SetOutcome>> {
+        let Some((seg, off, len, deleted)) = prev else {
+            return Ok(None);
+        };
+        if deleted {
+            return Ok(None);
+        }
+        if st.settings.worm {
+            return Err(Error::WormOverwrite);
+        }
+        if len as usize == value.len() {
+            let key_len = if st.mode() == Mode::Seq { 4 } else { key.len() };
+            match self.read_record(st, seg, off, key_len, len) {
+                Ok((_, stored)) if stored == value => return Ok(Some(SetOutcome::Unchanged)),
+                // A damaged stored copy is simply replaced by the new value.
+                Ok(_) | Err(Error::Corrupt { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Delete `key`: appends a tombstone; the old versions stay reachable through HISTORY.
+    pub fn delete(&self, key: &[u8]) -> Result<()> {
+        self.delete_at(key, None)
+    }
+
+    /// Delete `key` with an explicit tombstone time (replication, admin only in the server).
+    pub fn delete_at(&self, key: &[u8], timestamp: Option<u32>) -> Result<()> {
+        self.check_alive()?;
+        self.with_write(|st| {
+            Self::check_writable(st)?;
+            let ts = timestamp.unwrap_or_else(now);
+            match st.mode() {
+                Mode::User => {
+                    let Keys::User(m) = &st.keys else {
+                        unreachable!()
+                    };
+                    let slot = m
+                        .get(key)
+                        .copied()
+                        .filter(|s| !s.is_deleted())
+                        .ok_or(Error::KeyNotFound)?;
+                    if st.settings.worm {
+                        return Err(Error::WormDelete);
+                    }
+                    let link = Some((slot.seg, slot.data_off));
+                    let (seg, data_off, idx_off) =
+                        self.append(st, key, &[], ts, FLAG_DELETED, link, AppendIndex::Append)?;
+                    let Keys::User(m) = &mut st.keys else {
+                        unreachable!()
+                    };
+                    m.put(
+                        key,
+                        Placement {
+                            seg,
+                            data_off,
+                            idx_off,
+                            payload_len: 0,
+                            timestamp: ts,
+                            flags: FLAG_DELETED,
+                        },
+                    );
+                }
+                Mode::Seq => {
+                    let id = seq_id(key).map_err(|_| Error::KeyNotFound)?;
+                    let e = self
+                        .seq_entry(st, id)?
+                        .filter(|e| !e.is_deleted())
+                        .ok_or(Error::KeyNotFound)?;
+                    if st.settings.worm {
+                        return Err(Error::WormDelete);
+                    }
+                    let link = Some((e.data_seg, e.data_off));
+                    let dest = AppendIndex::Overwrite(id);
+                    let (data_seg, data_off, _) =
+                        self.append(st, &id.to_le_bytes(), &[], ts, FLAG_DELETED, link, dest)?;
+                    let tomb = IndexEntry {
+                        data_seg,
+                        data_off,
+                        payload_len: 0,
+                        timestamp: ts,
+                        flags: FLAG_DELETED,
+                    };
+                    let Keys::Seq(s) = &mut st.keys else {
+                        unreachable!()
+                    };
+                    s.account(Some(&e), Some(&tomb));
+                }
+            }
+            self.after_write(st)
+        })
+    }
+}

@@ -1,0 +1,221 @@
+//! Command-line flags, named as 0-db's `zdbd` (plus our documented limit extensions), and
+//! their translation into a [`ServerConfig`].
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+use zdb_engine::{Durability, Mode};
+use zdb_server::{ConnLimits, ServerConfig};
+
+/// 0-db compatible key-value server (RESP protocol, default port 9900).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "zdb", version, infer_long_args = true)]
+pub struct Cli {
+    /// TCP address to listen on (falls back to 0.0.0.0 when `::` is unavailable)
+    #[arg(long, default_value = "::")]
+    pub listen: String,
+    /// TCP port
+    #[arg(long, default_value_t = 9900)]
+    pub port: u16,
+    /// Unix socket path (disables TCP unless --dualnet)
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Listen on both the unix socket and TCP
+    #[arg(long)]
+    pub dualnet: bool,
+    /// Data root directory
+    #[arg(long, default_value = "./zdb-data")]
+    pub data: PathBuf,
+    /// Index root directory
+    #[arg(long, default_value = "./zdb-index")]
+    pub index: PathBuf,
+    /// Force one mode for every namespace: user, seq (direct = seq), or mix (each chooses)
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<ModeArg>,
+    /// Admin password (without it every client is admin)
+    #[arg(long)]
+    pub admin: Option<String>,
+    /// Make `default` read-only unless selected with the admin password (needs --admin)
+    #[arg(long)]
+    pub protect: bool,
+    /// Data segment size: bytes or k/M/G suffix (powers of 1024), 512k <= size < 4G
+    #[arg(long, value_parser = parse_datasize, default_value = "256M")]
+    pub datasize: u64,
+    /// Size limit of the default namespace in bytes (0 = none)
+    #[arg(long, default_value_t = 0)]
+    pub maxsize: u64,
+    /// Hook executable, run as `hook <event> <instance-id> [args…]`
+    #[arg(long)]
+    pub hook: Option<PathBuf>,
+    /// fsync every write before replying
+    #[arg(long)]
+    pub sync: bool,
+    /// fsync unsynced writes every N seconds (0 = off)
+    #[arg(long, default_value_t = 0)]
+    pub synctime: u64,
+    /// fsync segments before each jump (always done by this engine; accepted for compatibility)
+    #[arg(long)]
+    pub secure: bool,
+    /// Close a namespace's open segment once it is N seconds old and holds data (0 = off)
+    #[arg(long, default_value_t = 0)]
+    pub rotate: u64,
+    /// Run in the background once ready
+    #[arg(long)]
+    pub background: bool,
+    /// Write logs to this file
+    #[arg(long)]
+    pub logfile: Option<PathBuf>,
+    /// Verbose logs
+    #[arg(long)]
+    pub verbose: bool,
+    /// Load the dataset, print namespaces and their statistics, exit
+    #[arg(long)]
+    pub dump: bool,
+    /// [extension] Largest request in bytes; bulk arguments are capped at min(this, 8 MiB)
+    #[arg(long, default_value_t = 9 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// [extension] Most arguments per request, command name included
+    #[arg(long, default_value_t = 1024)]
+    pub max_args: usize,
+    /// [extension] Most simultaneous client connections
+    #[arg(long, default_value_t = 4096)]
+    pub max_clients: usize,
+    /// [extension] Seconds a partially received request may take before the connection is
+    /// closed (0 = never)
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout: u64,
+}
+
+/// The `--mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeArg {
+    User,
+    Seq,
+    Mix,
+}
+
+fn parse_mode(s: &str) -> Result<ModeArg, String> {
+    match s {
+        "user" => Ok(ModeArg::User),
+        "seq" | "sequential" => Ok(ModeArg::Seq),
+        "direct" => {
+            eprintln!("zdb: warning: direct mode is served as seq mode");
+            Ok(ModeArg::Seq)
+        }
+        "mix" | "mixed" => Ok(ModeArg::Mix),
+        _ => Err("expected user, seq or mix".into()),
+    }
+}
+
+/// Parse a size such as `1048576`, `512k`, `1.5M`, `2G` (powers of 1024, case-sensitive
+/// suffix) and check 512 KiB <= size < 4 GiB.
+pub fn parse_datasize(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.as_bytes().last() {
+        Some(b'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some(b'M') => (&s[..s.len() - 1], 1 << 20),
+        Some(b'G') => (&s[..s.len() - 1], 1 << 30),
+        Some(b'T') => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("invalid size {s:?}"));
+    }
+    let bytes = (v * mult as f64) as u64;
+    if bytes < 512 * 1024 || bytes >= u64::from(u32::MAX) {
+        return Err(format!(
+            "datasize {bytes} out of range (512 KiB <= size < 4 GiB)"
+        ));
+    }
+    Ok(bytes)
+}
+
+impl Cli {
+    /// The server configuration these flags describe.
+    pub fn server_config(&self) -> anyhow::Result<ServerConfig> {
+        if self.protect && self.admin.is_none() {
+            bail!("--protect needs --admin");
+        }
+        if self.max_args < 2 {
+            bail!("--max-args must be at least 2");
+        }
+        let mut c = ServerConfig::new(&self.data, &self.index);
+        c.listen = self.listen.clone();
+        c.port = self.port;
+        c.socket = self.socket.clone();
+        c.dualnet = self.dualnet;
+        c.engine.mode = match self.mode {
+            Some(ModeArg::User) => Some(Mode::User),
+            Some(ModeArg::Seq) => Some(Mode::Seq),
+            Some(ModeArg::Mix) | None => None,
+        };
+        c.engine.datasize = self.datasize;
+        c.engine.default_maxsize = self.maxsize;
+        c.engine.durability = if self.sync {
+            Durability::Always
+        } else {
+            Durability::Os
+        };
+        c.admin = self.admin.clone();
+        c.protect = self.protect;
+        c.hook = match &self.hook {
+            Some(h) => {
+                Some(std::fs::canonicalize(h).with_context(|| format!("hook {}", h.display()))?)
+            }
+            None => None,
+        };
+        c.synctime = self.synctime;
+        c.rotate = self.rotate;
+        c.limits = ConnLimits {
+            max_request_bytes: self.max_request_bytes,
+            max_args: self.max_args,
+            max_clients: self.max_clients,
+            idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
+        };
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datasize_suffixes_and_range() {
+        assert_eq!(parse_datasize("512k"), Ok(512 * 1024));
+        assert_eq!(parse_datasize("1.5M"), Ok(3 * 512 * 1024));
+        assert_eq!(parse_datasize("256M"), Ok(256 << 20));
+        assert_eq!(parse_datasize("3G"), Ok(3 << 30));
+        assert!(parse_datasize("8G").is_err());
+        assert!(parse_datasize("4G").is_err());
+        assert!(parse_datasize("32").is_err());
+        assert!(parse_datasize("1m").is_err());
+        assert!(parse_datasize("abc").is_err());
+    }
+
+    #[test]
+    fn flags_parse() {
+        let cli = Cli::try_parse_from([
+            "zdb",
+            "--port",
+            "1234",
+            "--mode",
+            "seq",
+            "--sync",
+            "--datasize",
+            "1M",
+        ])
+        .unwrap();
+        let c = cli.server_config().unwrap();
+        assert_eq!(c.port, 1234);
+        assert_eq!(c.engine.mode, Some(Mode::Seq));
+        assert_eq!(c.engine.datasize, 1 << 20);
+        assert!(c.sync_writes());
+        assert!(Cli::try_parse_from(["zdb", "--protect"])
+            .unwrap()
+            .server_config()
+            .is_err());
+        assert!(Cli::try_parse_from(["zdb", "--mode", "bad"]).is_err());
+    }
+}

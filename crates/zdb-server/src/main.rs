@@ -1,0 +1,131 @@
+//! The `zdb` binary: parse flags, set up logging, optionally daemonize, run the server until
+//! SIGTERM/SIGINT. Everything else lives in the `zdb_server` library.
+
+mod cli;
+mod daemon;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::Cli;
+use std::process::ExitCode;
+use std::sync::Arc;
+use zdb_engine::{Engine, EventSink, Mode};
+use zdb_server::{HookRunner, Server};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = if cli.background && !daemon::is_child() {
+        daemon::spawn_and_wait(cli.logfile.as_deref())
+    } else {
+        init_logging(&cli).and_then(|()| run(cli))
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("zdb: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) -> anyhow::Result<()> {
+    let default = if cli.verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A background child already has the logfile as stderr.
+    match &cli.logfile {
+        Some(path) if !daemon::is_child() => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open logfile {}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        _ => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.server_config()?;
+    if cli.dump {
+        return dump(&config);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("zdb-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = Server::bind(config.clone())
+            .await
+            .context("cannot start the server")?;
+        match (server.local_addr(), &config.socket) {
+            (Some(addr), _) => tracing::info!(%addr, "zdb ready"),
+            (None, Some(p)) => tracing::info!(socket = %p.display(), "zdb ready"),
+            (None, None) => {}
+        }
+        if daemon::is_child() {
+            daemon::notify_ready();
+        }
+        server.run_until(signals()).await.context("server failed")
+    })
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+async fn signals() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; the server will only stop when killed");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
+
+/// `--dump`: load everything, print each namespace's statistics, exit.
+fn dump(config: &zdb_server::ServerConfig) -> anyhow::Result<()> {
+    let hooks: Arc<dyn EventSink> =
+        Arc::new(HookRunner::new(config.hook.clone(), config.instance_id()));
+    let engine = Engine::open(config.engine.clone(), hooks).context("cannot load the dataset")?;
+    for name in engine.list() {
+        let Some(ns) = engine.namespace(&name) else {
+            continue;
+        };
+        let i = ns.info();
+        let mode = if i.settings.mode == Mode::Seq {
+            "sequential"
+        } else {
+            "userkey"
+        };
+        println!(
+            "namespace {name}: mode {mode}, entries {}, data {} bytes, index {} bytes, segments {:?}, \
+             current segment {} offset {}, next id {}, maxsize {}, public {}, password {}, worm {}, locked {}, frozen {}",
+            i.entries,
+            i.data_bytes,
+            i.index_bytes,
+            i.segments,
+            i.current_segment,
+            i.current_offset,
+            i.next_id,
+            i.settings.maxsize,
+            i.settings.public,
+            i.settings.password.is_some(),
+            i.settings.worm,
+            i.settings.locked,
+            i.settings.frozen,
+        );
+    }
+    Ok(())
+}
