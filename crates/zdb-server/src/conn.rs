@@ -112,16 +112,6 @@ enum Step {
     Fatal(String),
 }
 
-/// Most consecutive writes executed under one hold of the write gate.
-const GATE_RUN: usize = 64;
-
-/// Whether a command name is one of the write commands batched under the write gate.
-fn is_write(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"SET")
-        || name.eq_ignore_ascii_case(b"SETX")
-        || name.eq_ignore_ascii_case(b"DEL")
-}
-
 /// The 0-db reply text for a protocol error.
 fn protocol_error_text(e: &ProtocolError) -> String {
     match e {
@@ -208,14 +198,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// The synchronous core: decode and execute requests until the buffer holds no complete
     /// request, or something needs the socket (large output, WAIT, close).
-    ///
-    /// Runs of consecutive writes hold the namespace's write gate, so that two workers
-    /// serving pipelined writes to one namespace hand the engine lock over once per run
-    /// instead of once per command.
     fn run_batch(&mut self) -> Step {
         let srv = self.srv.clone();
-        let mut gate = None;
-        let mut gated = 0usize;
         loop {
             let is_array = self.rbuf.first() == Some(&b'*');
             let args = match self.decoder.decode_request(&mut self.rbuf) {
@@ -231,15 +215,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     return Step::Fatal("Missing arguments".into());
                 }
                 continue;
-            }
-            if is_write(&args[0]) && gated < GATE_RUN {
-                if gate.is_none() {
-                    gate = Some(srv.write_gate(&self.sess.ns));
-                }
-                gated += 1;
-            } else {
-                gate = None;
-                gated = 0;
             }
             match cmd::execute(&srv, &mut self.sess, &args, &mut self.wbuf, &mut self.batch) {
                 Flow::Continue if self.wbuf.len() >= FLUSH_AT => return Step::Flush,

@@ -63,6 +63,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Handlers go in before anyone can see us ready, so an early SIGTERM is graceful too.
+        let stop = signals();
         let server = Server::bind(config.clone())
             .await
             .context("cannot start the server")?;
@@ -74,23 +76,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         if daemon::is_child() {
             daemon::notify_ready();
         }
-        server.run_until(signals()).await.context("server failed")
+        server.run_until(stop).await.context("server failed")
     })
 }
 
-/// Completes on the first SIGTERM or SIGINT.
-async fn signals() {
+/// Installs the SIGTERM/SIGINT handlers now; the future completes on the first of them.
+fn signals() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; the server will only stop when killed");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            tracing::error!(
+                "cannot install signal handlers; the server will only stop when killed"
+            );
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }
 

@@ -5,14 +5,10 @@ use crate::config::ServerConfig;
 use crate::hooks::HookRunner;
 use crate::stats::Stats;
 use crate::wait::Waiters;
-use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use zdb_engine::{Engine, Namespace, DEFAULT_NAMESPACE};
-
-/// Number of write gate stripes.
-const GATES: usize = 16;
 
 /// Shared by all connections through an `Arc`.
 pub(crate) struct ServerState {
@@ -26,8 +22,6 @@ pub(crate) struct ServerState {
     pub boot_time: u64,
     /// Monotonic boot instant, for INFO `uptime`.
     pub boot_instant: Instant,
-    /// Write gates, striped by namespace (see [`ServerState::write_gate`]).
-    gates: [Mutex<()>; GATES],
     /// Live connections (for `--max-clients`).
     pub clients: AtomicUsize,
     next_conn_id: AtomicU64,
@@ -44,7 +38,6 @@ impl ServerState {
             instance_id: rand::random::<u32>() % (1 << 30) + 1,
             boot_time: unix_now(),
             boot_instant: Instant::now(),
-            gates: std::array::from_fn(|_| Mutex::new(())),
             clients: AtomicUsize::new(0),
             next_conn_id: AtomicU64::new(1),
         }
@@ -52,14 +45,6 @@ impl ServerState {
 
     pub fn next_conn_id(&self) -> u64 {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// The gate serialising runs of pipelined writes to `ns` across connections. Taken before
-    /// the engine's namespace lock and never while holding another gate; held only inside
-    /// synchronous code (never across an await).
-    pub fn write_gate(&self, ns: &Arc<Namespace>) -> MutexGuard<'_, ()> {
-        let stripe = (Arc::as_ptr(ns) as usize >> 6) % GATES;
-        self.gates[stripe].lock()
     }
 
     /// Whether admin commands are open to everybody (no `--admin`).

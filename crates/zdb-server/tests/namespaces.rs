@@ -508,3 +508,34 @@ fn nsjump_index_dirty_data_raw_reload() {
         "data present after RELOAD"
     );
 }
+
+#[test]
+fn compact_frees_closed_segments_and_keeps_data() {
+    let z = Zdb::start(&["--datasize", "512k"]);
+    let mut r = z.raw();
+    let big = "x".repeat(20_000);
+    for round in 0..3 {
+        for i in 0..60 {
+            let v = format!("{round}{big}");
+            assert_eq!(
+                r.cmd(&["SET", &format!("k{i}"), &v]),
+                bulk(&format!("k{i}"))
+            );
+        }
+    }
+    assert_eq!(r.cmd(&["COMPACT", "2"]), err("Invalid argument"));
+    let Frame::Bulk(report) = r.cmd(&["COMPACT", "0.5"]) else {
+        panic!("COMPACT reply")
+    };
+    let report = String::from_utf8(report.to_vec()).unwrap();
+    let emptied: u64 = report
+        .lines()
+        .find_map(|l| l.strip_prefix("segments_emptied: "))
+        .and_then(|n| n.parse().ok())
+        .expect("segments_emptied line");
+    assert!(emptied > 0, "{report}");
+    for i in 0..60 {
+        assert_eq!(r.cmd(&["GET", &format!("k{i}")]), bulk(&format!("2{big}")));
+    }
+    assert_eq!(r.cmd(&["DBSIZE"]), int(60));
+}

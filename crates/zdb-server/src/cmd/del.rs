@@ -1,24 +1,26 @@
 //! DEL: append a tombstone for a key.
 
-use super::args::{exact, read_key};
+use super::args::{atoll, exact, read_key};
 use super::{fail, CmdResult, Ctx, Fail};
 use bytes::Bytes;
 use zdb_engine::Error;
 
-/// `DEL key [timestamp]` → `+OK`; the timestamp form is admin only (its value is not used:
-/// the engine stamps tombstones itself).
+/// `DEL key [timestamp]` → `+OK`; the timestamp form (replication) is admin only and, as in
+/// 0-db, takes the number leniently (garbage reads as 0).
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
-    if args.len() == 3 {
+    let timestamp = if args.len() == 3 {
         ctx.require_admin()?;
         exact(args, 3)?;
+        Some(atoll(&args[2]) as u32)
     } else {
         exact(args, 2)?;
-    }
+        None
+    };
     let key = read_key(&args[1])?;
     if !ctx.sess.writable {
         return fail("Namespace is in read-only mode");
     }
-    match ctx.sess.ns.delete(key) {
+    match ctx.sess.ns.delete_at(key, timestamp) {
         Ok(()) => ctx.ok(),
         // A seq-mode key that cannot be an id names no entry.
         Err(Error::InvalidKey) => fail("Key not found"),

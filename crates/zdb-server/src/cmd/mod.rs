@@ -7,6 +7,7 @@
 
 mod args;
 mod auth;
+mod compact;
 mod data;
 mod dbsize;
 mod del;
@@ -130,7 +131,7 @@ impl Ctx<'_> {
 
     /// Fails with the frozen error when the attached namespace is frozen.
     pub fn require_not_frozen(&self) -> Result<(), Fail> {
-        if self.sess.ns.settings().frozen {
+        if self.sess.ns.is_frozen() {
             return Err(zdb_engine::Error::Frozen.into());
         }
         Ok(())
@@ -187,6 +188,8 @@ static TABLE: &[Spec] = &[
     spec("SELECT", select::select),
     spec("RELOAD", nsadmin::reload),
     spec("FLUSH", flush::flush),
+    // Our extensions.
+    spec("COMPACT", compact::compact),
 ];
 
 fn invalid(_: &mut Ctx<'_>, _: &[Bytes]) -> CmdResult {

@@ -51,10 +51,7 @@ fn free_space(dir: &Path) -> Option<u64> {
 fn render(srv: &ServerState, ns: &Namespace, admin: bool) -> String {
     let info = ns.info();
     let s = &info.settings;
-    // Workaround: the engine does not expose the live payload byte count (what 0-db reports);
-    // report the bytes of records on disk instead (an upper bound of it).
-    let header_bytes = 32 * info.segments.len() as u64;
-    let data_size = info.data_bytes.saturating_sub(header_bytes);
+    let data_size = info.payload_bytes;
     let next_id = u64::from(info.next_id).swap_bytes();
     let mut t = String::with_capacity(1024);
     let _ = writeln!(t, "# namespace");
