@@ -37,8 +37,8 @@ impl Client {
     }
 
     /// `SET "" value` in a sequential namespace: appends and returns the new id (sent by
-    /// the server as 4 little-endian bytes).
-    pub async fn set_seq(&self, value: &[u8]) -> Result<u32, ClientError> {
+    /// the server as 8 little-endian bytes).
+    pub async fn set_seq(&self, value: &[u8]) -> Result<u64, ClientError> {
         let frame = self.exec(&[&b"SET"[..], b"", value], false).await?;
         match reply::opt_bulk("SET", frame)? {
             Some(key) => reply::seq_id("SET", &key),
@@ -48,7 +48,7 @@ impl Client {
 
     /// `SET <id> value` in a sequential namespace: overwrites an existing id. Returns
     /// false when the server replied nil (value unchanged).
-    pub async fn update_seq(&self, id: u32, value: &[u8]) -> Result<bool, ClientError> {
+    pub async fn update_seq(&self, id: u64, value: &[u8]) -> Result<bool, ClientError> {
         let key = id.to_le_bytes();
         let frame = self.exec(&[&b"SET"[..], &key, value], false).await?;
         Ok(reply::opt_bulk("SET", frame)?.is_some())

@@ -25,7 +25,7 @@ pub fn check_reply(frame: Frame) -> Result<Frame, ClientError> {
 /// One entry of a `SCAN` / `RSCAN` page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanEntry {
-    /// The key (binary; in sequential mode the 4-byte little-endian id).
+    /// The key (binary; in sequential mode the 8-byte little-endian id).
     pub key: Bytes,
     /// Payload size in bytes.
     pub size: u64,
@@ -223,15 +223,17 @@ pub(crate) fn array(command: &'static str, frame: Frame) -> Result<Vec<Frame>, C
     }
 }
 
-/// The 4-byte little-endian id returned by `SET` in sequential mode.
-pub(crate) fn seq_id(command: &'static str, key: &[u8]) -> Result<u32, ClientError> {
-    let raw: [u8; 4] = key.try_into().map_err(|_| {
-        ClientError::unexpected(
+/// The little-endian id returned by `SET` in sequential mode: 8 bytes as 0-db sends it
+/// (4 bytes accepted too).
+pub(crate) fn seq_id(command: &'static str, key: &[u8]) -> Result<u64, ClientError> {
+    match key.len() {
+        8 => Ok(u64::from_le_bytes(key.try_into().expect("length checked"))),
+        4 => Ok(u32::from_le_bytes(key.try_into().expect("length checked")) as u64),
+        n => Err(ClientError::unexpected(
             command,
-            format!("expected 4-byte id, got {} bytes", key.len()),
-        )
-    })?;
-    Ok(u32::from_le_bytes(raw))
+            format!("expected an 8-byte id, got {n} bytes"),
+        )),
+    }
 }
 
 /// `SCAN`/`RSCAN`: `*2` of next cursor and an array of `*3` `[key, :size, :timestamp]`.
@@ -321,7 +323,8 @@ mod tests {
         assert_eq!(seq_id("SET", &[1, 0, 0, 0]).unwrap(), 1);
         assert_eq!(seq_id("SET", &[0, 1, 0, 0]).unwrap(), 256);
         let err = seq_id("SET", b"abc").unwrap_err();
-        assert!(err.to_string().contains("4-byte"), "{err}");
+        assert!(err.to_string().contains("8-byte"), "{err}");
+        assert_eq!(seq_id("SET", &[2, 1, 0, 0, 0, 0, 0, 0]).unwrap(), 258);
     }
 
     #[test]

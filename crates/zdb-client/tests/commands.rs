@@ -113,8 +113,8 @@ async fn sequential_helpers() {
     assert_eq!(c.set_seq(b"payload").await.unwrap(), 7);
     assert!(c.update_seq(7, b"new").await.unwrap());
     let log = server.requests();
-    // update_seq sends the id as 4 little-endian bytes.
-    assert_eq!(log.last().unwrap().1[1].as_bytes(), &[7u8, 0, 0, 0][..]);
+    // update_seq sends the id as 8 little-endian bytes, as 0-db returns it.
+    assert_eq!(log.last().unwrap().1[1].as_bytes(), &7u64.to_le_bytes()[..]);
 }
 
 #[tokio::test]

@@ -1,24 +1,41 @@
-//! Tests against a real zdb server. Ignored by default: they need a running server
-//! (ours or 0-db) reachable at `$ZDB_TEST_ENDPOINT` (e.g. `127.0.0.1:9900` or
-//! `unix:/tmp/zdb.sock`) started with `--admin $ZDB_TEST_ADMIN` (default `admin`) and
-//! mixed mode (no `--mode`). Run with:
-//!
-//! ```sh
-//! ZDB_TEST_ENDPOINT=127.0.0.1:9900 cargo test -p zdb-client --test live -- --ignored
-//! ```
-//!
-//! Once the `zdb` binary exists, a helper that spawns it on a temporary directory can
-//! replace `endpoint()` and these tests can lose their `#[ignore]`.
+//! Tests against a real zdb server over loopback TCP. By default the server is our own,
+//! started in-process once for the whole file (`--admin admin`, mixed mode); set
+//! `$ZDB_TEST_ENDPOINT` (and `$ZDB_TEST_ADMIN`) to run the same tests against another server,
+//! e.g. ThreeFold's 0-db.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use zdb_client::{Client, ClientConfig, Endpoint};
 
+/// The server under test: `$ZDB_TEST_ENDPOINT`, or an in-process `zdb` on 127.0.0.1.
 fn endpoint() -> Endpoint {
-    std::env::var("ZDB_TEST_ENDPOINT")
-        .expect("set ZDB_TEST_ENDPOINT to run live tests")
-        .parse()
-        .expect("valid endpoint")
+    static ADDR: OnceLock<String> = OnceLock::new();
+    let addr = ADDR.get_or_init(|| match std::env::var("ZDB_TEST_ENDPOINT") {
+        Ok(e) => e,
+        Err(_) => start_server(),
+    });
+    addr.parse().expect("valid endpoint")
+}
+
+/// Start our server on a runtime of its own that lives as long as the test process.
+fn start_server() -> String {
+    let dir = tempfile::tempdir().expect("tempdir").keep();
+    let mut config = zdb_server::ServerConfig::new(dir.join("data"), dir.join("index"));
+    config.listen = "127.0.0.1".into();
+    config.port = 0;
+    config.admin = Some("admin".into());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async move {
+            let server = zdb_server::Server::bind(config).await.expect("bind");
+            tx.send(server.local_addr().expect("tcp address"))
+                .expect("report address");
+            server.run().await.expect("serve");
+        });
+    });
+    rx.recv().expect("server address").to_string()
 }
 
 fn admin_password() -> String {
@@ -41,7 +58,6 @@ async fn admin_client() -> Client {
 }
 
 #[tokio::test]
-#[ignore = "needs a running zdb server: set ZDB_TEST_ENDPOINT"]
 async fn live_user_key_round_trip() {
     let admin = admin_client().await;
     let ns = unique("client-user");
@@ -81,7 +97,6 @@ async fn live_user_key_round_trip() {
 }
 
 #[tokio::test]
-#[ignore = "needs a running zdb server: set ZDB_TEST_ENDPOINT"]
 async fn live_sequential_round_trip() {
     let admin = admin_client().await;
     let ns = unique("client-seq");
@@ -106,7 +121,6 @@ async fn live_sequential_round_trip() {
 }
 
 #[tokio::test]
-#[ignore = "needs a running zdb server: set ZDB_TEST_ENDPOINT"]
 async fn live_pipeline_and_secure_auth() {
     let c = Client::new(ClientConfig::new(endpoint())).unwrap();
     c.auth_secure(&admin_password()).await.unwrap();
