@@ -61,6 +61,9 @@ pub enum Error {
         offset: u64,
         what: &'static str,
     },
+    /// A batch could not be written out; nothing of it was acknowledged.
+    #[error("Write failed: {0}")]
+    WriteFailed(String),
     #[error("Start refused by hook: {0}")]
     HookRefused(String),
 }

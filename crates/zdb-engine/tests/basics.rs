@@ -228,3 +228,88 @@ fn namespaces_create_delete_names() {
     assert!(e.delete(DEFAULT_NAMESPACE).is_err());
     assert_eq!(e.list(), vec!["default".to_string()]);
 }
+
+#[test]
+fn set_many_batches_in_order_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path());
+        let ns = e.namespace(DEFAULT_NAMESPACE).unwrap();
+        ns.set(b"old", b"same", None).unwrap();
+        let big = vec![1u8; 300 * 1024];
+        let items: Vec<(&[u8], &[u8])> = vec![
+            (b"a", b"1"),
+            (b"old", b"same"),   // identical: nil, nothing written
+            (b"a", b"2"),        // same key twice in one batch
+            (b"a", b"2"),        // identical to the pending value
+            (&[7u8; 256], b"x"), // key too large: this item fails, the rest goes on
+            (b"big1", &big),     // large values force a segment jump mid-batch
+            (b"big2", &big),
+            (b"big3", &big),
+        ];
+        let out = ns.set_many(&items, None);
+        assert_eq!(out.len(), items.len());
+        assert_eq!(
+            out[0].as_ref().unwrap(),
+            &SetOutcome::Written(b"a".to_vec())
+        );
+        assert_eq!(out[1].as_ref().unwrap(), &SetOutcome::Unchanged);
+        assert_eq!(
+            out[2].as_ref().unwrap(),
+            &SetOutcome::Written(b"a".to_vec())
+        );
+        assert_eq!(out[3].as_ref().unwrap(), &SetOutcome::Unchanged);
+        assert!(matches!(out[4], Err(Error::KeyTooLarge)));
+        assert!(out[5..].iter().all(|r| r.is_ok()));
+        assert!(ns.info().segments.len() > 1);
+        assert_eq!(ns.get(b"a").unwrap().unwrap(), b"2");
+        let h = ns.history(b"a", None).unwrap().unwrap();
+        assert_eq!(ns.history(b"a", h.prev).unwrap().unwrap().payload, b"1");
+
+        let seq = e.create("seq").unwrap();
+        seq.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+        let out = seq.set_many(
+            &[
+                (b"", b"zero"),
+                (b"", b"one"),
+                (&seq_key(0), b"zero again"),
+                (&seq_key(1), b"one"),
+            ],
+            None,
+        );
+        assert_eq!(
+            out[0].as_ref().unwrap(),
+            &SetOutcome::Written(seq_key(0).to_vec())
+        );
+        assert_eq!(
+            out[1].as_ref().unwrap(),
+            &SetOutcome::Written(seq_key(1).to_vec())
+        );
+        assert_eq!(
+            out[2].as_ref().unwrap(),
+            &SetOutcome::Written(seq_key(0).to_vec())
+        );
+        assert_eq!(out[3].as_ref().unwrap(), &SetOutcome::Unchanged);
+        // Update ids living in a closed index segment, in a batch.
+        seq.jump().unwrap();
+        let out = seq.set_many(
+            &[
+                (&seq_key(1), b"one v2"),
+                (b"", b"two"),
+                (&seq_key(1), b"one v3"),
+            ],
+            None,
+        );
+        assert!(out.iter().all(|r| matches!(r, Ok(SetOutcome::Written(_)))));
+    }
+    let e = open(dir.path());
+    let ns = e.namespace(DEFAULT_NAMESPACE).unwrap();
+    assert_eq!(ns.get(b"a").unwrap().unwrap(), b"2");
+    assert_eq!(ns.get(b"big3").unwrap().unwrap().len(), 300 * 1024);
+    assert_eq!(ns.len(), 5);
+    let seq = e.namespace("seq").unwrap();
+    assert_eq!(seq.get(&seq_key(0)).unwrap().unwrap(), b"zero again");
+    assert_eq!(seq.get(&seq_key(1)).unwrap().unwrap(), b"one v3");
+    assert_eq!(seq.get(&seq_key(2)).unwrap().unwrap(), b"two");
+    assert_eq!(seq.len(), 3);
+}

@@ -9,7 +9,7 @@ use crate::cmd::{self, Flow, WaitFor};
 use crate::session::Session;
 use crate::state::ServerState;
 use crate::stats::{BatchStats, Stats};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use resp::{Decoder, Limits, ProtocolError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,8 @@ const FLUSH_AT: usize = 1024 * 1024;
 const SHRINK_ABOVE: usize = 4 * 1024 * 1024;
 /// Read granularity.
 const READ_CHUNK: usize = 64 * 1024;
+/// Most consecutive SETs handed to the engine as one batch.
+const SET_RUN: usize = 256;
 
 /// Why a connection ends.
 #[derive(Debug)]
@@ -200,29 +202,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// request, or something needs the socket (large output, WAIT, close).
     fn run_batch(&mut self) -> Step {
         let srv = self.srv.clone();
+        // Consecutive plain SETs are gathered and handed to the engine as one batch.
+        let mut sets: Vec<Vec<Bytes>> = Vec::new();
         loop {
             let is_array = self.rbuf.first() == Some(&b'*');
             let args = match self.decoder.decode_request(&mut self.rbuf) {
                 Ok(Some(args)) => args,
-                Ok(None) => return Step::Drained,
+                Ok(None) => return self.run_sets(&mut sets).unwrap_or(Step::Drained),
                 Err(e) => {
                     tracing::debug!(error = %e, "protocol error");
+                    if let Some(step) = self.run_sets(&mut sets) {
+                        return step;
+                    }
                     return Step::Fatal(protocol_error_text(&e));
                 }
             };
             if args.is_empty() {
                 if is_array {
+                    if let Some(step) = self.run_sets(&mut sets) {
+                        return step;
+                    }
                     return Step::Fatal("Missing arguments".into());
                 }
                 continue;
             }
-            match cmd::execute(&srv, &mut self.sess, &args, &mut self.wbuf, &mut self.batch) {
-                Flow::Continue if self.wbuf.len() >= FLUSH_AT => return Step::Flush,
-                Flow::Continue => {}
-                Flow::Close => return Step::Close,
-                Flow::Wait(w) => return Step::Wait(w),
+            if cmd::is_plain_set(&args) {
+                sets.push(args);
+                if sets.len() < SET_RUN {
+                    continue;
+                }
+                if let Some(step) = self.run_sets(&mut sets) {
+                    return step;
+                }
+                if self.wbuf.len() >= FLUSH_AT {
+                    return Step::Flush;
+                }
+                continue;
+            }
+            if let Some(step) = self.run_sets(&mut sets) {
+                return step;
+            }
+            if let Some(step) = self.exec(&srv, &args) {
+                return step;
             }
         }
+    }
+
+    /// Execute one request; `Some(step)` when the async shell must act before going on.
+    fn exec(&mut self, srv: &ServerState, args: &[Bytes]) -> Option<Step> {
+        match cmd::execute(srv, &mut self.sess, args, &mut self.wbuf, &mut self.batch) {
+            Flow::Continue if self.wbuf.len() >= FLUSH_AT => Some(Step::Flush),
+            Flow::Continue => None,
+            Flow::Close => Some(Step::Close),
+            Flow::Wait(w) => Some(Step::Wait(w)),
+        }
+    }
+
+    /// Execute the gathered SETs, if any; `Some(Step::Close)` when the connection must end.
+    fn run_sets(&mut self, sets: &mut Vec<Vec<Bytes>>) -> Option<Step> {
+        if sets.is_empty() {
+            return None;
+        }
+        let flow = cmd::set_run(
+            &self.srv,
+            &mut self.sess,
+            sets,
+            &mut self.wbuf,
+            &mut self.batch,
+        );
+        sets.clear();
+        matches!(flow, Flow::Close).then_some(Step::Close)
     }
 
     /// WAIT: block until another client of the same namespace runs the command, or timeout.

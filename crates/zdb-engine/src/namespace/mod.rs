@@ -6,6 +6,7 @@
 //! OS page cache (`Durability::Os`), or on disk (`Durability::Always`).
 
 mod admin;
+mod append;
 mod compact;
 mod open;
 mod scan;
@@ -17,7 +18,7 @@ pub use scan::{Cursor, Direction, HistoryItem, ScanItem, ScanPage};
 
 use crate::error::{Error, IoContext, Result};
 use crate::events::{Event, EventSink};
-use crate::format::{self, IndexEntry, RecordHeader, NO_PREV};
+use crate::format::{self, IndexEntry, RecordHeader};
 use crate::keymap::KeyMap;
 use crate::segment;
 use crate::segrefs::{record_len, SegRefs};
@@ -26,7 +27,6 @@ use crate::{Durability, Mode};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -129,6 +129,8 @@ pub(crate) struct State {
     /// Writes not yet fsync'ed (for `Durability::Periodic`).
     pub unsynced: bool,
     pub scratch: Vec<u8>,
+    /// Appends not yet handed to the OS (see `append.rs`).
+    pub pending: append::Pending,
     /// Events raised under the lock, emitted once it is released (hooks may be slow).
     pub events: Vec<Event>,
 }
@@ -336,8 +338,7 @@ impl Namespace {
         let Some((seg, off)) = self.seq(st).locate(id) else {
             return Ok(None);
         };
-        let (f, path) = self.file(st, false, seg)?;
-        let b = segment::read_at(&f, &path, off, format::SEQ_ENTRY_LEN)?;
+        let (b, path) = self.read_bytes(st, false, seg, off, format::SEQ_ENTRY_LEN)?;
         let (e, _, _) = format::decode_entry(&b).map_err(|_| Error::Corrupt {
             path,
             offset: off,
@@ -355,9 +356,8 @@ impl Namespace {
         key_len: usize,
         payload_len: u32,
     ) -> Result<(RecordHeader, Vec<u8>)> {
-        let (f, path) = self.file(st, true, seg)?;
         let len = format::RECORD_HEADER_LEN + key_len + payload_len as usize;
-        let mut b = segment::read_at(&f, &path, off as u64, len)?;
+        let (mut b, path) = self.read_bytes(st, true, seg, off as u64, len)?;
         let corrupt = |what| Error::Corrupt {
             path: path.clone(),
             offset: off as u64,
@@ -413,105 +413,6 @@ impl Namespace {
         let f = Arc::new(f);
         self.files.lock().insert((data, seg), f.clone());
         Ok((f, path))
-    }
-
-    /// Append one record (and its index entry) to the open segment, jumping first if full.
-    /// Returns `(segment, data offset, index offset)`.
-    #[allow(clippy::too_many_arguments)]
-    fn append(
-        &self,
-        st: &mut State,
-        key: &[u8],
-        value: &[u8],
-        ts: u32,
-        flags: u8,
-        prev: Option<(u32, u32)>,
-        target: AppendIndex,
-    ) -> Result<(u32, u32, u32)> {
-        let rec_len = format::RECORD_HEADER_LEN + key.len() + value.len();
-        let has_records = st.data_len > format::FILE_HEADER_LEN as u64;
-        if has_records && st.data_len + rec_len as u64 > self.shared.datasize {
-            self.jump_locked(st)?;
-        }
-        let seg = st.cur_seg();
-        let data_off = u32::try_from(st.data_len).map_err(|_| Error::InvalidArgument)?;
-        let (prev_seg, prev_off) = prev.unwrap_or((NO_PREV, 0));
-        let h = RecordHeader {
-            payload_crc: crc32fast::hash(value),
-            payload_len: value.len() as u32,
-            timestamp: ts,
-            prev_seg,
-            prev_off,
-            flags,
-            key_len: key.len() as u8,
-        };
-        let mut buf = std::mem::take(&mut st.scratch);
-        buf.clear();
-        format::encode_record(&mut buf, &h, key, value);
-        let data_path = segment::data_path(&self.data_dir, seg);
-        st.data.write_all_at(&buf, st.data_len).at(&data_path)?;
-        st.data_len += buf.len() as u64;
-        st.data_bytes += buf.len() as u64;
-
-        let entry = IndexEntry {
-            data_seg: seg,
-            data_off,
-            payload_len: value.len() as u32,
-            timestamp: ts,
-            flags,
-        };
-        buf.clear();
-        let idx_off;
-        match target {
-            AppendIndex::Append => {
-                format::encode_entry(
-                    &mut buf,
-                    &entry,
-                    if st.mode() == Mode::Seq { &[] } else { key },
-                );
-                idx_off = st.index_len as u32;
-                let p = segment::index_path(&self.index_dir, seg);
-                st.index.write_all_at(&buf, st.index_len).at(&p)?;
-                st.index_len += buf.len() as u64;
-                st.index_bytes += buf.len() as u64;
-                st.dirty.insert(seg);
-            }
-            AppendIndex::Overwrite(id) => {
-                format::encode_entry(&mut buf, &entry, &[]);
-                let (iseg, off) = self.seq(st).locate(id).ok_or(Error::InvalidKey)?;
-                let (f, p) = self.file(st, false, iseg)?;
-                f.write_all_at(&buf, off).at(&p)?;
-                idx_off = off as u32;
-                st.dirty.insert(iseg);
-                if self.shared.durability == Durability::Always && iseg != seg {
-                    f.sync_data().at(&p)?;
-                }
-            }
-        }
-        st.scratch = buf;
-        Ok((seg, data_off, idx_off))
-    }
-
-    fn after_write(&self, st: &mut State) -> Result<()> {
-        match self.shared.durability {
-            Durability::Always => self.sync_locked(st),
-            _ => {
-                st.unsynced = true;
-                Ok(())
-            }
-        }
-    }
-
-    pub(crate) fn sync_locked(&self, st: &mut State) -> Result<()> {
-        let seg = st.cur_seg();
-        st.data
-            .sync_data()
-            .at(&segment::data_path(&self.data_dir, seg))?;
-        st.index
-            .sync_data()
-            .at(&segment::index_path(&self.index_dir, seg))?;
-        st.unsynced = false;
-        Ok(())
     }
 
     /// fsync the open segments if anything was written since the last sync.

@@ -73,6 +73,11 @@ impl Namespace {
     /// Re-read everything from disk (RELOAD), dropping cached handles.
     pub fn reload(&self) -> Result<()> {
         let mut st = self.state.write();
+        self.sync_locked(&mut st)?;
+        self.reload_locked(&mut st)
+    }
+
+    pub(crate) fn reload_locked(&self, st: &mut State) -> Result<()> {
         let settings = Settings::load(&self.index_dir)?.unwrap_or_else(|| st.settings.clone());
         let restore = |path: &Path| restore_missing(&self.name, &*self.events, path);
         *st = load_state(&self.data_dir, &self.index_dir, settings, &restore)?;
@@ -126,6 +131,7 @@ fn fresh_state(data_dir: &Path, index_dir: &Path, settings: Settings) -> Result<
         unsynced: false,
         scratch: Vec::new(),
         events: Vec::new(),
+        pending: Default::default(),
     })
 }
 
@@ -423,6 +429,7 @@ fn finish(
         unsynced: false,
         scratch: Vec::new(),
         events: Vec::new(),
+        pending: Default::default(),
     };
     for (id, e) in overwrites {
         rewrite_seq_entry(index_dir, &mut state, id, &e, mode)?;

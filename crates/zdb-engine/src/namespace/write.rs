@@ -46,10 +46,16 @@ pub(super) fn now() -> u32 {
 }
 
 impl Namespace {
-    /// Run `f` under the exclusive lock, then emit the events it raised.
+    /// Run `f` under the exclusive lock, write out what it appended, release the lock, then
+    /// emit the events it raised. If the write-out fails, `f`'s result is replaced by the error.
     pub(super) fn with_write<T>(&self, f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let mut st = self.state.write();
-        let out = f(&mut st);
+        let mut out = f(&mut st);
+        if let Err(e) = self.flush_pending(&mut st) {
+            tracing::error!(namespace = %self.name, error = %e, "writing appends out failed");
+            self.recover_from_write_error(&mut st);
+            out = Err(e);
+        }
         let events = std::mem::take(&mut st.events);
         RwLockWriteGuard::unlock_fair(st);
         for ev in &events {
@@ -84,81 +90,170 @@ impl Namespace {
     /// Store `value` under `key` (seq mode: empty key appends, an existing id updates).
     /// `timestamp` overrides the record time (replication, admin only in the server).
     pub fn set(&self, key: &[u8], value: &[u8], timestamp: Option<u32>) -> Result<SetOutcome> {
-        self.check_alive()?;
+        let mut out = self.set_many(&[(key, value)], timestamp);
+        out.pop().expect("one result per item")
+    }
+
+    /// Store several values in one go, as a pipelined batch: one hold of the exclusive lock and
+    /// two system calls for all of them. Results come back in order, one per item; an item's
+    /// failure does not stop the others. Durability is the same as for `set`: every `Written`
+    /// item is in the page cache (or on disk with `Durability::Always`) when this returns.
+    pub fn set_many(
+        &self,
+        items: &[(&[u8], &[u8])],
+        timestamp: Option<u32>,
+    ) -> Vec<Result<SetOutcome>> {
+        let mut results: Vec<Option<Result<SetOutcome>>> = items.iter().map(|_| None).collect();
+        let mut seen: Vec<Option<Target>> = vec![None; items.len()];
+        if self.is_deleted() {
+            return items.iter().map(|_| Err(Error::NamespaceGone)).collect();
+        }
+        // Identical values need no write: settle them under the shared lock first. Only a
+        // leading run can be settled there: once one item must write, the items after it are
+        // judged after that write, as if sent one by one.
+        let mut settled = 0;
+        {
+            let st = self.state.read();
+            for (i, &(key, value)) in items.iter().enumerate() {
+                match self.check_set(&st, key, value) {
+                    Ok(Ok(target)) => {
+                        seen[i] = Some(target);
+                        break;
+                    }
+                    Ok(Err(outcome)) => results[i] = Some(Ok(outcome)),
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+                settled = i + 1;
+            }
+        }
+        if settled == items.len() {
+            return results
+                .into_iter()
+                .map(|r| r.expect("all settled"))
+                .collect();
+        }
+        let ts = timestamp.unwrap_or_else(now);
+        let batch = self.with_write(|st| {
+            let mut wrote = false;
+            for (i, &(key, value)) in items.iter().enumerate().skip(settled) {
+                let seen = match seen[i] {
+                    Some(t) => t,
+                    None => match self.check_set(st, key, value) {
+                        Ok(Ok(target)) => target,
+                        Ok(Err(outcome)) => {
+                            results[i] = Some(Ok(outcome));
+                            continue;
+                        }
+                        Err(e) => {
+                            results[i] = Some(Err(e));
+                            continue;
+                        }
+                    },
+                };
+                let r = self.write_one(st, key, value, ts, seen);
+                wrote |= matches!(r, Ok(SetOutcome::Written(_)));
+                results[i] = Some(r);
+            }
+            if wrote {
+                self.after_write(st)?;
+            }
+            Ok(())
+        });
+        results
+            .into_iter()
+            .map(|r| match (r.expect("every item settled"), &batch) {
+                (Ok(SetOutcome::Written(_)), Err(e)) => Err(Error::WriteFailed(e.to_string())),
+                (r, _) => r,
+            })
+            .collect()
+    }
+
+    /// Checks made before any write: `Ok(Err(outcome))` when the item is settled without
+    /// writing (identical value), `Ok(Ok(target))` when it must be written.
+    fn check_set(
+        &self,
+        st: &State,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Result<Target, SetOutcome>> {
         if value.len() > format::MAX_PAYLOAD_LEN {
             return Err(Error::PayloadTooLarge);
         }
-        let seen = {
-            let st = self.state.read();
-            Self::check_writable(&st)?;
-            let target = self.resolve(&st, key)?;
-            if let Some(out) = self.unchanged_or_worm(&st, key, value, target.version())? {
+        Self::check_writable(st)?;
+        let target = self.resolve(st, key)?;
+        match self.unchanged_or_worm(st, key, value, target.version())? {
+            Some(out) => Ok(Err(out)),
+            None => Ok(Ok(target)),
+        }
+    }
+
+    /// One SET under the exclusive lock; `seen` is what the shared-lock check resolved.
+    fn write_one(
+        &self,
+        st: &mut State,
+        key: &[u8],
+        value: &[u8],
+        ts: u32,
+        seen: Target,
+    ) -> Result<SetOutcome> {
+        Self::check_writable(st)?;
+        let target = self.resolve(st, key)?;
+        if target != seen {
+            if let Some(out) = self.unchanged_or_worm(st, key, value, target.version())? {
                 return Ok(out);
             }
-            target
-        };
-        self.with_write(|st| {
-            Self::check_writable(st)?;
-            let target = self.resolve(st, key)?;
-            if target != seen {
-                if let Some(out) = self.unchanged_or_worm(st, key, value, target.version())? {
-                    return Ok(out);
-                }
-            }
-            let ts = timestamp.unwrap_or_else(now);
-            let out = match target {
-                Target::User(prev) => {
-                    let live = prev.filter(|s| !s.is_deleted());
-                    st.check_room(value.len(), live.map_or(0, |s| s.payload_len as u64))?;
-                    let link = prev.map(|s| (s.seg, s.data_off));
-                    let (seg, data_off, idx_off) =
-                        self.append(st, key, value, ts, 0, link, AppendIndex::Append)?;
-                    let Keys::User(m) = &mut st.keys else {
-                        unreachable!()
-                    };
-                    let payload_len = value.len() as u32;
-                    m.put(
-                        key,
-                        Placement {
-                            seg,
-                            data_off,
-                            idx_off,
-                            payload_len,
-                            timestamp: ts,
-                            flags: 0,
-                        },
-                    );
-                    key.to_vec()
-                }
-                Target::SeqNew | Target::SeqUpdate(..) => {
-                    let (id, existing, dest) = match target {
-                        Target::SeqUpdate(id, e) => (id, Some(e), AppendIndex::Overwrite(id)),
-                        _ => (self.seq(st).next_id, None, AppendIndex::Append),
-                    };
-                    st.check_room(value.len(), existing.map_or(0, |e| e.payload_len as u64))?;
-                    let link = existing.map(|e| (e.data_seg, e.data_off));
-                    let (data_seg, data_off, _) =
-                        self.append(st, &id.to_le_bytes(), value, ts, 0, link, dest)?;
-                    let new = IndexEntry {
-                        data_seg,
+        }
+        let written = match target {
+            Target::User(prev) => {
+                let live = prev.filter(|s| !s.is_deleted());
+                st.check_room(value.len(), live.map_or(0, |s| s.payload_len as u64))?;
+                let link = prev.map(|s| (s.seg, s.data_off));
+                let (seg, data_off, idx_off) =
+                    self.append(st, key, value, ts, 0, link, AppendIndex::Append)?;
+                let Keys::User(m) = &mut st.keys else {
+                    unreachable!()
+                };
+                let payload_len = value.len() as u32;
+                m.put(
+                    key,
+                    Placement {
+                        seg,
                         data_off,
-                        payload_len: value.len() as u32,
+                        idx_off,
+                        payload_len,
                         timestamp: ts,
                         flags: 0,
-                    };
-                    let Keys::Seq(s) = &mut st.keys else {
-                        unreachable!()
-                    };
-                    if existing.is_none() {
-                        s.next_id += 1;
-                    }
-                    s.account(existing.as_ref(), Some(&new));
-                    seq_key(id).to_vec()
+                    },
+                );
+                key.to_vec()
+            }
+            Target::SeqNew | Target::SeqUpdate(..) => {
+                let (id, existing, dest) = match target {
+                    Target::SeqUpdate(id, e) => (id, Some(e), AppendIndex::Overwrite(id)),
+                    _ => (self.seq(st).next_id, None, AppendIndex::Append),
+                };
+                st.check_room(value.len(), existing.map_or(0, |e| e.payload_len as u64))?;
+                let link = existing.map(|e| (e.data_seg, e.data_off));
+                let (data_seg, data_off, _) =
+                    self.append(st, &id.to_le_bytes(), value, ts, 0, link, dest)?;
+                let new = IndexEntry {
+                    data_seg,
+                    data_off,
+                    payload_len: value.len() as u32,
+                    timestamp: ts,
+                    flags: 0,
+                };
+                let Keys::Seq(s) = &mut st.keys else {
+                    unreachable!()
+                };
+                if existing.is_none() {
+                    s.next_id += 1;
                 }
-            };
-            self.after_write(st)?;
-            Ok(SetOutcome::Written(out))
-        })
+                s.account(existing.as_ref(), Some(&new));
+                seq_key(id).to_vec()
+            }
+        };
+        Ok(SetOutcome::Written(written))
     }
 
     /// Refuse overwrites on `worm`, and detect a value identical to the stored one. The stored

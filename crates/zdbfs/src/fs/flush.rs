@@ -1,0 +1,205 @@
+//! Writing the cache to the store, in an order that keeps the stored tree consistent at every
+//! instant (a kill -9 may stop a flush anywhere):
+//!
+//! 1. dirty file blocks (new blocks appended, existing ones updated in place);
+//! 2. new directory buckets appended (nothing names them yet);
+//! 3. one journal transaction in `zdbfs-temp` holding every inode and changed bucket plus the
+//!    records to delete; once it is stored the flush is decided;
+//! 4. the transaction applied to `zdbfs-meta` / `zdbfs-data`, the store synced if asked, then
+//!    the journal records deleted.
+//!
+//! A single-record change skips the journal (one record update is atomic by itself).
+//! At mount, a complete journal transaction is replayed and an incomplete one dropped.
+
+use super::{Fs, State};
+use crate::error::{Errno, Result};
+use crate::inode::Kind;
+use crate::record::{self, JournalPart, Op};
+use crate::store::{Ns, Store, MAX_RECORD};
+
+/// Largest journal part (well under the backend's record limit).
+const PART_BYTES: usize = MAX_RECORD / 2;
+
+impl Fs {
+    /// Flush everything; with `sync`, make it durable before returning.
+    pub fn flush_all(&self, sync: bool) -> Result<()> {
+        let mut st = self.state.lock();
+        self.flush_locked(&mut st, sync)
+    }
+
+    /// Whether anything waits to be flushed.
+    pub fn is_dirty(&self) -> bool {
+        let st = self.state.lock();
+        !st.dirty_inodes.is_empty()
+            || st.dirty_bytes > 0
+            || !st.free_meta.is_empty()
+            || !st.free_data.is_empty()
+    }
+
+    pub(crate) fn flush_locked(&self, st: &mut State, sync: bool) -> Result<()> {
+        let store = &*self.store;
+        self.write_blocks(st, store, None)?;
+        let mut ops = Vec::new();
+        // Buckets of dirty directories.
+        let dirs: Vec<u64> = st
+            .dirs
+            .iter()
+            .filter(|(_, d)| !d.dirty.is_empty())
+            .map(|(&k, _)| k)
+            .collect();
+        for ino in dirs {
+            let Some(d) = st.dirs.get_mut(&ino) else { continue };
+            let dirty = std::mem::take(&mut d.dirty);
+            let Some(inode) = st.inodes.get_mut(&ino) else { continue };
+            inode.buckets.resize(d.buckets.len(), None);
+            for idx in dirty {
+                let bucket = &d.buckets[idx];
+                let rec = record::encode_bucket(
+                    ino,
+                    idx as u32,
+                    bucket.iter().map(|(n, e)| (n.as_slice(), *e)),
+                );
+                match inode.buckets[idx] {
+                    Some(id) => ops.push(Op::Put(id, rec)),
+                    None if bucket.is_empty() => {}
+                    None => {
+                        inode.buckets[idx] = Some(store.append(Ns::Meta, &rec)?);
+                        st.dirty_inodes.insert(ino);
+                    }
+                }
+            }
+        }
+        let mut dirty: Vec<u64> = st.dirty_inodes.drain().collect();
+        dirty.sort_unstable();
+        for ino in dirty {
+            if let Some(i) = st.inodes.get(&ino) {
+                ops.push(Op::Put(ino, record::encode_inode(i)));
+            }
+        }
+        ops.extend(st.free_meta.drain(..).map(Op::DelMeta));
+        ops.extend(st.free_data.drain(..).map(Op::DelData));
+        if !ops.is_empty() {
+            st.txn += 1;
+            commit(store, st.txn, ops, sync)?;
+            self.metrics.count_flush();
+        } else if sync {
+            store.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Write the dirty blocks and the inode of one file (on close), without the journal.
+    pub(crate) fn flush_file(&self, st: &mut State, store: &dyn Store, ino: u64) -> Result<()> {
+        if self.write_blocks(st, store, Some(ino))? || st.dirty_inodes.contains(&ino) {
+            if let Some(i) = st.inodes.get(&ino) {
+                if i.kind == Kind::File && i.nlink > 0 {
+                    store.update(Ns::Meta, ino, &record::encode_inode(i))?;
+                    st.dirty_inodes.remove(&ino);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Store dirty blocks (of `only` or of every file); returns whether any was written.
+    fn write_blocks(&self, st: &mut State, store: &dyn Store, only: Option<u64>) -> Result<bool> {
+        let keys: Vec<(u64, u64)> = match only {
+            Some(ino) => st
+                .blocks
+                .range((ino, 0)..=(ino, u64::MAX))
+                .filter(|(_, b)| b.dirty)
+                .map(|(k, _)| *k)
+                .collect(),
+            None => st
+                .blocks
+                .iter()
+                .filter(|(_, b)| b.dirty)
+                .map(|(k, _)| *k)
+                .collect(),
+        };
+        let any = !keys.is_empty();
+        for (ino, bi) in keys {
+            let Some(b) = st.blocks.get_mut(&(ino, bi)) else { continue };
+            let Some(inode) = st.inodes.get_mut(&ino) else { continue };
+            match inode.blocks.get(&bi) {
+                Some(&id) => store.update(Ns::Data, id, &b.data)?,
+                None => {
+                    let id = store.append(Ns::Data, &b.data)?;
+                    inode.blocks.insert(bi, id);
+                    st.dirty_inodes.insert(ino);
+                }
+            }
+            b.dirty = false;
+            st.dirty_bytes -= b.data.len();
+            self.metrics.count_block_write(b.data.len() as u64);
+        }
+        Ok(any)
+    }
+}
+
+/// Store and apply one transaction.
+fn commit(store: &dyn Store, txn: u64, ops: Vec<Op>, sync: bool) -> Result<()> {
+    if ops.len() == 1 {
+        apply(store, &ops)?;
+        if sync {
+            store.sync()?;
+        }
+        return Ok(());
+    }
+    // Split into parts that each fit a record.
+    let mut parts: Vec<Vec<Op>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for op in ops {
+        let n = match &op {
+            Op::Put(_, v) => v.len() + 13,
+            _ => 9,
+        };
+        if bytes + n > PART_BYTES && !parts.last().is_some_and(|p| p.is_empty()) {
+            parts.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += n;
+        if let Some(p) = parts.last_mut() {
+            p.push(op);
+        }
+    }
+    let total = parts.len() as u32;
+    let mut ids = Vec::with_capacity(parts.len());
+    for (k, p) in parts.iter().enumerate() {
+        let rec = record::encode_journal(&JournalPart {
+            txn,
+            part: k as u32,
+            parts: total,
+            ops: p.clone(),
+        });
+        ids.push(store.append(Ns::Temp, &rec)?);
+    }
+    for p in &parts {
+        apply(store, p)?;
+    }
+    if sync {
+        store.sync()?;
+    }
+    for id in ids {
+        store.delete(Ns::Temp, id)?;
+    }
+    Ok(())
+}
+
+/// Apply journal operations to the store (idempotent).
+pub(crate) fn apply(store: &dyn Store, ops: &[Op]) -> Result<()> {
+    for op in ops {
+        match op {
+            Op::Put(id, v) => store.update(Ns::Meta, *id, v)?,
+            Op::DelMeta(id) => store.delete(Ns::Meta, *id)?,
+            Op::DelData(id) => store.delete(Ns::Data, *id)?,
+        }
+    }
+    Ok(())
+}
+
+impl From<Errno> for crate::Error {
+    fn from(e: Errno) -> Self {
+        crate::Error::Corrupt(format!("{e:?}"))
+    }
+}

@@ -1,0 +1,336 @@
+//! The filesystem model, independent of FUSE: inodes, directories and file blocks kept in a
+//! [`Store`], with an in-memory cache of dirty state flushed in ordered, journaled batches.
+//!
+//! Concurrency: one mutex over [`State`]; every operation runs under it (backend I/O included).
+//! The FUSE session is multi-threaded, so requests queue on the lock rather than in the kernel.
+//!
+//! Modules: `dir` (bucketed directory), `namei` (create/unlink/rename/link…), `data`
+//! (open/read/write/truncate), `xattr`, `flush` (cache → journal → store), `recover` (journal
+//! replay and fsck at mount).
+
+mod data;
+mod dir;
+mod flush;
+mod namei;
+mod recover;
+mod xattr;
+
+pub use dir::Dir;
+pub use namei::{NewNode, RenameMode, SetAttr};
+pub use recover::FsckReport;
+
+use crate::error::{Errno, FsResult, Result};
+use crate::inode::{Inode, Kind, Ts, BLOCK};
+use crate::metrics::Metrics;
+use crate::record::{self, Superblock, TAG_INODE};
+use crate::store::{Ns, Store};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Inode number of the root directory (meta record 1; record 0 is the superblock).
+pub const ROOT: u64 = 1;
+
+/// Tunables of a mounted filesystem.
+#[derive(Debug, Clone)]
+pub struct FsConfig {
+    /// Size reported by statfs (ThreeFold's `size` option). Default 10 GiB.
+    pub size: u64,
+    /// Bytes of dirty blocks kept before a flush is forced.
+    pub dirty_limit: usize,
+    /// Bytes of clean blocks kept for reads (0 with `nocache`).
+    pub cache_limit: usize,
+}
+
+impl Default for FsConfig {
+    fn default() -> Self {
+        FsConfig {
+            size: 10 << 30,
+            dirty_limit: 64 << 20,
+            cache_limit: 128 << 20,
+        }
+    }
+}
+
+/// A cached block of a file: bytes past `data.len()` (up to the block size) read as zeros.
+#[derive(Debug)]
+pub(crate) struct CBlock {
+    pub data: Vec<u8>,
+    pub dirty: bool,
+}
+
+/// An open file or directory.
+#[derive(Debug)]
+pub(crate) enum Handle {
+    File { ino: u64, append: bool },
+    Dir { ino: u64, snapshot: Vec<DirItem> },
+}
+
+/// One readdir item of a directory snapshot.
+#[derive(Debug, Clone)]
+pub struct DirItem {
+    pub ino: u64,
+    pub kind: Kind,
+    pub name: Vec<u8>,
+}
+
+/// Everything the filesystem keeps in memory.
+#[derive(Default)]
+pub(crate) struct State {
+    pub inodes: HashMap<u64, Inode>,
+    pub dirs: HashMap<u64, Dir>,
+    pub dirty_inodes: HashSet<u64>,
+    /// Meta records (inodes, buckets) to delete at the next flush.
+    pub free_meta: Vec<u64>,
+    /// Data records to delete at the next flush.
+    pub free_data: Vec<u64>,
+    pub blocks: BTreeMap<(u64, u64), CBlock>,
+    pub cached_bytes: usize,
+    pub dirty_bytes: usize,
+    /// Open handles per inode (an unlinked inode lives until its count drops to 0).
+    pub open_count: HashMap<u64, u32>,
+    pub handles: HashMap<u64, Handle>,
+    pub next_fh: u64,
+    pub txn: u64,
+}
+
+/// A filesystem on a store.
+pub struct Fs {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) state: Mutex<State>,
+    pub(crate) config: FsConfig,
+    pub(crate) metrics: Metrics,
+}
+
+/// Attributes as returned to stat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: Kind,
+    pub perm: u32,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u32,
+    pub size: u64,
+    pub blocks: u64,
+    pub atime: Ts,
+    pub mtime: Ts,
+    pub ctime: Ts,
+}
+
+impl Attr {
+    pub fn of(i: &Inode) -> Attr {
+        Attr {
+            ino: i.ino,
+            kind: i.kind,
+            perm: i.perm,
+            nlink: i.nlink,
+            uid: i.uid,
+            gid: i.gid,
+            rdev: i.rdev,
+            size: i.size,
+            blocks: i.size.div_ceil(512),
+            atime: i.atime,
+            mtime: i.mtime,
+            ctime: i.ctime,
+        }
+    }
+}
+
+/// Who asks: the caller's credentials (for ownership of new inodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Fs {
+    /// Open the filesystem on `store`: format empty namespaces, replay the journal and run the
+    /// consistency check after an unclean shutdown, then mark the filesystem in use.
+    pub fn open(store: Arc<dyn Store>, config: FsConfig) -> Result<Fs> {
+        let fs = Fs {
+            store,
+            state: Mutex::new(State {
+                next_fh: 1,
+                ..State::default()
+            }),
+            config,
+            metrics: Metrics::default(),
+        };
+        match fs.store.get(Ns::Meta, 0)? {
+            None => fs.format()?,
+            Some(b) => {
+                let sb = record::decode_super(&b)?;
+                recover::replay_journal(&*fs.store)?;
+                if !sb.clean {
+                    tracing::warn!("filesystem was not cleanly unmounted: checking it");
+                    let report = recover::fsck(&*fs.store)?;
+                    tracing::warn!(?report, "consistency check done");
+                }
+            }
+        }
+        fs.write_super(false)?;
+        Ok(fs)
+    }
+
+    fn format(&self) -> Result<()> {
+        if !self.store.ids(Ns::Meta)?.is_empty() {
+            return Err(crate::Error::NotZdbfs(
+                "meta namespace is not empty but has no superblock".into(),
+            ));
+        }
+        let sb = Superblock {
+            block_size: BLOCK as u32,
+            clean: true,
+        };
+        let id = self.store.append(Ns::Meta, &record::encode_super(&sb))?;
+        let root_id = self.store.append(Ns::Meta, &record::encode_placeholder())?;
+        if id != 0 || root_id != ROOT {
+            return Err(crate::Error::NotZdbfs(format!(
+                "unexpected ids {id}/{root_id} for superblock and root"
+            )));
+        }
+        let mut root = Inode::new(ROOT, Kind::Dir, 0o755, 0, 0);
+        root.parent = ROOT;
+        self.store
+            .update(Ns::Meta, ROOT, &record::encode_inode(&root))?;
+        self.store.sync()?;
+        tracing::info!("formatted a new filesystem");
+        Ok(())
+    }
+
+    pub(crate) fn write_super(&self, clean: bool) -> Result<()> {
+        let sb = Superblock {
+            block_size: BLOCK as u32,
+            clean,
+        };
+        self.store.update(Ns::Meta, 0, &record::encode_super(&sb))?;
+        self.store.sync()?;
+        Ok(())
+    }
+
+    /// Flush everything, mark the filesystem clean and sync. Idempotent; called on unmount.
+    pub fn shutdown(&self) -> Result<()> {
+        self.flush_all(true)?;
+        self.write_super(true)?;
+        tracing::info!(metrics = ?self.metrics.snapshot(), "filesystem flushed and marked clean");
+        Ok(())
+    }
+
+    /// Operation counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        let mut st = self.state.lock();
+        Ok(Attr::of(st.inode(&*self.store, ino)?))
+    }
+
+    /// Filesystem statistics: `(total bytes, used bytes, inodes in use)`.
+    pub fn statfs(&self) -> FsResult<(u64, u64, u64)> {
+        let used = self.store.used_bytes(Ns::Data)?;
+        // An estimate: inode records average well under 256 bytes.
+        let files = self.store.used_bytes(Ns::Meta)? / 256;
+        Ok((self.config.size.max(used), used, files))
+    }
+}
+
+impl State {
+    /// The inode `ino`, loaded from the store if not cached. ENOENT if absent.
+    pub fn inode(&mut self, store: &dyn Store, ino: u64) -> FsResult<&mut Inode> {
+        if !self.inodes.contains_key(&ino) {
+            if ino == 0 {
+                return Err(Errno::ENOENT);
+            }
+            let Some(b) = store.get(Ns::Meta, ino)? else {
+                return Err(Errno::ENOENT);
+            };
+            if b.first() != Some(&TAG_INODE) {
+                return Err(Errno::ENOENT);
+            }
+            let i = record::decode_inode(&b)?;
+            if i.ino != ino {
+                tracing::error!(ino, found = i.ino, "inode record names another inode");
+                return Err(Errno::EIO);
+            }
+            self.inodes.insert(ino, i);
+        }
+        self.inodes.get_mut(&ino).ok_or(Errno::ENOENT)
+    }
+
+    /// The entries of directory `ino`, loaded from its buckets if not cached. ENOTDIR if `ino`
+    /// is not a directory.
+    pub fn dir(&mut self, store: &dyn Store, ino: u64) -> FsResult<&mut Dir> {
+        let i = self.inode(store, ino)?;
+        if i.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let ids = i.buckets.clone();
+        if !self.dirs.contains_key(&ino) {
+            let mut d = Dir::with_buckets(ids.len());
+            for (idx, id) in ids.iter().enumerate() {
+                let Some(id) = id else { continue };
+                let Some(b) = store.get(Ns::Meta, *id)? else {
+                    tracing::error!(dir = ino, bucket = id, "directory bucket missing");
+                    return Err(Errno::EIO);
+                };
+                let (_, _, entries) = record::decode_bucket(&b)?;
+                for (name, e) in entries {
+                    if d.buckets[idx].insert(name, e).is_none() {
+                        d.len += 1;
+                    }
+                }
+            }
+            self.dirs.insert(ino, d);
+        }
+        self.dirs.get_mut(&ino).ok_or(Errno::EIO)
+    }
+
+    pub fn mark(&mut self, ino: u64) {
+        self.dirty_inodes.insert(ino);
+    }
+
+    /// Forget an inode whose last link and last handle are gone: its blocks, buckets and
+    /// record are deleted at the next flush.
+    pub fn destroy(&mut self, ino: u64) {
+        let Some(i) = self.inodes.remove(&ino) else {
+            return;
+        };
+        self.dirty_inodes.remove(&ino);
+        self.free_data.extend(i.blocks.values().copied());
+        self.free_meta.extend(i.buckets.iter().flatten().copied());
+        self.free_meta.push(ino);
+        self.dirs.remove(&ino);
+        let keys: Vec<(u64, u64)> = self
+            .blocks
+            .range((ino, 0)..=(ino, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(b) = self.blocks.remove(&k) {
+                self.cached_bytes -= b.data.len();
+                if b.dirty {
+                    self.dirty_bytes -= b.data.len();
+                }
+            }
+        }
+    }
+
+    /// Drop one link of `ino`; destroy it when no link and no open handle remain.
+    pub fn unlink_inode(&mut self, store: &dyn Store, ino: u64) -> FsResult<()> {
+        let i = self.inode(store, ino)?;
+        i.nlink = i.nlink.saturating_sub(if i.kind == Kind::Dir { 2 } else { 1 });
+        if i.kind == Kind::Dir {
+            i.nlink = 0;
+        }
+        i.touch_changed();
+        let gone = i.nlink == 0;
+        self.mark(ino);
+        if gone && self.open_count.get(&ino).copied().unwrap_or(0) == 0 {
+            self.destroy(ino);
+        }
+        Ok(())
+    }
+}

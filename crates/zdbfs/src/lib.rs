@@ -1,0 +1,169 @@
+//! # zdbfs: a POSIX filesystem whose inodes and blocks live in zdb namespaces
+//!
+//! Layers, bottom up:
+//! - [`store`]: the [`Store`] trait over three sequential-mode namespaces (`zdbfs-meta`,
+//!   `zdbfs-data`, `zdbfs-temp`), on the in-process engine or on a `zdb` server;
+//! - [`record`] / [`inode`]: what is stored (format: `docs/format/zdbfs.md`);
+//! - [`fs`]: the filesystem model with its write-back cache, journal and recovery;
+//! - [`fuse`]: the `fuser` adapter; [`mount`] ties it together for the binary and for `qsfs`.
+//!
+//! Durability promise (per call):
+//! - `fsync`/`fdatasync`/`fsyncdir`: every change made so far, to any file, is written and the
+//!   store synced (fdatasync of the segments) before the reply: it survives kill -9 and power loss;
+//! - `close` (release): the file's blocks and inode are handed to the store (survive kill -9 of
+//!   zdbfs once its directory entry is flushed too, at the latest one flush interval later);
+//! - everything else is in memory until the timer flush (default every second), a full cache,
+//!   or unmount/SIGTERM (complete flush + sync). After kill -9 the tree is consistent: the
+//!   journal is replayed and a check drops dangling entries and orphan records.
+
+pub mod codec;
+pub mod error;
+pub mod fs;
+pub mod fuse;
+pub mod inode;
+pub mod metrics;
+pub mod options;
+pub mod record;
+pub mod store;
+
+pub use error::{Errno, Error, Result};
+pub use fs::{Fs, FsConfig};
+pub use options::{Backend, MountOptions};
+pub use store::{EngineStore, Ns, RemoteStore, Store};
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Open the store an options set names.
+pub fn open_store(opts: &MountOptions) -> Result<Arc<dyn Store>> {
+    Ok(match &opts.backend {
+        Backend::Engine(dir) => Arc::new(EngineStore::open(dir)?),
+        Backend::Remote(cfg) => Arc::new(RemoteStore::connect(cfg.clone())?),
+    })
+}
+
+/// A mounted filesystem. Dropping it unmounts (flushing everything first).
+pub struct Mounted {
+    session: Option<fuser::BackgroundSession>,
+    fs: Arc<Fs>,
+    mountpoint: PathBuf,
+    stop: Option<mpsc::Sender<()>>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+/// Mount `store` at `mountpoint` with a multi-threaded FUSE session and a timer flusher.
+pub fn mount(mountpoint: &Path, store: Arc<dyn Store>, opts: &MountOptions) -> Result<Mounted> {
+    let fs = Arc::new(Fs::open(store, opts.fs.clone())?);
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        fuser::MountOption::FSName("zdbfs".into()),
+        fuser::MountOption::Subtype("zdbfs".into()),
+        fuser::MountOption::DefaultPermissions,
+    ];
+    // Other users may use the mount (permissions are checked by the kernel on mode bits).
+    config.acl = if is_root() {
+        fuser::SessionACL::All
+    } else {
+        fuser::SessionACL::Owner
+    };
+    config.n_threads = Some(opts.threads.max(1));
+    config.clone_fd = true;
+    let session = fuser::spawn_mount(fuse::ZdbFuse::new(fs.clone()), mountpoint, &config)?;
+    let (stop, rx) = mpsc::channel::<()>();
+    let interval = opts.flush_interval;
+    let ffs = fs.clone();
+    let flusher = std::thread::Builder::new()
+        .name("zdbfs-flush".into())
+        .spawn(move || flush_loop(&ffs, &rx, interval))?;
+    Ok(Mounted {
+        session: Some(session),
+        fs,
+        mountpoint: mountpoint.to_path_buf(),
+        stop: Some(stop),
+        flusher: Some(flusher),
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn flush_loop(fs: &Fs, stop: &mpsc::Receiver<()>, interval: Duration) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
+        if fs.is_dirty() {
+            if let Err(e) = fs.flush_all(false) {
+                tracing::error!(error = %e, "timer flush failed");
+            }
+        }
+    }
+}
+
+impl Mounted {
+    /// The filesystem (metrics, explicit flushes).
+    pub fn fs(&self) -> &Arc<Fs> {
+        &self.fs
+    }
+
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Whether the FUSE session ended (e.g. unmounted from outside).
+    pub fn is_finished(&self) -> bool {
+        self.session.as_ref().is_none_or(|s| s.guard.is_finished())
+    }
+
+    /// Unmount, flush everything, mark the filesystem clean.
+    pub fn unmount(mut self) -> Result<()> {
+        self.close()
+    }
+
+    fn close(&mut self) -> Result<()> {
+        if let Some(s) = self.session.take() {
+            if !s.guard.is_finished() {
+                if let Err(e) = lazy_umount(&self.mountpoint) {
+                    tracing::warn!(error = %e, "unmount");
+                }
+            }
+            if let Err(e) = s.join() {
+                tracing::warn!(error = %e, "fuse session ended with an error");
+            }
+        }
+        if let Some(stop) = self.stop.take() {
+            drop(stop);
+        }
+        if let Some(f) = self.flusher.take() {
+            let _ = f.join();
+        }
+        self.fs.shutdown()
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if self.session.is_some() {
+            if let Err(e) = self.close() {
+                tracing::error!(error = %e, "unmount on drop");
+            }
+        }
+    }
+}
+
+/// Detach the mount at `path` (umount2 MNT_DETACH): the kernel ends the FUSE session once the
+/// last user lets go.
+pub fn lazy_umount(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    let r = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

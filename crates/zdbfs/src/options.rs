@@ -1,0 +1,211 @@
+//! The `-o` options, as ThreeFold's zdbfs takes them, plus our own.
+//!
+//! | option | meaning |
+//! | --- | --- |
+//! | `host=H`, `port=P`, `unix=PATH` | one zdb server for all three namespaces |
+//! | `mh`/`mp`/`mu`/`mn`/`ms` | meta namespace: host, port, unix socket, name, secret (password) |
+//! | `dh`/`dp`/`du`/`dn`/`ds` | data namespace, same fields |
+//! | `th`/`tp`/`tu`/`tn`/`ts` | temp namespace, same fields |
+//! | `size=BYTES` | size reported by statfs (suffixes K, M, G, T) |
+//! | `nocache` | no clean-block read cache (dirty blocks are still batched) |
+//! | `autons` | create missing namespaces (sequential mode) |
+//! | `background` | detach once mounted |
+//! | `logfile=PATH` | log there instead of stderr |
+//! | `engine=DIR` | in-process engine in DIR (the default when no server option is given) |
+//! | `flush=SECONDS` | timer flush interval (default 1) |
+//! | `timeout=SECONDS` | remote request timeout: a dead server fails calls with EIO after it (default 10) |
+//! | `threads=N` | FUSE worker threads (default 4) |
+
+use crate::error::{Error, Result};
+use crate::fs::FsConfig;
+use crate::store::remote::RemoteNs;
+use crate::store::{Ns, RemoteConfig};
+use std::path::PathBuf;
+use std::time::Duration;
+use zdb_client::Endpoint;
+
+/// Where the namespaces live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// The zdb engine inside this process, data under this directory.
+    Engine(PathBuf),
+    /// zdb servers.
+    Remote(RemoteConfig),
+}
+
+/// Everything a mount needs.
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    pub backend: Backend,
+    pub fs: FsConfig,
+    pub background: bool,
+    pub logfile: Option<PathBuf>,
+    pub flush_interval: Duration,
+    pub threads: usize,
+}
+
+impl MountOptions {
+    /// Defaults with the in-process engine in `dir`.
+    pub fn engine(dir: impl Into<PathBuf>) -> Self {
+        MountOptions {
+            backend: Backend::Engine(dir.into()),
+            fs: FsConfig::default(),
+            background: false,
+            logfile: None,
+            flush_interval: Duration::from_secs(1),
+            threads: 4,
+        }
+    }
+}
+
+#[derive(Default, Clone)]
+struct NsSpec {
+    host: Option<String>,
+    port: Option<u16>,
+    unix: Option<String>,
+    name: Option<String>,
+    secret: Option<String>,
+}
+
+fn bad(field: &str, msg: impl Into<String>) -> Error {
+    Error::Option {
+        field: field.to_string(),
+        msg: msg.into(),
+    }
+}
+
+fn parse_size(field: &str, v: &str) -> Result<u64> {
+    let v = v.trim();
+    let (num, mul) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(bad(field, "unknown size suffix")),
+            };
+            (&v[..i], m)
+        }
+        _ => (v, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| bad(field, format!("not a size: {v:?}")))
+}
+
+fn parse_num<T: std::str::FromStr>(field: &str, v: &str) -> Result<T> {
+    v.parse()
+        .map_err(|_| bad(field, format!("not a number: {v:?}")))
+}
+
+/// Parse comma-separated `-o` strings (several `-o` may be given). `engine_dir` is the
+/// directory used when no server option is given.
+pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
+    let mut m = MountOptions::engine(engine_dir);
+    let mut all = NsSpec::default();
+    let mut per: [NsSpec; 3] = Default::default();
+    let mut remote = false;
+    let mut autons = false;
+    let mut timeout = Duration::from_secs(10);
+    for opt in opts.iter().flat_map(|o| o.split(',')) {
+        let opt = opt.trim();
+        if opt.is_empty() {
+            continue;
+        }
+        let (k, v) = match opt.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt, None),
+        };
+        let val = || v.ok_or_else(|| bad(k, "needs a value (key=value)"));
+        match k {
+            "nocache" => m.fs.cache_limit = 0,
+            "autons" => autons = true,
+            "background" => m.background = true,
+            "logfile" => m.logfile = Some(PathBuf::from(val()?)),
+            "size" => m.fs.size = parse_size(k, val()?)?,
+            "engine" => m.backend = Backend::Engine(PathBuf::from(val()?)),
+            "flush" => m.flush_interval = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.05)),
+            "timeout" => timeout = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.1)),
+            "threads" => m.threads = parse_num::<usize>(k, val()?)?.clamp(1, 64),
+            "host" => (all.host, remote) = (Some(val()?.to_string()), true),
+            "port" => (all.port, remote) = (Some(parse_num(k, val()?)?), true),
+            "unix" => (all.unix, remote) = (Some(val()?.to_string()), true),
+            _ if k.len() == 2 && matches!(&k[..1], "m" | "d" | "t") => {
+                let i = match &k[..1] {
+                    "m" => 0,
+                    "d" => 1,
+                    _ => 2,
+                };
+                let s = &mut per[i];
+                match &k[1..] {
+                    "h" => (s.host, remote) = (Some(val()?.to_string()), true),
+                    "p" => (s.port, remote) = (Some(parse_num(k, val()?)?), true),
+                    "u" => (s.unix, remote) = (Some(val()?.to_string()), true),
+                    "n" => s.name = Some(val()?.to_string()),
+                    "s" => s.secret = Some(val()?.to_string()),
+                    _ => return Err(bad(k, "unknown option")),
+                }
+            }
+            _ => return Err(bad(k, "unknown option")),
+        }
+    }
+    if remote {
+        let mut out = Vec::new();
+        for (ns, s) in Ns::ALL.iter().zip(per.iter()) {
+            let host = s.host.clone().or(all.host.clone()).unwrap_or_else(|| "127.0.0.1".into());
+            let port = s.port.or(all.port).unwrap_or(9900);
+            let endpoint = match s.unix.clone().or(all.unix.clone()) {
+                Some(path) => Endpoint::Unix(path.into()),
+                None if host.contains(':') => Endpoint::Tcp(format!("[{host}]:{port}")),
+                None => Endpoint::Tcp(format!("{host}:{port}")),
+            };
+            out.push(RemoteNs {
+                endpoint,
+                name: s.name.clone().unwrap_or_else(|| ns.default_name().to_string()),
+                password: s.secret.clone(),
+            });
+        }
+        let namespaces: [RemoteNs; 3] = out
+            .try_into()
+            .map_err(|_| bad("backend", "three namespaces expected"))?;
+        m.backend = Backend::Remote(RemoteConfig {
+            namespaces,
+            autons,
+            timeout,
+        });
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threefold_style_options() {
+        let o = parse(
+            &["mh=10.0.0.1,mp=9901,dn=d1,ds=pw".into(), "size=5G,autons,nocache".into()],
+            "x".into(),
+        )
+        .unwrap();
+        assert_eq!(o.fs.size, 5 << 30);
+        assert_eq!(o.fs.cache_limit, 0);
+        let Backend::Remote(r) = o.backend else { panic!("remote expected") };
+        assert!(r.autons);
+        assert_eq!(r.namespaces[0].endpoint, Endpoint::Tcp("10.0.0.1:9901".into()));
+        assert_eq!(r.namespaces[1].name, "d1");
+        assert_eq!(r.namespaces[1].password.as_deref(), Some("pw"));
+        assert_eq!(r.namespaces[2].name, "zdbfs-temp");
+    }
+
+    #[test]
+    fn defaults_to_engine_and_names_bad_fields() {
+        let o = parse(&[], "dir".into()).unwrap();
+        assert_eq!(o.backend, Backend::Engine("dir".into()));
+        let e = parse(&["size=12Q".into()], "x".into()).unwrap_err();
+        assert!(e.to_string().contains("size"), "{e}");
+        assert!(parse(&["bogus".into()], "x".into()).is_err());
+    }
+}

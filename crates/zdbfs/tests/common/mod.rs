@@ -1,0 +1,166 @@
+//! Shared harness: a real FUSE mount in a temp dir, unmounted on drop (even on panic), plus
+//! thin libc wrappers that return the errno.
+#![allow(dead_code)]
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use zdbfs::{MountOptions, Mounted};
+
+/// A mount of the in-process engine under a temp dir.
+pub struct TestMount {
+    pub mnt: PathBuf,
+    pub engine: PathBuf,
+    mounted: Option<Mounted>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestMount {
+    pub fn new() -> TestMount {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mnt = dir.path().join("mnt");
+        let engine = dir.path().join("engine");
+        let mut t = TestMount {
+            mnt,
+            engine,
+            mounted: None,
+            _dir: Some(dir),
+        };
+        t.mount();
+        t
+    }
+
+    /// Mount the engine in `engine` at `mnt` (paths owned by the caller).
+    pub fn at(mnt: &Path, engine: &Path) -> TestMount {
+        let mut t = TestMount {
+            mnt: mnt.to_path_buf(),
+            engine: engine.to_path_buf(),
+            mounted: None,
+            _dir: None,
+        };
+        t.mount();
+        t
+    }
+
+    pub fn mount(&mut self) {
+        std::fs::create_dir_all(&self.mnt).expect("mkdir mnt");
+        let opts = MountOptions::engine(&self.engine);
+        let store = zdbfs::open_store(&opts).expect("store");
+        self.mounted = Some(zdbfs::mount(&self.mnt, store, &opts).expect("mount"));
+        wait_mounted(&self.mnt, true);
+        assert_eq!(fs_type(&self.mnt), FUSE_SUPER_MAGIC, "not a FUSE mount");
+    }
+
+    pub fn unmount(&mut self) {
+        if let Some(m) = self.mounted.take() {
+            m.unmount().expect("unmount");
+        }
+        wait_mounted(&self.mnt, false);
+    }
+
+    pub fn remount(&mut self) {
+        self.unmount();
+        self.mount();
+    }
+
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.mnt.join(rel)
+    }
+
+    pub fn mounted(&self) -> &Mounted {
+        self.mounted.as_ref().expect("mounted")
+    }
+}
+
+impl Drop for TestMount {
+    fn drop(&mut self) {
+        if let Some(m) = self.mounted.take() {
+            let _ = m.unmount();
+        }
+        if is_mounted(&self.mnt) {
+            let _ = zdbfs::lazy_umount(&self.mnt);
+        }
+    }
+}
+
+/// Whether `path` is a mount point (per /proc/self/mountinfo).
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = path.to_string_lossy();
+    info.lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m == want))
+}
+
+/// Poll (bounded) until `path` is (or is no longer) a mount point.
+pub fn wait_mounted(path: &Path, want: bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while is_mounted(path) != want {
+        assert!(Instant::now() < deadline, "mount state of {path:?} never became {want}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `f_type` of a FUSE filesystem in statfs(2).
+pub const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+
+/// `f_type` of the filesystem holding `p`.
+pub fn fs_type(p: &Path) -> i64 {
+    let c = cstr(p);
+    // SAFETY: zeroed statfs is a valid out-buffer.
+    let mut sf: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and buffer.
+    let r = unsafe { libc::statfs(c.as_ptr(), &mut sf) };
+    assert_eq!(r, 0, "statfs {p:?}");
+    sf.f_type as i64
+}
+
+pub fn cstr(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).expect("path without NUL")
+}
+
+/// The errno of the last failed libc call.
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Run a libc call returning -1 on failure; `Err(errno)` then.
+pub fn check(r: i64) -> Result<i64, i32> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+pub fn io_errno<T>(r: std::io::Result<T>) -> i32 {
+    match r {
+        Ok(_) => 0,
+        Err(e) => e.raw_os_error().unwrap_or(-1),
+    }
+}
+
+pub fn renameat2(a: &Path, b: &Path, flags: u32) -> Result<i64, i32> {
+    let (a, b) = (cstr(a), cstr(b));
+    // SAFETY: valid NUL-terminated paths; AT_FDCWD directory fds.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            flags,
+        )
+    })
+}
+
+pub fn lstat(p: &Path) -> Result<libc::stat, i32> {
+    let c = cstr(p);
+    // SAFETY: zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and buffer.
+    check(unsafe { libc::lstat(c.as_ptr(), &mut st) } as i64).map(|_| st)
+}

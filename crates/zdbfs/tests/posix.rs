@@ -1,0 +1,315 @@
+//! POSIX battery on a real mount: results and errno of every ordinary operation.
+
+mod common;
+
+use common::*;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+
+#[test]
+fn files_create_open_flags_read_write() {
+    let t = TestMount::new();
+    let f = t.p("a.txt");
+    fs::write(&f, b"hello world").unwrap();
+    assert_eq!(fs::read(&f).unwrap(), b"hello world");
+    // O_EXCL on an existing file.
+    let r = OpenOptions::new().write(true).create_new(true).open(&f);
+    assert_eq!(io_errno(r), libc::EEXIST);
+    // O_APPEND.
+    let mut a = OpenOptions::new().append(true).open(&f).unwrap();
+    a.write_all(b"!!").unwrap();
+    drop(a);
+    assert_eq!(fs::read(&f).unwrap(), b"hello world!!");
+    // O_TRUNC.
+    let mut w = OpenOptions::new().write(true).truncate(true).open(&f).unwrap();
+    w.write_all(b"new").unwrap();
+    drop(w);
+    assert_eq!(fs::read(&f).unwrap(), b"new");
+    assert_eq!(fs::metadata(&f).unwrap().len(), 3);
+    // ENOENT, EISDIR, ENOTDIR.
+    assert_eq!(io_errno(File::open(t.p("missing"))), libc::ENOENT);
+    fs::create_dir(t.p("d")).unwrap();
+    assert_eq!(io_errno(OpenOptions::new().write(true).open(t.p("d"))), libc::EISDIR);
+    assert_eq!(io_errno(File::open(t.p("a.txt/x"))), libc::ENOTDIR);
+    // Names longer than 255 bytes.
+    let long = "x".repeat(256);
+    assert_eq!(io_errno(File::create(t.p(&long))), libc::ENAMETOOLONG);
+    fs::write(t.p(&"y".repeat(255)), b"ok").unwrap();
+}
+
+#[test]
+fn random_and_sparse_writes_and_truncate() {
+    let t = TestMount::new();
+    let p = t.p("sparse");
+    let f = OpenOptions::new().read(true).write(true).create(true).open(&p).unwrap();
+    // A write far past the end leaves a hole of zeros.
+    f.write_all_at(b"tail", 1_000_000).unwrap();
+    f.write_all_at(b"head", 0).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), 1_000_004);
+    let mut buf = vec![1u8; 1_000_004];
+    f.read_exact_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf[..4], b"head");
+    assert!(buf[4..1_000_000].iter().all(|&b| b == 0));
+    assert_eq!(&buf[1_000_000..], b"tail");
+    // Random overwrite across a block boundary.
+    let pat: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    f.write_all_at(&pat, 100_000).unwrap();
+    let mut back = vec![0u8; pat.len()];
+    f.read_exact_at(&mut back, 100_000).unwrap();
+    assert_eq!(back, pat);
+    // Truncate down then up: the regrown range reads as zeros.
+    f.set_len(150_000).unwrap();
+    f.set_len(500_000).unwrap();
+    let mut back = vec![1u8; 500_000];
+    f.read_exact_at(&mut back, 0).unwrap();
+    assert_eq!(&back[100_000..150_000], &pat[..50_000]);
+    assert!(back[150_000..].iter().all(|&b| b == 0), "truncate up must zero-fill");
+    drop(f);
+    // Files beyond 4 GiB.
+    let big = t.p("big");
+    let f = File::create(&big).unwrap();
+    let off = (5u64 << 30) + 17;
+    f.write_all_at(b"far", off).unwrap();
+    f.sync_all().unwrap();
+    assert_eq!(fs::metadata(&big).unwrap().len(), off + 3);
+    let mut r = File::open(&big).unwrap();
+    r.seek(SeekFrom::Start(off - 2)).unwrap();
+    let mut s = Vec::new();
+    r.read_to_end(&mut s).unwrap();
+    assert_eq!(s, b"\0\0far");
+}
+
+#[test]
+fn unlinked_open_file_stays_readable() {
+    let t = TestMount::new();
+    let p = t.p("gone");
+    fs::write(&p, vec![7u8; 200_000]).unwrap();
+    let mut f = OpenOptions::new().read(true).write(true).open(&p).unwrap();
+    fs::remove_file(&p).unwrap();
+    assert_eq!(io_errno(fs::metadata(&p)), libc::ENOENT);
+    let mut v = Vec::new();
+    f.read_to_end(&mut v).unwrap();
+    assert_eq!(v, vec![7u8; 200_000]);
+    f.write_all_at(b"more", 0).unwrap();
+    assert_eq!(f.metadata().unwrap().nlink(), 0);
+    drop(f);
+    assert!(fs::read_dir(&t.mnt).unwrap().next().is_none());
+}
+
+#[test]
+fn directories_rmdir_nlink_and_errors() {
+    let t = TestMount::new();
+    fs::create_dir(t.p("d")).unwrap();
+    assert_eq!(io_errno(fs::create_dir(t.p("d"))), libc::EEXIST);
+    fs::create_dir(t.p("d/sub")).unwrap();
+    fs::create_dir(t.p("d/sub2")).unwrap();
+    fs::write(t.p("d/f"), b"x").unwrap();
+    assert_eq!(fs::metadata(t.p("d")).unwrap().nlink(), 4);
+    assert_eq!(io_errno(fs::remove_dir(t.p("d"))), libc::ENOTEMPTY);
+    assert_eq!(io_errno(fs::remove_dir(t.p("d/f"))), libc::ENOTDIR);
+    assert_eq!(io_errno(fs::remove_file(t.p("d/sub"))), libc::EISDIR);
+    assert_eq!(io_errno(fs::remove_dir(t.p("nope"))), libc::ENOENT);
+    fs::remove_dir(t.p("d/sub2")).unwrap();
+    assert_eq!(fs::metadata(t.p("d")).unwrap().nlink(), 3);
+    let mut names: Vec<String> = fs::read_dir(t.p("d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["f", "sub"]);
+    fs::remove_file(t.p("d/f")).unwrap();
+    fs::remove_dir(t.p("d/sub")).unwrap();
+    fs::remove_dir(t.p("d")).unwrap();
+    assert_eq!(fs::metadata(&t.mnt).unwrap().nlink(), 2);
+}
+
+#[test]
+fn rename_variants() {
+    let t = TestMount::new();
+    fs::create_dir_all(t.p("a/b")).unwrap();
+    fs::create_dir(t.p("c")).unwrap();
+    fs::write(t.p("a/f"), b"one").unwrap();
+    fs::write(t.p("c/g"), b"two").unwrap();
+    // Replace across directories.
+    fs::rename(t.p("a/f"), t.p("c/g")).unwrap();
+    assert_eq!(fs::read(t.p("c/g")).unwrap(), b"one");
+    assert_eq!(io_errno(fs::metadata(t.p("a/f"))), libc::ENOENT);
+    // Directory moves update nlink of both parents.
+    fs::rename(t.p("a/b"), t.p("c/b")).unwrap();
+    assert_eq!(fs::metadata(t.p("a")).unwrap().nlink(), 2);
+    assert_eq!(fs::metadata(t.p("c")).unwrap().nlink(), 3);
+    // Over a non-empty directory: ENOTEMPTY; dir over file: ENOTDIR; file over dir: EISDIR.
+    fs::create_dir(t.p("e")).unwrap();
+    fs::write(t.p("e/x"), b"").unwrap();
+    assert_eq!(io_errno(fs::rename(t.p("c/b"), t.p("e"))), libc::ENOTEMPTY);
+    assert_eq!(io_errno(fs::rename(t.p("c/b"), t.p("c/g"))), libc::ENOTDIR);
+    assert_eq!(io_errno(fs::rename(t.p("c/g"), t.p("c/b"))), libc::EISDIR);
+    // Into its own subtree: EINVAL.
+    assert_eq!(io_errno(fs::rename(t.p("c"), t.p("c/b/inside"))), libc::EINVAL);
+    // Over an empty directory works.
+    fs::create_dir(t.p("empty")).unwrap();
+    fs::rename(t.p("c/b"), t.p("empty")).unwrap();
+    assert!(fs::metadata(t.p("empty")).unwrap().is_dir());
+    // RENAME_NOREPLACE and RENAME_EXCHANGE.
+    fs::write(t.p("p"), b"P").unwrap();
+    fs::write(t.p("q"), b"Q").unwrap();
+    assert_eq!(renameat2(&t.p("p"), &t.p("q"), libc::RENAME_NOREPLACE), Err(libc::EEXIST));
+    renameat2(&t.p("p"), &t.p("r"), libc::RENAME_NOREPLACE).unwrap();
+    renameat2(&t.p("r"), &t.p("q"), libc::RENAME_EXCHANGE).unwrap();
+    assert_eq!(fs::read(t.p("r")).unwrap(), b"Q");
+    assert_eq!(fs::read(t.p("q")).unwrap(), b"P");
+    assert_eq!(renameat2(&t.p("r"), &t.p("zz"), libc::RENAME_EXCHANGE), Err(libc::ENOENT));
+    // Exchange a file and a directory in different parents.
+    renameat2(&t.p("q"), &t.p("e"), libc::RENAME_EXCHANGE).unwrap();
+    assert!(fs::metadata(t.p("q/x")).is_ok());
+    assert_eq!(fs::read(t.p("e")).unwrap(), b"P");
+}
+
+#[test]
+fn links_symlinks_fifos() {
+    let t = TestMount::new();
+    fs::write(t.p("f"), b"data").unwrap();
+    fs::hard_link(t.p("f"), t.p("h")).unwrap();
+    assert_eq!(fs::metadata(t.p("f")).unwrap().nlink(), 2);
+    assert_eq!(fs::metadata(t.p("f")).unwrap().ino(), fs::metadata(t.p("h")).unwrap().ino());
+    assert_eq!(io_errno(fs::hard_link(t.p("f"), t.p("h"))), libc::EEXIST);
+    fs::create_dir(t.p("d")).unwrap();
+    assert_eq!(io_errno(fs::hard_link(t.p("d"), t.p("d2"))), libc::EPERM);
+    fs::remove_file(t.p("f")).unwrap();
+    assert_eq!(fs::read(t.p("h")).unwrap(), b"data");
+    assert_eq!(fs::metadata(t.p("h")).unwrap().nlink(), 1);
+    std::os::unix::fs::symlink("h", t.p("s")).unwrap();
+    assert_eq!(fs::read_link(t.p("s")).unwrap().to_str(), Some("h"));
+    assert_eq!(fs::read(t.p("s")).unwrap(), b"data");
+    assert!(fs::symlink_metadata(t.p("s")).unwrap().file_type().is_symlink());
+    assert_eq!(io_errno(fs::read_link(t.p("h"))), libc::EINVAL);
+    // FIFO via mknod.
+    let c = cstr(&t.p("fifo"));
+    // SAFETY: valid path.
+    check(unsafe { libc::mknod(c.as_ptr(), libc::S_IFIFO | 0o640, 0) } as i64).unwrap();
+    let st = lstat(&t.p("fifo")).unwrap();
+    assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFIFO);
+    assert_eq!(st.st_mode & 0o777, 0o640 & !umask());
+}
+
+fn umask() -> u32 {
+    // SAFETY: umask is always safe; restored at once.
+    unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
+    }
+}
+
+#[test]
+fn attributes_times_and_statfs() {
+    let t = TestMount::new();
+    let p = t.p("f");
+    fs::write(&p, b"x").unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+    std::os::unix::fs::chown(&p, Some(1234), Some(5678)).unwrap();
+    let m = fs::metadata(&p).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1234, 5678));
+    // utimens with nanoseconds.
+    let c = cstr(&p);
+    let ts = [
+        libc::timespec { tv_sec: 1_000_000_000, tv_nsec: 123_456_789 },
+        libc::timespec { tv_sec: 1_500_000_000, tv_nsec: 987_654_321 },
+    ];
+    // SAFETY: valid path and two timespecs.
+    check(unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), ts.as_ptr(), 0) } as i64).unwrap();
+    let m = fs::metadata(&p).unwrap();
+    assert_eq!((m.atime(), m.atime_nsec()), (1_000_000_000, 123_456_789));
+    assert_eq!((m.mtime(), m.mtime_nsec()), (1_500_000_000, 987_654_321));
+    // A write moves mtime and ctime forward.
+    let before = fs::metadata(&p).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    OpenOptions::new().write(true).open(&p).unwrap().write_all(b"y").unwrap();
+    let after = fs::metadata(&p).unwrap();
+    assert!(after.mtime() > before.mtime());
+    assert!((after.ctime(), after.ctime_nsec()) > (before.ctime(), before.ctime_nsec()));
+    // Creating an entry moves the directory's mtime.
+    let d0 = fs::metadata(&t.mnt).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::write(t.p("g"), b"").unwrap();
+    let d1 = fs::metadata(&t.mnt).unwrap();
+    assert!((d1.mtime(), d1.mtime_nsec()) > (d0.mtime(), d0.mtime_nsec()));
+    // statfs.
+    let c = cstr(&t.mnt);
+    // SAFETY: zeroed statvfs is a valid out-buffer.
+    let mut sv: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and buffer.
+    check(unsafe { libc::statvfs(c.as_ptr(), &mut sv) } as i64).unwrap();
+    assert_eq!(sv.f_namemax, 255);
+    assert!(sv.f_blocks > 0 && sv.f_bfree <= sv.f_blocks);
+    // fsync / fdatasync.
+    let f = OpenOptions::new().write(true).open(&p).unwrap();
+    f.sync_all().unwrap();
+    f.sync_data().unwrap();
+}
+
+#[test]
+fn extended_attributes() {
+    let t = TestMount::new();
+    let p = t.p("f");
+    fs::write(&p, b"x").unwrap();
+    let c = cstr(&p);
+    let set = |name: &str, v: &[u8], flags: i32| {
+        let n = std::ffi::CString::new(name).unwrap();
+        // SAFETY: valid path, name and value buffer.
+        check(unsafe { libc::setxattr(c.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), flags) } as i64)
+    };
+    let get = |name: &str| -> Result<Vec<u8>, i32> {
+        let n = std::ffi::CString::new(name).unwrap();
+        let mut buf = vec![0u8; 1024];
+        // SAFETY: valid path, name and buffer of the given length.
+        let r = check(unsafe { libc::getxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as i64)?;
+        buf.truncate(r as usize);
+        Ok(buf)
+    };
+    set("user.color", b"blue", 0).unwrap();
+    assert_eq!(get("user.color").unwrap(), b"blue");
+    assert_eq!(set("user.color", b"red", libc::XATTR_CREATE), Err(libc::EEXIST));
+    assert_eq!(set("user.size", b"1", libc::XATTR_REPLACE), Err(libc::ENODATA));
+    set("user.size", b"12", 0).unwrap();
+    assert_eq!(get("user.none"), Err(libc::ENODATA));
+    let mut list = vec![0u8; 256];
+    // SAFETY: valid path and buffer.
+    let n = unsafe { libc::listxattr(c.as_ptr(), list.as_mut_ptr().cast(), list.len()) };
+    list.truncate(n as usize);
+    assert_eq!(list, b"user.color\0user.size\0");
+    let n = std::ffi::CString::new("user.color").unwrap();
+    // SAFETY: valid path and name.
+    check(unsafe { libc::removexattr(c.as_ptr(), n.as_ptr()) } as i64).unwrap();
+    assert_eq!(get("user.color"), Err(libc::ENODATA));
+}
+
+#[test]
+fn permission_checks_for_non_root() {
+    let t = TestMount::new();
+    let secret = t.p("secret");
+    fs::write(&secret, b"s").unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let open = t.p("open");
+    fs::write(&open, b"o").unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o644)).unwrap();
+    let run = |args: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("spawn")
+    };
+    let out = run(&["cat", secret.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    let out = run(&["cat", open.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"o");
+    let out = run(&["touch", t.p("newfile").to_str().unwrap()]);
+    assert!(!out.status.success(), "root-owned 0755 dir must refuse creates");
+}

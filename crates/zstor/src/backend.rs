@@ -1,0 +1,177 @@
+//! Backends: zdb namespaces reached through `zdb-client`. Data backends are sequential-mode
+//! namespaces holding pieces (`SET ""` → id, `GET id`); metadata backends are user-mode
+//! namespaces holding the 4 metadata pieces under `/{prefix}/meta/{hash}`.
+//!
+//! Owns: client construction from config entries, piece put/get, and the metadata store's
+//! quorum rules (writes need all 4 metadata backends, reads any 2). Must not touch: the
+//! codec (pieces are opaque bytes here), placement, or local files.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::task::JoinSet;
+use zdb_client::{Client, ClientConfig, Endpoint};
+
+use crate::config::{self, Config};
+use crate::meta::{meta_key, MetaCodec, ObjectMeta};
+use crate::Error;
+
+/// One zdb namespace.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    label: String,
+    client: Client,
+}
+
+impl Backend {
+    /// A lazily connecting client for a config entry.
+    pub fn new(conf: &config::Backend) -> Result<Self, Error> {
+        let label = conf.label();
+        let wrap = |source| Error::Backend {
+            address: label.clone(),
+            source,
+        };
+        let endpoint: Endpoint = conf.address.parse().map_err(wrap)?;
+        let mut cc = ClientConfig::new(endpoint)
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_request_timeout(Duration::from_secs(30));
+        if let Some(ns) = &conf.namespace {
+            cc = cc.with_namespace(ns, conf.password.clone());
+        }
+        Ok(Self {
+            client: Client::new(cc).map_err(wrap)?,
+            label,
+        })
+    }
+
+    /// `address/namespace`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn err(&self, source: zdb_client::ClientError) -> Error {
+        Error::Backend {
+            address: self.label.clone(),
+            source,
+        }
+    }
+
+    /// Whether the backend answers `PING`.
+    pub async fn ping(&self) -> bool {
+        self.client.ping().await.is_ok()
+    }
+
+    /// Append a piece to a sequential namespace; returns its id.
+    pub async fn put_piece(&self, piece: &[u8]) -> Result<u64, Error> {
+        self.client.set_seq(piece).await.map_err(|e| self.err(e))
+    }
+
+    /// Read a piece by sequential id (`None`: absent).
+    pub async fn get_piece(&self, id: u64) -> Result<Option<Bytes>, Error> {
+        self.client
+            .get(&id.to_le_bytes())
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// `SET key value` in a user-mode namespace.
+    pub async fn put_key(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        self.client
+            .set(key, value)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// `GET key` in a user-mode namespace.
+    pub async fn get_key(&self, key: &[u8]) -> Result<Option<Bytes>, Error> {
+        self.client.get(key).await.map_err(|e| self.err(e))
+    }
+}
+
+/// The metadata store: 4 user-mode backends, records dispersed 2+2.
+pub struct MetaStore {
+    backends: Vec<Backend>,
+    prefix: String,
+    root: Option<std::path::PathBuf>,
+    codec: MetaCodec,
+}
+
+impl MetaStore {
+    /// From a validated config.
+    pub fn new(config: &Config) -> Result<Self, Error> {
+        Ok(Self {
+            backends: config
+                .meta
+                .config
+                .backends
+                .iter()
+                .map(Backend::new)
+                .collect::<Result<_, _>>()?,
+            prefix: config.meta.config.prefix.clone(),
+            root: config.root.clone(),
+            codec: MetaCodec::new(config.meta_key()?),
+        })
+    }
+
+    /// Store the record of `path`; every one of the 4 backends must accept its piece.
+    pub async fn put(&self, path: &Path, meta: &ObjectMeta) -> Result<(), Error> {
+        let (key, hash) = meta_key(&self.prefix, self.root.as_deref(), path);
+        let pieces = self.codec.seal(hash, meta)?;
+        let mut tasks = JoinSet::new();
+        for (b, piece) in self.backends.iter().cloned().zip(pieces) {
+            let key = key.clone();
+            tasks.spawn(async move { b.put_key(key.as_bytes(), &piece).await });
+        }
+        let mut ok = 0;
+        let mut last = None;
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok(Ok(())) => ok += 1,
+                Ok(Err(e)) => last = Some(e),
+                Err(e) => last = Some(Error::Meta(format!("metadata write task: {e}"))),
+            }
+        }
+        if ok < self.backends.len() {
+            tracing::warn!(error = ?last, "metadata write incomplete");
+            return Err(Error::TooFewBackends {
+                reachable: ok,
+                needed: self.backends.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The record of `path`, from any 2 of the 4 backends.
+    pub async fn get(&self, path: &Path) -> Result<ObjectMeta, Error> {
+        let (key, hash) = meta_key(&self.prefix, self.root.as_deref(), path);
+        let mut tasks = JoinSet::new();
+        for (i, b) in self.backends.iter().cloned().enumerate() {
+            let key = key.clone();
+            tasks.spawn(async move { (i, b.get_key(key.as_bytes()).await) });
+        }
+        let mut pieces: Vec<Option<Bytes>> = vec![None; self.backends.len()];
+        let (mut answered, mut found) = (0, 0);
+        while let Some(r) = tasks.join_next().await {
+            if let Ok((i, Ok(value))) = r {
+                answered += 1;
+                if value.is_some() {
+                    found += 1;
+                }
+                pieces[i] = value;
+            }
+        }
+        if answered < 2 {
+            return Err(Error::TooFewBackends {
+                reachable: answered,
+                needed: 2,
+            });
+        }
+        if found == 0 {
+            return Err(Error::NotFound(path.display().to_string()));
+        }
+        let refs: Vec<Option<&[u8]>> = pieces.iter().map(|p| p.as_deref()).collect();
+        self.codec.open(hash, &refs)
+    }
+}

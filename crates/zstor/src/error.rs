@@ -1,0 +1,83 @@
+//! The crate-wide error type for encoding, decoding, metadata and backend operations.
+//! Configuration and placement have their own error types ([`crate::ConfigError`],
+//! [`crate::PlacementError`]) which convert into this one.
+
+use crate::{config::ConfigError, placement::PlacementError};
+
+/// Everything that can go wrong storing or retrieving an object.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// AES-256-GCM refused the ciphertext: wrong key, or the data was tampered with.
+    #[error("decryption failed")]
+    DecryptionFailed,
+    /// Fewer intact pieces (or reachable backends) than the code needs.
+    #[error("not enough intact shards: {available} usable, {needed} needed")]
+    TooFewPieces {
+        /// Pieces that passed their checksum.
+        available: usize,
+        /// Pieces needed (`k`).
+        needed: usize,
+    },
+    /// Fewer backends answered than the operation needs.
+    #[error("not enough backends reachable: {reachable} reachable, {needed} needed")]
+    TooFewBackends {
+        /// Backends that answered.
+        reachable: usize,
+        /// Backends needed.
+        needed: usize,
+    },
+    /// Code parameters outside what the codec supports.
+    #[error("invalid code parameters: {0}")]
+    InvalidCode(String),
+    /// A chunk larger than the codec was configured for.
+    #[error("chunk of {len} bytes exceeds the limit of {max} bytes")]
+    ChunkTooLarge {
+        /// Length given.
+        len: usize,
+        /// Configured limit.
+        max: usize,
+    },
+    /// A decrypted chunk whose content contradicts its header (cannot happen without a bug or a
+    /// forged key).
+    #[error("corrupt chunk: {0}")]
+    CorruptChunk(&'static str),
+    /// The compressor failed.
+    #[error("compression failed: {0}")]
+    Compression(String),
+    /// The metadata record could not be encoded or decoded.
+    #[error("metadata: {0}")]
+    Meta(String),
+    /// The retrieved file does not match its stored checksum.
+    #[error("file checksum mismatch: expected {expected}, got {actual}")]
+    ChecksumMismatch {
+        /// Hex checksum from the metadata.
+        expected: String,
+        /// Hex checksum of what was rebuilt.
+        actual: String,
+    },
+    /// No metadata stored under this key.
+    #[error("no metadata for {0}")]
+    NotFound(String),
+    /// Invalid configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No valid shard placement.
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
+    /// A backend request failed.
+    #[error("backend {address}: {source}")]
+    Backend {
+        /// `address/namespace` of the backend.
+        address: String,
+        /// What the client reported.
+        source: zdb_client::ClientError,
+    },
+    /// Local file I/O.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,39 @@
+//! zstor: store files on many zdb servers so that any `k` of `n` shards rebuild them, and no
+//! server holds anything readable (compress → AES-256-GCM → Reed-Solomon, chunk by chunk).
+//!
+//! # What this crate owns
+//!
+//! * [`config`]: the TOML configuration, with exactly 0-stor v2's keys, and its validation
+//!   (every error names the field and the reason).
+//! * [`pipeline`]: the per-chunk codec turning a bounded chunk of plaintext into `k + m`
+//!   self-checking shard pieces and back, reusing its buffers from chunk to chunk.
+//! * [`placement`]: which backends of which `groups` receive the `n` shards so that the
+//!   configured group and node losses still leave `k` shards.
+//! * [`meta`]: the per-file metadata record, its binary encoding, its encryption with the
+//!   metadata key and its 2+2 dispersal over the 4 metadata backends, and its storage key.
+//! * [`backend`]: putting pieces on zdb backends and getting them back (via `zdb-client`).
+//! * [`store`]: streaming store/retrieve of whole files over the backends.
+//! * [`hash`]: the checksums used above (blake2b-128 for files, BLAKE3-128 for pieces).
+//!
+//! # What this crate must not touch
+//!
+//! * The RESP wire format and connection handling live in `zdb-client`/`resp`; this crate
+//!   only calls typed client methods.
+//! * No server behaviour and no on-disk zdb format: backends are opaque key-value stores.
+//!
+//! Formats are documented in `docs/format/zstor.md`.
+
+pub mod backend;
+pub mod config;
+mod error;
+pub mod hash;
+pub mod meta;
+pub mod pipeline;
+pub mod placement;
+pub mod store;
+
+pub use config::{Config, ConfigError};
+pub use error::Error;
+pub use pipeline::{ChunkDecoder, ChunkEncoder, CodecParams, Compression, DataKey};
+pub use placement::{PlacementError, Rules};
+pub use store::Store;

@@ -1,0 +1,108 @@
+//! Metadata encoding, keys, dispersal and failures.
+
+use super::*;
+
+fn sample(chunks: u64) -> ObjectMeta {
+    let chunk_size = 4u32 << 20;
+    ObjectMeta {
+        version: META_VERSION,
+        object_id: [3; 16],
+        checksum: blake2b_128(b"x"),
+        size: chunks * chunk_size as u64 - 5,
+        chunk_size,
+        k: 4,
+        m: 2,
+        compression: Compression::Snappy,
+        encryption: EncryptionAlgorithm::Aes256Gcm,
+        shards: (0..6)
+            .map(|i| ShardMeta {
+                index: i,
+                backend: BackendRef {
+                    address: format!("127.0.0.1:{}", 9900 + i as u16),
+                    namespace: Some("data".into()),
+                },
+                keys: (0..chunks).map(|c| c * 3 + i as u64).collect(),
+                checksum: [i; 16],
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn binary_round_trip_and_validation() {
+    let m = sample(10);
+    let bytes = m.to_bytes().unwrap();
+    assert_eq!(&bytes[..4], b"ZSM1");
+    assert_eq!(ObjectMeta::from_bytes(&bytes).unwrap(), m);
+    assert!(ObjectMeta::from_bytes(b"nope").is_err());
+    assert!(ObjectMeta::from_bytes(&bytes[..bytes.len() - 3]).is_err());
+    let mut wrong = m.clone();
+    wrong.shards[2].keys.pop();
+    assert!(matches!(ObjectMeta::from_bytes(&wrong.to_bytes().unwrap()), Err(Error::Meta(_))));
+    let mut future = m.clone();
+    future.version = 2;
+    let err = ObjectMeta::from_bytes(&future.to_bytes().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("unsupported version 2"), "{err}");
+}
+
+#[test]
+fn empty_file_has_no_chunks() {
+    let mut m = sample(1);
+    m.size = 0;
+    for s in &mut m.shards {
+        s.keys.clear();
+    }
+    assert_eq!(m.chunk_count(), 0);
+    m.validate().unwrap();
+}
+
+#[test]
+fn key_strips_root() {
+    let (key, hash) = meta_key("pre", Some(Path::new("/virtualroot")), Path::new("/virtualroot/a/b.txt"));
+    assert_eq!(key, format!("/pre/meta/{}", hex::encode(blake2b_128(b"a/b.txt"))));
+    assert_eq!(hash, blake2b_128(b"a/b.txt"));
+    let (outside, _) = meta_key("pre", Some(Path::new("/virtualroot")), Path::new("/other/a"));
+    assert_eq!(outside, format!("/pre/meta/{}", hex::encode(blake2b_128(b"/other/a"))));
+    let (noroot, _) = meta_key("pre", None, Path::new("/x"));
+    assert_eq!(noroot, format!("/pre/meta/{}", hex::encode(blake2b_128(b"/x"))));
+}
+
+#[test]
+fn any_two_of_four_pieces_rebuild_it() {
+    let codec = MetaCodec::new(DataKey::new([1; 32]));
+    let m = sample(300);
+    let hash = blake2b_128(b"path");
+    let pieces = codec.seal(hash, &m).unwrap();
+    for a in 0..4 {
+        for b in (a + 1)..4 {
+            let mut given: Vec<Option<&[u8]>> = vec![None; 4];
+            given[a] = Some(&pieces[a]);
+            given[b] = Some(&pieces[b]);
+            assert_eq!(codec.open(hash, &given).unwrap(), m, "pieces {a},{b}");
+        }
+    }
+    let one: Vec<Option<&[u8]>> = vec![Some(&pieces[0]), None, None, None];
+    assert!(matches!(codec.open(hash, &one), Err(Error::TooFewPieces { available: 1, needed: 2 })));
+}
+
+#[test]
+fn wrong_meta_key_or_path_fails_cleanly() {
+    let m = sample(2);
+    let hash = blake2b_128(b"path");
+    let pieces = MetaCodec::new(DataKey::new([1; 32])).seal(hash, &m).unwrap();
+    let all: Vec<Option<&[u8]>> = pieces.iter().map(|p| Some(p.as_slice())).collect();
+    let err = MetaCodec::new(DataKey::new([2; 32])).open(hash, &all).unwrap_err();
+    assert_eq!(err.to_string(), "decryption failed");
+    // pieces of another path are rejected by their headers
+    let other = MetaCodec::new(DataKey::new([1; 32])).open(blake2b_128(b"other"), &all);
+    assert!(matches!(other, Err(Error::TooFewPieces { available: 0, .. })));
+}
+
+#[test]
+fn metadata_is_not_readable_on_a_backend() {
+    let m = sample(2);
+    let pieces = MetaCodec::new(DataKey::new([1; 32])).seal([0; 16], &m).unwrap();
+    for p in &pieces {
+        assert!(!p.windows(9).any(|w| w == b"127.0.0.1"));
+    }
+}

@@ -1,0 +1,171 @@
+//! [`ChunkEncoder`]: chunk → `k + m` pieces, reusing its buffers.
+
+use rand::RngCore;
+use reed_solomon_erasure::galois_8::ReedSolomon;
+use ring::aead::{Aad, LessSafeKey, Nonce};
+
+use super::compress::{Codecs, Compression};
+use super::piece::{PieceHeader, PIECE_HEADER_LEN};
+use super::{chunk_aad, CodecParams, DataKey, ObjectId, STRIPE_HEADER_LEN, TAG_LEN};
+use crate::Error;
+
+/// One piece buffer: header then payload. `AsRef`/`AsMut` expose the payload only, which is
+/// what Reed-Solomon codes over.
+pub(crate) struct PieceBuf(Vec<u8>);
+
+impl AsRef<[u8]> for PieceBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.0[PIECE_HEADER_LEN..]
+    }
+}
+
+impl AsMut<[u8]> for PieceBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.0[PIECE_HEADER_LEN..]
+    }
+}
+
+/// The pieces of the last encoded chunk; piece `i` goes to shard `i`'s backend.
+#[derive(Clone, Copy)]
+pub struct Pieces<'a>(&'a [PieceBuf]);
+
+impl<'a> Pieces<'a> {
+    /// `k + m`.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Never true for a valid code.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Piece `i` (header and payload), as stored.
+    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
+        self.0.get(i).map(|p| p.0.as_slice())
+    }
+    /// All pieces in shard order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + 'a {
+        self.0.iter().map(|p| p.0.as_slice())
+    }
+}
+
+/// Build the Reed-Solomon codec, or `None` when there is no parity.
+pub(crate) fn rs_codec(params: &CodecParams) -> Result<Option<ReedSolomon>, Error> {
+    if params.m == 0 {
+        return Ok(None);
+    }
+    ReedSolomon::new(params.k, params.m)
+        .map(Some)
+        .map_err(|e| Error::InvalidCode(format!("k = {}, m = {}: {e:?}", params.k, params.m)))
+}
+
+/// Encodes the chunks of one object.
+pub struct ChunkEncoder {
+    params: CodecParams,
+    key: LessSafeKey,
+    object_id: ObjectId,
+    rs: Option<ReedSolomon>,
+    codecs: Codecs,
+    stripe: Vec<u8>,
+    pieces: Vec<PieceBuf>,
+}
+
+impl ChunkEncoder {
+    /// An encoder for object `object_id` under `key`.
+    pub fn new(params: CodecParams, key: &DataKey, object_id: ObjectId) -> Result<Self, Error> {
+        params.check()?;
+        Ok(Self {
+            rs: rs_codec(&params)?,
+            params,
+            key: key.aead(),
+            object_id,
+            codecs: Codecs::new(),
+            stripe: Vec::new(),
+            pieces: (0..params.n()).map(|_| PieceBuf(Vec::new())).collect(),
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &CodecParams {
+        &self.params
+    }
+
+    /// Encode chunk number `index` (at most `chunk_size` bytes) into `k + m` pieces.
+    pub fn encode(&mut self, index: u64, plain: &[u8]) -> Result<Pieces<'_>, Error> {
+        let p = self.params;
+        if plain.len() > p.chunk_size {
+            return Err(Error::ChunkTooLarge {
+                len: plain.len(),
+                max: p.chunk_size,
+            });
+        }
+        let room = p.compression.max_len(plain.len()).max(plain.len());
+        let need = STRIPE_HEADER_LEN + room + TAG_LEN + p.k;
+        if self.stripe.len() < need {
+            self.stripe.resize(need, 0);
+        }
+
+        // Compress, or store raw when that does not pay.
+        let body = &mut self.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + room];
+        let mut algo = p.compression;
+        let mut len = self.codecs.compress(algo, plain, body)?;
+        if algo != Compression::None && len >= plain.len() {
+            body[..plain.len()].copy_from_slice(plain);
+            len = plain.len();
+            algo = Compression::None;
+        }
+
+        // Header, then seal in place.
+        let sealed_len = len + TAG_LEN;
+        let mut header = [0u8; STRIPE_HEADER_LEN];
+        header[0] = algo.code();
+        header[4..8].copy_from_slice(&(plain.len() as u32).to_le_bytes());
+        header[8..12].copy_from_slice(&(sealed_len as u32).to_le_bytes());
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        header[12..24].copy_from_slice(&nonce);
+        self.stripe[..STRIPE_HEADER_LEN].copy_from_slice(&header);
+        let aad = chunk_aad(&self.object_id, index, &header);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad[..]),
+                &mut self.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + len],
+            )
+            .map_err(|_| Error::InvalidCode("AES-GCM refused the chunk".into()))?;
+        let end = STRIPE_HEADER_LEN + len;
+        self.stripe[end..end + TAG_LEN].copy_from_slice(tag.as_ref());
+
+        // Split into k equal parts (zero padded) and add parity.
+        let total = end + TAG_LEN;
+        let shard_len = total.div_ceil(p.k);
+        self.stripe[total..p.k * shard_len].fill(0);
+        for (i, piece) in self.pieces.iter_mut().enumerate() {
+            piece.0.clear();
+            piece.0.resize(PIECE_HEADER_LEN, 0);
+            if i < p.k {
+                piece
+                    .0
+                    .extend_from_slice(&self.stripe[i * shard_len..(i + 1) * shard_len]);
+            } else {
+                piece.0.resize(PIECE_HEADER_LEN + shard_len, 0);
+            }
+        }
+        if let Some(rs) = &self.rs {
+            let (data, parity) = self.pieces.split_at_mut(p.k);
+            rs.encode_sep(data, parity)
+                .map_err(|e| Error::InvalidCode(format!("Reed-Solomon encode: {e:?}")))?;
+        }
+        for (i, piece) in self.pieces.iter_mut().enumerate() {
+            PieceHeader {
+                object_id: self.object_id,
+                chunk: index,
+                shard: i as u8,
+                k: p.k as u8,
+                m: p.m as u8,
+            }
+            .write(&mut piece.0);
+        }
+        Ok(Pieces(&self.pieces))
+    }
+}
