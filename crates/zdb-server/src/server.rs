@@ -176,10 +176,10 @@ impl Server {
         // Every connection task holds a clone of `done`; shutdown waits for all to drop.
         let (done, mut drained) = mpsc::channel::<()>(1);
         if let Some(l) = tcp {
-            tokio::spawn(accept_tcp(l, state.clone(), rx.clone(), done.clone()));
+            tokio::spawn(accept_loop(l, state.clone(), rx.clone(), done.clone()));
         }
         if let Some(l) = unix {
-            tokio::spawn(accept_unix(l, state.clone(), rx.clone(), done.clone()));
+            tokio::spawn(accept_loop(l, state.clone(), rx.clone(), done.clone()));
         }
         drop(done);
         let mut stop = rx.clone();
@@ -252,65 +252,62 @@ impl Drop for Slot {
 
 const TOO_MANY: &[u8] = b"-Too many clients\r\n";
 
-async fn accept_tcp(
-    l: TcpListener,
+/// A listener the accept loop can serve: TCP or unix socket.
+trait Listener: Send + 'static {
+    type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    /// The next connection and a name for its peer, ready to serve.
+    fn next(&self) -> impl Future<Output = std::io::Result<(Self::Stream, String)>> + Send;
+}
+
+impl Listener for TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn next(&self) -> std::io::Result<(Self::Stream, String)> {
+        let (sock, peer) = self.accept().await?;
+        let _ = sock.set_nodelay(true);
+        Ok((sock, peer.to_string()))
+    }
+}
+
+impl Listener for UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn next(&self) -> std::io::Result<(Self::Stream, String)> {
+        let (sock, _) = self.accept().await?;
+        Ok((sock, "unix".to_string()))
+    }
+}
+
+/// Accept connections until shutdown; each is served by a task of its own that holds a client
+/// slot and a clone of `done` (shutdown waits for every `done` to drop).
+async fn accept_loop<L: Listener>(
+    l: L,
     state: Arc<ServerState>,
     mut shutdown: watch::Receiver<bool>,
     done: mpsc::Sender<()>,
 ) {
     loop {
         let accepted = tokio::select! {
-            r = l.accept() => r,
+            r = l.next() => r,
             _ = shutdown.wait_for(|s| *s) => return,
         };
         match accepted {
             Ok((mut sock, peer)) => {
                 let Some(slot) = Slot::take(&state) else {
-                    let _ = sock.try_write(TOO_MANY);
-                    let _ = sock.shutdown().await;
+                    // Bounded: a client that does not read must not stall the accept loop.
+                    let refuse = async {
+                        let _ = sock.write_all(TOO_MANY).await;
+                        let _ = sock.shutdown().await;
+                    };
+                    let _ = tokio::time::timeout(Duration::from_millis(100), refuse).await;
                     continue;
                 };
-                let _ = sock.set_nodelay(true);
                 let (st, rx, done) = (state.clone(), shutdown.clone(), done.clone());
                 tokio::spawn(async move {
-                    conn::serve(sock, st, rx, peer.to_string()).await;
+                    conn::serve(sock, st, rx, peer).await;
                     drop((slot, done));
                 });
             }
             Err(e) => {
                 // Out of descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-async fn accept_unix(
-    l: UnixListener,
-    state: Arc<ServerState>,
-    mut shutdown: watch::Receiver<bool>,
-    done: mpsc::Sender<()>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            r = l.accept() => r,
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        match accepted {
-            Ok((mut sock, _)) => {
-                let Some(slot) = Slot::take(&state) else {
-                    let _ = sock.try_write(TOO_MANY);
-                    let _ = sock.shutdown().await;
-                    continue;
-                };
-                let (st, rx, done) = (state.clone(), shutdown.clone(), done.clone());
-                tokio::spawn(async move {
-                    conn::serve(sock, st, rx, "unix".to_string()).await;
-                    drop((slot, done));
-                });
-            }
-            Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
