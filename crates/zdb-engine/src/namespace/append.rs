@@ -11,7 +11,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::{self, IndexEntry, RecordHeader, NO_PREV};
 use crate::{segment, Durability, Mode};
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 
 /// Bytes appended to the open segment but not yet written to its files.
 #[derive(Debug, Default)]
@@ -53,16 +52,17 @@ impl Pending {
 }
 
 impl Namespace {
-    /// Read `len` bytes at `off` of a data or index segment, from the pending buffer when they
-    /// have not been written out yet.
-    pub(crate) fn read_bytes(
+    /// Fill `buf` from offset `off` of a data or index segment, from the pending buffer when
+    /// those bytes have not been written out yet.
+    pub(crate) fn read_into(
         &self,
         st: &State,
         data: bool,
         seg: u32,
         off: u64,
-        len: usize,
-    ) -> Result<(Vec<u8>, PathBuf)> {
+        buf: &mut [u8],
+    ) -> Result<()> {
+        let len = buf.len();
         let rewritten = if data {
             None
         } else {
@@ -74,16 +74,14 @@ impl Namespace {
             None
         };
         if let Some(b) = rewritten.or(appended) {
-            let path = if data {
-                segment::data_path(&self.data_dir, seg)
-            } else {
-                segment::index_path(&self.index_dir, seg)
-            };
-            return Ok((b.to_vec(), path));
+            buf.copy_from_slice(b);
+            return Ok(());
         }
-        let (f, path) = self.file(st, data, seg)?;
-        let b = segment::read_at(&f, &path, off, len)?;
-        Ok((b, path))
+        let f = self.handle(st, data, seg)?;
+        f.read_exact_at(buf, off).map_err(|source| Error::Io {
+            path: self.seg_path(data, seg),
+            source,
+        })
     }
 
     /// Append one record (and its index entry) to the open segment, jumping first if full.

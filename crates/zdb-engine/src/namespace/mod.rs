@@ -258,20 +258,38 @@ impl Namespace {
     /// Current payload of `key`, `None` when absent or deleted. The payload checksum is verified:
     /// corrupt bytes are an error, never a reply.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_with(key, |v| v.map(<[u8]>::to_vec))
+    }
+
+    /// Like [`Namespace::get`], but hands the payload to `f` instead of allocating it: the
+    /// bytes are read into a per-thread buffer reused across calls, and `f` runs after the
+    /// namespace lock is released. `f` must not call `get_with` itself.
+    pub fn get_with<T>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
         self.check_alive()?;
-        let st = self.state.read();
-        Self::check_readable(&st)?;
-        let Some(m) = self.lookup(&st, key)? else {
-            return Ok(None);
-        };
-        let (_, payload) = self.read_record(
-            &st,
-            m.seg,
-            m.data_off,
-            record_key_len(&st, key),
-            m.payload_len,
-        )?;
-        Ok(Some(payload))
+        BUF.with_borrow_mut(|buf| {
+            let range = {
+                let st = self.state.read();
+                Self::check_readable(&st)?;
+                let Some(m) = self.lookup(&st, key)? else {
+                    return Ok(None);
+                };
+                let key_len = record_key_len(&st, key);
+                let len = format::RECORD_HEADER_LEN + key_len + m.payload_len as usize;
+                if buf.len() < len {
+                    buf.resize(len, 0);
+                }
+                self.read_into(&st, true, m.seg, m.data_off as u64, &mut buf[..len])?;
+                self.check_record(&buf[..len], m.seg, m.data_off, key_len, m.payload_len)?;
+                Some(len - m.payload_len as usize..len)
+            };
+            Ok(range)
+        })
+        .map(|range: Option<std::ops::Range<usize>>| {
+            BUF.with_borrow(|buf| f(range.map(|r| &buf[r])))
+        })
     }
 
     /// Metadata of the current, non-deleted version of `key`.
@@ -338,9 +356,10 @@ impl Namespace {
         let Some((seg, off)) = self.seq(st).locate(id) else {
             return Ok(None);
         };
-        let (b, path) = self.read_bytes(st, false, seg, off, format::SEQ_ENTRY_LEN)?;
+        let mut b = [0u8; format::SEQ_ENTRY_LEN];
+        self.read_into(st, false, seg, off, &mut b)?;
         let (e, _, _) = format::decode_entry(&b).map_err(|_| Error::Corrupt {
-            path,
+            path: self.seg_path(false, seg),
             offset: off,
             what: "index entry checksum mismatch",
         })?;
@@ -357,39 +376,67 @@ impl Namespace {
         payload_len: u32,
     ) -> Result<(RecordHeader, Vec<u8>)> {
         let len = format::RECORD_HEADER_LEN + key_len + payload_len as usize;
-        let (mut b, path) = self.read_bytes(st, true, seg, off as u64, len)?;
+        let mut b = vec![0u8; len];
+        self.read_into(st, true, seg, off as u64, &mut b)?;
+        let h = self.check_record(&b, seg, off, key_len, payload_len)?;
+        b.drain(..format::RECORD_HEADER_LEN + key_len);
+        Ok((h, b))
+    }
+
+    /// Verify that `b` is the whole record the index promised at `(seg, off)`.
+    fn check_record(
+        &self,
+        b: &[u8],
+        seg: u32,
+        off: u32,
+        key_len: usize,
+        payload_len: u32,
+    ) -> Result<RecordHeader> {
         let corrupt = |what| Error::Corrupt {
-            path: path.clone(),
+            path: self.seg_path(true, seg),
             offset: off as u64,
             what,
         };
-        let (h, _, _) = format::decode_record(&b).map_err(|e| match e {
+        let (h, _, _) = format::decode_record(b).map_err(|e| match e {
             format::DecodeError::Short { .. } => corrupt("record shorter than indexed"),
             format::DecodeError::Corrupt(w) => corrupt(w),
         })?;
         if h.payload_len != payload_len || h.key_len as usize != key_len {
             return Err(corrupt("record does not match its index entry"));
         }
-        b.drain(..format::RECORD_HEADER_LEN + key_len);
-        Ok((h, b))
+        Ok(h)
     }
 
-    /// A handle on data (`data == true`) or index segment `seg`. Closed data segments that are
-    /// not on disk raise the blocking `missing-data` event once, then are looked up again.
-    pub(crate) fn file(&self, st: &State, data: bool, seg: u32) -> Result<(Arc<File>, PathBuf)> {
-        let path = if data {
+    /// Path of data (`data == true`) or index segment `seg`.
+    pub(crate) fn seg_path(&self, data: bool, seg: u32) -> PathBuf {
+        if data {
             segment::data_path(&self.data_dir, seg)
         } else {
             segment::index_path(&self.index_dir, seg)
-        };
+        }
+    }
+
+    /// A handle on a segment, with its path (for error messages).
+    pub(crate) fn file(&self, st: &State, data: bool, seg: u32) -> Result<(Arc<File>, PathBuf)> {
+        Ok((self.handle(st, data, seg)?, self.seg_path(data, seg)))
+    }
+
+    /// A handle on data (`data == true`) or index segment `seg`, without building its path on
+    /// the hot path. Closed data segments that are not on disk raise the blocking
+    /// `missing-data` event once, then are looked up again.
+    pub(crate) fn handle(&self, st: &State, data: bool, seg: u32) -> Result<Arc<File>> {
         if seg == st.cur_seg() {
             // The open segment is served by the write handles, never evicted.
-            let f = if data { &st.data } else { &st.index };
-            return Ok((f.clone(), path));
+            return Ok(if data {
+                st.data.clone()
+            } else {
+                st.index.clone()
+            });
         }
         if let Some(f) = self.files.lock().get(&(data, seg)) {
-            return Ok((f.clone(), path));
+            return Ok(f.clone());
         }
+        let path = self.seg_path(data, seg);
         let open = || {
             std::fs::OpenOptions::new()
                 .read(true)
@@ -412,7 +459,7 @@ impl Namespace {
         };
         let f = Arc::new(f);
         self.files.lock().insert((data, seg), f.clone());
-        Ok((f, path))
+        Ok(f)
     }
 
     /// fsync the open segments if anything was written since the last sync.
