@@ -232,6 +232,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Close cached handles of closed segments in every namespace (see
+    /// [`Namespace::release_handles`]).
+    pub fn release_handles(&self) {
+        for ns in self.namespaces.read().values() {
+            ns.release_handles();
+        }
+    }
+
     /// The event sink this engine reports to.
     pub fn events(&self) -> &Arc<dyn EventSink> {
         &self.events

@@ -1,5 +1,7 @@
-//! Background timers: `--rotate` (segment jump of old open segments) and `--synctime`
-//! (periodic fsync). Engine calls run on the blocking pool; both stop at shutdown.
+//! Background timers: `--rotate` (segment jump of old open segments), `--synctime`
+//! (periodic fsync) and the release of cached handles of closed segments (so segments offloaded
+//! and deleted by a hook free their space and come back through `missing-data`). Engine calls
+//! run on the blocking pool; all stop at shutdown.
 
 use crate::state::ServerState;
 use std::sync::Arc;
@@ -9,8 +11,21 @@ use tokio::sync::watch;
 /// How often `--rotate` looks for segments old enough to close.
 const ROTATE_TICK: Duration = Duration::from_secs(1);
 
+/// How long a handle on a closed segment may outlive the segment's file.
+const RELEASE_TICK: Duration = Duration::from_secs(1);
+
 /// Spawn the timers the configuration asks for.
 pub(crate) fn spawn(srv: &Arc<ServerState>, shutdown: &watch::Receiver<bool>) {
+    every(
+        srv.clone(),
+        shutdown.clone(),
+        RELEASE_TICK,
+        "release",
+        |s| {
+            s.engine.release_handles();
+            Ok(())
+        },
+    );
     if srv.config.rotate > 0 {
         let age = Duration::from_secs(srv.config.rotate);
         let tick = ROTATE_TICK.min(age);

@@ -157,6 +157,13 @@ impl Namespace {
         Ok(())
     }
 
+    /// Close the cached handles of closed segments. A segment moved away or deleted by someone
+    /// else (offloading) then really frees its disk space, and the next read of it reopens the
+    /// file or raises `missing-data`.
+    pub fn release_handles(&self) {
+        self.files.lock().clear();
+    }
+
     /// Forget the given ids from the dirty set (a hook confirmed it shipped them).
     pub fn clear_dirty(&self, ids: &[u32]) {
         let mut st = self.state.write();
