@@ -2,7 +2,9 @@
 //!
 //! The engine only emits; the `zdb` server maps events onto its `--hook` executable, and other
 //! crates (qsfs) subscribe in-process by implementing [`EventSink`]. Blocking events (those whose
-//! outcome the engine waits for) are marked by [`Event::is_blocking`].
+//! outcome the engine waits for) are marked by [`Event::is_blocking`]. Events raised by writes
+//! are emitted after the namespace lock is released, so a slow sink delays only the write that
+//! caused the event, never other clients.
 
 use std::path::PathBuf;
 
@@ -92,6 +94,12 @@ pub trait EventSink: Send + Sync {
     /// Handle `event`. For blocking events, `Err` means refusal (start-up aborts) or failure
     /// (the missing segment is still missing); for others the result is ignored.
     fn emit(&self, event: &Event) -> Result<(), String>;
+
+    /// Whether an `Ok` from `jump-index` means the dirty index segments it listed were shipped
+    /// elsewhere, so the engine may forget them (0-db resets its dirty list when the hook exits 0).
+    fn ships_dirty_index(&self) -> bool {
+        false
+    }
 }
 
 /// A sink that ignores everything; the default when nobody listens.

@@ -1,11 +1,11 @@
 //! The `--hook` executable: an [`EventSink`] that runs `exe <event> <instance-id> [args…]`
 //! (no shell) for engine and server events, and remembers recent runs for `HOOKS`.
 //!
-//! Blocking events (`ready`, `close`, `namespaces-init`, `missing-data`) wait for the hook to
-//! exit, bounded by a timeout, and a non-zero exit is a refusal. Other events are spawned and
-//! reaped by a small thread, so the engine (which emits them while holding namespace locks)
-//! never waits for them. Unlike 0-db, `jump-index` is not blocking and its exit status does not
-//! reset the dirty set (the engine emits it under its namespace lock).
+//! Blocking events (`ready`, `close`, `namespaces-init`, `missing-data`, `jump-index`) wait for
+//! the hook to exit, bounded by a timeout, and a non-zero exit is a refusal; as in 0-db, a
+//! `jump-index` hook that exits 0 resets the dirty index ids it was given. Other events are
+//! spawned and reaped by a small thread. The engine emits write-path events after releasing
+//! the namespace lock, so a slow hook delays only the write that caused it.
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -212,6 +212,10 @@ impl EventSink for HookRunner {
     fn emit(&self, event: &Event) -> Result<(), String> {
         let blocking = event.is_blocking() || matches!(event, Event::Close);
         self.run(event.name(), hook_args(event), blocking)
+    }
+
+    fn ships_dirty_index(&self) -> bool {
+        self.exe.is_some()
     }
 }
 

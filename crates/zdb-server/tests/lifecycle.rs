@@ -127,6 +127,11 @@ fn hooks_run_with_argv_and_are_listed() {
             d1.display()
         ))
     });
+    // The jump-index hook exited 0: the ids it was given are no longer dirty (as in 0-db).
+    let Frame::Array(dirty) = r.cmd(&["INDEX", "DIRTY"]) else {
+        panic!("INDEX DIRTY")
+    };
+    assert!(!dirty.contains(&int(0)), "{dirty:?}");
     assert_eq!(r.cmd(&["NSNEW", "made"]), ok());
     assert_eq!(r.cmd(&["NSSET", "made", "public", "0"]), ok());
     eventually("namespace hooks", || {

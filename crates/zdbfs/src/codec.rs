@@ -58,7 +58,9 @@ impl<'a> Reader<'a> {
             .pos
             .checked_add(n)
             .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| Error::Corrupt(format!("{} truncated at byte {}", self.what, self.pos)))?;
+            .ok_or_else(|| {
+                Error::Corrupt(format!("{} truncated at byte {}", self.what, self.pos))
+            })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)

@@ -12,6 +12,9 @@ pub enum StoreError {
     /// The backend cannot be reached (connection refused, timeout).
     #[error("backend {ns} unavailable: {msg}")]
     Unavailable { ns: &'static str, msg: String },
+    /// The namespace reached its size limit.
+    #[error("namespace {0} is full")]
+    Full(&'static str),
     /// The namespace is missing and `autons` was not given.
     #[error("namespace {0} does not exist (use -o autons to create it)")]
     NoNamespace(String),
@@ -78,6 +81,9 @@ impl fmt::Debug for Errno {
 impl From<StoreError> for Errno {
     /// Every backend failure reaches the caller as EIO (logged once here).
     fn from(e: StoreError) -> Errno {
+        if let StoreError::Full(_) = e {
+            return Errno::ENOSPC;
+        }
         tracing::error!(error = %e, "backend failure");
         Errno::EIO
     }
@@ -85,6 +91,9 @@ impl From<StoreError> for Errno {
 
 impl From<Error> for Errno {
     fn from(e: Error) -> Errno {
+        if let Error::Store(s) = e {
+            return s.into();
+        }
         tracing::error!(error = %e, "filesystem failure");
         Errno::EIO
     }

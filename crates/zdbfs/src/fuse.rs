@@ -5,9 +5,9 @@ use crate::error::{Errno, FsResult};
 use crate::fs::{Attr, Caller, Fs, NewNode, RenameMode, SetAttr};
 use crate::inode::{Kind, Ts, BLOCK, NAME_MAX};
 use fuser::{
-    AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
-    Generation, INodeNo, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite,
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
@@ -30,7 +30,8 @@ impl ZdbFuse {
     }
 
     fn errno(&self, e: Errno) -> fuser::Errno {
-        if e != Errno::ENOENT {
+        // Misses (ENOENT, ENODATA for absent xattrs) are answers, not failures.
+        if e != Errno::ENOENT && e != Errno::ENODATA {
             self.fs.metrics().count_error();
         }
         fuser::Errno::from_i32(e.0)
@@ -116,8 +117,17 @@ impl ZdbFuse {
         }
     }
 
-    fn node(&self, req: &Request, parent: INodeNo, name: &OsStr, node: NewNode<'_>, reply: ReplyEntry) {
-        let r = self.fs.create_node(caller(req), parent.0, name.as_bytes(), node);
+    fn node(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        node: NewNode<'_>,
+        reply: ReplyEntry,
+    ) {
+        let r = self
+            .fs
+            .create_node(caller(req), parent.0, name.as_bytes(), node);
         self.entry(r, reply)
     }
 }
@@ -136,6 +146,10 @@ impl Filesystem for ZdbFuse {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         self.entry(self.fs.lookup(parent.0, name.as_bytes()), reply)
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.fs.forget(ino.0, nlookup)
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -208,7 +222,15 @@ impl Filesystem for ZdbFuse {
         self.node(req, parent, name, node, reply)
     }
 
-    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, _umask: u32, reply: ReplyEntry) {
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
         let node = NewNode {
             kind: Kind::Dir,
             perm: mode,
@@ -226,7 +248,14 @@ impl Filesystem for ZdbFuse {
         self.empty(self.fs.rmdir(parent.0, name.as_bytes()), reply)
     }
 
-    fn symlink(&self, req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
         let t = target.as_os_str().as_bytes();
         if t.len() > 4096 {
             return reply.error(fuser::Errno::ENAMETOOLONG);
@@ -259,13 +288,24 @@ impl Filesystem for ZdbFuse {
         } else {
             return reply.error(fuser::Errno::EINVAL);
         };
-        let r = self
-            .fs
-            .rename(parent.0, name.as_bytes(), newparent.0, newname.as_bytes(), mode);
+        let r = self.fs.rename(
+            parent.0,
+            name.as_bytes(),
+            newparent.0,
+            newname.as_bytes(),
+            mode,
+        );
         self.empty(r, reply)
     }
 
-    fn link(&self, _req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
         self.entry(self.fs.link(ino.0, newparent.0, newname.as_bytes()), reply)
     }
 
@@ -311,7 +351,14 @@ impl Filesystem for ZdbFuse {
         }
     }
 
-    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
         reply.ok()
     }
 
@@ -328,7 +375,14 @@ impl Filesystem for ZdbFuse {
         self.empty(self.fs.release(fh.0), reply)
     }
 
-    fn fsync(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         self.empty(self.fs.fsync(), reply)
     }
 
@@ -339,7 +393,14 @@ impl Filesystem for ZdbFuse {
         }
     }
 
-    fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+    fn readdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
         let r = self.fs.readdir(fh.0, offset, |off, item| {
             reply.add(
                 INodeNo(item.ino),
@@ -354,12 +415,26 @@ impl Filesystem for ZdbFuse {
         }
     }
 
-    fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
         self.fs.releasedir(fh.0);
         reply.ok()
     }
 
-    fn fsyncdir(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         self.empty(self.fs.fsync(), reply)
     }
 
@@ -395,7 +470,10 @@ impl Filesystem for ZdbFuse {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        self.empty(self.fs.setxattr(ino.0, name.as_bytes(), value, flags), reply)
+        self.empty(
+            self.fs.setxattr(ino.0, name.as_bytes(), value, flags),
+            reply,
+        )
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
@@ -418,6 +496,29 @@ impl Filesystem for ZdbFuse {
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         self.empty(self.fs.removexattr(ino.0, name.as_bytes()), reply)
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let data = match whence {
+            libc::SEEK_DATA => true,
+            libc::SEEK_HOLE => false,
+            _ => return reply.error(fuser::Errno::EINVAL),
+        };
+        let Ok(offset) = u64::try_from(offset) else {
+            return reply.error(fuser::Errno::ENXIO);
+        };
+        match self.fs.seek_data_hole(ino.0, offset, data) {
+            Ok(o) => reply.offset(o as i64),
+            Err(e) => reply.error(self.errno(e)),
+        }
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {

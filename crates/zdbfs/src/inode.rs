@@ -12,7 +12,7 @@ pub const NAME_MAX: usize = 255;
 pub const MAX_FILE_SIZE: u64 = 1 << 50;
 
 /// A timestamp with nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Ts {
     pub secs: i64,
     pub nanos: u32,
@@ -166,7 +166,11 @@ impl Inode {
             parent: 0,
             xattrs: BTreeMap::new(),
             blocks: BTreeMap::new(),
-            buckets: if kind == Kind::Dir { vec![None] } else { Vec::new() },
+            buckets: if kind == Kind::Dir {
+                vec![None]
+            } else {
+                Vec::new()
+            },
             target: Vec::new(),
         }
     }

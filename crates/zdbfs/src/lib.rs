@@ -41,7 +41,7 @@ use std::time::Duration;
 pub fn open_store(opts: &MountOptions) -> Result<Arc<dyn Store>> {
     Ok(match &opts.backend {
         Backend::Engine(dir) => Arc::new(EngineStore::open(dir)?),
-        Backend::Remote(cfg) => Arc::new(RemoteStore::connect(cfg.clone())?),
+        Backend::Remote(cfg) => Arc::new(RemoteStore::connect((**cfg).clone())?),
     })
 }
 
@@ -124,13 +124,17 @@ impl Mounted {
 
     fn close(&mut self) -> Result<()> {
         if let Some(s) = self.session.take() {
-            if !s.guard.is_finished() {
-                if let Err(e) = lazy_umount(&self.mountpoint) {
-                    tracing::warn!(error = %e, "unmount");
+            if s.guard.is_finished() {
+                if let Err(e) = s.join() {
+                    tracing::warn!(error = %e, "fuse session ended with an error");
                 }
-            }
-            if let Err(e) = s.join() {
-                tracing::warn!(error = %e, "fuse session ended with an error");
+            } else if let Err(e) = s.umount_and_join() {
+                // Busy: detach it; the kernel ends the session when the last user lets go,
+                // and the session's destroy flushes whatever came in meanwhile.
+                tracing::warn!(error = %e, "unmount failed; detaching the mount");
+                if let Err(e) = lazy_umount(&self.mountpoint) {
+                    tracing::warn!(error = %e, "lazy unmount");
+                }
             }
         }
         if let Some(stop) = self.stop.take() {

@@ -14,7 +14,7 @@ struct Cli {
     /// Where to mount.
     mountpoint: PathBuf,
     /// Comma-separated options (host, port, unix, mh/mp/mu/mn/ms, dh/…, th/…, size, nocache,
-    /// autons, background, logfile, engine, flush, timeout, threads).
+    /// autons, background, logfile, cachesize, engine, flush, timeout, threads).
     #[arg(short = 'o', action = clap::ArgAction::Append)]
     options: Vec<String>,
     /// Data directory of the in-process engine (used when no server option is given).
@@ -26,7 +26,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let opts = zdbfs::options::parse(&cli.options, cli.engine.clone())?;
     init_logging(opts.logfile.as_deref())?;
-    let ready = if opts.background { Some(daemonize()?) } else { None };
+    let ready = if opts.background {
+        Some(daemonize()?)
+    } else {
+        None
+    };
     let store = zdbfs::open_store(&opts).context("opening the backend")?;
     let mounted = zdbfs::mount(&cli.mountpoint, store, &opts)
         .with_context(|| format!("mounting {}", cli.mountpoint.display()))?;
@@ -43,8 +47,14 @@ fn main() -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, term.clone())?;
     }
+    // SIGUSR1 logs the metrics.
+    let usr1 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())?;
     while !term.load(Ordering::Relaxed) && !mounted.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
+        if usr1.swap(false, Ordering::Relaxed) {
+            tracing::info!(metrics = ?mounted.fs().metrics().snapshot(), "metrics");
+        }
     }
     tracing::info!("unmounting");
     let metrics = mounted.fs().metrics().snapshot();

@@ -8,6 +8,7 @@
 //! | `th`/`tp`/`tu`/`tn`/`ts` | temp namespace, same fields |
 //! | `size=BYTES` | size reported by statfs (suffixes K, M, G, T) |
 //! | `nocache` | no clean-block read cache (dirty blocks are still batched) |
+//! | `cachesize=N` | read cache of N blocks of 128 KiB (default 1024) |
 //! | `autons` | create missing namespaces (sequential mode) |
 //! | `background` | detach once mounted |
 //! | `logfile=PATH` | log there instead of stderr |
@@ -30,7 +31,7 @@ pub enum Backend {
     /// The zdb engine inside this process, data under this directory.
     Engine(PathBuf),
     /// zdb servers.
-    Remote(RemoteConfig),
+    Remote(Box<RemoteConfig>),
 }
 
 /// Everything a mount needs.
@@ -121,12 +122,18 @@ pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
         let val = || v.ok_or_else(|| bad(k, "needs a value (key=value)"));
         match k {
             "nocache" => m.fs.cache_limit = 0,
+            "cachesize" => {
+                let n: usize = parse_num(k, val()?)?;
+                m.fs.cache_limit = n.saturating_mul(crate::inode::BLOCK as usize);
+            }
             "autons" => autons = true,
             "background" => m.background = true,
             "logfile" => m.logfile = Some(PathBuf::from(val()?)),
             "size" => m.fs.size = parse_size(k, val()?)?,
             "engine" => m.backend = Backend::Engine(PathBuf::from(val()?)),
-            "flush" => m.flush_interval = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.05)),
+            "flush" => {
+                m.flush_interval = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.05))
+            }
             "timeout" => timeout = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.1)),
             "threads" => m.threads = parse_num::<usize>(k, val()?)?.clamp(1, 64),
             "host" => (all.host, remote) = (Some(val()?.to_string()), true),
@@ -154,7 +161,11 @@ pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
     if remote {
         let mut out = Vec::new();
         for (ns, s) in Ns::ALL.iter().zip(per.iter()) {
-            let host = s.host.clone().or(all.host.clone()).unwrap_or_else(|| "127.0.0.1".into());
+            let host = s
+                .host
+                .clone()
+                .or(all.host.clone())
+                .unwrap_or_else(|| "127.0.0.1".into());
             let port = s.port.or(all.port).unwrap_or(9900);
             let endpoint = match s.unix.clone().or(all.unix.clone()) {
                 Some(path) => Endpoint::Unix(path.into()),
@@ -163,18 +174,21 @@ pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
             };
             out.push(RemoteNs {
                 endpoint,
-                name: s.name.clone().unwrap_or_else(|| ns.default_name().to_string()),
+                name: s
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| ns.default_name().to_string()),
                 password: s.secret.clone(),
             });
         }
         let namespaces: [RemoteNs; 3] = out
             .try_into()
             .map_err(|_| bad("backend", "three namespaces expected"))?;
-        m.backend = Backend::Remote(RemoteConfig {
+        m.backend = Backend::Remote(Box::new(RemoteConfig {
             namespaces,
             autons,
             timeout,
-        });
+        }));
     }
     Ok(m)
 }
@@ -186,15 +200,23 @@ mod tests {
     #[test]
     fn threefold_style_options() {
         let o = parse(
-            &["mh=10.0.0.1,mp=9901,dn=d1,ds=pw".into(), "size=5G,autons,nocache".into()],
+            &[
+                "mh=10.0.0.1,mp=9901,dn=d1,ds=pw".into(),
+                "size=5G,autons,cachesize=4".into(),
+            ],
             "x".into(),
         )
         .unwrap();
         assert_eq!(o.fs.size, 5 << 30);
-        assert_eq!(o.fs.cache_limit, 0);
-        let Backend::Remote(r) = o.backend else { panic!("remote expected") };
+        assert_eq!(o.fs.cache_limit, 4 << 17);
+        let Backend::Remote(r) = o.backend else {
+            panic!("remote expected")
+        };
         assert!(r.autons);
-        assert_eq!(r.namespaces[0].endpoint, Endpoint::Tcp("10.0.0.1:9901".into()));
+        assert_eq!(
+            r.namespaces[0].endpoint,
+            Endpoint::Tcp("10.0.0.1:9901".into())
+        );
         assert_eq!(r.namespaces[1].name, "d1");
         assert_eq!(r.namespaces[1].password.as_deref(), Some("pw"));
         assert_eq!(r.namespaces[2].name, "zdbfs-temp");

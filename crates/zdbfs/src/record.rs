@@ -26,7 +26,11 @@ pub struct Superblock {
 
 pub fn encode_super(s: &Superblock) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u8(TAG_SUPER).u8(VERSION).bytes(MAGIC).u32(s.block_size).u8(s.clean as u8);
+    w.u8(TAG_SUPER)
+        .u8(VERSION)
+        .bytes(MAGIC)
+        .u32(s.block_size)
+        .u8(s.clean as u8);
     w.buf
 }
 
@@ -37,7 +41,9 @@ pub fn decode_super(b: &[u8]) -> Result<Superblock> {
     }
     let block_size = r.u32()?;
     if block_size as u64 != BLOCK {
-        return Err(Error::NotZdbfs(format!("unsupported block size {block_size}")));
+        return Err(Error::NotZdbfs(format!(
+            "unsupported block size {block_size}"
+        )));
     }
     Ok(Superblock {
         block_size,
@@ -66,7 +72,12 @@ fn read_ts(r: &mut Reader<'_>) -> Result<Ts> {
 pub fn encode_inode(i: &Inode) -> Vec<u8> {
     let mut w = Writer::new();
     w.u8(TAG_INODE).u8(VERSION).u64(i.ino).u8(i.kind.as_u8());
-    w.u32(i.perm).u32(i.uid).u32(i.gid).u32(i.nlink).u32(i.rdev).u64(i.size);
+    w.u32(i.perm)
+        .u32(i.uid)
+        .u32(i.gid)
+        .u32(i.nlink)
+        .u32(i.rdev)
+        .u64(i.size);
     ts(&mut w, i.atime);
     ts(&mut w, i.mtime);
     ts(&mut w, i.ctime);
@@ -140,8 +151,12 @@ pub fn decode_inode(b: &[u8]) -> Result<Inode> {
             for _ in 0..n {
                 let (b, id, len) = (r.u64()?, r.u64()?, r.u32()?);
                 for k in 0..len as u64 {
-                    let bi = b.checked_add(k).ok_or_else(|| Error::Corrupt("run".into()))?;
-                    let idk = id.checked_add(k).ok_or_else(|| Error::Corrupt("run".into()))?;
+                    let bi = b
+                        .checked_add(k)
+                        .ok_or_else(|| Error::Corrupt("run".into()))?;
+                    let idk = id
+                        .checked_add(k)
+                        .ok_or_else(|| Error::Corrupt("run".into()))?;
                     blocks.insert(bi, idk);
                 }
             }
@@ -179,9 +194,16 @@ pub fn encode_bucket<'a>(
     entries: impl ExactSizeIterator<Item = (&'a [u8], Dirent)>,
 ) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u8(TAG_BUCKET).u8(VERSION).u64(dir).u32(index).u32(entries.len() as u32);
+    w.u8(TAG_BUCKET)
+        .u8(VERSION)
+        .u64(dir)
+        .u32(index)
+        .u32(entries.len() as u32);
     for (name, e) in entries {
-        w.u8(name.len() as u8).bytes(name).u64(e.ino).u8(e.kind.as_u8());
+        w.u8(name.len() as u8)
+            .bytes(name)
+            .u64(e.ino)
+            .u8(e.kind.as_u8());
     }
     w.buf
 }
@@ -235,7 +257,11 @@ pub struct JournalPart {
 
 pub fn encode_journal(p: &JournalPart) -> Vec<u8> {
     let mut w = Writer::new();
-    w.u8(TAG_JOURNAL).u8(VERSION).u64(p.txn).u32(p.part).u32(p.parts);
+    w.u8(TAG_JOURNAL)
+        .u8(VERSION)
+        .u64(p.txn)
+        .u32(p.part)
+        .u32(p.parts);
     w.u32(p.ops.len() as u32);
     for op in &p.ops {
         match op {

@@ -12,7 +12,9 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 fn pattern(seed: u8, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 #[test]
@@ -34,7 +36,10 @@ fn remount_keeps_tree_contents_and_attributes() {
     t.remount();
     assert_eq!(fs::read(t.p("a/b/c/f")).unwrap(), pattern(1, 700_000));
     let after = fs::metadata(t.p("a/b/c/f")).unwrap();
-    assert_eq!((before.mtime(), before.mtime_nsec()), (after.mtime(), after.mtime_nsec()));
+    assert_eq!(
+        (before.mtime(), before.mtime_nsec()),
+        (after.mtime(), after.mtime_nsec())
+    );
     assert_eq!(fs::metadata(t.p("a/small")).unwrap().nlink(), 2);
     assert_eq!(fs::read(t.p("a/b/link")).unwrap(), b"tiny");
     assert_eq!(fs::read(t.p("a/b/sym")).unwrap(), b"tiny");
@@ -56,12 +61,17 @@ struct Daemon {
 
 impl Daemon {
     fn start(mnt: &Path, engine: &Path) -> Daemon {
+        Self::start_with(mnt, engine, "flush=30")
+    }
+
+    fn start_with(mnt: &Path, engine: &Path, opts: &str) -> Daemon {
+        watchdog(mnt);
         fs::create_dir_all(mnt).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_zdbfs"))
             .arg(mnt)
             .arg("--engine")
             .arg(engine)
-            .args(["-o", "flush=30"])
+            .args(["-o", opts])
             .spawn()
             .expect("spawn zdbfs");
         let d = Daemon {
@@ -100,7 +110,12 @@ fn check_tree(dir: &Path) -> usize {
         if m.is_dir() {
             n += check_tree(&e.path());
         } else if m.is_file() {
-            assert_eq!(fs::read(e.path()).unwrap().len() as u64, m.len(), "{:?}", e.path());
+            assert_eq!(
+                fs::read(e.path()).unwrap().len() as u64,
+                m.len(),
+                "{:?}",
+                e.path()
+            );
         }
     }
     n
@@ -123,7 +138,12 @@ fn kill_9_keeps_fsynced_files_and_a_consistent_tree() {
     }
     fs::rename(mnt.join("keep/tmp-1"), mnt.join("keep/deep/moved")).unwrap();
     fs::remove_file(mnt.join("keep/tmp-2")).unwrap();
-    let open = OpenOptions::new().write(true).create(true).open(mnt.join("keep/unlinked")).unwrap();
+    let open = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(mnt.join("keep/unlinked"))
+        .unwrap();
     fs::remove_file(mnt.join("keep/unlinked")).unwrap();
     let mut g = File::create(mnt.join("second")).unwrap();
     g.write_all(b"second file").unwrap();
@@ -131,7 +151,16 @@ fn kill_9_keeps_fsynced_files_and_a_consistent_tree() {
     d.kill9();
     drop(open);
     let mut t = TestMountAt::new(&mnt, &engine);
-    assert_eq!(fs::read(mnt.join("keep/deep/synced")).unwrap(), pattern(3, 1_000_000));
+    let rep = t.0.mounted().fs().recovery().cloned();
+    assert!(
+        rep.is_some(),
+        "a killed mount must be checked at the next mount"
+    );
+    eprintln!("repairs: {rep:?}");
+    assert_eq!(
+        fs::read(mnt.join("keep/deep/synced")).unwrap(),
+        pattern(3, 1_000_000)
+    );
     assert_eq!(fs::read(mnt.join("second")).unwrap(), b"second file");
     assert!(check_tree(&mnt) >= 4);
     // The repaired tree keeps working and survives a clean remount.
@@ -139,6 +168,41 @@ fn kill_9_keeps_fsynced_files_and_a_consistent_tree() {
     t.remount();
     assert_eq!(fs::read(mnt.join("keep/after")).unwrap(), b"after");
     check_tree(&mnt);
+}
+
+#[test]
+fn sigterm_flushes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    let engine = dir.path().join("engine");
+    let mut d = Daemon::start(&mnt, &engine);
+    fs::create_dir(mnt.join("d")).unwrap();
+    for i in 0..50 {
+        fs::write(mnt.join(format!("d/f{i}")), pattern(i as u8, 3000)).unwrap();
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(d.child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = d.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "zdbfs did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_mounted(&mnt, false);
+    let t = TestMountAt::new(&mnt, &engine);
+    assert!(
+        t.0.mounted().fs().recovery().is_none(),
+        "SIGTERM must unmount cleanly"
+    );
+    for i in 0..50 {
+        assert_eq!(
+            fs::read(mnt.join(format!("d/f{i}"))).unwrap(),
+            pattern(i as u8, 3000)
+        );
+    }
 }
 
 /// A [`TestMount`] on given paths.
@@ -168,18 +232,29 @@ fn large_directory_lists_linearly() {
     let listed = start.elapsed();
     assert_eq!(count, n);
     eprintln!("{n} creates: {created:?}, readdir: {listed:?}");
-    assert!(listed < Duration::from_secs(20), "readdir too slow: {listed:?}");
+    assert!(
+        listed < Duration::from_secs(20),
+        "readdir too slow: {listed:?}"
+    );
     assert!(fs::metadata(t.p("big/entry-054321")).is_ok());
     // Metadata growth per create stays small (no directory rewrite per create).
     t.mounted().fs().flush_all(true).unwrap();
-    let meta = dir_bytes(&t.engine.join("data/zdbfs-meta")) + dir_bytes(&t.engine.join("data/zdbfs-temp"));
+    let meta =
+        dir_bytes(&t.engine.join("data/zdbfs-meta")) + dir_bytes(&t.engine.join("data/zdbfs-temp"));
     eprintln!("meta+journal bytes: {meta} ({} per file)", meta / n as u64);
-    assert!(meta < n as u64 * 1024, "metadata grew {meta} bytes for {n} files");
+    assert!(
+        meta < n as u64 * 1024,
+        "metadata grew {meta} bytes for {n} files"
+    );
 }
 
 fn dir_bytes(p: &Path) -> u64 {
     fs::read_dir(p)
-        .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -211,8 +286,12 @@ fn concurrent_writers_and_readers() {
                 // Write chunks in a scrambled order.
                 for k in (0..32).map(|k| (k * 7) % 32) {
                     let off = k * (64 << 10);
-                    std::os::unix::fs::FileExt::write_all_at(&f, &data[off..off + (64 << 10)], off as u64)
-                        .unwrap();
+                    std::os::unix::fs::FileExt::write_all_at(
+                        &f,
+                        &data[off..off + (64 << 10)],
+                        off as u64,
+                    )
+                    .unwrap();
                 }
             });
             s.spawn(move || {
@@ -225,5 +304,158 @@ fn concurrent_writers_and_readers() {
     });
     for (i, p) in files.iter().enumerate() {
         assert_eq!(fs::read(p).unwrap(), pattern(i as u8, 2 << 20));
+    }
+}
+
+#[test]
+fn background_mode_detaches_once_mounted_and_logs_to_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    let log = dir.path().join("zdbfs.log");
+    watchdog(&mnt);
+    fs::create_dir_all(&mnt).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_zdbfs"))
+        .arg(&mnt)
+        .arg("--engine")
+        .arg(dir.path().join("engine"))
+        .arg("-o")
+        .arg(format!("background,logfile={}", log.display()))
+        .status()
+        .expect("run zdbfs");
+    // The parent returns only once the mount is up.
+    assert!(status.success());
+    let mounted = is_mounted(&mnt);
+    if mounted {
+        fs::write(mnt.join("f"), b"bg").unwrap();
+        assert_eq!(fs::read(mnt.join("f")).unwrap(), b"bg");
+        // Unmounting from outside stops the daemon, which flushes and logs.
+        zdbfs::lazy_umount(&mnt).unwrap();
+    }
+    assert!(mounted, "background zdbfs not mounted");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("clean shutdown")
+    {
+        assert!(Instant::now() < deadline, "no clean shutdown in the log");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn several_processes_write_and_read_at_once() {
+    let t = TestMount::new();
+    let procs: Vec<Child> = (0..4)
+        .map(|k| {
+            let script = format!(
+                "cd {m} && for i in $(seq 1 200); do echo line-$i >> log{k}; \
+                 cat log{k} > /dev/null; mkdir -p d{k}/$i && rmdir d{k}/$i; done",
+                m = t.mnt.display()
+            );
+            Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .spawn()
+                .expect("sh")
+        })
+        .collect();
+    for mut p in procs {
+        assert!(p.wait().unwrap().success());
+    }
+    for k in 0..4 {
+        let text = fs::read_to_string(t.p(&format!("log{k}"))).unwrap();
+        let want: String = (1..=200).map(|i| format!("line-{i}\n")).collect();
+        assert_eq!(text, want);
+        assert_eq!(fs::read_dir(t.p(&format!("d{k}"))).unwrap().count(), 0);
+    }
+}
+
+#[test]
+fn inodes_the_kernel_forgets_leave_memory() {
+    let t = TestMount::new();
+    fs::create_dir(t.p("many")).unwrap();
+    for i in 0..2000 {
+        fs::write(t.p(&format!("many/f{i}")), format!("content {i}")).unwrap();
+    }
+    let fs_ = t.mounted().fs().clone();
+    fs_.flush_all(false).unwrap();
+    let before = fs_.cached_inodes();
+    // Make the kernel drop its dentries and inodes: it sends FORGET for each.
+    fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs_.cached_inodes() > before / 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after = fs_.cached_inodes();
+    eprintln!("inodes in memory: {before} -> {after}");
+    assert!(after < before / 2, "{before} -> {after}");
+    for i in (0..2000).step_by(7) {
+        assert_eq!(
+            fs::read_to_string(t.p(&format!("many/f{i}"))).unwrap(),
+            format!("content {i}")
+        );
+    }
+}
+
+/// Metadata-heavy work until the mount dies; errors (ENOTCONN after the kill) end it.
+fn churn(root: &Path, seed: usize) {
+    for i in 0.. {
+        let d = root.join(format!("c{}", (i + seed) % 5));
+        let r = (|| -> std::io::Result<()> {
+            fs::create_dir_all(&d)?;
+            fs::write(d.join(format!("f{i}")), pattern(i as u8, 1000 + i % 3000))?;
+            if i % 3 == 0 {
+                fs::rename(
+                    d.join(format!("f{i}")),
+                    root.join(format!("c{}/r{i}", (i + 1) % 5)),
+                )?;
+            }
+            if i % 4 == 0 && i >= 8 {
+                let _ = fs::remove_file(d.join(format!("f{}", i - 8)));
+            }
+            Ok(())
+        })();
+        if r.is_err() && !is_mounted(root) {
+            return;
+        }
+        if i > 100_000 {
+            return;
+        }
+    }
+}
+
+#[test]
+fn kill_9_during_metadata_churn_repeatedly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    let engine = dir.path().join("engine");
+    for round in 0..3u64 {
+        let mut d = Daemon::start_with(&mnt, &engine, "flush=0.02");
+        let marker = mnt.join(format!("marker{round}"));
+        let mut f = File::create(&marker).unwrap();
+        f.write_all(&pattern(round as u8, 10_000)).unwrap();
+        f.sync_all().unwrap();
+        drop(f);
+        std::thread::scope(|s| {
+            let m = mnt.clone();
+            s.spawn(move || churn(&m, round as usize));
+            std::thread::sleep(Duration::from_millis(300 + 150 * round));
+            d.kill9();
+        });
+        let t = TestMount::at(&mnt, &engine);
+        assert!(t.mounted().fs().recovery().is_some());
+        for r in 0..=round {
+            assert_eq!(
+                fs::read(mnt.join(format!("marker{r}"))).unwrap(),
+                pattern(r as u8, 10_000)
+            );
+        }
+        let n = check_tree(&mnt);
+        eprintln!(
+            "round {round}: {n} entries, repairs {:?}",
+            t.mounted().fs().recovery()
+        );
+        drop(t);
+        wait_mounted(&mnt, false);
     }
 }

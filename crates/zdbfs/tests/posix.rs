@@ -22,7 +22,11 @@ fn files_create_open_flags_read_write() {
     drop(a);
     assert_eq!(fs::read(&f).unwrap(), b"hello world!!");
     // O_TRUNC.
-    let mut w = OpenOptions::new().write(true).truncate(true).open(&f).unwrap();
+    let mut w = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&f)
+        .unwrap();
     w.write_all(b"new").unwrap();
     drop(w);
     assert_eq!(fs::read(&f).unwrap(), b"new");
@@ -30,8 +34,21 @@ fn files_create_open_flags_read_write() {
     // ENOENT, EISDIR, ENOTDIR.
     assert_eq!(io_errno(File::open(t.p("missing"))), libc::ENOENT);
     fs::create_dir(t.p("d")).unwrap();
-    assert_eq!(io_errno(OpenOptions::new().write(true).open(t.p("d"))), libc::EISDIR);
+    assert_eq!(
+        io_errno(OpenOptions::new().write(true).open(t.p("d"))),
+        libc::EISDIR
+    );
     assert_eq!(io_errno(File::open(t.p("a.txt/x"))), libc::ENOTDIR);
+    // Renaming to another filesystem: EXDEV.
+    let other = tempfile::tempdir().unwrap();
+    assert_eq!(
+        io_errno(fs::rename(&f, other.path().join("x"))),
+        libc::EXDEV
+    );
+    assert_eq!(
+        io_errno(fs::hard_link(&f, other.path().join("x"))),
+        libc::EXDEV
+    );
     // Names longer than 255 bytes.
     let long = "x".repeat(256);
     assert_eq!(io_errno(File::create(t.p(&long))), libc::ENAMETOOLONG);
@@ -42,7 +59,13 @@ fn files_create_open_flags_read_write() {
 fn random_and_sparse_writes_and_truncate() {
     let t = TestMount::new();
     let p = t.p("sparse");
-    let f = OpenOptions::new().read(true).write(true).create(true).open(&p).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&p)
+        .unwrap();
     // A write far past the end leaves a hole of zeros.
     f.write_all_at(b"tail", 1_000_000).unwrap();
     f.write_all_at(b"head", 0).unwrap();
@@ -64,7 +87,10 @@ fn random_and_sparse_writes_and_truncate() {
     let mut back = vec![1u8; 500_000];
     f.read_exact_at(&mut back, 0).unwrap();
     assert_eq!(&back[100_000..150_000], &pat[..50_000]);
-    assert!(back[150_000..].iter().all(|&b| b == 0), "truncate up must zero-fill");
+    assert!(
+        back[150_000..].iter().all(|&b| b == 0),
+        "truncate up must zero-fill"
+    );
     drop(f);
     // Files beyond 4 GiB.
     let big = t.p("big");
@@ -78,6 +104,18 @@ fn random_and_sparse_writes_and_truncate() {
     let mut s = Vec::new();
     r.read_to_end(&mut s).unwrap();
     assert_eq!(s, b"\0\0far");
+    // SEEK_DATA / SEEK_HOLE see the hole before the data.
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&r);
+    // SAFETY: lseek on an open descriptor.
+    let data = unsafe { libc::lseek(fd, 0, libc::SEEK_DATA) };
+    assert_eq!(data as u64, off / (128 << 10) * (128 << 10));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::lseek(fd, 0, libc::SEEK_HOLE) }, 0);
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::lseek(fd, off as i64, libc::SEEK_HOLE) } as u64,
+        off + 3
+    );
 }
 
 #[test]
@@ -146,7 +184,10 @@ fn rename_variants() {
     assert_eq!(io_errno(fs::rename(t.p("c/b"), t.p("c/g"))), libc::ENOTDIR);
     assert_eq!(io_errno(fs::rename(t.p("c/g"), t.p("c/b"))), libc::EISDIR);
     // Into its own subtree: EINVAL.
-    assert_eq!(io_errno(fs::rename(t.p("c"), t.p("c/b/inside"))), libc::EINVAL);
+    assert_eq!(
+        io_errno(fs::rename(t.p("c"), t.p("c/b/inside"))),
+        libc::EINVAL
+    );
     // Over an empty directory works.
     fs::create_dir(t.p("empty")).unwrap();
     fs::rename(t.p("c/b"), t.p("empty")).unwrap();
@@ -154,12 +195,18 @@ fn rename_variants() {
     // RENAME_NOREPLACE and RENAME_EXCHANGE.
     fs::write(t.p("p"), b"P").unwrap();
     fs::write(t.p("q"), b"Q").unwrap();
-    assert_eq!(renameat2(&t.p("p"), &t.p("q"), libc::RENAME_NOREPLACE), Err(libc::EEXIST));
+    assert_eq!(
+        renameat2(&t.p("p"), &t.p("q"), libc::RENAME_NOREPLACE),
+        Err(libc::EEXIST)
+    );
     renameat2(&t.p("p"), &t.p("r"), libc::RENAME_NOREPLACE).unwrap();
     renameat2(&t.p("r"), &t.p("q"), libc::RENAME_EXCHANGE).unwrap();
     assert_eq!(fs::read(t.p("r")).unwrap(), b"Q");
     assert_eq!(fs::read(t.p("q")).unwrap(), b"P");
-    assert_eq!(renameat2(&t.p("r"), &t.p("zz"), libc::RENAME_EXCHANGE), Err(libc::ENOENT));
+    assert_eq!(
+        renameat2(&t.p("r"), &t.p("zz"), libc::RENAME_EXCHANGE),
+        Err(libc::ENOENT)
+    );
     // Exchange a file and a directory in different parents.
     renameat2(&t.p("q"), &t.p("e"), libc::RENAME_EXCHANGE).unwrap();
     assert!(fs::metadata(t.p("q/x")).is_ok());
@@ -172,7 +219,10 @@ fn links_symlinks_fifos() {
     fs::write(t.p("f"), b"data").unwrap();
     fs::hard_link(t.p("f"), t.p("h")).unwrap();
     assert_eq!(fs::metadata(t.p("f")).unwrap().nlink(), 2);
-    assert_eq!(fs::metadata(t.p("f")).unwrap().ino(), fs::metadata(t.p("h")).unwrap().ino());
+    assert_eq!(
+        fs::metadata(t.p("f")).unwrap().ino(),
+        fs::metadata(t.p("h")).unwrap().ino()
+    );
     assert_eq!(io_errno(fs::hard_link(t.p("f"), t.p("h"))), libc::EEXIST);
     fs::create_dir(t.p("d")).unwrap();
     assert_eq!(io_errno(fs::hard_link(t.p("d"), t.p("d2"))), libc::EPERM);
@@ -182,7 +232,10 @@ fn links_symlinks_fifos() {
     std::os::unix::fs::symlink("h", t.p("s")).unwrap();
     assert_eq!(fs::read_link(t.p("s")).unwrap().to_str(), Some("h"));
     assert_eq!(fs::read(t.p("s")).unwrap(), b"data");
-    assert!(fs::symlink_metadata(t.p("s")).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(t.p("s"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_eq!(io_errno(fs::read_link(t.p("h"))), libc::EINVAL);
     // FIFO via mknod.
     let c = cstr(&t.p("fifo"));
@@ -215,8 +268,14 @@ fn attributes_times_and_statfs() {
     // utimens with nanoseconds.
     let c = cstr(&p);
     let ts = [
-        libc::timespec { tv_sec: 1_000_000_000, tv_nsec: 123_456_789 },
-        libc::timespec { tv_sec: 1_500_000_000, tv_nsec: 987_654_321 },
+        libc::timespec {
+            tv_sec: 1_000_000_000,
+            tv_nsec: 123_456_789,
+        },
+        libc::timespec {
+            tv_sec: 1_500_000_000,
+            tv_nsec: 987_654_321,
+        },
     ];
     // SAFETY: valid path and two timespecs.
     check(unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), ts.as_ptr(), 0) } as i64).unwrap();
@@ -226,10 +285,20 @@ fn attributes_times_and_statfs() {
     // A write moves mtime and ctime forward.
     let before = fs::metadata(&p).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    OpenOptions::new().write(true).open(&p).unwrap().write_all(b"y").unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .write_all(b"y")
+        .unwrap();
     let after = fs::metadata(&p).unwrap();
     assert!(after.mtime() > before.mtime());
     assert!((after.ctime(), after.ctime_nsec()) > (before.ctime(), before.ctime_nsec()));
+    // relatime: a read after a modification moves atime.
+    let m0 = fs::metadata(&p).unwrap();
+    fs::read(&p).unwrap();
+    let m1 = fs::metadata(&p).unwrap();
+    assert!((m1.atime(), m1.atime_nsec()) >= (m0.mtime(), m0.mtime_nsec()));
     // Creating an entry moves the directory's mtime.
     let d0 = fs::metadata(&t.mnt).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -259,20 +328,31 @@ fn extended_attributes() {
     let set = |name: &str, v: &[u8], flags: i32| {
         let n = std::ffi::CString::new(name).unwrap();
         // SAFETY: valid path, name and value buffer.
-        check(unsafe { libc::setxattr(c.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), flags) } as i64)
+        check(
+            unsafe { libc::setxattr(c.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), flags) }
+                as i64,
+        )
     };
     let get = |name: &str| -> Result<Vec<u8>, i32> {
         let n = std::ffi::CString::new(name).unwrap();
         let mut buf = vec![0u8; 1024];
         // SAFETY: valid path, name and buffer of the given length.
-        let r = check(unsafe { libc::getxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) } as i64)?;
+        let r = check(unsafe {
+            libc::getxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        } as i64)?;
         buf.truncate(r as usize);
         Ok(buf)
     };
     set("user.color", b"blue", 0).unwrap();
     assert_eq!(get("user.color").unwrap(), b"blue");
-    assert_eq!(set("user.color", b"red", libc::XATTR_CREATE), Err(libc::EEXIST));
-    assert_eq!(set("user.size", b"1", libc::XATTR_REPLACE), Err(libc::ENODATA));
+    assert_eq!(
+        set("user.color", b"red", libc::XATTR_CREATE),
+        Err(libc::EEXIST)
+    );
+    assert_eq!(
+        set("user.size", b"1", libc::XATTR_REPLACE),
+        Err(libc::ENODATA)
+    );
     set("user.size", b"12", 0).unwrap();
     assert_eq!(get("user.none"), Err(libc::ENODATA));
     let mut list = vec![0u8; 256];
@@ -311,5 +391,8 @@ fn permission_checks_for_non_root() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(out.stdout, b"o");
     let out = run(&["touch", t.p("newfile").to_str().unwrap()]);
-    assert!(!out.status.success(), "root-owned 0755 dir must refuse creates");
+    assert!(
+        !out.status.success(),
+        "root-owned 0755 dir must refuse creates"
+    );
 }

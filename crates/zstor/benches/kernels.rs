@@ -3,7 +3,8 @@
 //! a memcpy of the same size measured in the same run (table printed at the end).
 //!
 //! `cargo bench -p zstor --bench kernels -- --warm-up-time 1 --measurement-time 2` measures the
-//! production kernels; add `--features bench-all` for the alternatives (aws-lc-rs needs cmake).
+//! production kernels; add `--features bench-all` for the alternatives (ring, aes-gcm,
+//! reed-solomon-simd).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -37,8 +38,14 @@ fn text(len: usize) -> Vec<u8> {
     let mut i = 0u64;
     while out.len() < len {
         out.extend_from_slice(
-            format!("2026-11-25T14:{:02}:{:02} INFO request id={} path=/data/file{}.bin bytes={}\n",
-                i % 60, (i * 7) % 60, i * 2654435761 % 1000003, i % 977, i * 31 % 65536)
+            format!(
+                "2026-11-25T14:{:02}:{:02} INFO request id={} path=/data/file{}.bin bytes={}\n",
+                i % 60,
+                (i * 7) % 60,
+                i * 2654435761 % 1000003,
+                i % 977,
+                i * 31 % 65536
+            )
             .as_bytes(),
         );
         i += 1;
@@ -48,7 +55,11 @@ fn text(len: usize) -> Vec<u8> {
 }
 
 fn k(group: &'static str, name: &'static str, run: impl FnMut() + 'static) -> Kernel {
-    Kernel { group, name, run: Box::new(run) }
+    Kernel {
+        group,
+        name,
+        run: Box::new(run),
+    }
 }
 
 fn memcpy_kernel() -> Kernel {
@@ -73,14 +84,19 @@ fn rs_kernels(out: &mut Vec<Kernel>) {
     let mut full: Vec<Vec<u8>> = data.clone();
     full.extend(vec![vec![0u8; shard]; M]);
     rs.encode(&mut full).expect("encode");
-    let mut work: Vec<(Vec<u8>, bool)> = full.iter().enumerate().map(|(i, s)| (s.clone(), i >= M)).collect();
+    let mut work: Vec<(Vec<u8>, bool)> = full
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), i >= M))
+        .collect();
     out.push(k("rs_reconstruct_8+4", "reed-solomon-erasure", move || {
         rs.reconstruct_data(&mut work).expect("reconstruct");
         black_box(&work);
     }));
     #[cfg(feature = "bench-all")]
     {
-        let mut enc = reed_solomon_simd::ReedSolomonEncoder::new(K, M, shard).expect("simd encoder");
+        let mut enc =
+            reed_solomon_simd::ReedSolomonEncoder::new(K, M, shard).expect("simd encoder");
         let d = data.clone();
         out.push(k("rs_encode_8+4", "reed-solomon-simd", move || {
             for s in &d {
@@ -89,9 +105,9 @@ fn rs_kernels(out: &mut Vec<Kernel>) {
             let r = enc.encode().expect("encode");
             black_box(r.recovery(0));
         }));
-        let recovery: Vec<Vec<u8>> =
-            reed_solomon_simd::encode(K, M, &data).expect("simd encode");
-        let mut dec = reed_solomon_simd::ReedSolomonDecoder::new(K, M, shard).expect("simd decoder");
+        let recovery: Vec<Vec<u8>> = reed_solomon_simd::encode(K, M, &data).expect("simd encode");
+        let mut dec =
+            reed_solomon_simd::ReedSolomonDecoder::new(K, M, shard).expect("simd decoder");
         out.push(k("rs_reconstruct_8+4", "reed-solomon-simd", move || {
             for (i, s) in data.iter().enumerate().skip(M) {
                 dec.add_original_shard(i, s).expect("add");
@@ -110,24 +126,56 @@ fn aead_kernels(out: &mut Vec<Kernel>) {
     let nonce = [1u8; 12];
     let mut buf = random(SIZE);
     {
+        use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        let raw = key;
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).expect("key"));
+        let mut buf = buf.clone();
+        out.push(k("aes256gcm_seal", "aws-lc-rs", move || {
+            let tag = key
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(b"aad"),
+                    &mut buf,
+                )
+                .expect("seal");
+            let _ = black_box(tag);
+        }));
+        // Open (decrypt + verify) of the same size.
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).expect("key"));
+        let mut sealed = random(SIZE);
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(b"aad"),
+                &mut sealed,
+            )
+            .expect("seal");
+        sealed.extend_from_slice(tag.as_ref());
+        let mut work = sealed.clone();
+        out.push(k("aes256gcm_open", "aws-lc-rs", move || {
+            work.copy_from_slice(&sealed);
+            let plain = key
+                .open_in_place(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(b"aad"),
+                    &mut work,
+                )
+                .expect("open");
+            black_box(plain.len());
+        }));
+    }
+    #[cfg(feature = "bench-all")]
+    {
         use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
         let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("key"));
         let mut buf = buf.clone();
         out.push(k("aes256gcm_seal", "ring", move || {
             let tag = key
-                .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(b"aad"), &mut buf)
-                .expect("seal");
-            let _ = black_box(tag);
-        }));
-    }
-    #[cfg(feature = "bench-all")]
-    {
-        use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("key"));
-        let mut buf = buf.clone();
-        out.push(k("aes256gcm_seal", "aws-lc-rs", move || {
-            let tag = key
-                .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(b"aad"), &mut buf)
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(b"aad"),
+                    &mut buf,
+                )
                 .expect("seal");
             let _ = black_box(tag);
         }));
@@ -162,7 +210,9 @@ fn compression_kernels(out: &mut Vec<Kernel>) {
             out.push(k(cg, "snappy", move || {
                 black_box(enc.compress(&src, &mut buf).expect("snappy"));
             }));
-            let packed = snap::raw::Encoder::new().compress_vec(&input).expect("snappy");
+            let packed = snap::raw::Encoder::new()
+                .compress_vec(&input)
+                .expect("snappy");
             let mut dec = snap::raw::Decoder::new();
             let mut plain = vec![0u8; SIZE];
             out.push(k(dg, "snappy", move || {
@@ -192,7 +242,10 @@ fn compression_kernels(out: &mut Vec<Kernel>) {
             let mut dec = zstd::bulk::Decompressor::new().expect("zstd");
             let mut plain = vec![0u8; SIZE];
             out.push(k(dg, "zstd-3", move || {
-                black_box(dec.decompress_to_buffer(&packed, &mut plain[..]).expect("zstd"));
+                black_box(
+                    dec.decompress_to_buffer(&packed, &mut plain[..])
+                        .expect("zstd"),
+                );
             }));
         }
     }
@@ -210,11 +263,21 @@ fn hash_kernels(out: &mut Vec<Kernel>) {
 }
 
 fn pipeline_kernels(out: &mut Vec<Kernel>) {
-    let params = CodecParams { k: 4, m: 2, compression: Compression::Snappy, chunk_size: SIZE };
+    let params = CodecParams {
+        k: 4,
+        m: 2,
+        compression: Compression::Snappy,
+        chunk_size: SIZE,
+    };
     let key = DataKey::new([7; 32]);
     for (label, input) in [("random", random(SIZE)), ("text", text(SIZE))] {
         let mut enc = ChunkEncoder::new(params, &key, [1; 16]).expect("encoder");
-        let pieces: Vec<Vec<u8>> = enc.encode(0, &input).expect("encode").iter().map(<[u8]>::to_vec).collect();
+        let pieces: Vec<Vec<u8>> = enc
+            .encode(0, &input)
+            .expect("encode")
+            .iter()
+            .map(<[u8]>::to_vec)
+            .collect();
         let input2 = input.clone();
         let (eg, dg, lg): (&'static str, &'static str, &'static str) = if label == "random" {
             ("chunk_4+2_random", "chunk_4+2_random", "chunk_4+2_random")

@@ -207,7 +207,10 @@ impl Backend {
         self.address.parse::<SocketAddr>().map_err(|e| {
             invalid(
                 format!("{field}.address"),
-                format!("{:?} is not a socket address (host:port): {e}", self.address),
+                format!(
+                    "{:?} is not a socket address (host:port): {e}",
+                    self.address
+                ),
             )
         })?;
         if let Some(ns) = &self.namespace {
@@ -318,7 +321,10 @@ impl Config {
         if self.meta.kind != "zdb" {
             return Err(invalid(
                 "meta.type",
-                format!("unknown metadata store {:?}, expected \"zdb\"", self.meta.kind),
+                format!(
+                    "unknown metadata store {:?}, expected \"zdb\"",
+                    self.meta.kind
+                ),
             ));
         }
         let mc = &self.meta.config;
@@ -351,7 +357,10 @@ impl Config {
 
     fn validate_groups(&self) -> Result<(), ConfigError> {
         if self.groups.is_empty() {
-            return Err(invalid("groups", "at least one group of backends is needed"));
+            return Err(invalid(
+                "groups",
+                "at least one group of backends is needed",
+            ));
         }
         let mut seen = HashSet::new();
         for (g, group) in self.groups.iter().enumerate() {
@@ -364,7 +373,10 @@ impl Config {
                 if !seen.insert((&b.address, &b.namespace)) {
                     return Err(invalid(
                         field,
-                        format!("{} is listed twice; shards need distinct backends", b.label()),
+                        format!(
+                            "{} is listed twice; shards need distinct backends",
+                            b.label()
+                        ),
                     ));
                 }
             }

@@ -24,7 +24,9 @@ fn sample(k: usize, n: usize, groups: &[usize], extra: &str) -> String {
     for &size in groups {
         s += "[[groups]]\n";
         for _ in 0..size {
-            s += &format!("[[groups.backends]]\naddress = \"127.0.0.1:{port}\"\nnamespace = \"data\"\n");
+            s += &format!(
+                "[[groups.backends]]\naddress = \"127.0.0.1:{port}\"\nnamespace = \"data\"\n"
+            );
             port += 1;
         }
     }
@@ -60,35 +62,65 @@ fn accepts_all_optional_keys() {
 #[test]
 fn rejects_unknown_keys_and_types() {
     let err = Config::from_toml(&sample(4, 6, &[6], "minimal_shard = 3")).unwrap_err();
-    assert!(matches!(err, ConfigError::Parse(ref m) if m.contains("minimal_shard")), "{err}");
+    assert!(
+        matches!(err, ConfigError::Parse(ref m) if m.contains("minimal_shard")),
+        "{err}"
+    );
     let bad = sample(4, 6, &[6], "").replace("expected_shards = 6", "expected_shards = \"six\"");
-    assert!(matches!(Config::from_toml(&bad), Err(ConfigError::Parse(_))));
+    assert!(matches!(
+        Config::from_toml(&bad),
+        Err(ConfigError::Parse(_))
+    ));
 }
 
 #[test]
 fn rejects_bad_shard_counts() {
-    assert_eq!(field_of(Config::from_toml(&sample(0, 2, &[2], "")).unwrap_err()), "minimal_shards");
-    assert_eq!(field_of(Config::from_toml(&sample(4, 4, &[6], "")).unwrap_err()), "expected_shards");
-    assert_eq!(field_of(Config::from_toml(&sample(4, 3, &[6], "")).unwrap_err()), "expected_shards");
-    assert_eq!(field_of(Config::from_toml(&sample(4, 300, &[6], "")).unwrap_err()), "expected_shards");
+    assert_eq!(
+        field_of(Config::from_toml(&sample(0, 2, &[2], "")).unwrap_err()),
+        "minimal_shards"
+    );
+    assert_eq!(
+        field_of(Config::from_toml(&sample(4, 4, &[6], "")).unwrap_err()),
+        "expected_shards"
+    );
+    assert_eq!(
+        field_of(Config::from_toml(&sample(4, 3, &[6], "")).unwrap_err()),
+        "expected_shards"
+    );
+    assert_eq!(
+        field_of(Config::from_toml(&sample(4, 300, &[6], "")).unwrap_err()),
+        "expected_shards"
+    );
 }
 
 #[test]
 fn rejects_bad_keys_and_algorithms() {
     let s = sample(4, 6, &[6], "");
     let short = s.replacen(KEY, "abcd", 1);
-    assert_eq!(field_of(Config::from_toml(&short).unwrap_err()), "encryption.key");
+    assert_eq!(
+        field_of(Config::from_toml(&short).unwrap_err()),
+        "encryption.key"
+    );
     let nonhex = s.replacen(KEY, &"zz".repeat(32), 1);
-    assert_eq!(field_of(Config::from_toml(&nonhex).unwrap_err()), "encryption.key");
+    assert_eq!(
+        field_of(Config::from_toml(&nonhex).unwrap_err()),
+        "encryption.key"
+    );
     let meta_key = s.replacen(MKEY, "01", 1);
     assert_eq!(
         field_of(Config::from_toml(&meta_key).unwrap_err()),
         "meta.config.encryption.key"
     );
     let algo = s.replacen("algorithm = \"AES\"", "algorithm = \"DES\"", 1);
-    assert_eq!(field_of(Config::from_toml(&algo).unwrap_err()), "encryption.algorithm");
+    assert_eq!(
+        field_of(Config::from_toml(&algo).unwrap_err()),
+        "encryption.algorithm"
+    );
     let comp = s.replace("\"snappy\"", "\"brotli\"");
-    assert_eq!(field_of(Config::from_toml(&comp).unwrap_err()), "compression.algorithm");
+    assert_eq!(
+        field_of(Config::from_toml(&comp).unwrap_err()),
+        "compression.algorithm"
+    );
     for ok in ["lz4", "zstd"] {
         Config::from_toml(&s.replace("\"snappy\"", &format!("\"{ok}\""))).unwrap();
     }
@@ -118,7 +150,10 @@ fn rejects_bad_addresses_and_duplicates() {
         "groups[0].backends[1].address"
     );
     let dup = s.replace("127.0.0.1:10001", "127.0.0.1:10000");
-    assert_eq!(field_of(Config::from_toml(&dup).unwrap_err()), "groups[0].backends[1]");
+    assert_eq!(
+        field_of(Config::from_toml(&dup).unwrap_err()),
+        "groups[0].backends[1]"
+    );
 }
 
 #[test]
@@ -140,7 +175,10 @@ fn needs_enough_backends_for_the_rules() {
 #[test]
 fn rejects_empty_group_and_relative_root() {
     let s = sample(1, 2, &[2, 0], "");
-    assert_eq!(field_of(Config::from_toml(&s).unwrap_err()), "groups[1].backends");
+    assert_eq!(
+        field_of(Config::from_toml(&s).unwrap_err()),
+        "groups[1].backends"
+    );
     let s = sample(1, 2, &[2], "").replace("\"/virtualroot\"", "\"rel\"");
     assert_eq!(field_of(Config::from_toml(&s).unwrap_err()), "root");
 }

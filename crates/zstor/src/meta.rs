@@ -171,9 +171,7 @@ impl ObjectMeta {
 /// `path` has `root` stripped when it lies under it. Also returns the path hash, which is
 /// the metadata's object id.
 pub fn meta_key(prefix: &str, root: Option<&Path>, path: &Path) -> (String, Digest128) {
-    let rel = root
-        .and_then(|r| path.strip_prefix(r).ok())
-        .unwrap_or(path);
+    let rel = root.and_then(|r| path.strip_prefix(r).ok()).unwrap_or(path);
     let hash = blake2b_128(rel.as_os_str().as_encoded_bytes());
     (format!("/{prefix}/meta/{}", hex::encode(hash)), hash)
 }
@@ -205,7 +203,11 @@ impl MetaCodec {
     }
 
     /// The record from any 2 intact pieces (`pieces[i]` from metadata backend `i`).
-    pub fn open(&self, path_hash: Digest128, pieces: &[Option<&[u8]>]) -> Result<ObjectMeta, Error> {
+    pub fn open(
+        &self,
+        path_hash: Digest128,
+        pieces: &[Option<&[u8]>],
+    ) -> Result<ObjectMeta, Error> {
         let mut dec = ChunkDecoder::new(META_PARAMS, &self.key, path_hash)?;
         ObjectMeta::from_bytes(dec.decode(0, pieces)?)
     }

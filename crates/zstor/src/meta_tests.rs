@@ -38,7 +38,10 @@ fn binary_round_trip_and_validation() {
     assert!(ObjectMeta::from_bytes(&bytes[..bytes.len() - 3]).is_err());
     let mut wrong = m.clone();
     wrong.shards[2].keys.pop();
-    assert!(matches!(ObjectMeta::from_bytes(&wrong.to_bytes().unwrap()), Err(Error::Meta(_))));
+    assert!(matches!(
+        ObjectMeta::from_bytes(&wrong.to_bytes().unwrap()),
+        Err(Error::Meta(_))
+    ));
     let mut future = m.clone();
     future.version = 2;
     let err = ObjectMeta::from_bytes(&future.to_bytes().unwrap()).unwrap_err();
@@ -58,13 +61,30 @@ fn empty_file_has_no_chunks() {
 
 #[test]
 fn key_strips_root() {
-    let (key, hash) = meta_key("pre", Some(Path::new("/virtualroot")), Path::new("/virtualroot/a/b.txt"));
-    assert_eq!(key, format!("/pre/meta/{}", hex::encode(blake2b_128(b"a/b.txt"))));
+    let (key, hash) = meta_key(
+        "pre",
+        Some(Path::new("/virtualroot")),
+        Path::new("/virtualroot/a/b.txt"),
+    );
+    assert_eq!(
+        key,
+        format!("/pre/meta/{}", hex::encode(blake2b_128(b"a/b.txt")))
+    );
     assert_eq!(hash, blake2b_128(b"a/b.txt"));
-    let (outside, _) = meta_key("pre", Some(Path::new("/virtualroot")), Path::new("/other/a"));
-    assert_eq!(outside, format!("/pre/meta/{}", hex::encode(blake2b_128(b"/other/a"))));
+    let (outside, _) = meta_key(
+        "pre",
+        Some(Path::new("/virtualroot")),
+        Path::new("/other/a"),
+    );
+    assert_eq!(
+        outside,
+        format!("/pre/meta/{}", hex::encode(blake2b_128(b"/other/a")))
+    );
     let (noroot, _) = meta_key("pre", None, Path::new("/x"));
-    assert_eq!(noroot, format!("/pre/meta/{}", hex::encode(blake2b_128(b"/x"))));
+    assert_eq!(
+        noroot,
+        format!("/pre/meta/{}", hex::encode(blake2b_128(b"/x")))
+    );
 }
 
 #[test]
@@ -82,26 +102,41 @@ fn any_two_of_four_pieces_rebuild_it() {
         }
     }
     let one: Vec<Option<&[u8]>> = vec![Some(&pieces[0]), None, None, None];
-    assert!(matches!(codec.open(hash, &one), Err(Error::TooFewPieces { available: 1, needed: 2 })));
+    assert!(matches!(
+        codec.open(hash, &one),
+        Err(Error::TooFewPieces {
+            available: 1,
+            needed: 2
+        })
+    ));
 }
 
 #[test]
 fn wrong_meta_key_or_path_fails_cleanly() {
     let m = sample(2);
     let hash = blake2b_128(b"path");
-    let pieces = MetaCodec::new(DataKey::new([1; 32])).seal(hash, &m).unwrap();
+    let pieces = MetaCodec::new(DataKey::new([1; 32]))
+        .seal(hash, &m)
+        .unwrap();
     let all: Vec<Option<&[u8]>> = pieces.iter().map(|p| Some(p.as_slice())).collect();
-    let err = MetaCodec::new(DataKey::new([2; 32])).open(hash, &all).unwrap_err();
+    let err = MetaCodec::new(DataKey::new([2; 32]))
+        .open(hash, &all)
+        .unwrap_err();
     assert_eq!(err.to_string(), "decryption failed");
     // pieces of another path are rejected by their headers
     let other = MetaCodec::new(DataKey::new([1; 32])).open(blake2b_128(b"other"), &all);
-    assert!(matches!(other, Err(Error::TooFewPieces { available: 0, .. })));
+    assert!(matches!(
+        other,
+        Err(Error::TooFewPieces { available: 0, .. })
+    ));
 }
 
 #[test]
 fn metadata_is_not_readable_on_a_backend() {
     let m = sample(2);
-    let pieces = MetaCodec::new(DataKey::new([1; 32])).seal([0; 16], &m).unwrap();
+    let pieces = MetaCodec::new(DataKey::new([1; 32]))
+        .seal([0; 16], &m)
+        .unwrap();
     for p in &pieces {
         assert!(!p.windows(9).any(|w| w == b"127.0.0.1"));
     }

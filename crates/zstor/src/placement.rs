@@ -181,7 +181,11 @@ pub struct Slot {
 
 /// Pick concrete backends for a plan: `n` distinct slots, shard `i` on slot `i`. `seed`
 /// rotates the choice inside each group so that load spreads over objects.
-pub fn choose(group_sizes: &[usize], rules: &Rules, seed: u64) -> Result<Vec<Slot>, PlacementError> {
+pub fn choose(
+    group_sizes: &[usize],
+    rules: &Rules,
+    seed: u64,
+) -> Result<Vec<Slot>, PlacementError> {
     let counts = plan(group_sizes, rules)?;
     let mut slots = Vec::with_capacity(rules.n);
     for (group, (&count, &size)) in counts.iter().zip(group_sizes).enumerate() {

@@ -45,10 +45,19 @@ fn no_underflow_on_extreme_rules() {
         plan(&[3, 3], &rules(1, 2, 0, 100)),
         Err(PlacementError::Unsatisfiable { best: 0, .. })
     ));
-    assert!(matches!(plan(&[], &rules(1, 2, 0, 0)), Err(PlacementError::TooFewBackends { .. })));
-    assert!(matches!(plan(&[3], &rules(0, 2, 0, 0)), Err(PlacementError::InvalidCode { .. })));
+    assert!(matches!(
+        plan(&[], &rules(1, 2, 0, 0)),
+        Err(PlacementError::TooFewBackends { .. })
+    ));
+    assert!(matches!(
+        plan(&[3], &rules(0, 2, 0, 0)),
+        Err(PlacementError::InvalidCode { .. })
+    ));
     let msg = plan(&[3, 3], &rules(4, 6, 1, 0)).unwrap_err().to_string();
-    assert!(msg.contains("at best 3 shard(s) survive, 4 needed"), "{msg}");
+    assert!(
+        msg.contains("at best 3 shard(s) survive, 4 needed"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -61,7 +70,14 @@ fn choose_gives_distinct_slots() {
 
 /// Best survivors over every distribution, by brute force.
 fn exhaustive(sizes: &[usize], r: &Rules) -> usize {
-    fn go(sizes: &[usize], i: usize, left: usize, counts: &mut Vec<usize>, r: &Rules, best: &mut usize) {
+    fn go(
+        sizes: &[usize],
+        i: usize,
+        left: usize,
+        counts: &mut Vec<usize>,
+        r: &Rules,
+        best: &mut usize,
+    ) {
         if i == sizes.len() {
             if left == 0 {
                 *best = (*best).max(surviving(counts, r));

@@ -16,7 +16,9 @@ use tokio::task::JoinSet;
 use crate::backend::{Backend, MetaStore};
 use crate::config::Config;
 use crate::hash::{Digest128, FileHasher};
-use crate::meta::{shard_checksum, BackendRef, EncryptionAlgorithm, ObjectMeta, ShardMeta, META_VERSION};
+use crate::meta::{
+    shard_checksum, BackendRef, EncryptionAlgorithm, ObjectMeta, ShardMeta, META_VERSION,
+};
 use crate::pipeline::{
     ChunkDecoder, ChunkEncoder, CodecParams, DataKey, PieceHeader, DEFAULT_CHUNK_SIZE,
 };
@@ -131,7 +133,8 @@ impl Store {
         let mut object_id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut object_id);
         let mut encoder = ChunkEncoder::new(params, &self.data_key, object_id)?;
-        let mut file = std::fs::File::open(source).map_err(io(format!("open {}", source.display())))?;
+        let mut file =
+            std::fs::File::open(source).map_err(io(format!("open {}", source.display())))?;
         let mut buf = vec![0u8; self.chunk_size];
         let mut hasher = FileHasher::new();
         let n = params.n();
@@ -139,7 +142,8 @@ impl Store {
         let mut sums: Vec<Vec<Digest128>> = vec![Vec::new(); n];
         let mut size = 0u64;
         for chunk in 0u64.. {
-            let len = read_full(&mut file, &mut buf).map_err(io(format!("read {}", source.display())))?;
+            let len =
+                read_full(&mut file, &mut buf).map_err(io(format!("read {}", source.display())))?;
             if len == 0 {
                 break;
             }
@@ -222,12 +226,14 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut decoder = ChunkDecoder::new(params, &self.data_key, meta.object_id)?;
         let tmp = temp_name(out);
-        let mut file = std::fs::File::create(&tmp).map_err(io(format!("create {}", tmp.display())))?;
+        let mut file =
+            std::fs::File::create(&tmp).map_err(io(format!("create {}", tmp.display())))?;
         let result = self
             .retrieve_into(&meta, &backends, &mut decoder, &mut file)
             .await;
         let result = result.and_then(|()| {
-            file.sync_all().map_err(io(format!("sync {}", tmp.display())))?;
+            file.sync_all()
+                .map_err(io(format!("sync {}", tmp.display())))?;
             std::fs::rename(&tmp, out).map_err(io(format!("rename to {}", out.display())))
         });
         if result.is_err() {
@@ -259,7 +265,9 @@ impl Store {
             let len = decoded?;
             let expected = left.min(meta.chunk_size as u64);
             if len as u64 != expected {
-                return Err(Error::CorruptChunk("chunk length differs from the metadata"));
+                return Err(Error::CorruptChunk(
+                    "chunk length differs from the metadata",
+                ));
             }
             left -= expected;
             let bytes = decoder.output();
@@ -291,8 +299,10 @@ async fn fetch(
 ) {
     let mut tasks = JoinSet::new();
     for i in shards {
-        let (Some(b), Some(id)) = (backends.get(i), meta.shards.get(i).and_then(|s| s.keys.get(chunk as usize)))
-        else {
+        let (Some(b), Some(id)) = (
+            backends.get(i),
+            meta.shards.get(i).and_then(|s| s.keys.get(chunk as usize)),
+        ) else {
             continue;
         };
         let (b, id) = (b.clone(), *id);
@@ -322,7 +332,10 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 fn temp_name(out: &Path) -> PathBuf {
-    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".zstor-tmp-{:08x}", rand::thread_rng().next_u32()));
     out.with_file_name(name)
 }

@@ -7,6 +7,7 @@
 
 use super::{seq_id, seq_key, AppendIndex, Keys, Namespace, SetOutcome, State};
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::format::{self, IndexEntry, FLAG_DELETED};
 use crate::keymap::{Placement, Slot};
 use crate::Mode;
@@ -59,7 +60,10 @@ impl Namespace {
         let events = std::mem::take(&mut st.events);
         RwLockWriteGuard::unlock_fair(st);
         for ev in &events {
-            let _ = self.events.emit(ev);
+            let shipped = self.events.emit(ev).is_ok() && self.events.ships_dirty_index();
+            if let (Event::JumpIndex { dirty, .. }, true) = (ev, shipped) {
+                self.clear_dirty(dirty);
+            }
         }
         out
     }

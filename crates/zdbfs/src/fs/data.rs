@@ -11,12 +11,22 @@ use crate::store::{Ns, Store};
 
 impl State {
     /// The cached block `(ino, bi)`, loaded from the store (or empty for a hole).
-    fn block(&mut self, store: &dyn Store, ino: u64, bi: u64, hits: &mut (u64, u64)) -> FsResult<&mut CBlock> {
+    fn block(
+        &mut self,
+        store: &dyn Store,
+        ino: u64,
+        bi: u64,
+        hits: &mut (u64, u64),
+    ) -> FsResult<&mut CBlock> {
         if !self.blocks.contains_key(&(ino, bi)) {
             hits.1 += 1;
             let id = self.inode(store, ino)?.blocks.get(&bi).copied();
             let data = match id {
-                Some(id) => store.get(Ns::Data, id)?.unwrap_or_default(),
+                // A block the inode names must exist: a missing one is an error, never zeros.
+                Some(id) => store.get(Ns::Data, id)?.ok_or_else(|| {
+                    tracing::error!(ino, block = bi, id, "data block missing");
+                    Errno::EIO
+                })?,
                 None => Vec::new(),
             };
             self.cached_bytes += data.len();
@@ -132,16 +142,26 @@ impl Fs {
             }
         }
         self.flush_file(&mut st, store, ino)?;
+        st.try_evict(ino);
         Ok(())
     }
 
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
         let store = &*self.store;
+        let fetched = self.prefetch(ino, offset, size);
         let mut st = self.state.lock();
         let i = st.inode(store, ino)?;
         if i.kind == Kind::Dir {
             return Err(Errno::EISDIR);
         }
+        // relatime: atime moves when older than mtime/ctime or a day old, so reads rarely
+        // dirty the inode.
+        let now = crate::inode::Ts::now();
+        if i.atime <= i.mtime || i.atime <= i.ctime || now.secs - i.atime.secs > 24 * 3600 {
+            i.atime = now;
+            st.mark(ino);
+        }
+        let i = st.inode(store, ino)?;
         let fsize = i.size;
         if offset >= fsize {
             return Ok(Vec::new());
@@ -162,9 +182,50 @@ impl Fs {
             }
             pos += n as u64;
         }
+        let hits = (hits.0.saturating_sub(fetched), hits.1 + fetched);
         self.metrics.count_read(out.len() as u64, hits);
         self.evict(&mut st);
         Ok(out)
+    }
+
+    /// Load the stored blocks a read needs that are not cached, without holding the lock
+    /// during backend I/O (reads of other files, and round trips to a remote backend, go on in
+    /// parallel). Best effort: a block that changed meanwhile is skipped, and any failure is
+    /// left to the locked pass to report. Returns the number of blocks loaded.
+    fn prefetch(&self, ino: u64, offset: u64, size: u32) -> u64 {
+        let want: Vec<(u64, u64)> = {
+            let mut st = self.state.lock();
+            let Ok(i) = st.inode(&*self.store, ino) else {
+                return 0;
+            };
+            let end = i.size.min(offset.saturating_add(size as u64));
+            if offset >= end {
+                return 0;
+            }
+            let range = offset / BLOCK..=(end - 1) / BLOCK;
+            let ids: Vec<(u64, u64)> = i.blocks.range(range).map(|(&b, &id)| (b, id)).collect();
+            ids.into_iter()
+                .filter(|(b, _)| !st.blocks.contains_key(&(ino, *b)))
+                .collect()
+        };
+        if want.is_empty() {
+            return 0;
+        }
+        let got: Vec<(u64, u64, Vec<u8>)> = want
+            .into_iter()
+            .filter_map(|(b, id)| Some((b, id, self.store.get(Ns::Data, id).ok()??)))
+            .collect();
+        let mut st = self.state.lock();
+        let mut n = 0;
+        for (b, id, data) in got {
+            let current = st.inodes.get(&ino).and_then(|i| i.blocks.get(&b)) == Some(&id);
+            if current && !st.blocks.contains_key(&(ino, b)) {
+                st.cached_bytes += data.len();
+                st.blocks.insert((ino, b), CBlock { data, dirty: false });
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Write at `offset` (at the end for an O_APPEND handle); returns bytes written.
@@ -205,10 +266,8 @@ impl Fs {
         if end > i.size {
             i.size = end;
         }
+        // Clearing set-id bits on write is the kernel's (it sends a setattr when due).
         i.touch_modified();
-        if i.perm & (libc::S_ISUID | libc::S_ISGID) != 0 {
-            i.perm &= !libc::S_ISUID;
-        }
         st.mark(ino);
         self.metrics.count_write(data.len() as u64, hits);
         if st.dirty_bytes > self.config.dirty_limit {
@@ -218,7 +277,7 @@ impl Fs {
     }
 
     /// Drop clean cached blocks when the cache is over its limit.
-    fn evict(&self, st: &mut State) {
+    pub(crate) fn evict(&self, st: &mut State) {
         if st.cached_bytes <= self.config.cache_limit {
             return;
         }
@@ -242,5 +301,45 @@ impl Fs {
     /// fsync/fdatasync: everything dirty is written and the store synced before returning.
     pub fn fsync(&self) -> FsResult<()> {
         self.flush_all(true).map_err(Errno::from)
+    }
+}
+
+impl Fs {
+    /// SEEK_DATA / SEEK_HOLE at block granularity (a stored or cached block is data; the end
+    /// of the file is a hole). ENXIO at or past the end.
+    pub fn seek_data_hole(&self, ino: u64, offset: u64, data: bool) -> FsResult<u64> {
+        let store = &*self.store;
+        let mut st = self.state.lock();
+        let i = st.inode(store, ino)?;
+        let size = i.size;
+        if offset >= size {
+            return Err(Errno(libc::ENXIO));
+        }
+        let mut present: std::collections::BTreeSet<u64> = i.blocks.keys().copied().collect();
+        present.extend(
+            st.blocks
+                .range((ino, 0)..=(ino, u64::MAX))
+                .filter(|(_, b)| !b.data.is_empty())
+                .map(|(k, _)| k.1),
+        );
+        let first = offset / BLOCK;
+        let last = (size - 1) / BLOCK;
+        if data {
+            match present.range(first..=last).next() {
+                Some(&b) if b == first => Ok(offset),
+                Some(&b) => Ok(b * BLOCK),
+                None => Err(Errno(libc::ENXIO)),
+            }
+        } else {
+            let mut b = first;
+            while b <= last && present.contains(&b) {
+                b += 1;
+            }
+            Ok(if b == first {
+                offset
+            } else {
+                (b * BLOCK).min(size)
+            })
+        }
     }
 }

@@ -12,10 +12,11 @@
 //! At mount, a complete journal transaction is replayed and an incomplete one dropped.
 
 use super::{Fs, State};
-use crate::error::{Errno, Result};
+use crate::error::Result;
 use crate::inode::Kind;
 use crate::record::{self, JournalPart, Op};
 use crate::store::{Ns, Store, MAX_RECORD};
+use std::collections::BTreeSet;
 
 /// Largest journal part (well under the backend's record limit).
 const PART_BYTES: usize = MAX_RECORD / 2;
@@ -38,9 +39,65 @@ impl Fs {
 
     pub(crate) fn flush_locked(&self, st: &mut State, sync: bool) -> Result<()> {
         let store = &*self.store;
+        // Journal records of an earlier failed commit must go before a newer transaction
+        // exists, or a replay could bring their older state back.
+        while let Some(&id) = st.stale_journal.last() {
+            store.delete(Ns::Temp, id)?;
+            st.stale_journal.pop();
+        }
         self.write_blocks(st, store, None)?;
         let mut ops = Vec::new();
-        // Buckets of dirty directories.
+        let mut taken: Vec<(u64, BTreeSet<usize>)> = Vec::new();
+        let r = self.collect_buckets(st, store, &mut ops, &mut taken);
+        if let Err(e) = r {
+            restore_buckets(st, taken);
+            return Err(e);
+        }
+        let mut dirty: Vec<u64> = st.dirty_inodes.iter().copied().collect();
+        dirty.sort_unstable();
+        for &ino in &dirty {
+            if let Some(i) = st.inodes.get(&ino) {
+                ops.push(Op::Put(ino, record::encode_inode(i)));
+            }
+        }
+        let (n_meta, n_data) = (st.free_meta.len(), st.free_data.len());
+        ops.extend(st.free_meta.iter().copied().map(Op::DelMeta));
+        ops.extend(st.free_data.iter().copied().map(Op::DelData));
+        if ops.is_empty() {
+            if sync {
+                store.sync()?;
+            }
+        } else {
+            st.txn += 1;
+            if let Err((e, journal)) = commit(store, st.txn, ops, sync) {
+                // Everything stays dirty and is retried by the next flush.
+                st.stale_journal.extend(journal);
+                restore_buckets(st, taken);
+                return Err(e);
+            }
+            for ino in dirty {
+                st.dirty_inodes.remove(&ino);
+                // Clean now: drop it from memory if the kernel forgot it meanwhile.
+                st.try_evict(ino);
+            }
+            st.free_meta.drain(..n_meta);
+            st.free_data.drain(..n_data);
+            self.metrics.count_flush();
+        }
+        // Flushed blocks are clean now: keep the cache within its limit.
+        self.evict(st);
+        Ok(())
+    }
+
+    /// Encode the dirty buckets of every directory: new buckets are appended at once, changed
+    /// ones become puts. The dirty sets taken are returned in `taken` for a rollback.
+    fn collect_buckets(
+        &self,
+        st: &mut State,
+        store: &dyn Store,
+        ops: &mut Vec<Op>,
+        taken: &mut Vec<(u64, BTreeSet<usize>)>,
+    ) -> Result<()> {
         let dirs: Vec<u64> = st
             .dirs
             .iter()
@@ -48,9 +105,14 @@ impl Fs {
             .map(|(&k, _)| k)
             .collect();
         for ino in dirs {
-            let Some(d) = st.dirs.get_mut(&ino) else { continue };
+            let Some(d) = st.dirs.get_mut(&ino) else {
+                continue;
+            };
+            let Some(inode) = st.inodes.get_mut(&ino) else {
+                continue;
+            };
             let dirty = std::mem::take(&mut d.dirty);
-            let Some(inode) = st.inodes.get_mut(&ino) else { continue };
+            taken.push((ino, dirty.clone()));
             inode.buckets.resize(d.buckets.len(), None);
             for idx in dirty {
                 let bucket = &d.buckets[idx];
@@ -68,22 +130,6 @@ impl Fs {
                     }
                 }
             }
-        }
-        let mut dirty: Vec<u64> = st.dirty_inodes.drain().collect();
-        dirty.sort_unstable();
-        for ino in dirty {
-            if let Some(i) = st.inodes.get(&ino) {
-                ops.push(Op::Put(ino, record::encode_inode(i)));
-            }
-        }
-        ops.extend(st.free_meta.drain(..).map(Op::DelMeta));
-        ops.extend(st.free_data.drain(..).map(Op::DelData));
-        if !ops.is_empty() {
-            st.txn += 1;
-            commit(store, st.txn, ops, sync)?;
-            self.metrics.count_flush();
-        } else if sync {
-            store.sync()?;
         }
         Ok(())
     }
@@ -119,8 +165,12 @@ impl Fs {
         };
         let any = !keys.is_empty();
         for (ino, bi) in keys {
-            let Some(b) = st.blocks.get_mut(&(ino, bi)) else { continue };
-            let Some(inode) = st.inodes.get_mut(&ino) else { continue };
+            let Some(b) = st.blocks.get_mut(&(ino, bi)) else {
+                continue;
+            };
+            let Some(inode) = st.inodes.get_mut(&ino) else {
+                continue;
+            };
             match inode.blocks.get(&bi) {
                 Some(&id) => store.update(Ns::Data, id, &b.data)?,
                 None => {
@@ -137,12 +187,26 @@ impl Fs {
     }
 }
 
-/// Store and apply one transaction.
-fn commit(store: &dyn Store, txn: u64, ops: Vec<Op>, sync: bool) -> Result<()> {
+/// Put the dirty bucket sets back after a failed flush.
+fn restore_buckets(st: &mut State, taken: Vec<(u64, BTreeSet<usize>)>) {
+    for (ino, set) in taken {
+        if let Some(d) = st.dirs.get_mut(&ino) {
+            d.dirty.extend(set);
+        }
+    }
+}
+
+/// Store and apply one transaction. On failure, returns the journal records it left behind.
+fn commit(
+    store: &dyn Store,
+    txn: u64,
+    ops: Vec<Op>,
+    sync: bool,
+) -> std::result::Result<(), (crate::Error, Vec<u64>)> {
     if ops.len() == 1 {
-        apply(store, &ops)?;
+        apply(store, &ops).map_err(|e| (e, Vec::new()))?;
         if sync {
-            store.sync()?;
+            store.sync().map_err(|e| (e.into(), Vec::new()))?;
         }
         return Ok(());
     }
@@ -165,25 +229,29 @@ fn commit(store: &dyn Store, txn: u64, ops: Vec<Op>, sync: bool) -> Result<()> {
     }
     let total = parts.len() as u32;
     let mut ids = Vec::with_capacity(parts.len());
-    for (k, p) in parts.iter().enumerate() {
-        let rec = record::encode_journal(&JournalPart {
-            txn,
-            part: k as u32,
-            parts: total,
-            ops: p.clone(),
-        });
-        ids.push(store.append(Ns::Temp, &rec)?);
-    }
-    for p in &parts {
-        apply(store, p)?;
-    }
-    if sync {
-        store.sync()?;
-    }
-    for id in ids {
-        store.delete(Ns::Temp, id)?;
-    }
-    Ok(())
+    let r = (|| -> Result<()> {
+        for (k, p) in parts.iter().enumerate() {
+            let rec = record::encode_journal(&JournalPart {
+                txn,
+                part: k as u32,
+                parts: total,
+                ops: p.clone(),
+            });
+            ids.push(store.append(Ns::Temp, &rec)?);
+        }
+        for p in &parts {
+            apply(store, p)?;
+        }
+        if sync {
+            store.sync()?;
+        }
+        while let Some(&id) = ids.last() {
+            store.delete(Ns::Temp, id)?;
+            ids.pop();
+        }
+        Ok(())
+    })();
+    r.map_err(|e| (e, ids))
 }
 
 /// Apply journal operations to the store (idempotent).
@@ -196,10 +264,4 @@ pub(crate) fn apply(store: &dyn Store, ops: &[Op]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-impl From<Errno> for crate::Error {
-    fn from(e: Errno) -> Self {
-        crate::Error::Corrupt(format!("{e:?}"))
-    }
 }

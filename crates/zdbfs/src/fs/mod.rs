@@ -1,8 +1,13 @@
 //! The filesystem model, independent of FUSE: inodes, directories and file blocks kept in a
 //! [`Store`], with an in-memory cache of dirty state flushed in ordered, journaled batches.
 //!
-//! Concurrency: one mutex over [`State`]; every operation runs under it (backend I/O included).
-//! The FUSE session is multi-threaded, so requests queue on the lock rather than in the kernel.
+//! Concurrency: one mutex over [`State`]; every operation runs under it, backend I/O included,
+//! except the loading of uncached blocks for reads (fetched unlocked, then validated). The FUSE
+//! session is multi-threaded, so requests queue on the lock rather than in the kernel.
+//!
+//! Memory: inodes and directories are loaded on demand and dropped again once the kernel has
+//! forgotten them (FUSE `forget`) and nothing about them is dirty or open; clean blocks are
+//! evicted past `cache_limit`, dirty ones flushed past `dirty_limit`.
 //!
 //! Modules: `dir` (bucketed directory), `namei` (create/unlink/rename/link…), `data`
 //! (open/read/write/truncate), `xattr`, `flush` (cache → journal → store), `recover` (journal
@@ -25,6 +30,7 @@ use crate::metrics::Metrics;
 use crate::record::{self, Superblock, TAG_INODE};
 use crate::store::{Ns, Store};
 use parking_lot::Mutex;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -92,6 +98,11 @@ pub(crate) struct State {
     pub handles: HashMap<u64, Handle>,
     pub next_fh: u64,
     pub txn: u64,
+    /// Journal records left by a failed commit; deleted before the next transaction.
+    pub stale_journal: Vec<u64>,
+    /// Kernel lookup count per inode (FUSE `forget` semantics): a clean inode nobody refers to
+    /// is dropped from memory.
+    pub lookups: HashMap<u64, u64>,
 }
 
 /// A filesystem on a store.
@@ -100,6 +111,8 @@ pub struct Fs {
     pub(crate) state: Mutex<State>,
     pub(crate) config: FsConfig,
     pub(crate) metrics: Metrics,
+    /// What the consistency check repaired at mount (`None` after a clean unmount).
+    recovery: Option<FsckReport>,
 }
 
 /// Attributes as returned to stat.
@@ -149,7 +162,8 @@ impl Fs {
     /// Open the filesystem on `store`: format empty namespaces, replay the journal and run the
     /// consistency check after an unclean shutdown, then mark the filesystem in use.
     pub fn open(store: Arc<dyn Store>, config: FsConfig) -> Result<Fs> {
-        let fs = Fs {
+        let mut fs = Fs {
+            recovery: None,
             store,
             state: Mutex::new(State {
                 next_fh: 1,
@@ -167,6 +181,7 @@ impl Fs {
                     tracing::warn!("filesystem was not cleanly unmounted: checking it");
                     let report = recover::fsck(&*fs.store)?;
                     tracing::warn!(?report, "consistency check done");
+                    fs.recovery = Some(report);
                 }
             }
         }
@@ -218,6 +233,11 @@ impl Fs {
         Ok(())
     }
 
+    /// The repairs made at mount after an unclean shutdown (`None` if it was clean).
+    pub fn recovery(&self) -> Option<&FsckReport> {
+        self.recovery.as_ref()
+    }
+
     /// Operation counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -226,6 +246,27 @@ impl Fs {
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
         let mut st = self.state.lock();
         Ok(Attr::of(st.inode(&*self.store, ino)?))
+    }
+
+    /// The kernel dropped `n` references to `ino` (FUSE forget).
+    pub fn forget(&self, ino: u64, n: u64) {
+        let mut st = self.state.lock();
+        let left = match st.lookups.get_mut(&ino) {
+            Some(c) => {
+                *c = c.saturating_sub(n);
+                *c
+            }
+            None => return,
+        };
+        if left == 0 {
+            st.lookups.remove(&ino);
+            st.try_evict(ino);
+        }
+    }
+
+    /// Number of inodes held in memory.
+    pub fn cached_inodes(&self) -> usize {
+        self.state.lock().inodes.len()
     }
 
     /// Filesystem statistics: `(total bytes, used bytes, inodes in use)`.
@@ -240,24 +281,10 @@ impl Fs {
 impl State {
     /// The inode `ino`, loaded from the store if not cached. ENOENT if absent.
     pub fn inode(&mut self, store: &dyn Store, ino: u64) -> FsResult<&mut Inode> {
-        if !self.inodes.contains_key(&ino) {
-            if ino == 0 {
-                return Err(Errno::ENOENT);
-            }
-            let Some(b) = store.get(Ns::Meta, ino)? else {
-                return Err(Errno::ENOENT);
-            };
-            if b.first() != Some(&TAG_INODE) {
-                return Err(Errno::ENOENT);
-            }
-            let i = record::decode_inode(&b)?;
-            if i.ino != ino {
-                tracing::error!(ino, found = i.ino, "inode record names another inode");
-                return Err(Errno::EIO);
-            }
-            self.inodes.insert(ino, i);
+        match self.inodes.entry(ino) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(v) => Ok(v.insert(load_inode(store, ino)?)),
         }
-        self.inodes.get_mut(&ino).ok_or(Errno::ENOENT)
     }
 
     /// The entries of directory `ino`, loaded from its buckets if not cached. ENOTDIR if `ino`
@@ -268,24 +295,46 @@ impl State {
             return Err(Errno::ENOTDIR);
         }
         let ids = i.buckets.clone();
-        if !self.dirs.contains_key(&ino) {
-            let mut d = Dir::with_buckets(ids.len());
-            for (idx, id) in ids.iter().enumerate() {
-                let Some(id) = id else { continue };
-                let Some(b) = store.get(Ns::Meta, *id)? else {
-                    tracing::error!(dir = ino, bucket = id, "directory bucket missing");
-                    return Err(Errno::EIO);
-                };
-                let (_, _, entries) = record::decode_bucket(&b)?;
-                for (name, e) in entries {
-                    if d.buckets[idx].insert(name, e).is_none() {
-                        d.len += 1;
-                    }
-                }
-            }
-            self.dirs.insert(ino, d);
+        match self.dirs.entry(ino) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(v) => Ok(v.insert(load_dir(store, ino, &ids)?)),
         }
-        self.dirs.get_mut(&ino).ok_or(Errno::EIO)
+    }
+
+    /// The kernel holds one more reference to `ino`.
+    pub fn remember(&mut self, ino: u64) {
+        *self.lookups.entry(ino).or_insert(0) += 1;
+    }
+
+    /// Drop `ino` from memory if nothing needs it there: no kernel reference, no open handle,
+    /// nothing dirty. It is loaded again from the store when next needed.
+    pub fn try_evict(&mut self, ino: u64) {
+        if ino == ROOT
+            || self.lookups.contains_key(&ino)
+            || self.open_count.contains_key(&ino)
+            || self.dirty_inodes.contains(&ino)
+            || self.dirs.get(&ino).is_some_and(|d| !d.dirty.is_empty())
+            || self
+                .blocks
+                .range((ino, 0)..=(ino, u64::MAX))
+                .any(|(_, b)| b.dirty)
+        {
+            return;
+        }
+        if self.inodes.remove(&ino).is_none() {
+            return;
+        }
+        self.dirs.remove(&ino);
+        let keys: Vec<(u64, u64)> = self
+            .blocks
+            .range((ino, 0)..=(ino, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if let Some(b) = self.blocks.remove(&k) {
+                self.cached_bytes -= b.data.len();
+            }
+        }
     }
 
     pub fn mark(&mut self, ino: u64) {
@@ -321,7 +370,9 @@ impl State {
     /// Drop one link of `ino`; destroy it when no link and no open handle remain.
     pub fn unlink_inode(&mut self, store: &dyn Store, ino: u64) -> FsResult<()> {
         let i = self.inode(store, ino)?;
-        i.nlink = i.nlink.saturating_sub(if i.kind == Kind::Dir { 2 } else { 1 });
+        i.nlink = i
+            .nlink
+            .saturating_sub(if i.kind == Kind::Dir { 2 } else { 1 });
         if i.kind == Kind::Dir {
             i.nlink = 0;
         }
@@ -334,3 +385,42 @@ impl State {
         Ok(())
     }
 }
+
+fn load_inode(store: &dyn Store, ino: u64) -> FsResult<Inode> {
+    if ino == 0 {
+        return Err(Errno::ENOENT);
+    }
+    let Some(b) = store.get(Ns::Meta, ino)? else {
+        return Err(Errno::ENOENT);
+    };
+    if b.first() != Some(&TAG_INODE) {
+        return Err(Errno::ENOENT);
+    }
+    let i = record::decode_inode(&b)?;
+    if i.ino != ino {
+        tracing::error!(ino, found = i.ino, "inode record names another inode");
+        return Err(Errno::EIO);
+    }
+    Ok(i)
+}
+
+fn load_dir(store: &dyn Store, ino: u64, ids: &[Option<u64>]) -> FsResult<Dir> {
+    let mut d = Dir::with_buckets(ids.len());
+    for (idx, id) in ids.iter().enumerate() {
+        let Some(id) = id else { continue };
+        let Some(b) = store.get(Ns::Meta, *id)? else {
+            tracing::error!(dir = ino, bucket = id, "directory bucket missing");
+            return Err(Errno::EIO);
+        };
+        let (_, _, entries) = record::decode_bucket(&b)?;
+        for (name, e) in entries {
+            if d.buckets[idx].insert(name, e).is_none() {
+                d.len += 1;
+            }
+        }
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests;

@@ -54,7 +54,10 @@ impl State {
         }
         if name == b"." {
             let k = self.inode(store, parent)?.kind;
-            return Ok(Dirent { ino: parent, kind: k });
+            return Ok(Dirent {
+                ino: parent,
+                kind: k,
+            });
         }
         if name == b".." {
             let p = self.inode(store, parent)?.parent;
@@ -67,7 +70,13 @@ impl State {
     }
 
     /// Add `name → e` to directory `parent`, updating its times and bucket count.
-    fn add_entry(&mut self, store: &dyn Store, parent: u64, name: &[u8], e: Dirent) -> FsResult<()> {
+    fn add_entry(
+        &mut self,
+        store: &dyn Store,
+        parent: u64,
+        name: &[u8],
+        e: Dirent,
+    ) -> FsResult<()> {
         let d = self.dir(store, parent)?;
         d.insert(name.to_vec(), e);
         let n = d.buckets.len();
@@ -104,7 +113,9 @@ impl Fs {
         let store = &*self.store;
         let mut st = self.state.lock();
         let e = st.lookup_in(store, parent, name)?;
-        Ok(Attr::of(st.inode(store, e.ino)?))
+        let a = Attr::of(st.inode(store, e.ino)?);
+        st.remember(e.ino);
+        Ok(a)
     }
 
     /// Create a file, directory, symlink, FIFO, socket or device node.
@@ -148,7 +159,16 @@ impl Fs {
         let attr = Attr::of(&i);
         st.inodes.insert(ino, i);
         st.mark(ino);
-        st.add_entry(store, parent, name, Dirent { ino, kind: node.kind })?;
+        st.remember(ino);
+        st.add_entry(
+            store,
+            parent,
+            name,
+            Dirent {
+                ino,
+                kind: node.kind,
+            },
+        )?;
         if node.kind == Kind::Dir {
             st.inode(store, parent)?.nlink += 1;
         }
@@ -216,6 +236,7 @@ impl Fs {
         i.touch_changed();
         let a = Attr::of(i);
         st.mark(ino);
+        st.remember(ino);
         self.metrics.count_op();
         Ok(a)
     }
@@ -357,8 +378,12 @@ impl Fs {
             i.gid = g;
         }
         if (set.uid.is_some() || set.gid.is_some()) && i.kind != Kind::Dir {
-            // chown clears set-user-id and set-group-id on non-directories.
-            i.perm &= !(libc::S_ISUID | libc::S_ISGID);
+            // chown clears set-user-id, and set-group-id when group-executable, on
+            // non-directories (Linux, root included).
+            i.perm &= !libc::S_ISUID;
+            if i.perm & 0o010 != 0 {
+                i.perm &= !libc::S_ISGID;
+            }
         }
         if let Some(t) = set.atime {
             i.atime = t.unwrap_or_else(Ts::now);

@@ -15,7 +15,9 @@ pub(crate) fn replay_journal(store: &dyn Store) -> Result<usize> {
     let ids = store.ids(Ns::Temp)?;
     let mut txns: BTreeMap<u64, Vec<JournalPart>> = BTreeMap::new();
     for &id in &ids {
-        let Some(b) = store.get(Ns::Temp, id)? else { continue };
+        let Some(b) = store.get(Ns::Temp, id)? else {
+            continue;
+        };
         match record::decode_journal(&b) {
             Ok(p) => txns.entry(p.txn).or_default().push(p),
             Err(e) => tracing::warn!(id, error = %e, "dropping unreadable journal record"),
@@ -25,7 +27,9 @@ pub(crate) fn replay_journal(store: &dyn Store) -> Result<usize> {
     for (txn, mut parts) in txns {
         parts.sort_by_key(|p| p.part);
         parts.dedup_by_key(|p| p.part);
-        let complete = parts.first().is_some_and(|p| p.parts as usize == parts.len());
+        let complete = parts
+            .first()
+            .is_some_and(|p| p.parts as usize == parts.len());
         if !complete {
             tracing::warn!(txn, "dropping incomplete journal transaction");
             continue;
@@ -67,7 +71,9 @@ pub(crate) fn fsck(store: &dyn Store) -> Result<FsckReport> {
         if id == 0 {
             continue;
         }
-        let Some(b) = store.get(Ns::Meta, id)? else { continue };
+        let Some(b) = store.get(Ns::Meta, id)? else {
+            continue;
+        };
         match b.first() {
             Some(&TAG_INODE) => match record::decode_inode(&b) {
                 Ok(i) if i.ino == id => {
@@ -102,10 +108,15 @@ pub(crate) fn fsck(store: &dyn Store) -> Result<FsckReport> {
     let mut reparent: Vec<(u64, u64)> = Vec::new();
     let mut queue = VecDeque::from([ROOT]);
     while let Some(dir) = queue.pop_front() {
-        let bucket_ids: Vec<Option<u64>> = inodes.get(&dir).map(|i| i.buckets.clone()).unwrap_or_default();
+        let bucket_ids: Vec<Option<u64>> = inodes
+            .get(&dir)
+            .map(|i| i.buckets.clone())
+            .unwrap_or_default();
         for (idx, bid) in bucket_ids.iter().enumerate() {
             let Some(bid) = bid else { continue };
-            let Some((owner, _, entries)) = buckets.get(bid) else { continue };
+            let Some((owner, _, entries)) = buckets.get(bid) else {
+                continue;
+            };
             if *owner != dir {
                 continue;
             }

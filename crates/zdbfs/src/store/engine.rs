@@ -12,9 +12,14 @@ use zdb_engine::{
 pub struct EngineStore {
     engine: Arc<Engine>,
     ns: [Arc<Namespace>; 3],
+    /// Exclusive lock on the engine directory while this store lives (one mount at a time).
+    _lock: Option<std::fs::File>,
 }
 
 fn err(ns: Ns, e: zdb_engine::Error) -> StoreError {
+    if let zdb_engine::Error::NamespaceFull = e {
+        return StoreError::Full(ns.default_name());
+    }
     StoreError::Backend {
         ns: ns.default_name(),
         msg: e.to_string(),
@@ -25,10 +30,13 @@ impl EngineStore {
     /// Open an engine whose data and index live under `dir` (`dir/data`, `dir/index`), creating
     /// the namespaces when missing.
     pub fn open(dir: &Path) -> Result<EngineStore, crate::Error> {
+        let lock = lock_dir(dir)?;
         let config = EngineConfig::new(dir.join("data"), dir.join("index"));
         let engine = Arc::new(Engine::open(config, Arc::new(NoEvents))?);
         let names = Ns::ALL.map(|n| n.default_name().to_string());
-        Self::with_engine(engine, &names, true)
+        let mut store = Self::with_engine(engine, &names, true)?;
+        store._lock = Some(lock);
+        Ok(store)
     }
 
     /// Use namespaces `names` (meta, data, temp) of an engine shared with others (e.g. qsfs).
@@ -56,7 +64,11 @@ impl EngineStore {
         let ns: [Arc<Namespace>; 3] = out
             .try_into()
             .map_err(|_| crate::Error::Corrupt("namespace count".into()))?;
-        Ok(EngineStore { engine, ns })
+        Ok(EngineStore {
+            engine,
+            ns,
+            _lock: None,
+        })
     }
 
     /// The engine under this store.
@@ -148,4 +160,23 @@ pub(crate) fn parse_id(key: &[u8]) -> Option<u64> {
         8 => Some(u64::from_le_bytes(key.try_into().ok()?)),
         _ => None,
     }
+}
+
+/// Take `dir/zdbfs.lock` exclusively: a second zdbfs on the same directory would corrupt it.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, crate::Error> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(dir)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("zdbfs.lock"))?;
+    // SAFETY: flock on a descriptor we own; released when the file is closed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(crate::Error::Option {
+            field: "engine".into(),
+            msg: format!("{} is in use by another zdbfs", dir.display()),
+        });
+    }
+    Ok(f)
 }

@@ -36,6 +36,11 @@ pub struct RemoteStore {
 }
 
 fn map(ns: Ns, e: ClientError) -> StoreError {
+    if e.server_message()
+        .is_some_and(|m| m.starts_with("No space left"))
+    {
+        return StoreError::Full(ns.default_name());
+    }
     if e.is_connection_error() || matches!(e, ClientError::Timeout(_)) {
         StoreError::Unavailable {
             ns: ns.default_name(),
@@ -141,9 +146,7 @@ impl Store for RemoteStore {
     fn ids(&self, ns: Ns) -> Result<Vec<u64>, StoreError> {
         let mut out = Vec::new();
         let mut cursor: Option<Vec<u8>> = None;
-        while let Some((next, items)) =
-            self.run(ns, self.client(ns).scan(cursor.as_deref()))?
-        {
+        while let Some((next, items)) = self.run(ns, self.client(ns).scan(cursor.as_deref()))? {
             out.extend(items.iter().filter_map(|e| super::engine::parse_id(&e.key)));
             cursor = Some(next.to_vec());
         }

@@ -44,6 +44,7 @@ impl TestMount {
     }
 
     pub fn mount(&mut self) {
+        watchdog(&self.mnt);
         std::fs::create_dir_all(&self.mnt).expect("mkdir mnt");
         let opts = MountOptions::engine(&self.engine);
         let store = zdbfs::open_store(&opts).expect("store");
@@ -84,6 +85,33 @@ impl Drop for TestMount {
     }
 }
 
+/// Upper bound of a whole test binary run. A hung FUSE request would block a test forever:
+/// past this, every mount made is detached and the process aborts (closing /dev/fuse fails all
+/// pending requests), so the run fails instead of hanging.
+const WATCHDOG: Duration = Duration::from_secs(900);
+
+/// Register `mnt` with the process watchdog (started on first use).
+pub fn watchdog(mnt: &Path) {
+    use std::sync::{Mutex, OnceLock};
+    static MOUNTS: OnceLock<Mutex<Vec<PathBuf>>> = OnceLock::new();
+    let mounts = MOUNTS.get_or_init(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(WATCHDOG);
+            eprintln!("watchdog: tests still running after {WATCHDOG:?}; aborting");
+            if let Some(m) = MOUNTS.get() {
+                for p in m.lock().map(|v| v.clone()).unwrap_or_default() {
+                    let _ = zdbfs::lazy_umount(&p);
+                }
+            }
+            std::process::abort();
+        });
+        Mutex::new(Vec::new())
+    });
+    if let Ok(mut v) = mounts.lock() {
+        v.push(mnt.to_path_buf());
+    }
+}
+
 /// Whether `path` is a mount point (per /proc/self/mountinfo).
 pub fn is_mounted(path: &Path) -> bool {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
@@ -98,7 +126,10 @@ pub fn is_mounted(path: &Path) -> bool {
 pub fn wait_mounted(path: &Path, want: bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while is_mounted(path) != want {
-        assert!(Instant::now() < deadline, "mount state of {path:?} never became {want}");
+        assert!(
+            Instant::now() < deadline,
+            "mount state of {path:?} never became {want}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

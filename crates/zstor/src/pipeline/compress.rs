@@ -104,7 +104,10 @@ impl Codecs {
                     self.zstd_enc =
                         Some(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| fail(&e))?);
                 }
-                let enc = self.zstd_enc.as_mut().ok_or(Error::Compression("zstd".into()))?;
+                let enc = self
+                    .zstd_enc
+                    .as_mut()
+                    .ok_or(Error::Compression("zstd".into()))?;
                 enc.compress_to_buffer(input, out).map_err(|e| fail(&e))
             }
         }
@@ -112,7 +115,12 @@ impl Codecs {
 
     /// Decompress `input` into `out`, which must be exactly the original length; `None` when
     /// the input is not a valid stream of that length.
-    pub(crate) fn decompress(&mut self, algo: Compression, input: &[u8], out: &mut [u8]) -> Option<()> {
+    pub(crate) fn decompress(
+        &mut self,
+        algo: Compression,
+        input: &[u8],
+        out: &mut [u8],
+    ) -> Option<()> {
         let n = match algo {
             Compression::None => {
                 if input.len() != out.len() {
@@ -132,7 +140,10 @@ impl Codecs {
                 if self.zstd_dec.is_none() {
                     self.zstd_dec = Some(zstd::bulk::Decompressor::new().ok()?);
                 }
-                self.zstd_dec.as_mut()?.decompress_to_buffer(input, out).ok()?
+                self.zstd_dec
+                    .as_mut()?
+                    .decompress_to_buffer(input, out)
+                    .ok()?
             }
         };
         (n == out.len()).then_some(())

@@ -2,8 +2,8 @@
 //! fails its checksum or does not describe itself as the expected shard is treated as
 //! missing; a wrong key or tampered ciphertext gives [`Error::DecryptionFailed`].
 
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce};
 use reed_solomon_erasure::galois_8::ReedSolomon;
-use ring::aead::{Aad, LessSafeKey, Nonce};
 
 use super::compress::{Codecs, Compression};
 use super::encode::rs_codec;
@@ -152,7 +152,11 @@ impl ChunkDecoder {
         let sealed = &mut self.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + sealed_len];
         let body = self
             .key
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(&aad[..]), sealed)
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad[..]),
+                sealed,
+            )
             .map_err(|_| Error::DecryptionFailed)?;
         // Authenticated from here on: a mismatch means a forged key or a bug, not bitrot.
         let algo =

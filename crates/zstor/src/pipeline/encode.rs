@@ -1,8 +1,8 @@
 //! [`ChunkEncoder`]: chunk → `k + m` pieces, reusing its buffers.
 
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce};
 use rand::RngCore;
 use reed_solomon_erasure::galois_8::ReedSolomon;
-use ring::aead::{Aad, LessSafeKey, Nonce};
 
 use super::compress::{Codecs, Compression};
 use super::piece::{PieceHeader, PIECE_HEADER_LEN};

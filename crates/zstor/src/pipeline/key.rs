@@ -1,6 +1,6 @@
 //! The AES-256-GCM key type (never printed).
 
-use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
+use aws_lc_rs::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
 
 /// A 32-byte AES-256-GCM key.
 #[derive(Clone, PartialEq, Eq)]
@@ -27,8 +27,7 @@ impl DataKey {
             ));
         }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes)
-            .map_err(|e| format!("not hexadecimal: {e}"))?;
+        hex::decode_to_slice(text, &mut bytes).map_err(|e| format!("not hexadecimal: {e}"))?;
         Ok(Self(bytes))
     }
 

@@ -21,19 +21,34 @@ fn encode(p: CodecParams, index: u64, data: &[u8]) -> Vec<Vec<u8>> {
     pieces.iter().map(<[u8]>::to_vec).collect()
 }
 
-fn decode(p: CodecParams, key: [u8; 32], index: u64, pieces: &[Option<Vec<u8>>]) -> Result<Vec<u8>, Error> {
+fn decode(
+    p: CodecParams,
+    key: [u8; 32],
+    index: u64,
+    pieces: &[Option<Vec<u8>>],
+) -> Result<Vec<u8>, Error> {
     let mut dec = ChunkDecoder::new(p, &DataKey::new(key), OID)?;
     let refs: Vec<Option<&[u8]>> = pieces.iter().map(|p| p.as_deref()).collect();
     dec.decode(index, &refs).map(<[u8]>::to_vec)
 }
 
 fn text(len: usize) -> Vec<u8> {
-    b"the quick brown fox jumps over the lazy dog. ".iter().copied().cycle().take(len).collect()
+    b"the quick brown fox jumps over the lazy dog. "
+        .iter()
+        .copied()
+        .cycle()
+        .take(len)
+        .collect()
 }
 
 #[test]
 fn round_trip_every_compression() {
-    for c in [Compression::None, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+    for c in [
+        Compression::None,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         let p = params(4, 2, c, 1 << 16);
         let data = text(50_000);
         let pieces = encode(p, 3, &data);
@@ -62,7 +77,13 @@ fn chunks_cannot_be_swapped() {
     let pieces = encode(p, 5, &text(3000));
     // Asking for chunk 6 with chunk 5's pieces: every piece is rejected by its header.
     let all: Vec<_> = pieces.iter().cloned().map(Some).collect();
-    assert!(matches!(decode(p, KEY, 6, &all), Err(Error::TooFewPieces { available: 0, needed: 2 })));
+    assert!(matches!(
+        decode(p, KEY, 6, &all),
+        Err(Error::TooFewPieces {
+            available: 0,
+            needed: 2
+        })
+    ));
     // Another object id: rejected too.
     let mut dec = ChunkDecoder::new(p, &DataKey::new(KEY), [1; 16]).unwrap();
     let refs: Vec<_> = pieces.iter().map(|p| Some(p.as_slice())).collect();
@@ -76,19 +97,41 @@ fn tampering_with_a_rechecksummed_piece_fails_decryption() {
     let p = params(2, 0, Compression::None, 4096);
     let mut pieces = encode(p, 0, &text(1000));
     pieces[0][PIECE_HEADER_LEN + 30] ^= 1;
-    let h = PieceHeader { object_id: OID, chunk: 0, shard: 0, k: 2, m: 0 };
+    let h = PieceHeader {
+        object_id: OID,
+        chunk: 0,
+        shard: 0,
+        k: 2,
+        m: 0,
+    };
     h.write(&mut pieces[0]);
     let all: Vec<_> = pieces.into_iter().map(Some).collect();
-    assert!(matches!(decode(p, KEY, 0, &all), Err(Error::DecryptionFailed)));
+    assert!(matches!(
+        decode(p, KEY, 0, &all),
+        Err(Error::DecryptionFailed)
+    ));
 }
 
 #[test]
 fn oversize_chunk_and_bad_params_are_errors() {
     let p = params(2, 1, Compression::Snappy, 100);
     let mut enc = ChunkEncoder::new(p, &DataKey::new(KEY), OID).unwrap();
-    assert!(matches!(enc.encode(0, &[0; 101]), Err(Error::ChunkTooLarge { .. })));
-    assert!(ChunkEncoder::new(params(0, 1, Compression::Snappy, 100), &DataKey::new(KEY), OID).is_err());
-    assert!(ChunkEncoder::new(params(200, 100, Compression::Snappy, 100), &DataKey::new(KEY), OID).is_err());
+    assert!(matches!(
+        enc.encode(0, &[0; 101]),
+        Err(Error::ChunkTooLarge { .. })
+    ));
+    assert!(ChunkEncoder::new(
+        params(0, 1, Compression::Snappy, 100),
+        &DataKey::new(KEY),
+        OID
+    )
+    .is_err());
+    assert!(ChunkEncoder::new(
+        params(200, 100, Compression::Snappy, 100),
+        &DataKey::new(KEY),
+        OID
+    )
+    .is_err());
     let mut dec = ChunkDecoder::new(p, &DataKey::new(KEY), OID).unwrap();
     assert!(matches!(dec.decode(0, &[None]), Err(Error::InvalidCode(_))));
 }
@@ -98,9 +141,19 @@ fn buffers_are_reused_between_chunks() {
     let p = params(4, 2, Compression::Snappy, 1 << 20);
     let mut enc = ChunkEncoder::new(p, &DataKey::new(KEY), OID).unwrap();
     let data: Vec<u8> = (0..1 << 20).map(|i| (i * 7 % 251) as u8).collect();
-    let first: Vec<*const u8> = enc.encode(0, &data).unwrap().iter().map(<[u8]>::as_ptr).collect();
+    let first: Vec<*const u8> = enc
+        .encode(0, &data)
+        .unwrap()
+        .iter()
+        .map(<[u8]>::as_ptr)
+        .collect();
     for i in 1..4 {
-        let again: Vec<*const u8> = enc.encode(i, &data).unwrap().iter().map(<[u8]>::as_ptr).collect();
+        let again: Vec<*const u8> = enc
+            .encode(i, &data)
+            .unwrap()
+            .iter()
+            .map(<[u8]>::as_ptr)
+            .collect();
         assert_eq!(first, again);
     }
 }

@@ -1,0 +1,212 @@
+//! Model tests without FUSE: journal replay, crash consistency and fsck on the engine store.
+
+use super::*;
+use crate::record::{encode_journal, JournalPart, Op};
+use crate::store::EngineStore;
+
+const ME: Caller = Caller { uid: 0, gid: 0 };
+
+fn file(perm: u32) -> NewNode<'static> {
+    NewNode {
+        kind: Kind::File,
+        perm,
+        rdev: 0,
+        target: b"",
+    }
+}
+
+fn open(dir: &std::path::Path) -> (Arc<dyn Store>, Fs) {
+    let store: Arc<dyn Store> = Arc::new(EngineStore::open(dir).unwrap());
+    let fs = Fs::open(store.clone(), FsConfig::default()).unwrap();
+    (store, fs)
+}
+
+#[test]
+fn crash_without_flush_leaves_a_consistent_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_, fs) = open(dir.path());
+        let a = fs.create_node(ME, ROOT, b"kept", file(0o644)).unwrap();
+        let fh = fs.open_file(a.ino, libc::O_RDWR).unwrap();
+        fs.write(fh, a.ino, 0, b"durable").unwrap();
+        fs.fsync().unwrap();
+        // Not flushed: a new file whose inode is stored on close but whose entry is not.
+        let b = fs.create_node(ME, ROOT, b"lost", file(0o644)).unwrap();
+        let fh2 = fs.open_file(b.ino, libc::O_RDWR).unwrap();
+        fs.write(fh2, b.ino, 0, b"x").unwrap();
+        fs.release(fh2).unwrap();
+        // Dropped without shutdown: a crash.
+    }
+    let (_, fs) = open(dir.path());
+    let rep = fs.recovery().expect("unclean mount checked");
+    assert_eq!(rep.orphan_inodes, 1, "{rep:?}");
+    let a = fs.lookup(ROOT, b"kept").unwrap();
+    assert_eq!(fs.read(a.ino, 0, 100).unwrap(), b"durable");
+    assert_eq!(fs.lookup(ROOT, b"lost"), Err(Errno::ENOENT));
+    fs.shutdown().unwrap();
+    drop(fs);
+    let (_, fs) = open(dir.path());
+    assert!(fs.recovery().is_none(), "clean unmount needs no check");
+}
+
+#[test]
+fn journal_replays_complete_transactions_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, ino) = {
+        let (store, fs) = open(dir.path());
+        let a = fs.create_node(ME, ROOT, b"f", file(0o600)).unwrap();
+        fs.shutdown().unwrap();
+        (store, a.ino)
+    };
+    let meta = store.get(Ns::Meta, ino).unwrap().unwrap();
+    let mut i = record::decode_inode(&meta).unwrap();
+    i.perm = 0o640;
+    let complete = JournalPart {
+        txn: 9,
+        part: 0,
+        parts: 1,
+        ops: vec![Op::Put(ino, record::encode_inode(&i))],
+    };
+    i.perm = 0o777;
+    let partial = JournalPart {
+        txn: 10,
+        part: 0,
+        parts: 2,
+        ops: vec![Op::Put(ino, record::encode_inode(&i))],
+    };
+    store.append(Ns::Temp, &encode_journal(&complete)).unwrap();
+    store.append(Ns::Temp, &encode_journal(&partial)).unwrap();
+    drop(store);
+    let (store, fs) = open(dir.path());
+    assert_eq!(fs.getattr(ino).unwrap().perm, 0o640);
+    assert!(store.ids(Ns::Temp).unwrap().is_empty());
+}
+
+#[test]
+fn fsck_drops_dangling_entries_and_orphans_and_fixes_nlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, gone, kept) = {
+        let (store, fs) = open(dir.path());
+        let g = fs.create_node(ME, ROOT, b"gone", file(0o644)).unwrap();
+        let k = fs.create_node(ME, ROOT, b"kept", file(0o644)).unwrap();
+        fs.link(k.ino, ROOT, b"kept2").unwrap();
+        fs.shutdown().unwrap();
+        (store, g.ino, k.ino)
+    };
+    // Damage: the inode of an entry disappears, a link count is wrong, junk records appear.
+    store.delete(Ns::Meta, gone).unwrap();
+    let mut k = record::decode_inode(&store.get(Ns::Meta, kept).unwrap().unwrap()).unwrap();
+    k.nlink = 7;
+    store
+        .update(Ns::Meta, kept, &record::encode_inode(&k))
+        .unwrap();
+    store
+        .append(Ns::Meta, &record::encode_placeholder())
+        .unwrap();
+    store.append(Ns::Data, b"orphan block").unwrap();
+    let sb = record::Superblock {
+        block_size: BLOCK as u32,
+        clean: false,
+    };
+    store
+        .update(Ns::Meta, 0, &record::encode_super(&sb))
+        .unwrap();
+    drop(store);
+    let (store, fs) = open(dir.path());
+    let rep = fs.recovery().unwrap().clone();
+    assert_eq!(rep.dangling_entries, 1);
+    assert_eq!(rep.placeholders, 1);
+    assert_eq!(rep.nlink_fixed, 1);
+    assert_eq!(rep.orphan_blocks, 1);
+    assert_eq!(fs.lookup(ROOT, b"gone"), Err(Errno::ENOENT));
+    assert_eq!(fs.getattr(kept).unwrap().nlink, 2);
+    let fh = fs.opendir(ROOT).unwrap();
+    let mut names = Vec::new();
+    fs.readdir(fh, 0, |_, it| {
+        names.push(String::from_utf8_lossy(&it.name).into_owned());
+        false
+    })
+    .unwrap();
+    names.sort();
+    assert_eq!(names, [".", "..", "kept", "kept2"]);
+    assert!(store.ids(Ns::Data).unwrap().is_empty());
+}
+
+#[test]
+fn directory_buckets_grow_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_, fs) = open(dir.path());
+        for i in 0..2000 {
+            fs.create_node(ME, ROOT, format!("n{i}").as_bytes(), file(0o644))
+                .unwrap();
+            if i % 300 == 0 {
+                fs.flush_all(false).unwrap();
+            }
+        }
+        for i in (0..2000).step_by(3) {
+            fs.unlink(ROOT, format!("n{i}").as_bytes()).unwrap();
+        }
+        fs.shutdown().unwrap();
+    }
+    let (_, fs) = open(dir.path());
+    for i in 0..2000 {
+        let r = fs.lookup(ROOT, format!("n{i}").as_bytes());
+        assert_eq!(r.is_ok(), i % 3 != 0, "n{i}");
+    }
+}
+
+#[test]
+fn full_namespace_is_enospc_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine_store = Arc::new(EngineStore::open(dir.path()).unwrap());
+    let data = engine_store.engine().namespace("zdbfs-data").unwrap();
+    data.change_setting(zdb_engine::SettingChange::MaxSize(300_000))
+        .unwrap();
+    let store: Arc<dyn Store> = engine_store.clone();
+    let fs = Fs::open(store, FsConfig::default()).unwrap();
+    let a = fs.create_node(ME, ROOT, b"f", file(0o644)).unwrap();
+    let fh = fs.open_file(a.ino, libc::O_RDWR).unwrap();
+    fs.write(fh, a.ino, 0, &vec![1u8; 500_000]).unwrap();
+    assert_eq!(fs.fsync(), Err(Errno::ENOSPC));
+    // Room again: the retry stores everything that was left dirty.
+    data.change_setting(zdb_engine::SettingChange::MaxSize(0))
+        .unwrap();
+    fs.fsync().unwrap();
+    fs.shutdown().unwrap();
+    drop((fs, data, engine_store));
+    let (_, fs) = open(dir.path());
+    let a = fs.lookup(ROOT, b"f").unwrap();
+    assert_eq!(a.size, 500_000);
+    assert_eq!(fs.read(a.ino, 0, 600_000).unwrap(), vec![1u8; 500_000]);
+}
+
+#[test]
+fn engine_dir_is_locked_while_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = EngineStore::open(dir.path()).unwrap();
+    let err = EngineStore::open(dir.path())
+        .err()
+        .expect("second open refused");
+    assert!(err.to_string().contains("in use"), "{err}");
+    drop(first);
+    EngineStore::open(dir.path()).unwrap();
+}
+
+#[test]
+fn forgotten_clean_inodes_leave_memory_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, fs) = open(dir.path());
+    let a = fs.create_node(ME, ROOT, b"f", file(0o644)).unwrap();
+    let fh = fs.open_file(a.ino, libc::O_RDWR).unwrap();
+    fs.write(fh, a.ino, 0, b"content").unwrap();
+    fs.release(fh).unwrap();
+    let before = fs.cached_inodes();
+    // Still dirty in its directory until the flush; the kernel forgets it meanwhile.
+    fs.forget(a.ino, 1);
+    fs.flush_all(false).unwrap();
+    assert_eq!(fs.cached_inodes(), before - 1);
+    let b = fs.lookup(ROOT, b"f").unwrap();
+    assert_eq!(b.ino, a.ino);
+    assert_eq!(fs.read(b.ino, 0, 100).unwrap(), b"content");
+}

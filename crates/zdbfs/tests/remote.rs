@@ -1,0 +1,102 @@
+//! zdbfs on a real `zdb` server over TCP (our server, in-process): the namespaces are created
+//! with `autons`, data persists across remounts, and a server that goes away makes calls fail
+//! with EIO in bounded time instead of hanging.
+
+mod common;
+
+use common::*;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use zdbfs::{MountOptions, Mounted};
+
+/// A zdb server on its own runtime; dropping the runtime kills it (sockets closed at once).
+struct Server {
+    rt: Option<tokio::runtime::Runtime>,
+    port: u16,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let mut config = zdb_server::ServerConfig::new(dir.join("data"), dir.join("index"));
+        config.listen = "127.0.0.1".into();
+        config.port = 0;
+        let server = rt.block_on(zdb_server::Server::bind(config)).expect("bind");
+        let port = server.local_addr().expect("tcp").port();
+        rt.spawn(async move {
+            let r = server.run().await;
+            eprintln!("zdb server ended: {r:?}");
+        });
+        Server { rt: Some(rt), port }
+    }
+
+    fn kill(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn mount_remote(mnt: &Path, port: u16) -> Mounted {
+    watchdog(mnt);
+    fs::create_dir_all(mnt).unwrap();
+    let opts: MountOptions = zdbfs::options::parse(
+        &[format!(
+            "host=127.0.0.1,port={port},autons,timeout=2,nocache"
+        )],
+        "unused".into(),
+    )
+    .unwrap();
+    let store = zdbfs::open_store(&opts).expect("connect");
+    let m = zdbfs::mount(mnt, store, &opts).expect("mount");
+    wait_mounted(mnt, true);
+    m
+}
+
+/// Unmounts on drop, even on panic.
+struct Guard<'a>(Option<Mounted>, &'a Path);
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.take() {
+            let _ = m.unmount();
+        }
+        if is_mounted(self.1) {
+            let _ = zdbfs::lazy_umount(self.1);
+        }
+    }
+}
+
+#[test]
+fn remote_backend_persists_and_fails_fast_when_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&dir.path().join("zdb"));
+    let mnt = dir.path().join("mnt");
+    let mut g = Guard(Some(mount_remote(&mnt, server.port)), &mnt);
+    fs::create_dir(mnt.join("d")).unwrap();
+    fs::write(mnt.join("d/f"), vec![5u8; 300_000]).unwrap();
+    File::create(mnt.join("d/g")).unwrap().sync_all().unwrap();
+    if let Some(m) = g.0.take() {
+        m.unmount().unwrap();
+    }
+    wait_mounted(&mnt, false);
+    g.0 = Some(mount_remote(&mnt, server.port));
+    assert_eq!(fs::read(mnt.join("d/f")).unwrap(), vec![5u8; 300_000]);
+    let mut f = File::create(mnt.join("d/h")).unwrap();
+    // The backend goes away: calls that need it fail with EIO, within a bounded time.
+    server.kill();
+    let start = Instant::now();
+    f.write_all(b"data").unwrap();
+    assert_eq!(io_errno(f.sync_all()), libc::EIO);
+    assert_eq!(io_errno(File::create(mnt.join("d/new"))), libc::EIO);
+    let r = fs::read(mnt.join("d/f"));
+    assert_eq!(io_errno(r), libc::EIO);
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    drop(f);
+}

@@ -1,0 +1,144 @@
+//! Store and retrieve over real in-process zdb servers on 127.0.0.1: 6 data backends (4+2)
+//! and 4 metadata backends; bitrot, lost backends, too few backends and a wrong key.
+
+use std::path::{Path, PathBuf};
+
+use rand::{RngCore, SeedableRng};
+use zdb_client::{Client, ClientConfig};
+use zstor::{Config, Error, Store};
+
+mod common;
+use common::{config_text, make_namespace, Zdb};
+
+fn sample_file(dir: &Path, len: usize) -> (PathBuf, Vec<u8>) {
+    let mut bytes = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(7).fill_bytes(&mut bytes[..len / 2]);
+    for (i, b) in bytes[len / 2..].iter_mut().enumerate() {
+        *b = b"compressible text "[i % 18];
+    }
+    let path = dir.join("input.bin");
+    std::fs::write(&path, &bytes).expect("write input");
+    (path, bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_retrieve_survives_bitrot_and_two_lost_backends() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut data: Vec<Zdb> = (0..6)
+        .map(|i| Zdb::start(&tmp.path().join(format!("d{i}"))))
+        .collect();
+    let mut meta: Vec<Zdb> = (0..4)
+        .map(|i| Zdb::start(&tmp.path().join(format!("m{i}"))))
+        .collect();
+    for z in &data {
+        make_namespace(&z.addr, "data", "seq").await;
+    }
+    for z in &meta {
+        make_namespace(&z.addr, "meta", "user").await;
+    }
+    let key = "42".repeat(32);
+    let text = config_text(
+        &data.iter().collect::<Vec<_>>(),
+        &meta.iter().collect::<Vec<_>>(),
+        &key,
+    );
+    let config = Config::from_toml(&text).expect("valid config");
+    let store = Store::new(config.clone())
+        .expect("store")
+        .with_chunk_size(64 << 10);
+
+    // A multi-chunk file (15 full chunks and a partial one) and an empty one.
+    let (input, bytes) = sample_file(tmp.path(), (15 << 16) + 12345);
+    let name = Path::new("/virtualroot/dir/input.bin");
+    let meta_rec = store.store_as(&input, name).await.expect("store");
+    assert_eq!(meta_rec.chunk_count(), 16);
+    assert_eq!(meta_rec.checksum, zstor::hash::blake2b_128(&bytes));
+    let out = tmp.path().join("out.bin");
+    store.retrieve_file(name, &out).await.expect("retrieve");
+    assert_eq!(std::fs::read(&out).expect("read out"), bytes);
+
+    let empty = tmp.path().join("empty");
+    std::fs::write(&empty, b"").expect("write empty");
+    store
+        .store_as(&empty, Path::new("/virtualroot/empty"))
+        .await
+        .expect("store empty");
+    let empty_out = tmp.path().join("empty.out");
+    store
+        .retrieve_file(Path::new("/virtualroot/empty"), &empty_out)
+        .await
+        .expect("retrieve empty");
+    assert_eq!(std::fs::read(&empty_out).expect("read"), b"");
+
+    // Bitrot: rewrite chunk 3's piece on shards 0 and 1 with garbage; still exact.
+    for shard in &meta_rec.shards[..2] {
+        let c = Client::new(
+            ClientConfig::new(shard.backend.address.parse().expect("endpoint"))
+                .with_namespace("data", None),
+        )
+        .expect("client");
+        c.update_seq(shard.keys[3], b"rotten piece")
+            .await
+            .expect("corrupt");
+    }
+    std::fs::remove_file(&out).expect("rm");
+    store
+        .retrieve_file(name, &out)
+        .await
+        .expect("retrieve despite bitrot");
+    assert_eq!(std::fs::read(&out).expect("read out"), bytes);
+
+    // Wrong data key: a clean error and no output file.
+    let wrong = Config::from_toml(&text.replace(&key, &"43".repeat(32))).expect("config");
+    let bad_store = Store::new(wrong).expect("store");
+    let wrong_out = tmp.path().join("wrong.bin");
+    let err = bad_store.retrieve_file(name, &wrong_out).await.unwrap_err();
+    assert!(matches!(err, Error::DecryptionFailed), "{err}");
+    assert!(!wrong_out.exists());
+    assert_eq!(
+        std::fs::read_dir(tmp.path())
+            .expect("ls")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains("zstor-tmp"))
+            .count(),
+        0
+    );
+
+    // Lose the two data backends holding shards 0 and 1 (so chunk 3, whose pieces there are
+    // rotten, still has 4 intact ones) and two metadata backends.
+    let lost: Vec<String> = meta_rec.shards[..2]
+        .iter()
+        .map(|s| s.backend.address.clone())
+        .collect();
+    for z in data.iter_mut().filter(|z| lost.contains(&z.addr)) {
+        z.stop();
+    }
+    meta[0].stop();
+    meta[3].stop();
+    let out2 = tmp.path().join("out2.bin");
+    store
+        .retrieve_file(name, &out2)
+        .await
+        .expect("retrieve with 2 backends lost");
+    assert_eq!(std::fs::read(&out2).expect("read out2"), bytes);
+
+    // Storing now needs 6 distinct backends but only 4 answer; metadata writes need all 4.
+    let err = store
+        .store_as(&input, Path::new("/virtualroot/again"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooFewBackends {
+                reachable: 4,
+                needed: 6
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "not enough backends reachable: 4 reachable, 6 needed"
+    );
+}
