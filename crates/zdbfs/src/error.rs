@@ -70,6 +70,7 @@ impl Errno {
     pub const E2BIG: Errno = Errno(libc::E2BIG);
     pub const ENOSPC: Errno = Errno(libc::ENOSPC);
     pub const EOPNOTSUPP: Errno = Errno(libc::EOPNOTSUPP);
+    pub const ENODEV: Errno = Errno(libc::ENODEV);
 }
 
 impl fmt::Debug for Errno {

@@ -498,6 +498,19 @@ impl Filesystem for ZdbFuse {
         self.empty(self.fs.removexattr(ino.0, name.as_bytes()), reply)
     }
 
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        self.empty(self.fs.fallocate(ino.0, offset, length, mode), reply)
+    }
+
     fn lseek(
         &self,
         _req: &Request,

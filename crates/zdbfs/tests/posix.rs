@@ -91,6 +91,21 @@ fn random_and_sparse_writes_and_truncate() {
         back[150_000..].iter().all(|&b| b == 0),
         "truncate up must zero-fill"
     );
+    // fallocate: grow, then punch a hole across a block boundary.
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&f);
+    f.write_all_at(&vec![9u8; 400_000], 0).unwrap();
+    // SAFETY: fallocate on an open descriptor.
+    assert_eq!(unsafe { libc::fallocate(fd, 0, 0, 600_000) }, 0);
+    assert_eq!(f.metadata().unwrap().len(), 600_000);
+    let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fallocate(fd, punch, 100_000, 200_000) }, 0);
+    let mut back = vec![1u8; 600_000];
+    f.read_exact_at(&mut back, 0).unwrap();
+    assert!(back[..100_000].iter().all(|&b| b == 9));
+    assert!(back[100_000..300_000].iter().all(|&b| b == 0));
+    assert!(back[300_000..400_000].iter().all(|&b| b == 9));
+    assert!(back[400_000..].iter().all(|&b| b == 0));
     drop(f);
     // Files beyond 4 GiB.
     let big = t.p("big");

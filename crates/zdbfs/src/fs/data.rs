@@ -343,3 +343,81 @@ impl Fs {
         }
     }
 }
+
+impl Fs {
+    /// fallocate: mode 0 grows the size (the new range reads as zeros, no space is reserved
+    /// in an append-only store); KEEP_SIZE alone does nothing; PUNCH_HOLE|KEEP_SIZE zeroes the
+    /// range, freeing whole blocks. Other modes: EOPNOTSUPP.
+    pub fn fallocate(&self, ino: u64, offset: u64, len: u64, mode: i32) -> FsResult<()> {
+        let store = &*self.store;
+        let end = offset.checked_add(len).ok_or(Errno::EFBIG)?;
+        if end > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let mut st = self.state.lock();
+        let i = st.inode(store, ino)?;
+        if i.kind != Kind::File {
+            return Err(Errno::ENODEV);
+        }
+        let size = i.size;
+        match mode {
+            0 => {
+                if end > size {
+                    let i = st.inode(store, ino)?;
+                    i.size = end;
+                    i.touch_changed();
+                    st.mark(ino);
+                }
+                Ok(())
+            }
+            libc::FALLOC_FL_KEEP_SIZE => Ok(()),
+            m if m == libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE => {
+                let end = end.min(size);
+                if offset < end {
+                    st.punch(store, ino, offset, end)?;
+                }
+                Ok(())
+            }
+            _ => Err(Errno::EOPNOTSUPP),
+        }
+    }
+}
+
+impl State {
+    /// Zero `[start, end)` of a file: whole blocks are freed, partial ones zeroed in place.
+    fn punch(&mut self, store: &dyn Store, ino: u64, start: u64, end: u64) -> FsResult<()> {
+        let mut pos = start;
+        let mut hits = (0, 0);
+        while pos < end {
+            let bi = pos / BLOCK;
+            let boff = (pos % BLOCK) as usize;
+            let n = ((BLOCK as usize - boff) as u64).min(end - pos) as usize;
+            if n == BLOCK as usize {
+                if let Some(id) = self.inode(store, ino)?.blocks.remove(&bi) {
+                    self.free_data.push(id);
+                }
+                if let Some(b) = self.blocks.remove(&(ino, bi)) {
+                    self.cached_bytes -= b.data.len();
+                    if b.dirty {
+                        self.dirty_bytes -= b.data.len();
+                    }
+                }
+            } else {
+                let b = self.block(store, ino, bi, &mut hits)?;
+                if boff < b.data.len() {
+                    let stop = (boff + n).min(b.data.len());
+                    b.data[boff..stop].fill(0);
+                    if !b.dirty {
+                        b.dirty = true;
+                        let len = b.data.len();
+                        self.dirty_bytes += len;
+                    }
+                }
+            }
+            pos += n as u64;
+        }
+        self.inode(store, ino)?.touch_modified();
+        self.mark(ino);
+        Ok(())
+    }
+}

@@ -210,3 +210,181 @@ fn forgotten_clean_inodes_leave_memory_and_reload() {
     assert_eq!(b.ino, a.ino);
     assert_eq!(fs.read(b.ino, 0, 100).unwrap(), b"content");
 }
+
+/// Deterministic xorshift for the model test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+#[test]
+fn random_writes_truncates_and_reopens_match_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut model: Vec<Vec<u8>> = vec![Vec::new(); 3];
+    let (mut store, mut fs) = open(dir.path());
+    let mut inos = Vec::new();
+    for k in 0..3 {
+        let name = format!("f{k}");
+        inos.push(
+            fs.create_node(ME, ROOT, name.as_bytes(), file(0o644))
+                .unwrap()
+                .ino,
+        );
+    }
+    let limit = 3 * BLOCK + 1000;
+    for step in 0..600 {
+        let k = rng.below(3) as usize;
+        let ino = inos[k];
+        match rng.below(10) {
+            0..=4 => {
+                let off = rng.below(limit);
+                let len = rng.below(BLOCK + 5000) as usize;
+                let byte = (step % 251) as u8 + 1;
+                let fh = fs.open_file(ino, libc::O_RDWR).unwrap();
+                fs.write(fh, ino, off, &vec![byte; len]).unwrap();
+                fs.release(fh).unwrap();
+                let m = &mut model[k];
+                let end = off as usize + len;
+                if m.len() < end {
+                    m.resize(end, 0);
+                }
+                m[off as usize..end].fill(byte);
+            }
+            5 | 6 => {
+                let size = rng.below(limit);
+                let set = SetAttr {
+                    size: Some(size),
+                    ..SetAttr::default()
+                };
+                fs.setattr(ino, None, set).unwrap();
+                model[k].resize(size as usize, 0);
+            }
+            7 => fs.flush_all(rng.below(2) == 0).unwrap(),
+            8 => {
+                // Reopen: cleanly, or as after a crash once everything was fsync'ed.
+                if rng.below(2) == 0 {
+                    fs.shutdown().unwrap();
+                } else {
+                    fs.fsync().unwrap();
+                }
+                drop((fs, store));
+                (store, fs) = open(dir.path());
+            }
+            _ => {
+                let off = rng.below(limit);
+                let len = rng.below(2 * BLOCK);
+                let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+                fs.fallocate(ino, off, len, mode).unwrap();
+                let m = &mut model[k];
+                let end = ((off + len) as usize).min(m.len());
+                if (off as usize) < end {
+                    m[off as usize..end].fill(0);
+                }
+            }
+        }
+        let got = fs.read(ino, 0, (limit + BLOCK * 2) as u32).unwrap();
+        assert_eq!(got.len(), model[k].len(), "size of f{k} at step {step}");
+        assert!(got == model[k], "content of f{k} at step {step}");
+    }
+    drop(store);
+}
+
+fn list(fs: &Fs, dir: u64) -> Vec<String> {
+    let fh = fs.opendir(dir).unwrap();
+    let mut names = Vec::new();
+    fs.readdir(fh, 0, |_, it| {
+        if it.name != b"." && it.name != b".." {
+            names.push(String::from_utf8_lossy(&it.name).into_owned());
+        }
+        false
+    })
+    .unwrap();
+    fs.releasedir(fh);
+    names.sort();
+    names
+}
+
+#[test]
+fn random_namespace_operations_match_a_model() {
+    use std::collections::BTreeSet;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let (mut store, mut fs) = open(dir.path());
+    let dirs: Vec<u64> = (0..3)
+        .map(|k| {
+            let node = NewNode {
+                kind: Kind::Dir,
+                perm: 0o755,
+                rdev: 0,
+                target: b"",
+            };
+            fs.create_node(ME, ROOT, format!("d{k}").as_bytes(), node)
+                .unwrap()
+                .ino
+        })
+        .collect();
+    let mut model: Vec<BTreeSet<String>> = vec![BTreeSet::new(); 3];
+    for step in 0..3000 {
+        let a = rng.below(3) as usize;
+        let name = format!("n{}", rng.below(150));
+        match rng.below(12) {
+            0..=4 => {
+                let r = fs.create_node(ME, dirs[a], name.as_bytes(), file(0o644));
+                assert_eq!(r.is_ok(), model[a].insert(name.clone()), "create {step}");
+            }
+            5 | 6 => {
+                let r = fs.unlink(dirs[a], name.as_bytes());
+                assert_eq!(r.is_ok(), model[a].remove(&name), "unlink {step}");
+            }
+            7..=9 => {
+                let b = rng.below(3) as usize;
+                let to = format!("n{}", rng.below(150));
+                let r = fs.rename(
+                    dirs[a],
+                    name.as_bytes(),
+                    dirs[b],
+                    to.as_bytes(),
+                    RenameMode::Replace,
+                );
+                if model[a].remove(&name) {
+                    r.unwrap();
+                    model[b].insert(to);
+                } else {
+                    assert_eq!(r, Err(Errno::ENOENT), "rename {step}");
+                }
+            }
+            10 => fs.flush_all(false).unwrap(),
+            _ => {
+                if rng.below(2) == 0 {
+                    fs.shutdown().unwrap();
+                } else {
+                    fs.fsync().unwrap();
+                }
+                drop((fs, store));
+                (store, fs) = open(dir.path());
+            }
+        }
+        if step % 50 == 0 {
+            for k in 0..3 {
+                let want: Vec<String> = model[k].iter().cloned().collect();
+                assert_eq!(list(&fs, dirs[k]), want, "d{k} at step {step}");
+            }
+        }
+    }
+    for k in 0..3 {
+        for n in &model[k] {
+            assert_eq!(fs.lookup(dirs[k], n.as_bytes()).unwrap().nlink, 1);
+        }
+    }
+    drop(store);
+}
