@@ -134,7 +134,7 @@ fn lost_or_damaged_index_is_rebuilt_from_data() {
         assert_eq!(ns.get(&keys[4]).unwrap().unwrap(), b"overwritten");
         assert_eq!(
             ns.get(&keys[299]).unwrap().unwrap(),
-            format!("value number 299").repeat(50).into_bytes()
+            "value number 299".repeat(50).into_bytes()
         );
         assert_eq!(ns.len(), 299);
         drop(ns);
@@ -149,7 +149,7 @@ fn lost_or_damaged_index_is_rebuilt_from_data() {
         assert_eq!(ns.get(&keys[4]).unwrap().unwrap(), b"overwritten");
         assert_eq!(
             ns.get(&keys[100]).unwrap().unwrap(),
-            format!("value number 100").repeat(50).into_bytes()
+            "value number 100".repeat(50).into_bytes()
         );
     }
 }
@@ -208,9 +208,9 @@ fn missing_segment_raises_event_and_is_restored_or_errors() {
     assert!(ns.meta(&keys[0]).unwrap().is_some());
     assert_eq!(
         ns.get(&keys[0]).unwrap().unwrap(),
-        format!("value number 0").repeat(50).into_bytes()
+        "value number 0".repeat(50).into_bytes()
     );
-    assert_eq!(sink.calls.lock().unwrap().as_slice(), &[d0.clone()]);
+    assert_eq!(sink.calls.lock().unwrap().as_slice(), std::slice::from_ref(&d0));
     drop(ns);
     drop(e);
 

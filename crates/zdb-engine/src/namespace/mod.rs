@@ -9,6 +9,7 @@ mod admin;
 mod append;
 mod compact;
 mod open;
+mod rebuild;
 mod scan;
 mod write;
 
