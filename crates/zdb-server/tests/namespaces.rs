@@ -517,10 +517,7 @@ fn compact_frees_closed_segments_and_keeps_data() {
     for round in 0..3 {
         for i in 0..60 {
             let v = format!("{round}{big}");
-            assert_eq!(
-                r.cmd(&["SET", &format!("k{i}"), &v]),
-                bulk(&format!("k{i}"))
-            );
+            assert_eq!(r.cmd(&["SET", &format!("k{i}"), &v]), bulk(format!("k{i}")));
         }
     }
     assert_eq!(r.cmd(&["COMPACT", "2"]), err("Invalid argument"));
@@ -535,7 +532,7 @@ fn compact_frees_closed_segments_and_keeps_data() {
         .expect("segments_emptied line");
     assert!(emptied > 0, "{report}");
     for i in 0..60 {
-        assert_eq!(r.cmd(&["GET", &format!("k{i}")]), bulk(&format!("2{big}")));
+        assert_eq!(r.cmd(&["GET", &format!("k{i}")]), bulk(format!("2{big}")));
     }
     assert_eq!(r.cmd(&["DBSIZE"]), int(60));
 }
