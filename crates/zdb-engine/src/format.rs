@@ -11,7 +11,7 @@ pub const FILE_HEADER_LEN: usize = 32;
 /// Fixed part of a data record before the key and payload.
 pub const RECORD_HEADER_LEN: usize = 26;
 /// Fixed part of an index entry: header before the key plus the one-byte key-length trailer.
-pub const ENTRY_FIXED_LEN: usize = 23;
+pub const ENTRY_FIXED_LEN: usize = 27;
 /// Index entry size in sequential mode, where the key (the id) is implicit.
 pub const SEQ_ENTRY_LEN: usize = ENTRY_FIXED_LEN;
 /// Longest key a user-mode namespace accepts (stored in one byte).
@@ -195,12 +195,38 @@ pub struct IndexEntry {
     pub data_off: u32,
     pub payload_len: u32,
     pub timestamp: u32,
+    /// CRC32 of the payload, so a SET can tell a changed value without reading the old one.
+    pub payload_crc: u32,
     pub flags: u8,
 }
 
 impl IndexEntry {
     pub fn is_deleted(&self) -> bool {
         self.flags & FLAG_DELETED != 0
+    }
+
+    /// The entry for the record with header `h` at `(seg, off)`.
+    pub fn for_record(seg: u32, off: u32, h: &RecordHeader) -> IndexEntry {
+        IndexEntry {
+            data_seg: seg,
+            data_off: off,
+            payload_len: h.payload_len,
+            timestamp: h.timestamp,
+            payload_crc: h.payload_crc,
+            flags: h.flags,
+        }
+    }
+
+    /// A deleted placeholder pointing at no record (sequential mode keeps ids in place).
+    pub fn hole(timestamp: u32) -> IndexEntry {
+        IndexEntry {
+            data_seg: crate::segrefs::NO_SEGMENT,
+            data_off: 0,
+            payload_len: 0,
+            timestamp,
+            payload_crc: 0,
+            flags: FLAG_DELETED,
+        }
     }
 }
 
@@ -217,6 +243,7 @@ pub fn encode_entry(out: &mut Vec<u8>, e: &IndexEntry, key: &[u8]) {
     out.extend_from_slice(&e.payload_len.to_le_bytes());
     out.extend_from_slice(&e.timestamp.to_le_bytes());
     out.extend_from_slice(&e.data_seg.to_le_bytes());
+    out.extend_from_slice(&e.payload_crc.to_le_bytes());
     out.push(e.flags);
     out.push(key.len() as u8);
     out.extend_from_slice(key);
@@ -232,7 +259,7 @@ pub fn decode_entry(b: &[u8]) -> Result<(IndexEntry, &[u8], usize), DecodeError>
             need: ENTRY_FIXED_LEN,
         });
     }
-    let key_len = b[21] as usize;
+    let key_len = b[25] as usize;
     let len = entry_len(key_len);
     if b.len() < len {
         return Err(DecodeError::Short { need: len });
@@ -245,9 +272,10 @@ pub fn decode_entry(b: &[u8]) -> Result<(IndexEntry, &[u8], usize), DecodeError>
         payload_len: u32le(b, 8),
         timestamp: u32le(b, 12),
         data_seg: u32le(b, 16),
-        flags: b[20],
+        payload_crc: u32le(b, 20),
+        flags: b[24],
     };
-    Ok((e, &b[22..22 + key_len], len))
+    Ok((e, &b[26..26 + key_len], len))
 }
 
 pub(crate) fn u16le(b: &[u8], at: usize) -> u16 {
@@ -331,8 +359,8 @@ mod tests {
         }
 
         #[test]
-        fn entry_round_trip(key in proptest::collection::vec(any::<u8>(), 0..=255), seg in any::<u32>(), off in any::<u32>(), len in any::<u32>(), ts in any::<u32>(), flags in any::<u8>()) {
-            let e = IndexEntry { data_seg: seg, data_off: off, payload_len: len, timestamp: ts, flags };
+        fn entry_round_trip(key in proptest::collection::vec(any::<u8>(), 0..=255), seg in any::<u32>(), off in any::<u32>(), len in any::<u32>(), ts in any::<u32>(), crc in any::<u32>(), flags in any::<u8>()) {
+            let e = IndexEntry { data_seg: seg, data_off: off, payload_len: len, timestamp: ts, payload_crc: crc, flags };
             let mut buf = Vec::new();
             encode_entry(&mut buf, &e, &key);
             prop_assert_eq!(buf.len(), entry_len(key.len()));

@@ -1,7 +1,7 @@
 //! In-memory index of a user-mode namespace: key → location of its current version.
 //!
 //! Built for memory: keys live back to back in one arena, fixed-size slots in one vector, and the
-//! hash table stores only a 4-byte slot number. That is about 40 bytes per key beyond the key
+//! hash table stores only a 4-byte slot number. That is about 45 bytes per key beyond the key
 //! itself, against ~250 for 0-db. Deleted keys keep their slot (flagged) so history still works.
 
 use crate::segrefs::{record_len, SegRefs};
@@ -19,6 +19,7 @@ pub struct Slot {
     pub idx_off: u32,
     pub payload_len: u32,
     pub timestamp: u32,
+    pub payload_crc: u32,
     key_len: u8,
     pub flags: u8,
 }
@@ -37,7 +38,23 @@ pub struct Placement {
     pub idx_off: u32,
     pub payload_len: u32,
     pub timestamp: u32,
+    pub payload_crc: u32,
     pub flags: u8,
+}
+
+impl Placement {
+    /// The placement an index entry at `idx_off` describes.
+    pub fn of(e: &crate::format::IndexEntry, idx_off: u32) -> Placement {
+        Placement {
+            seg: e.data_seg,
+            data_off: e.data_off,
+            idx_off,
+            payload_len: e.payload_len,
+            timestamp: e.timestamp,
+            payload_crc: e.payload_crc,
+            flags: e.flags,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -127,6 +144,7 @@ impl KeyMap {
             s.idx_off = p.idx_off;
             s.payload_len = p.payload_len;
             s.timestamp = p.timestamp;
+            s.payload_crc = p.payload_crc;
             s.flags = p.flags;
             match (old.is_deleted(), deleted) {
                 (true, false) => self.live += 1,
@@ -148,6 +166,7 @@ impl KeyMap {
             idx_off: p.idx_off,
             payload_len: p.payload_len,
             timestamp: p.timestamp,
+            payload_crc: p.payload_crc,
             key_len: key.len() as u8,
             flags: p.flags,
         });
@@ -184,6 +203,7 @@ mod tests {
             idx_off: 2,
             payload_len: 3,
             timestamp: 4,
+            payload_crc: 5,
             flags,
         }
     }

@@ -76,7 +76,7 @@ fn torn_data_tail_is_cut_and_never_served() {
         // Lose the index entry and half of the last record, as a power cut might.
         truncate_by(
             &file(dir.path(), "index", seg),
-            if mode == Mode::User { 1 } else { 23 },
+            if mode == Mode::User { 1 } else { 27 },
         );
         truncate_by(&file(dir.path(), "data", seg), 100);
         check_all(dir.path(), &keys, 199);
@@ -99,7 +99,7 @@ fn records_written_without_their_index_entry_are_reindexed() {
         let keys = fill(dir.path(), 50, mode);
         let seg = last_seg(dir.path());
         // Crash between the data write and the index write of the last three records.
-        let entry = if mode == Mode::User { 23 + 6 } else { 23 };
+        let entry = if mode == Mode::User { 27 + 6 } else { 27 };
         truncate_by(&file(dir.path(), "index", seg), 3 * entry);
         check_all(dir.path(), &keys, 50);
         check_all(dir.path(), &keys, 50); // and the re-indexed entries were persisted
@@ -210,7 +210,10 @@ fn missing_segment_raises_event_and_is_restored_or_errors() {
         ns.get(&keys[0]).unwrap().unwrap(),
         "value number 0".repeat(50).into_bytes()
     );
-    assert_eq!(sink.calls.lock().unwrap().as_slice(), std::slice::from_ref(&d0));
+    assert_eq!(
+        sink.calls.lock().unwrap().as_slice(),
+        std::slice::from_ref(&d0)
+    );
     drop(ns);
     drop(e);
 

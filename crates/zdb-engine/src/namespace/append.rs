@@ -85,7 +85,7 @@ impl Namespace {
     }
 
     /// Append one record (and its index entry) to the open segment, jumping first if full.
-    /// Returns `(segment, data offset, index offset)`.
+    /// Returns the index entry written and its offset in its index segment.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn append(
         &self,
@@ -96,7 +96,7 @@ impl Namespace {
         flags: u8,
         prev: Option<(u32, u32)>,
         target: AppendIndex,
-    ) -> Result<(u32, u32, u32)> {
+    ) -> Result<(IndexEntry, u32)> {
         let rec_len = format::RECORD_HEADER_LEN + key.len() + value.len();
         let has_records = st.data_len > format::FILE_HEADER_LEN as u64;
         if has_records && st.data_len + rec_len as u64 > self.shared.datasize {
@@ -126,6 +126,7 @@ impl Namespace {
             data_off,
             payload_len: value.len() as u32,
             timestamp: ts,
+            payload_crc: h.payload_crc,
             flags,
         };
         let idx_off = match target {
@@ -163,7 +164,7 @@ impl Namespace {
                 off as u32
             }
         };
-        Ok((seg, data_off, idx_off))
+        Ok((entry, idx_off))
     }
 
     /// Write the pending bytes out: data first, so an index entry never names unwritten data.

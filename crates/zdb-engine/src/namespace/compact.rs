@@ -13,10 +13,10 @@
 
 use super::{AppendIndex, Keys, Namespace, State};
 use crate::error::{Error, IoContext, Result};
-use crate::format::{self, IndexEntry, FILE_HEADER_LEN, FLAG_DELETED};
+use crate::format::{self, IndexEntry, FILE_HEADER_LEN};
 use crate::keymap::Placement;
 use crate::segment;
-use crate::segrefs::{SegUse, NO_SEGMENT};
+use crate::segrefs::SegUse;
 use crate::Mode;
 use std::collections::BTreeSet;
 
@@ -103,16 +103,7 @@ impl Namespace {
         target: AppendIndex,
     ) -> Result<(IndexEntry, u32)> {
         let (h, payload) = self.read_record(st, seg, off, key.len(), payload_len)?;
-        let (nseg, noff, idx_off) =
-            self.append(st, key, &payload, h.timestamp, h.flags, None, target)?;
-        let e = IndexEntry {
-            data_seg: nseg,
-            data_off: noff,
-            payload_len,
-            timestamp: h.timestamp,
-            flags: h.flags,
-        };
-        Ok((e, idx_off))
+        self.append(st, key, &payload, h.timestamp, h.flags, None, target)
     }
 
     fn move_user(&self, seg: u32, stats: &mut CompactStats) -> Result<()> {
@@ -178,17 +169,7 @@ impl Namespace {
                 let Keys::User(m) = &mut st.keys else {
                     unreachable!()
                 };
-                m.put(
-                    key,
-                    Placement {
-                        seg: e.data_seg,
-                        data_off: e.data_off,
-                        idx_off,
-                        payload_len: e.payload_len,
-                        timestamp: e.timestamp,
-                        flags: e.flags,
-                    },
-                );
+                m.put(key, Placement::of(&e, idx_off));
                 stats.records_moved += 1;
                 stats.bytes_moved += e.payload_len as u64;
             }
@@ -257,13 +238,7 @@ impl Namespace {
             let (iseg, _) = s.locate(id).expect("id exists");
             touched.insert(iseg);
             let new = if old.is_deleted() && drop_tombstones {
-                let hole = IndexEntry {
-                    data_seg: NO_SEGMENT,
-                    data_off: 0,
-                    payload_len: 0,
-                    timestamp: old.timestamp,
-                    flags: FLAG_DELETED,
-                };
+                let hole = IndexEntry::hole(old.timestamp);
                 self.write_seq_entry(st, id, &hole)?;
                 hole
             } else {

@@ -274,7 +274,7 @@ fn replay_index(
                     + e.payload_len as u64;
                 indexed_end = indexed_end.max(rec_end);
             }
-            apply_entry(&mut keys, seg, off, e, key);
+            apply_entry(&mut keys, off, e, key);
             Ok(())
         })?;
         if let Some(why) = end.stopped {
@@ -304,21 +304,11 @@ fn replay_index(
     Ok(Some(Replay { keys, indexed_end }))
 }
 
-/// Fold one index entry (at `seg`/`off`) into the in-memory index.
-fn apply_entry(keys: &mut Keys, seg: u32, off: u64, e: &IndexEntry, key: &[u8]) {
+/// Fold one index entry (at offset `off` of its index segment) into the in-memory index.
+fn apply_entry(keys: &mut Keys, off: u64, e: &IndexEntry, key: &[u8]) {
     match keys {
         Keys::User(m) => {
-            m.put(
-                key,
-                Placement {
-                    seg,
-                    data_off: e.data_off,
-                    idx_off: off as u32,
-                    payload_len: e.payload_len,
-                    timestamp: e.timestamp,
-                    flags: e.flags,
-                },
-            );
+            m.put(key, Placement::of(e, off as u32));
         }
         Keys::Seq(s) => {
             s.next_id += 1;
@@ -352,28 +342,12 @@ fn finish(
         replay.indexed_end,
         data_len,
         |off, h, key, _| {
-            let e = IndexEntry {
-                data_seg: last,
-                data_off: off as u32,
-                payload_len: h.payload_len,
-                timestamp: h.timestamp,
-                flags: h.flags,
-            };
+            let e = IndexEntry::for_record(last, off as u32, h);
             match &mut keys {
                 Keys::User(m) => {
                     let idx_off = index_len + entries.len() as u64;
                     format::encode_entry(&mut entries, &e, key);
-                    m.put(
-                        key,
-                        Placement {
-                            seg: last,
-                            data_off: e.data_off,
-                            idx_off: idx_off as u32,
-                            payload_len: e.payload_len,
-                            timestamp: e.timestamp,
-                            flags: e.flags,
-                        },
-                    );
+                    m.put(key, Placement::of(&e, idx_off as u32));
                 }
                 Keys::Seq(s) => {
                     let id = key.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX);

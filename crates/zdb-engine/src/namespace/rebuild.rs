@@ -3,9 +3,8 @@
 //! beside the old ones (`iN.rebuild`) and swapped in only when all are complete.
 
 use crate::error::{Error, IoContext, Result};
-use crate::format::{self, FileHeader, FileKind, IndexEntry, FILE_HEADER_LEN, FLAG_DELETED};
+use crate::format::{self, FileHeader, FileKind, IndexEntry, FILE_HEADER_LEN};
 use crate::segment;
-use crate::segrefs::NO_SEGMENT;
 use crate::settings::sync_dir;
 use crate::Mode;
 use std::fs::File;
@@ -79,13 +78,7 @@ fn rebuild_user(segs: &[DataSegment]) -> Result<Vec<Vec<u8>>> {
             FILE_HEADER_LEN as u64,
             *len,
             |off, h, key, _| {
-                let e = IndexEntry {
-                    data_seg: *seg,
-                    data_off: off as u32,
-                    payload_len: h.payload_len,
-                    timestamp: h.timestamp,
-                    flags: h.flags,
-                };
+                let e = IndexEntry::for_record(*seg, off as u32, h);
                 format::encode_entry(&mut body, &e, key);
                 Ok(())
             },
@@ -100,13 +93,7 @@ fn rebuild_user(segs: &[DataSegment]) -> Result<Vec<Vec<u8>>> {
 /// ids (from the data segment headers' first ids) holds it; the newest record of each id wins.
 /// Ids with no record left become deleted placeholders, so every other id keeps its position.
 fn rebuild_seq(segs: &[DataSegment]) -> Result<Vec<Vec<u8>>> {
-    let hole = IndexEntry {
-        data_seg: NO_SEGMENT,
-        data_off: 0,
-        payload_len: 0,
-        timestamp: 0,
-        flags: FLAG_DELETED,
-    };
+    let hole = IndexEntry::hole(0);
     let mut latest: Vec<IndexEntry> = Vec::new();
     for (seg, data, _, len, dpath) in segs {
         let end = segment::walk_records(
@@ -121,13 +108,7 @@ fn rebuild_seq(segs: &[DataSegment]) -> Result<Vec<Vec<u8>>> {
                 if id as usize >= latest.len() {
                     latest.resize(id as usize + 1, hole);
                 }
-                latest[id as usize] = IndexEntry {
-                    data_seg: *seg,
-                    data_off: off as u32,
-                    payload_len: h.payload_len,
-                    timestamp: h.timestamp,
-                    flags: h.flags,
-                };
+                latest[id as usize] = IndexEntry::for_record(*seg, off as u32, h);
                 Ok(())
             },
         )?;

@@ -24,17 +24,34 @@ enum Target {
     SeqUpdate(u32, IndexEntry),
 }
 
-/// Where the current version lives: `(segment, offset, payload length, deleted)`.
-type Version = (u32, u32, u32, bool);
+/// Where the current version lives and what it holds.
+#[derive(Debug, Clone, Copy)]
+struct Version {
+    seg: u32,
+    off: u32,
+    payload_len: u32,
+    payload_crc: u32,
+    deleted: bool,
+}
 
 impl Target {
     fn version(&self) -> Option<Version> {
         match self {
-            Target::User(s) => s.map(|s| (s.seg, s.data_off, s.payload_len, s.is_deleted())),
+            Target::User(s) => s.map(|s| Version {
+                seg: s.seg,
+                off: s.data_off,
+                payload_len: s.payload_len,
+                payload_crc: s.payload_crc,
+                deleted: s.is_deleted(),
+            }),
             Target::SeqNew => None,
-            Target::SeqUpdate(_, e) => {
-                Some((e.data_seg, e.data_off, e.payload_len, e.is_deleted()))
-            }
+            Target::SeqUpdate(_, e) => Some(Version {
+                seg: e.data_seg,
+                off: e.data_off,
+                payload_len: e.payload_len,
+                payload_crc: e.payload_crc,
+                deleted: e.is_deleted(),
+            }),
         }
     }
 }
@@ -212,23 +229,11 @@ impl Namespace {
                 let live = prev.filter(|s| !s.is_deleted());
                 st.check_room(value.len(), live.map_or(0, |s| s.payload_len as u64))?;
                 let link = prev.map(|s| (s.seg, s.data_off));
-                let (seg, data_off, idx_off) =
-                    self.append(st, key, value, ts, 0, link, AppendIndex::Append)?;
+                let (e, idx_off) = self.append(st, key, value, ts, 0, link, AppendIndex::Append)?;
                 let Keys::User(m) = &mut st.keys else {
                     unreachable!()
                 };
-                let payload_len = value.len() as u32;
-                m.put(
-                    key,
-                    Placement {
-                        seg,
-                        data_off,
-                        idx_off,
-                        payload_len,
-                        timestamp: ts,
-                        flags: 0,
-                    },
-                );
+                m.put(key, Placement::of(&e, idx_off));
                 key.to_vec()
             }
             Target::SeqNew | Target::SeqUpdate(..) => {
@@ -238,15 +243,7 @@ impl Namespace {
                 };
                 st.check_room(value.len(), existing.map_or(0, |e| e.payload_len as u64))?;
                 let link = existing.map(|e| (e.data_seg, e.data_off));
-                let (data_seg, data_off, _) =
-                    self.append(st, &id.to_le_bytes(), value, ts, 0, link, dest)?;
-                let new = IndexEntry {
-                    data_seg,
-                    data_off,
-                    payload_len: value.len() as u32,
-                    timestamp: ts,
-                    flags: 0,
-                };
+                let (new, _) = self.append(st, &id.to_le_bytes(), value, ts, 0, link, dest)?;
                 let Keys::Seq(s) = &mut st.keys else {
                     unreachable!()
                 };
@@ -260,8 +257,9 @@ impl Namespace {
         Ok(SetOutcome::Written(written))
     }
 
-    /// Refuse overwrites on `worm`, and detect a value identical to the stored one. The stored
-    /// bytes are compared in full: a checksum match alone could drop a different value.
+    /// Refuse overwrites on `worm`, and detect a value identical to the stored one. A different
+    /// length or checksum settles it without reading; otherwise the stored bytes are compared
+    /// in full, since a checksum match alone could drop a different value.
     fn unchanged_or_worm(
         &self,
         st: &State,
@@ -269,7 +267,14 @@ impl Namespace {
         value: &[u8],
         prev: Option<Version>,
     ) -> Result<Option<SetOutcome>> {
-        let Some((seg, off, len, deleted)) = prev else {
+        let Some(Version {
+            seg,
+            off,
+            payload_len: len,
+            payload_crc,
+            deleted,
+        }) = prev
+        else {
             return Ok(None);
         };
         if deleted {
@@ -278,7 +283,7 @@ impl Namespace {
         if st.settings.worm {
             return Err(Error::WormOverwrite);
         }
-        if len as usize == value.len() {
+        if len as usize == value.len() && crc32fast::hash(value) == payload_crc {
             let key_len = if st.mode() == Mode::Seq { 4 } else { key.len() };
             match self.read_record(st, seg, off, key_len, len) {
                 Ok((_, stored)) if stored == value => return Ok(Some(SetOutcome::Unchanged)),
@@ -315,22 +320,12 @@ impl Namespace {
                         return Err(Error::WormDelete);
                     }
                     let link = Some((slot.seg, slot.data_off));
-                    let (seg, data_off, idx_off) =
+                    let (tomb, idx_off) =
                         self.append(st, key, &[], ts, FLAG_DELETED, link, AppendIndex::Append)?;
                     let Keys::User(m) = &mut st.keys else {
                         unreachable!()
                     };
-                    m.put(
-                        key,
-                        Placement {
-                            seg,
-                            data_off,
-                            idx_off,
-                            payload_len: 0,
-                            timestamp: ts,
-                            flags: FLAG_DELETED,
-                        },
-                    );
+                    m.put(key, Placement::of(&tomb, idx_off));
                 }
                 Mode::Seq => {
                     let id = seq_id(key).map_err(|_| Error::KeyNotFound)?;
@@ -343,15 +338,8 @@ impl Namespace {
                     }
                     let link = Some((e.data_seg, e.data_off));
                     let dest = AppendIndex::Overwrite(id);
-                    let (data_seg, data_off, _) =
+                    let (tomb, _) =
                         self.append(st, &id.to_le_bytes(), &[], ts, FLAG_DELETED, link, dest)?;
-                    let tomb = IndexEntry {
-                        data_seg,
-                        data_off,
-                        payload_len: 0,
-                        timestamp: ts,
-                        flags: FLAG_DELETED,
-                    };
                     let Keys::Seq(s) = &mut st.keys else {
                         unreachable!()
                     };
