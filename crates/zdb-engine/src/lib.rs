@@ -14,6 +14,7 @@ mod engine;
 mod error;
 pub mod events;
 pub mod format;
+mod iostats;
 mod keymap;
 mod namespace;
 mod segment;
@@ -23,6 +24,7 @@ mod settings;
 pub use engine::{Engine, EngineConfig, DEFAULT_NAMESPACE};
 pub use error::{Error, Result};
 pub use events::{Event, EventSink, NoEvents};
+pub use iostats::IoCounters;
 pub use namespace::{
     seq_key, CompactStats, Cursor, Direction, EntryMeta, HistoryItem, Namespace, NamespaceInfo,
     ScanItem, ScanPage, SetOutcome, SettingChange,

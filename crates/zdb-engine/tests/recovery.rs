@@ -168,6 +168,10 @@ fn flipped_payload_byte_is_an_error_not_data() {
     assert!(matches!(ns.get(&keys[9]), Err(Error::Corrupt { .. })));
     assert_eq!(ns.check(&keys[9]).unwrap(), Some(false));
     assert_eq!(ns.check(&keys[8]).unwrap(), Some(true));
+    let io = ns.info().data_io;
+    assert_eq!(io.faults, 2, "the GET and the CHECK of the damaged record");
+    assert!(io.read_bytes > 0);
+    assert_eq!(io.read_errors, 0);
 }
 
 /// A sink that restores a missing segment from a backup, as zstor would.

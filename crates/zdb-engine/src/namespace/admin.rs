@@ -25,6 +25,9 @@ pub struct NamespaceInfo {
     pub current_offset: u64,
     /// Sequential mode: the id the next SET with an empty key gets.
     pub next_id: u32,
+    /// I/O counters of the data files and the index files.
+    pub data_io: crate::IoCounters,
+    pub index_io: crate::IoCounters,
     pub data_dir: std::path::PathBuf,
     pub index_dir: std::path::PathBuf,
     pub segments: Vec<u32>,
@@ -58,6 +61,8 @@ impl Namespace {
                 Keys::Seq(s) => s.next_id,
                 Keys::User(_) => 0,
             },
+            data_io: self.io.data.snapshot(),
+            index_io: self.io.index.snapshot(),
             data_dir: self.data_dir.clone(),
             index_dir: self.index_dir.clone(),
             segments: st.segments.clone(),

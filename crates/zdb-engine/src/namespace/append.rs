@@ -78,7 +78,9 @@ impl Namespace {
             return Ok(());
         }
         let f = self.handle(st, data, seg)?;
-        f.read_exact_at(buf, off).map_err(|source| Error::Io {
+        let r = f.read_exact_at(buf, off);
+        self.io.of(data).read(&r, len);
+        r.map_err(|source| Error::Io {
             path: self.seg_path(data, seg),
             source,
         })
@@ -172,23 +174,27 @@ impl Namespace {
         let seg = st.cur_seg();
         if !st.pending.data.is_empty() {
             let p = segment::data_path(&self.data_dir, seg);
-            st.data
-                .write_all_at(&st.pending.data, st.pending.data_at)
-                .at(&p)?;
+            let r = st.data.write_all_at(&st.pending.data, st.pending.data_at);
+            self.io.data.write(&r, st.pending.data.len());
+            r.at(&p)?;
             st.pending.data.clear();
         }
         if !st.pending.index.is_empty() {
             let p = segment::index_path(&self.index_dir, seg);
-            st.index
-                .write_all_at(&st.pending.index, st.pending.index_at)
-                .at(&p)?;
+            let r = st
+                .index
+                .write_all_at(&st.pending.index, st.pending.index_at);
+            self.io.index.write(&r, st.pending.index.len());
+            r.at(&p)?;
             st.pending.index.clear();
         }
         let overwrites = std::mem::take(&mut st.pending.overwrites);
         let mut touched = Vec::new();
         for (iseg, off, entry) in &overwrites {
             let (f, p) = self.file(st, false, *iseg)?;
-            f.write_all_at(entry, *off).at(&p)?;
+            let r = f.write_all_at(entry, *off);
+            self.io.index.write(&r, entry.len());
+            r.at(&p)?;
             if *iseg != seg && !touched.contains(iseg) {
                 touched.push(*iseg);
             }

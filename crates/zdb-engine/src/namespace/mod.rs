@@ -187,6 +187,7 @@ pub struct Namespace {
     /// Read handles of closed segments, opened on first use.
     files: Mutex<HashMap<(bool, u32), Arc<File>>>,
     deleted: AtomicBool,
+    io: crate::iostats::IoStats,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -359,10 +360,13 @@ impl Namespace {
         };
         let mut b = [0u8; format::SEQ_ENTRY_LEN];
         self.read_into(st, false, seg, off, &mut b)?;
-        let (e, _, _) = format::decode_entry(&b).map_err(|_| Error::Corrupt {
-            path: self.seg_path(false, seg),
-            offset: off,
-            what: "index entry checksum mismatch",
+        let (e, _, _) = format::decode_entry(&b).map_err(|_| {
+            self.io.index.fault();
+            Error::Corrupt {
+                path: self.seg_path(false, seg),
+                offset: off,
+                what: "index entry checksum mismatch",
+            }
         })?;
         Ok(Some(e))
     }
@@ -393,10 +397,13 @@ impl Namespace {
         key_len: usize,
         payload_len: u32,
     ) -> Result<RecordHeader> {
-        let corrupt = |what| Error::Corrupt {
-            path: self.seg_path(true, seg),
-            offset: off as u64,
-            what,
+        let corrupt = |what| {
+            self.io.data.fault();
+            Error::Corrupt {
+                path: self.seg_path(true, seg),
+                offset: off as u64,
+                what,
+            }
         };
         let (h, _, _) = format::decode_record(b).map_err(|e| match e {
             format::DecodeError::Short { .. } => corrupt("record shorter than indexed"),

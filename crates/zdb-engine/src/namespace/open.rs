@@ -66,6 +66,7 @@ impl Namespace {
             state: RwLock::new(state),
             files: Mutex::new(HashMap::new()),
             deleted: AtomicBool::new(false),
+            io: Default::default(),
         })
     }
 

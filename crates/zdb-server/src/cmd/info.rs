@@ -4,6 +4,7 @@ use super::{CmdResult, Ctx};
 use crate::stats::Stats;
 use bytes::Bytes;
 use std::fmt::Write;
+use zdb_engine::IoCounters;
 
 const MB: f64 = 1024.0 * 1024.0;
 
@@ -46,16 +47,27 @@ pub fn info(ctx: &mut Ctx<'_>, _args: &[Bytes]) -> CmdResult {
         "commands_unauthorized: {}",
         Stats::get(&st.commands_unauthorized)
     );
-    for kind in ["index", "data"] {
-        let _ = writeln!(t, "{kind}_disk_read_failed: 0");
-        let _ = writeln!(t, "{kind}_disk_write_failed: 0");
+    let (mut data, mut index) = (IoCounters::default(), IoCounters::default());
+    for ns in ctx
+        .srv
+        .engine
+        .list()
+        .iter()
+        .filter_map(|n| ctx.srv.engine.namespace(n))
+    {
+        let i = ns.info();
+        data.add(&i.data_io);
+        index.add(&i.index_io);
     }
-    // The engine keeps no I/O byte counters yet.
+    for (kind, io) in [("index", &index), ("data", &data)] {
+        let _ = writeln!(t, "{kind}_disk_read_failed: {}", io.read_errors);
+        let _ = writeln!(t, "{kind}_disk_write_failed: {}", io.write_errors);
+    }
     for (name, bytes) in [
-        ("index_disk_read", 0),
-        ("index_disk_write", 0),
-        ("data_disk_read", 0),
-        ("data_disk_write", 0),
+        ("index_disk_read", index.read_bytes),
+        ("index_disk_write", index.written_bytes),
+        ("data_disk_read", data.read_bytes),
+        ("data_disk_write", data.written_bytes),
         ("network_rx", Stats::get(&st.network_rx)),
         ("network_tx", Stats::get(&st.network_tx)),
     ] {

@@ -76,10 +76,14 @@ fn render(srv: &ServerState, ns: &Namespace, admin: bool) -> String {
             "userkey"
         }
     );
-    for kind in ["index", "data"] {
-        let _ = writeln!(t, "stats_{kind}_io_errors: 0");
-        let _ = writeln!(t, "stats_{kind}_io_error_last: 0");
-        let _ = writeln!(t, "stats_{kind}_faults: 0");
+    for (kind, io) in [("index", &info.index_io), ("data", &info.data_io)] {
+        let _ = writeln!(
+            t,
+            "stats_{kind}_io_errors: {}",
+            io.read_errors + io.write_errors
+        );
+        let _ = writeln!(t, "stats_{kind}_io_error_last: {}", io.last_error);
+        let _ = writeln!(t, "stats_{kind}_faults: {}", io.faults);
     }
     if s.maxsize > 0 {
         let _ = writeln!(
