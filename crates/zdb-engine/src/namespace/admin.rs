@@ -136,6 +136,8 @@ impl Namespace {
             files.insert((false, old), st.index.clone());
         }
         st.data = Arc::new(data);
+        // The old segment is mapped again at its exact length when next read.
+        st.data_map = Default::default();
         st.index = Arc::new(index);
         st.data_len = format::FILE_HEADER_LEN as u64;
         st.index_len = format::FILE_HEADER_LEN as u64;
@@ -166,7 +168,20 @@ impl Namespace {
     /// else (offloading) then really frees its disk space, and the next read of it reopens the
     /// file or raises `missing-data`.
     pub fn release_handles(&self) {
-        self.files.lock().clear();
+        // Keep what still names the same file: dropping a hot map costs page faults later.
+        self.maps
+            .write()
+            .retain(|&seg, m| m.still_at(&self.seg_path(true, seg)));
+        self.files.lock().retain(|&(data, seg), f| {
+            let path = self.seg_path(data, seg);
+            match (f.metadata(), std::fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => {
+                    use std::os::unix::fs::MetadataExt;
+                    (a.dev(), a.ino()) == (b.dev(), b.ino())
+                }
+                _ => false,
+            }
+        });
     }
 
     /// Forget the given ids from the dirty set (a hook confirmed it shipped them).

@@ -27,6 +27,15 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// File offset where the pending data starts (valid when not empty).
+    pub fn data_start(&self) -> u64 {
+        self.data_at
+    }
+
     /// A pending in-place rewrite of the seq entry at `(seg, off)`, newest first.
     fn overwrite(&self, seg: u32, off: u64) -> Option<&[u8]> {
         self.overwrites
@@ -75,6 +84,10 @@ impl Namespace {
         };
         if let Some(b) = rewritten.or(appended) {
             buf.copy_from_slice(b);
+            return Ok(());
+        }
+        if data && self.copy_mapped(st, seg, off, buf)? {
+            self.io.data.read(&Ok::<(), ()>(()), len);
             return Ok(());
         }
         let f = self.handle(st, data, seg)?;

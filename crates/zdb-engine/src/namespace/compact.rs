@@ -290,6 +290,8 @@ impl Namespace {
             st.index_bytes -= before.saturating_sub(FILE_HEADER_LEN as u64);
             st.dirty.insert(seg);
         }
+        // Readers copy out of maps under the shared lock, which is held exclusively here.
+        self.maps.write().remove(&seg);
         let dpath = segment::data_path(&self.data_dir, seg);
         let f = std::fs::OpenOptions::new()
             .write(true)

@@ -8,6 +8,7 @@
 mod admin;
 mod append;
 mod compact;
+mod mapped;
 mod open;
 mod rebuild;
 mod scan;
@@ -118,6 +119,8 @@ pub(crate) struct State {
     /// Segments that exist, ascending; the last one is open for appends.
     pub segments: Vec<u32>,
     pub data: Arc<File>,
+    /// Read map of the open data segment, made on first read.
+    pub data_map: std::sync::OnceLock<Option<Arc<mapped::Mapped>>>,
     pub data_len: u64,
     pub index: Arc<File>,
     pub index_len: u64,
@@ -186,6 +189,8 @@ pub struct Namespace {
     state: RwLock<State>,
     /// Read handles of closed segments, opened on first use.
     files: Mutex<HashMap<(bool, u32), Arc<File>>>,
+    /// Read maps of closed data segments, made on first read.
+    maps: RwLock<HashMap<u32, Arc<mapped::Mapped>>>,
     deleted: AtomicBool,
     io: crate::iostats::IoStats,
 }
@@ -271,27 +276,39 @@ impl Namespace {
             static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         self.check_alive()?;
-        BUF.with_borrow_mut(|buf| {
-            let range = {
-                let st = self.state.read();
-                Self::check_readable(&st)?;
-                let Some(m) = self.lookup(&st, key)? else {
-                    return Ok(None);
-                };
-                let key_len = record_key_len(&st, key);
-                let len = format::RECORD_HEADER_LEN + key_len + m.payload_len as usize;
+        let mut f = Some(f);
+        let mut call = |v: Option<&[u8]>| f.take().expect("called once")(v);
+        let range = {
+            let st = self.state.read();
+            Self::check_readable(&st)?;
+            let Some(m) = self.lookup(&st, key)? else {
+                drop(st);
+                return Ok(call(None));
+            };
+            let key_len = record_key_len(&st, key);
+            let len = format::RECORD_HEADER_LEN + key_len + m.payload_len as usize;
+            let payload = len - m.payload_len as usize..len;
+            // Mapped: verify and hand over the bytes in place, a single copy in all.
+            let off = m.data_off as u64;
+            let mapped = self.with_mapped(&st, m.seg, off, len, |rec| -> Result<T> {
+                self.check_record(rec, m.seg, m.data_off, key_len, m.payload_len)?;
+                Ok(call(Some(&rec[payload.clone()])))
+            })?;
+            if let Some(out) = mapped {
+                self.io.data.read(&Ok::<(), ()>(()), len);
+                return out;
+            }
+            BUF.with_borrow_mut(|buf| -> Result<()> {
                 if buf.len() < len {
                     buf.resize(len, 0);
                 }
-                self.read_into(&st, true, m.seg, m.data_off as u64, &mut buf[..len])?;
+                self.read_into(&st, true, m.seg, off, &mut buf[..len])?;
                 self.check_record(&buf[..len], m.seg, m.data_off, key_len, m.payload_len)?;
-                Some(len - m.payload_len as usize..len)
-            };
-            Ok(range)
-        })
-        .map(|range: Option<std::ops::Range<usize>>| {
-            BUF.with_borrow(|buf| f(range.map(|r| &buf[r])))
-        })
+                Ok(())
+            })?;
+            payload
+        };
+        Ok(BUF.with_borrow(|buf| call(Some(&buf[range]))))
     }
 
     /// Metadata of the current, non-deleted version of `key`.

@@ -65,6 +65,7 @@ impl Namespace {
             events,
             state: RwLock::new(state),
             files: Mutex::new(HashMap::new()),
+            maps: RwLock::new(HashMap::new()),
             deleted: AtomicBool::new(false),
             io: Default::default(),
         })
@@ -82,6 +83,7 @@ impl Namespace {
         let restore = |path: &Path| restore_missing(&self.name, &*self.events, path);
         *st = load_state(&self.data_dir, &self.index_dir, settings, &restore)?;
         self.files.lock().clear();
+        self.maps.write().clear();
         Ok(())
     }
 
@@ -100,6 +102,7 @@ impl Namespace {
             }
         }
         self.files.lock().clear();
+        self.maps.write().clear();
         let settings = st.settings.clone();
         *st = fresh_state(&self.data_dir, &self.index_dir, settings)?;
         Ok(())
@@ -121,6 +124,7 @@ fn fresh_state(data_dir: &Path, index_dir: &Path, settings: Settings) -> Result<
         keys,
         segments: vec![0],
         data: Arc::new(data),
+        data_map: Default::default(),
         data_len: FILE_HEADER_LEN as u64,
         index: Arc::new(index),
         index_len: FILE_HEADER_LEN as u64,
@@ -393,6 +397,7 @@ fn finish(
         keys,
         segments,
         data: Arc::new(data),
+        data_map: Default::default(),
         data_len: end.valid_end,
         index: Arc::new(index),
         index_len,

@@ -1,0 +1,108 @@
+//! Reads of data segments through read-only memory maps: a GET copies its record straight from
+//! the page cache, without a system call. Positional reads remain the fallback (a mapping that
+//! cannot be made) and serve the index files.
+//!
+//! Safety rests on one rule, kept by this crate: a mapped range is never truncated while it can
+//! be read. Copies out of a map happen under the namespace lock (shared or exclusive); the engine
+//! truncates a data segment only under the exclusive lock and drops its map first (compaction,
+//! FLUSH, reload), and cuts torn tails at load, before anything is mapped. The open segment is
+//! mapped at its full `datasize` but read only below its written length. Closed segments are
+//! mapped at their exact length. What the engine cannot prevent is another process truncating a
+//! segment file of a running server, which would fault the process: segment files must only be
+//! removed or replaced (as offloading does), never truncated in place.
+
+use super::{Namespace, State};
+use crate::error::Result;
+use memmap2::{Mmap, MmapOptions};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+
+/// A read-only map of one data segment, with the identity of the file it maps.
+pub(crate) struct Mapped {
+    map: Mmap,
+    /// `(device, inode)` of the mapped file, to notice it being replaced or removed.
+    id: (u64, u64),
+}
+
+impl Mapped {
+    /// Map the first `len` bytes of `file`; `None` if the system refuses (reads fall back).
+    pub fn new(file: &File, len: u64) -> Option<Arc<Mapped>> {
+        let meta = file.metadata().ok()?;
+        let len = usize::try_from(len).ok().filter(|&l| l > 0)?;
+        // SAFETY: see the module documentation: mapped ranges are never truncated while they
+        // can be read, and the map is read-only.
+        let map = unsafe { MmapOptions::new().len(len).map(file) }.ok()?;
+        Some(Arc::new(Mapped {
+            map,
+            id: (meta.dev(), meta.ino()),
+        }))
+    }
+
+    fn get(&self, off: u64, len: usize) -> Option<&[u8]> {
+        let start = usize::try_from(off).ok()?;
+        self.map.get(start..start.checked_add(len)?)
+    }
+
+    /// Whether `path` still names the file this map was made from.
+    pub fn still_at(&self, path: &std::path::Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
+    }
+}
+
+impl Namespace {
+    /// Copy `buf.len()` bytes at `off` of data segment `seg` from its map. `Ok(false)` when the
+    /// bytes are not mapped (no map could be made, or they are beyond the written length).
+    pub(crate) fn copy_mapped(
+        &self,
+        st: &State,
+        seg: u32,
+        off: u64,
+        buf: &mut [u8],
+    ) -> Result<bool> {
+        let len = buf.len();
+        Ok(self
+            .with_mapped(st, seg, off, len, |b| buf.copy_from_slice(b))?
+            .is_some())
+    }
+
+    /// Run `g` on the `len` mapped bytes at `off` of data segment `seg`, in place (the caller
+    /// holds the namespace lock, which keeps the range valid). `Ok(None)` when not mapped.
+    pub(crate) fn with_mapped<R>(
+        &self,
+        st: &State,
+        seg: u32,
+        off: u64,
+        len: usize,
+        g: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>> {
+        let map = if seg == st.cur_seg() {
+            let written = if st.pending.is_empty() {
+                st.data_len
+            } else {
+                st.pending.data_start()
+            };
+            if off + len as u64 > written {
+                return Ok(None);
+            }
+            st.data_map
+                .get_or_init(|| Mapped::new(&st.data, self.shared.datasize))
+                .clone()
+        } else {
+            let cached = self.maps.read().get(&seg).cloned();
+            match cached {
+                Some(m) => Some(m),
+                None => {
+                    let f = self.handle(st, true, seg)?;
+                    let flen = f.metadata().map(|m| m.len()).unwrap_or(0);
+                    let m = Mapped::new(&f, flen);
+                    if let Some(m) = &m {
+                        self.maps.write().insert(seg, m.clone());
+                    }
+                    m
+                }
+            }
+        };
+        Ok(map.as_deref().and_then(|m| m.get(off, len)).map(g))
+    }
+}
