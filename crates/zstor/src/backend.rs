@@ -130,7 +130,7 @@ impl MetaStore {
             match r {
                 Ok(Ok(())) => ok += 1,
                 Ok(Err(e)) => last = Some(e),
-                Err(e) => last = Some(Error::Meta(format!("metadata write task: {e}"))),
+                Err(e) => last = Some(Error::Internal(format!("metadata write task: {e}"))),
             }
         }
         if ok < self.backends.len() {

@@ -182,3 +182,58 @@ fn rejects_empty_group_and_relative_root() {
     let s = sample(1, 2, &[2], "").replace("\"/virtualroot\"", "\"rel\"");
     assert_eq!(field_of(Config::from_toml(&s).unwrap_err()), "root");
 }
+
+#[test]
+fn accepts_the_documented_example() {
+    // docs: /work/shared/docs/zstor.md, with real keys in place of the elided ones.
+    let text = format!(
+        r#"minimal_shards = 4
+expected_shards = 6
+redundant_groups = 0
+redundant_nodes = 0
+root = "/virtualroot"
+socket = "/tmp/zstor.sock"
+pid_file = "/tmp/zstor.pid"
+prometheus_port = 9100
+zdb_data_dir_path = "/path"
+max_zdb_data_dir_size = 25600
+zdbfs_mountpoint = "/mnt"
+
+[encryption]
+algorithm = "AES"
+key = "{KEY}"
+
+[compression]
+algorithm = "snappy"
+
+[meta]
+type = "zdb"
+[meta.config]
+prefix = "someprefix"
+[meta.config.encryption]
+algorithm = "AES"
+key = "{MKEY}"
+{meta}
+[[groups]]
+{data}"#,
+        meta = (0..4)
+            .map(|i| format!("[[meta.config.backends]]\naddress = \"[::1]:{}\"\nnamespace = \"meta\"\npassword = \"secret\"\n", 9900 + i))
+            .collect::<String>(),
+        data = (0..6)
+            .map(|i| format!("[[groups.backends]]\naddress = \"127.0.0.1:{}\"\nnamespace = \"data\"\npassword = \"secret\"\n", 9901 + i))
+            .collect::<String>(),
+    );
+    let c = Config::from_toml(&text).unwrap();
+    assert_eq!(c.max_zdb_data_dir_size, Some(25600));
+    assert_eq!(c.meta_key().unwrap(), DataKey::from_hex(MKEY).unwrap());
+    // passwords never show in debug output
+    assert!(!format!("{c:?}").contains("secret"));
+    assert!(!format!("{c:?}").contains(KEY));
+}
+
+#[test]
+fn load_reports_unreadable_files() {
+    let err = Config::load(Path::new("/nonexistent/zstor_config.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Read { .. }));
+    assert!(err.to_string().contains("/nonexistent/zstor_config.toml"));
+}

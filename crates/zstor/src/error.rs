@@ -72,6 +72,9 @@ pub enum Error {
         /// What the client reported.
         source: zdb_client::ClientError,
     },
+    /// A background task or thread died (a bug, or the runtime shutting down).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Local file I/O.
     #[error("{context}: {source}")]
     Io {

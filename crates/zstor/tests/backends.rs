@@ -141,4 +141,47 @@ async fn store_retrieve_survives_bitrot_and_two_lost_backends() {
         err.to_string(),
         "not enough backends reachable: 4 reachable, 6 needed"
     );
+
+    // `check`: the stored checksum, from any 2 metadata backends.
+    let sum = store.checksum(name).await.expect("checksum");
+    assert_eq!(sum, zstor::hash::blake2b_128(&bytes));
+    // With a third metadata backend gone, reads say how many answered and how many are needed.
+    meta[1].stop();
+    let err = store.retrieve_file(name, &out2).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not enough backends reachable: 1 reachable, 2 needed"
+    );
+    assert!(matches!(
+        store.checksum(Path::new("/virtualroot/missing")).await,
+        Err(Error::TooFewBackends {
+            reachable: 1,
+            needed: 2
+        })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_path_is_not_found() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data: Vec<Zdb> = (0..6)
+        .map(|i| Zdb::start(&tmp.path().join(format!("d{i}"))))
+        .collect();
+    let meta: Vec<Zdb> = (0..4)
+        .map(|i| Zdb::start(&tmp.path().join(format!("m{i}"))))
+        .collect();
+    for z in &meta {
+        make_namespace(&z.addr, "meta", "user").await;
+    }
+    let text = config_text(
+        &data.iter().collect::<Vec<_>>(),
+        &meta.iter().collect::<Vec<_>>(),
+        &"42".repeat(32),
+    );
+    let store = Store::new(Config::from_toml(&text).expect("config")).expect("store");
+    let err = store
+        .checksum(Path::new("/virtualroot/nothing"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)), "{err}");
 }
