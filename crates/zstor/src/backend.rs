@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use zdb_client::{Client, ClientConfig, Endpoint};
 
 use crate::config::{self, Config};
+use crate::hash::Digest128;
 use crate::meta::{meta_key, MetaCodec, ObjectMeta};
 use crate::Error;
 
@@ -115,13 +116,40 @@ impl MetaStore {
         })
     }
 
+    /// The storage key of `path`'s record and its path hash (see [`meta_key`]).
+    pub fn key_of(&self, path: &Path) -> (String, Digest128) {
+        meta_key(&self.prefix, self.root.as_deref(), path)
+    }
+
+    /// Parse a raw storage key `/{prefix}/meta/{32 hex}` (as `rebuild -k` takes it) into the
+    /// key and its path hash.
+    pub fn parse_key(&self, key: &str) -> Result<(String, Digest128), Error> {
+        let bad = |why: &str| Error::InvalidPath {
+            path: key.to_owned(),
+            reason: why.to_owned(),
+        };
+        let hex_hash = key
+            .strip_prefix(&format!("/{}/meta/", self.prefix))
+            .ok_or_else(|| bad("not a metadata key of this config's prefix"))?;
+        let mut hash = [0u8; 16];
+        hex::decode_to_slice(hex_hash, &mut hash)
+            .map_err(|_| bad("expected 32 hex digits after the prefix"))?;
+        Ok((key.to_owned(), hash))
+    }
+
     /// Store the record of `path`; every one of the 4 backends must accept its piece.
     pub async fn put(&self, path: &Path, meta: &ObjectMeta) -> Result<(), Error> {
-        let (key, hash) = meta_key(&self.prefix, self.root.as_deref(), path);
+        let (key, hash) = self.key_of(path);
+        self.put_at(&key, hash, meta).await
+    }
+
+    /// Store a record under a storage key from [`MetaStore::key_of`] or
+    /// [`MetaStore::parse_key`].
+    pub async fn put_at(&self, key: &str, hash: Digest128, meta: &ObjectMeta) -> Result<(), Error> {
         let pieces = self.codec.seal(hash, meta)?;
         let mut tasks = JoinSet::new();
         for (b, piece) in self.backends.iter().cloned().zip(pieces) {
-            let key = key.clone();
+            let key = key.to_owned();
             tasks.spawn(async move { b.put_key(key.as_bytes(), &piece).await });
         }
         let mut ok = 0;
@@ -145,10 +173,20 @@ impl MetaStore {
 
     /// The record of `path`, from any 2 of the 4 backends.
     pub async fn get(&self, path: &Path) -> Result<ObjectMeta, Error> {
-        let (key, hash) = meta_key(&self.prefix, self.root.as_deref(), path);
+        let (key, hash) = self.key_of(path);
+        self.get_at(&key, hash, &path.display().to_string()).await
+    }
+
+    /// The record under a storage key; `name` is what a not-found error reports.
+    pub async fn get_at(
+        &self,
+        key: &str,
+        hash: Digest128,
+        name: &str,
+    ) -> Result<ObjectMeta, Error> {
         let mut tasks = JoinSet::new();
         for (i, b) in self.backends.iter().cloned().enumerate() {
-            let key = key.clone();
+            let key = key.to_owned();
             tasks.spawn(async move { (i, b.get_key(key.as_bytes()).await) });
         }
         let mut pieces: Vec<Option<Bytes>> = vec![None; self.backends.len()];
@@ -169,7 +207,7 @@ impl MetaStore {
             });
         }
         if found == 0 {
-            return Err(Error::NotFound(path.display().to_string()));
+            return Err(Error::NotFound(name.to_owned()));
         }
         let refs: Vec<Option<&[u8]>> = pieces.iter().map(|p| p.as_deref()).collect();
         self.codec.open(hash, &refs)

@@ -75,6 +75,14 @@ pub enum Error {
     /// A background task or thread died (a bug, or the runtime shutting down).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A command-line path that cannot name a stored file.
+    #[error("{path}: {reason}")]
+    InvalidPath {
+        /// The path given (or resolved).
+        path: String,
+        /// Why it is refused.
+        reason: String,
+    },
     /// Local file I/O.
     #[error("{context}: {source}")]
     Io {

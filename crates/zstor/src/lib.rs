@@ -12,8 +12,11 @@
 //! * [`meta`]: the per-file metadata record, its binary encoding, its encryption with the
 //!   metadata key and its 2+2 dispersal over the 4 metadata backends, and its storage key.
 //! * [`backend`]: putting pieces on zdb backends and getting them back (via `zdb-client`).
-//! * [`store`]: streaming store/retrieve of whole files over the backends.
+//! * [`store`]: streaming store/retrieve of whole files over the backends, and rebuild
+//!   (repair of lost or corrupt shards, or re-encoding with a new code).
 //! * [`hash`]: the checksums used above (blake2b-128 for files, BLAKE3-128 for pieces).
+//! * [`cli`]: what the `zstor` binary needs beyond the store: command-line paths to
+//!   metadata keys, backend health (`status`), configuration and backend checks (`test`).
 //!
 //! # What this crate must not touch
 //!
@@ -24,6 +27,7 @@
 //! Formats are documented in `docs/format/zstor.md`.
 
 pub mod backend;
+pub mod cli;
 pub mod config;
 mod error;
 pub mod hash;

@@ -25,6 +25,10 @@ use crate::pipeline::{
 use crate::placement;
 use crate::Error;
 
+#[path = "rebuild.rs"]
+mod rebuild;
+pub use rebuild::{RebuildReport, RebuildTarget};
+
 /// A configured store: data backends by group, metadata store, keys.
 pub struct Store {
     config: Config,
@@ -68,6 +72,11 @@ impl Store {
         self
     }
 
+    /// The configuration this store was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The metadata store.
     pub fn meta(&self) -> &MetaStore {
         &self.meta
@@ -101,6 +110,30 @@ impl Store {
 
     /// Store the file at `source` under the name `path`.
     pub async fn store_as(&self, source: &Path, path: &Path) -> Result<ObjectMeta, Error> {
+        self.store_as_with(source, path, &|_| {}).await
+    }
+
+    /// [`Store::store_as`], calling `progress` with the plaintext bytes of each chunk once
+    /// its pieces are all uploaded (for progress bars).
+    pub async fn store_as_with(
+        &self,
+        source: &Path,
+        path: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<ObjectMeta, Error> {
+        let (key, hash) = self.meta.key_of(path);
+        self.store_at(source, &key, hash, progress).await
+    }
+
+    /// Store `source` with its record under a storage key (see
+    /// [`MetaStore::key_of`]/[`MetaStore::parse_key`]).
+    async fn store_at(
+        &self,
+        source: &Path,
+        key: &str,
+        hash: Digest128,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<ObjectMeta, Error> {
         let rules = self.config.rules();
         let up = self.reachable().await;
         let sizes: Vec<usize> = up.iter().map(Vec::len).collect();
@@ -143,7 +176,7 @@ impl Store {
         let mut size = 0u64;
         // Two chunks in flight: chunk c uploads while chunk c + 1 is read, hashed and encoded.
         // Piece buffers go to the upload tasks and come back, so steady state allocates nothing.
-        let mut in_flight: Option<Uploads> = None;
+        let mut in_flight: Option<(Uploads, usize)> = None;
         let mut spare: Vec<Vec<u8>> = Vec::new();
         for chunk in 0u64.. {
             let len =
@@ -168,15 +201,17 @@ impl Store {
                     (i, r, owned)
                 });
             }
-            if let Some(previous) = in_flight.replace(uploads) {
+            if let Some((previous, done)) = in_flight.replace((uploads, len)) {
                 collect_keys(previous, &mut keys, &mut spare).await?;
+                progress(done as u64);
             }
             if len < buf.len() {
                 break;
             }
         }
-        if let Some(last) = in_flight.take() {
+        if let Some((last, done)) = in_flight.take() {
             collect_keys(last, &mut keys, &mut spare).await?;
+            progress(done as u64);
         }
         let shards = (0..n)
             .map(|i| {
@@ -204,7 +239,7 @@ impl Store {
             encryption: EncryptionAlgorithm::Aes256Gcm,
             shards,
         };
-        self.meta.put(path, &meta).await?;
+        self.meta.put_at(key, hash, &meta).await?;
         Ok(meta)
     }
 
@@ -235,6 +270,18 @@ impl Store {
     /// after every chunk decoded and the file checksum matched.
     pub async fn retrieve_file(&self, path: &Path, out: &Path) -> Result<ObjectMeta, Error> {
         let meta = self.meta.get(path).await?;
+        self.retrieve_meta(meta, out, &|_| {}).await
+    }
+
+    /// [`Store::retrieve_file`] from an already loaded record, calling `progress` with the
+    /// plaintext bytes of each chunk once written (for progress bars; the total is
+    /// `meta.size`).
+    pub async fn retrieve_meta(
+        &self,
+        meta: ObjectMeta,
+        out: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<ObjectMeta, Error> {
         let params = meta.params();
         let backends: Vec<Backend> = meta
             .shards
@@ -246,7 +293,7 @@ impl Store {
         let mut file =
             std::fs::File::create(&tmp).map_err(io(format!("create {}", tmp.display())))?;
         let result = self
-            .retrieve_into(&meta, &backends, &mut decoder, &mut file)
+            .retrieve_into(&meta, &backends, &mut decoder, &mut file, progress)
             .await;
         let result = result.and_then(|()| {
             file.sync_all()
@@ -272,6 +319,7 @@ impl Store {
         backends: &[Backend],
         decoder: &mut ChunkDecoder,
         file: &mut std::fs::File,
+        progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(), Error> {
         let k = meta.k as usize;
         let n = backends.len();
@@ -315,6 +363,7 @@ impl Store {
             hash_beside(&mut hasher, bytes, || {
                 file.write_all(bytes).map_err(io("write output"))
             })?;
+            progress(expected);
         }
         let actual = hasher.finish();
         if actual != meta.checksum {
@@ -377,10 +426,11 @@ fn spawn_fetch(
     meta: &ObjectMeta,
     backends: &[Backend],
     chunk: u64,
-    shards: std::ops::Range<usize>,
+    shards: impl IntoIterator<Item = usize>,
 ) -> tokio::task::JoinHandle<Vec<Option<Bytes>>> {
     let n = backends.len();
     let jobs: Vec<(usize, Backend, u64)> = shards
+        .into_iter()
         .filter_map(|i| {
             let id = *meta.shards.get(i)?.keys.get(chunk as usize)?;
             Some((i, backends.get(i)?.clone(), id))

@@ -25,12 +25,14 @@ mod decode;
 mod encode;
 mod key;
 mod piece;
+mod regen;
 
 pub use compress::Compression;
 pub use decode::ChunkDecoder;
 pub use encode::ChunkEncoder;
 pub use key::DataKey;
 pub use piece::{PieceHeader, PIECE_HEADER_LEN};
+pub use regen::regenerate;
 
 use crate::Error;
 
