@@ -1,9 +1,10 @@
 //! One namespace: its segments, its in-memory index and every operation on its entries.
 //!
 //! Concurrency: one `RwLock` over the namespace state. Reads (GET, EXISTS, SCAN…) share it and
-//! read files with positional I/O; writes take it exclusively. Different namespaces never
-//! contend. Durability: a write returns once both its data record and its index entry are in the
-//! OS page cache (`Durability::Os`), or on disk (`Durability::Always`).
+//! read data through memory maps (`mapped.rs`) or positional I/O; writes take it exclusively and
+//! batch their appends (`append.rs`). Different namespaces never contend. Durability: a write
+//! returns once both its data record and its index entry are in the OS page cache
+//! (`Durability::Os`), or on disk (`Durability::Always`).
 
 mod admin;
 mod append;
@@ -44,7 +45,7 @@ pub(crate) struct Shared {
 /// Outcome of a SET.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SetOutcome {
-    /// Written; carries the key (in seq mode the new or updated 4-byte id).
+    /// Written; carries the key (in seq mode the new or updated id, 8 bytes little-endian).
     Written(Vec<u8>),
     /// The value equals the current one: nothing written.
     Unchanged,
