@@ -89,7 +89,36 @@ impl Backend {
     pub async fn get_key(&self, key: &[u8]) -> Result<Option<Bytes>, Error> {
         self.client.get(key).await.map_err(|e| self.err(e))
     }
+
+    /// Every key of the namespace, following `SCAN` cursors to the end (not just the first
+    /// batch: 0-stor v2's metadata walk stopped there). At most `max_pages` pages are read;
+    /// more is reported as an error rather than looping forever on a misbehaving server.
+    pub async fn scan_keys(&self, max_pages: usize) -> Result<Vec<Bytes>, Error> {
+        let mut keys = Vec::new();
+        let mut cursor: Option<Bytes> = None;
+        for _ in 0..max_pages {
+            match self
+                .client
+                .scan(cursor.as_deref())
+                .await
+                .map_err(|e| self.err(e))?
+            {
+                None => return Ok(keys),
+                Some((next, entries)) => {
+                    keys.extend(entries.into_iter().map(|e| e.key));
+                    cursor = Some(next);
+                }
+            }
+        }
+        Err(Error::Internal(format!(
+            "{}: SCAN did not end within {max_pages} pages",
+            self.label
+        )))
+    }
 }
+
+/// Bound on `SCAN` pages read by [`MetaStore::keys`] (zdb answers one or a few keys a page).
+pub const MAX_SCAN_PAGES: usize = 10_000_000;
 
 /// The metadata store: 4 user-mode backends, records dispersed 2+2.
 pub struct MetaStore {
@@ -135,6 +164,35 @@ impl MetaStore {
         hex::decode_to_slice(hex_hash, &mut hash)
             .map_err(|_| bad("expected 32 hex digits after the prefix"))?;
         Ok((key.to_owned(), hash))
+    }
+
+    /// Every metadata key of this config's prefix (`/{prefix}/meta/…`), sorted, from the
+    /// first metadata backend that lists its whole namespace (writes reach all 4, so any
+    /// one of them holds every key).
+    pub async fn keys(&self) -> Result<Vec<String>, Error> {
+        let prefix = format!("/{}/meta/", self.prefix);
+        let mut last = None;
+        for b in &self.backends {
+            match b.scan_keys(MAX_SCAN_PAGES).await {
+                Ok(raw) => {
+                    let set: std::collections::BTreeSet<String> = raw
+                        .iter()
+                        .filter_map(|k| std::str::from_utf8(k).ok())
+                        .filter(|k| k.starts_with(&prefix))
+                        .map(str::to_owned)
+                        .collect();
+                    return Ok(set.into_iter().collect());
+                }
+                Err(e) => {
+                    tracing::debug!(backend = b.label(), error = %e, "metadata key listing failed");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(Error::TooFewBackends {
+            reachable: 0,
+            needed: 1,
+        }))
     }
 
     /// Store the record of `path`; every one of the 4 backends must accept its piece.

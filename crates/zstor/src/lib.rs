@@ -15,6 +15,8 @@
 //! * [`store`]: streaming store/retrieve of whole files over the backends, and rebuild
 //!   (repair of lost or corrupt shards, or re-encoding with a new code).
 //! * [`hash`]: the checksums used above (blake2b-128 for files, BLAKE3-128 for pieces).
+//! * [`daemon`]: `zstor monitor`: the unix-socket server the CLI talks to, backend health
+//!   probes, repair and scrub sweeps, Prometheus metrics, signal handling.
 //! * [`cli`]: what the `zstor` binary needs beyond the store: command-line paths to
 //!   metadata keys, backend health (`status`), configuration and backend checks (`test`).
 //!
@@ -29,6 +31,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 mod error;
 pub mod hash;
 pub mod meta;

@@ -16,6 +16,8 @@ use zstor::cli::{diagnose, paths, status};
 use zstor::store::RebuildTarget;
 use zstor::{Config, Error, Store};
 
+mod remote;
+
 /// Compress, encrypt and erasure-code files over zdb backends (0-stor v2 compatible).
 #[derive(Parser, Debug)]
 #[command(name = "zstor", version, about, long_about = None)]
@@ -58,8 +60,8 @@ enum Cmd {
         /// same checksum).
         #[arg(short, long)]
         delete: bool,
-        /// Do not wait for the upload. No daemon exists yet, so this currently blocks like a
-        /// plain store.
+        /// Do not wait for the upload: through the daemon, return once it queued the store
+        /// (its outcome is in the daemon's log and metrics); in-process, this blocks.
         #[arg(short, long)]
         notblocking: bool,
     },
@@ -96,7 +98,9 @@ enum Cmd {
         #[arg(short, long)]
         file: PathBuf,
     },
-    /// Run the daemon (not implemented yet).
+    /// Run the daemon: serves the other sub-commands on the config's `socket`, probes
+    /// backends, repairs and scrubs objects, exports `/metrics` on `prometheus_port`.
+    /// SIGUSR1 reloads the config (a bad one is refused), SIGTERM drains and exits.
     Monitor,
     /// Validate the config, contact every backend and check that a shard placement exists.
     Test,
@@ -141,11 +145,14 @@ fn init_logging(opts: &Opts) -> Result<()> {
         EnvFilter::new("debug")
     } else {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new(if opts.log_file.is_some() {
-                "info"
-            } else {
-                "warn"
-            })
+            // The daemon logs its lifecycle, health verdicts and repairs at info.
+            EnvFilter::new(
+                if opts.log_file.is_some() || matches!(opts.cmd, Cmd::Monitor) {
+                    "info"
+                } else {
+                    "warn"
+                },
+            )
         })
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
@@ -161,18 +168,28 @@ fn init_logging(opts: &Opts) -> Result<()> {
                 .with_writer(std::sync::Mutex::new(file))
                 .try_init()
         }
-        None => builder.with_writer(std::io::stderr).try_init(),
+        None => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .try_init(),
     }
     .map_err(|e| anyhow!("initialising logging: {e}"))
 }
 
 async fn run(opts: Opts) -> Result<ExitCode> {
-    // Before loading the config: the refusal does not depend on it.
-    if let Cmd::Monitor = &opts.cmd {
-        bail!("monitor: the daemon is not implemented yet");
-    }
     let config =
         Config::load(&opts.config).with_context(|| format!("config {}", opts.config.display()))?;
+    if let Cmd::Monitor = &opts.cmd {
+        zstor::daemon::run(&opts.config, config)
+            .await
+            .context("monitor")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !matches!(opts.cmd, Cmd::Test) {
+        if let Some(socket) = daemon_socket(&config).await {
+            return remote::run(&socket, &config, opts.cmd).await;
+        }
+    }
     match opts.cmd {
         Cmd::Store {
             file,
@@ -183,7 +200,7 @@ async fn run(opts: Opts) -> Result<ExitCode> {
             notblocking,
         } => {
             if notblocking {
-                tracing::debug!("-n/--notblocking: no daemon yet, storing in the foreground");
+                tracing::debug!("-n/--notblocking: no daemon, storing in the foreground");
             }
             if save_failure {
                 tracing::warn!("-s/--save-failure: failure records are not saved yet");
@@ -253,7 +270,21 @@ async fn run(opts: Opts) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Monitor => bail!("monitor: the daemon is not implemented yet"),
+        Cmd::Monitor => bail!("monitor: handled above"),
+    }
+}
+
+/// The daemon's socket when the config names one and it accepts connections; a configured
+/// but unreachable socket is warned about and the command runs in-process.
+async fn daemon_socket(config: &Config) -> Option<PathBuf> {
+    let socket = config.socket.as_ref()?;
+    match zstor::daemon::server::reachable(socket).await {
+        Ok(()) => Some(socket.clone()),
+        Err(e) => {
+            tracing::info!(error = %e, "daemon not reachable; running in-process");
+            eprintln!("zstor: warning: {e}; running in-process");
+            None
+        }
     }
 }
 

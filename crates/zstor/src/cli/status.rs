@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use zdb_client::{Client, ClientConfig, Endpoint};
 
 use crate::config::{Backend, Config};
 
 /// One backend as seen now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackendStatus {
     /// `host:port`.
     pub address: String,
@@ -28,6 +28,15 @@ pub struct BackendStatus {
     pub used_bytes: Option<u64>,
     /// Bytes that can still be written (quota left, else free disk space).
     pub free_bytes: Option<u64>,
+    /// The namespace's size limit (`None` or 0: no limit).
+    #[serde(default)]
+    pub limit_bytes: Option<u64>,
+    /// Index bytes.
+    #[serde(default)]
+    pub index_bytes: Option<u64>,
+    /// I/O errors the server counted on the namespace's index and data files.
+    #[serde(default)]
+    pub io_errors: Option<u64>,
     /// `used / (used + free)`, in percent.
     pub usage_percent: Option<f64>,
     /// Why it is not reachable.
@@ -35,7 +44,7 @@ pub struct BackendStatus {
 }
 
 /// All backends of a config.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// The 4 metadata backends, in config order.
     pub meta: Vec<BackendStatus>,
@@ -54,6 +63,9 @@ pub async fn probe(conf: &Backend) -> BackendStatus {
         objects: None,
         used_bytes: None,
         free_bytes: None,
+        limit_bytes: None,
+        index_bytes: None,
+        io_errors: None,
         usage_percent: None,
         error: None,
     };
@@ -82,6 +94,15 @@ pub async fn probe(conf: &Backend) -> BackendStatus {
             st.objects = info.entries();
             st.used_bytes = Some(used);
             st.free_bytes = free;
+            st.limit_bytes = info.data_limits_bytes();
+            st.index_bytes = info.index_size_bytes();
+            st.io_errors = match (
+                info.get_u64("stats_index_io_errors"),
+                info.get_u64("stats_data_io_errors"),
+            ) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+            };
             st.usage_percent = free.map(|free| match used.saturating_add(free) {
                 0 => 0.0,
                 total => used as f64 * 100.0 / total as f64,
@@ -113,6 +134,9 @@ pub async fn status(config: &Config) -> Status {
         objects: None,
         used_bytes: None,
         free_bytes: None,
+        limit_bytes: None,
+        index_bytes: None,
+        io_errors: None,
         usage_percent: None,
         error: Some("probe task failed".into()),
     };

@@ -1,0 +1,417 @@
+//! The daemon's counters and the Prometheus `/metrics` endpoint.
+//!
+//! Owns: [`Metrics`] (lock-free counters updated by the other daemon tasks), rendering them
+//! and the last backend probe ([`super::health::Health`]) in the Prometheus text format, and
+//! a minimal HTTP/1.1 responder on `127.0.0.1:prometheus_port` (`GET /metrics` → 200, other
+//! paths → 404, one request per connection). Must not touch: probing backends (the health
+//! loop does it; a scrape only reads its last result).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::{io_err, DaemonError, Shared};
+use crate::cli::status::BackendStatus;
+
+/// Operations counted per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `store`.
+    Store,
+    /// `retrieve`.
+    Retrieve,
+    /// `check`.
+    Check,
+    /// `rebuild` (asked by a client).
+    Rebuild,
+    /// `status`.
+    Status,
+}
+
+const OPS: [Op; 5] = [Op::Store, Op::Retrieve, Op::Check, Op::Rebuild, Op::Status];
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Store => "store",
+            Op::Retrieve => "retrieve",
+            Op::Check => "check",
+            Op::Rebuild => "rebuild",
+            Op::Status => "status",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct OpStats {
+    count: AtomicU64,
+    errors: AtomicU64,
+    micros: AtomicU64,
+}
+
+/// Counters exported on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    ops: [OpStats; 5],
+    /// Requests executing now.
+    pub in_flight: AtomicU64,
+    /// Background stores (`store -n`) waiting or running.
+    pub store_queue: AtomicU64,
+    /// Plaintext bytes stored.
+    pub bytes_in: AtomicU64,
+    /// Plaintext bytes retrieved.
+    pub bytes_out: AtomicU64,
+    /// Objects left in the running repair or scrub sweep.
+    pub repair_queue: AtomicU64,
+    /// Objects repaired (something moved or rewritten).
+    pub repaired: AtomicU64,
+    /// Repairs that failed.
+    pub repair_failures: AtomicU64,
+    /// Repair sweeps run.
+    pub repair_sweeps: AtomicU64,
+    /// Objects checked by scrubs.
+    pub scrub_checked: AtomicU64,
+    /// Objects in the running scrub (0 when none runs).
+    pub scrub_total: AtomicU64,
+    /// Scrubs completed.
+    pub scrub_runs: AtomicU64,
+    /// Successful config reloads.
+    pub config_reloads: AtomicU64,
+}
+
+impl Metrics {
+    /// Add one.
+    pub fn inc(&self, c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Add `n`.
+    pub fn add(&self, c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Subtract `n` (saturating at 0).
+    pub fn sub(&self, c: &AtomicU64, n: u64) {
+        let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_sub(n))
+        });
+    }
+
+    /// Set a gauge.
+    pub fn set(&self, c: &AtomicU64, n: u64) {
+        c.store(n, Ordering::Relaxed);
+    }
+
+    /// Read a counter.
+    pub fn get(&self, c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+
+    fn stats(&self, op: Op) -> &OpStats {
+        let i = OPS.iter().position(|&o| o == op).unwrap_or(0);
+        &self.ops[i]
+    }
+
+    /// Count one request of kind `op`.
+    pub fn record(&self, op: Op, took: Duration, ok: bool) {
+        let s = self.stats(op);
+        s.count.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            s.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        s.micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Requests of kind `op` served so far.
+    pub fn count(&self, op: Op) -> u64 {
+        self.stats(op).count.load(Ordering::Relaxed)
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The whole exposition, Prometheus text format 0.0.4.
+pub fn render(shared: &Shared) -> String {
+    let m = &shared.metrics;
+    let mut out = String::new();
+    let mut lines: Vec<String> = Vec::new();
+    let head = |name: &str, kind: &str, help: &str, lines: &mut Vec<String>| {
+        lines.push(format!("# HELP {name} {help}"));
+        lines.push(format!("# TYPE {name} {kind}"));
+    };
+    head(
+        "zstor_requests_total",
+        "counter",
+        "Requests served by the daemon, by operation.",
+        &mut lines,
+    );
+    for op in OPS {
+        lines.push(format!(
+            "zstor_requests_total{{op=\"{}\"}} {}",
+            op.name(),
+            m.count(op)
+        ));
+    }
+    head(
+        "zstor_request_errors_total",
+        "counter",
+        "Requests that failed, by operation.",
+        &mut lines,
+    );
+    for op in OPS {
+        lines.push(format!(
+            "zstor_request_errors_total{{op=\"{}\"}} {}",
+            op.name(),
+            m.stats(op).errors.load(Ordering::Relaxed)
+        ));
+    }
+    head(
+        "zstor_request_duration_seconds",
+        "summary",
+        "Time spent serving requests, by operation.",
+        &mut lines,
+    );
+    for op in OPS {
+        let micros = m.stats(op).micros.load(Ordering::Relaxed);
+        lines.push(format!(
+            "zstor_request_duration_seconds_sum{{op=\"{}\"}} {:.6}",
+            op.name(),
+            micros as f64 / 1e6
+        ));
+        lines.push(format!(
+            "zstor_request_duration_seconds_count{{op=\"{}\"}} {}",
+            op.name(),
+            m.count(op)
+        ));
+    }
+    let scalars: [(&str, &str, &str, &AtomicU64); 12] = [
+        (
+            "zstor_store_queue_length",
+            "gauge",
+            "Background stores (store -n) waiting or running.",
+            &m.store_queue,
+        ),
+        (
+            "zstor_requests_in_flight",
+            "gauge",
+            "Requests executing now.",
+            &m.in_flight,
+        ),
+        (
+            "zstor_bytes_in_total",
+            "counter",
+            "Plaintext bytes stored.",
+            &m.bytes_in,
+        ),
+        (
+            "zstor_bytes_out_total",
+            "counter",
+            "Plaintext bytes retrieved.",
+            &m.bytes_out,
+        ),
+        (
+            "zstor_repair_queue_length",
+            "gauge",
+            "Objects left in the running repair or scrub sweep.",
+            &m.repair_queue,
+        ),
+        (
+            "zstor_objects_repaired_total",
+            "counter",
+            "Objects whose shards were moved or rewritten by the daemon.",
+            &m.repaired,
+        ),
+        (
+            "zstor_repair_failures_total",
+            "counter",
+            "Object repairs that failed.",
+            &m.repair_failures,
+        ),
+        (
+            "zstor_repair_sweeps_total",
+            "counter",
+            "Repair sweeps run (after a backend loss or a config reload).",
+            &m.repair_sweeps,
+        ),
+        (
+            "zstor_scrub_objects_checked_total",
+            "counter",
+            "Objects read and verified by scrubs.",
+            &m.scrub_checked,
+        ),
+        (
+            "zstor_scrub_objects_in_run",
+            "gauge",
+            "Objects in the running scrub (0: none running).",
+            &m.scrub_total,
+        ),
+        (
+            "zstor_scrub_runs_total",
+            "counter",
+            "Scrubs completed.",
+            &m.scrub_runs,
+        ),
+        (
+            "zstor_config_reloads_total",
+            "counter",
+            "Configs reloaded by SIGUSR1.",
+            &m.config_reloads,
+        ),
+    ];
+    for (name, kind, help, v) in scalars {
+        head(name, kind, help, &mut lines);
+        lines.push(format!("{name} {}", m.get(v)));
+    }
+
+    let (status, down) = match shared.health.lock() {
+        Ok(h) => (h.last.clone(), h.down_labels()),
+        Err(p) => {
+            let h = p.into_inner();
+            (h.last.clone(), h.down_labels())
+        }
+    };
+    let mut backends: Vec<(&str, &BackendStatus)> = Vec::new();
+    if let Some(st) = &status {
+        backends.extend(st.meta.iter().map(|b| ("meta", b)));
+        backends.extend(st.groups.iter().flatten().map(|b| ("data", b)));
+    }
+    let label = |kind: &str, b: &BackendStatus| {
+        format!(
+            "address=\"{}\",namespace=\"{}\",kind=\"{kind}\"",
+            escape(&b.address),
+            escape(&b.namespace)
+        )
+    };
+    type Field = fn(&BackendStatus) -> Option<u64>;
+    let per_backend: [(&str, &str, Field); 7] = [
+        (
+            "zstor_backend_reachable",
+            "Backend answered the last probe (1) or not (0).",
+            |b| Some(u64::from(b.reachable)),
+        ),
+        (
+            "zstor_backend_entries",
+            "Entries in the backend's namespace.",
+            |b| b.objects,
+        ),
+        (
+            "zstor_backend_data_size_bytes",
+            "Data bytes in the namespace.",
+            |b| b.used_bytes,
+        ),
+        (
+            "zstor_backend_data_limit_bytes",
+            "Namespace size limit (0: none).",
+            |b| Some(b.limit_bytes.unwrap_or(0)),
+        ),
+        (
+            "zstor_backend_index_size_bytes",
+            "Index bytes of the namespace.",
+            |b| b.index_bytes,
+        ),
+        (
+            "zstor_backend_io_errors",
+            "I/O errors on the namespace's files, as the server counts them.",
+            |b| b.io_errors,
+        ),
+        (
+            "zstor_backend_free_bytes",
+            "Bytes that can still be written.",
+            |b| b.free_bytes,
+        ),
+    ];
+    for (name, help, field) in per_backend {
+        head(name, "gauge", help, &mut lines);
+        for (kind, b) in &backends {
+            if let Some(v) = field(b) {
+                lines.push(format!("{name}{{{}}} {v}", label(kind, b)));
+            }
+        }
+    }
+    head(
+        "zstor_backend_down",
+        "gauge",
+        "Data backend marked down by the health probe (failed consecutive probes).",
+        &mut lines,
+    );
+    for (kind, b) in backends.iter().filter(|(k, _)| *k == "data") {
+        let is_down = down.contains(&format!("{}/{}", b.address, b.namespace));
+        lines.push(format!(
+            "zstor_backend_down{{{}}} {}",
+            label(kind, b),
+            u64::from(is_down)
+        ));
+    }
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+/// Bind `127.0.0.1:port` (loopback only).
+pub async fn bind(port: u16) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(io_err(format!("bind metrics on 127.0.0.1:{port}")))
+}
+
+/// Serve `/metrics` until `stop`.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        let bound = Duration::from_secs(10);
+                        let _ = tokio::time::timeout(bound, respond(stream, &shared)).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Read the request head (at most 8 KiB), answer, close.
+async fn respond(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, body) = if method == "GET" && (path == "/metrics" || path == "/metrics/") {
+        ("200 OK", render(shared))
+    } else {
+        ("404 Not Found", "not found: try /metrics\n".to_owned())
+    };
+    let reply = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(reply.as_bytes()).await?;
+    stream.shutdown().await
+}
