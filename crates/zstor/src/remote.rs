@@ -205,6 +205,22 @@ pub async fn run(socket: &Path, config: &Config, cmd: Cmd) -> Result<ExitCode> {
                         "  scrubbed          {} object(s), {} run(s)",
                         daemon.scrubbed, daemon.scrub_runs
                     );
+                    if let Some(c) = &daemon.cache {
+                        let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
+                        let limit = if c.limit_bytes == 0 {
+                            "no limit".to_owned()
+                        } else {
+                            format!("{:.1} MiB", mib(c.limit_bytes))
+                        };
+                        println!(
+                            "  cache             {:.1} MiB of {limit}, {} segment(s) evicted \
+                             ({:.1} MiB), {} kept unverified",
+                            mib(c.bytes),
+                            c.evicted_files,
+                            mib(c.evicted_bytes),
+                            c.skipped
+                        );
+                    }
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -81,6 +81,16 @@ pub struct Metrics {
     pub scrub_runs: AtomicU64,
     /// Successful config reloads.
     pub config_reloads: AtomicU64,
+    /// Bytes under `zdb_data_dir_path` at the last eviction pass.
+    pub cache_bytes: AtomicU64,
+    /// `max_zdb_data_dir_size` in bytes (0: none).
+    pub cache_limit_bytes: AtomicU64,
+    /// Data segments deleted locally once confirmed stored.
+    pub evicted_files: AtomicU64,
+    /// Bytes of those segments.
+    pub evicted_bytes: AtomicU64,
+    /// Segments over the limit kept because they could not be stored or verified.
+    pub evict_skipped: AtomicU64,
 }
 
 impl Metrics {
@@ -193,7 +203,7 @@ pub fn render(shared: &Shared) -> String {
             m.count(op)
         ));
     }
-    let scalars: [(&str, &str, &str, &AtomicU64); 12] = [
+    let scalars: [(&str, &str, &str, &AtomicU64); 17] = [
         (
             "zstor_store_queue_length",
             "gauge",
@@ -265,6 +275,36 @@ pub fn render(shared: &Shared) -> String {
             "counter",
             "Configs reloaded by SIGUSR1.",
             &m.config_reloads,
+        ),
+        (
+            "zstor_cache_bytes",
+            "gauge",
+            "Bytes under zdb_data_dir_path at the last eviction pass (0: not set).",
+            &m.cache_bytes,
+        ),
+        (
+            "zstor_cache_limit_bytes",
+            "gauge",
+            "max_zdb_data_dir_size in bytes (0: none).",
+            &m.cache_limit_bytes,
+        ),
+        (
+            "zstor_evicted_files_total",
+            "counter",
+            "Data segments deleted locally once confirmed stored.",
+            &m.evicted_files,
+        ),
+        (
+            "zstor_evicted_bytes_total",
+            "counter",
+            "Bytes of the data segments evicted.",
+            &m.evicted_bytes,
+        ),
+        (
+            "zstor_evict_skipped_total",
+            "counter",
+            "Segments kept although over the limit: not storable or not verified.",
+            &m.evict_skipped,
         ),
     ];
     for (name, kind, help, v) in scalars {

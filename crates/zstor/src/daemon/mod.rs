@@ -10,10 +10,12 @@
 //!
 //! Children, one concern each: [`server`] (socket protocol, request execution, the CLI's
 //! client side), [`health`] (probe loop, marking backends down/up), [`repair`] (repair
-//! sweeps and scrub), [`metrics`] (counters and the `/metrics` HTTP endpoint).
+//! sweeps and scrub), [`metrics`] (counters and the `/metrics` HTTP endpoint), [`evict`]
+//! (keeping `zdb_data_dir_path` under `max_zdb_data_dir_size`).
 //!
 //! Must not touch: the pipeline, placement or metadata formats (it calls [`Store`]).
 
+pub mod evict;
 pub mod health;
 pub mod metrics;
 pub mod repair;
@@ -86,6 +88,8 @@ pub struct Tunables {
     pub drain: Duration,
     /// Requests executed at once (`ZSTOR_MAX_REQUESTS`, default 4).
     pub max_requests: usize,
+    /// Time between two cache eviction passes (`ZSTOR_EVICT_INTERVAL_MS`, default 30 s).
+    pub evict_interval: Duration,
 }
 
 fn env_u64(name: &str, default: u64, min: u64, max: u64) -> u64 {
@@ -116,6 +120,12 @@ impl Tunables {
             scrub_interval: (scrub > 0).then(|| Duration::from_secs(scrub)),
             drain: Duration::from_secs(env_u64("ZSTOR_DRAIN_SECS", 30, 0, 3600)),
             max_requests: env_u64("ZSTOR_MAX_REQUESTS", 4, 1, 256) as usize,
+            evict_interval: Duration::from_millis(env_u64(
+                "ZSTOR_EVICT_INTERVAL_MS",
+                30_000,
+                50,
+                3_600_000,
+            )),
         }
     }
 }
@@ -278,6 +288,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(health::run(Arc::clone(&shared), stop_rx.clone()));
     tasks.spawn(repair::run(Arc::clone(&shared), sweep_rx, stop_rx.clone()));
+    tasks.spawn(evict::run(Arc::clone(&shared), stop_rx.clone()));
     if let Some(l) = metrics_listener {
         tasks.spawn(metrics::serve(l, Arc::clone(&shared), stop_rx.clone()));
     }

@@ -85,6 +85,24 @@ pub struct DaemonStatus {
     pub scrubbed: u64,
     /// Scrubs completed since start.
     pub scrub_runs: u64,
+    /// The local zdb data directory's cache, when `zdb_data_dir_path` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheStatus>,
+}
+
+/// `zdb_data_dir_path` kept under `max_zdb_data_dir_size` (see [`super::evict`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheStatus {
+    /// Bytes in the directory at the last eviction pass.
+    pub bytes: u64,
+    /// The limit in bytes (0: none).
+    pub limit_bytes: u64,
+    /// Segments evicted since start.
+    pub evicted_files: u64,
+    /// Their bytes.
+    pub evicted_bytes: u64,
+    /// Segments kept over the limit (not storable or not verified) since start.
+    pub skipped: u64,
 }
 
 /// The daemon's answer.
@@ -448,6 +466,18 @@ pub fn daemon_status(shared: &Shared) -> DaemonStatus {
         repair_failures: m.get(&m.repair_failures),
         scrubbed: m.get(&m.scrub_checked),
         scrub_runs: m.get(&m.scrub_runs),
+        cache: shared
+            .store()
+            .config()
+            .zdb_data_dir_path
+            .is_some()
+            .then(|| CacheStatus {
+                bytes: m.get(&m.cache_bytes),
+                limit_bytes: m.get(&m.cache_limit_bytes),
+                evicted_files: m.get(&m.evicted_files),
+                evicted_bytes: m.get(&m.evicted_bytes),
+                skipped: m.get(&m.evict_skipped),
+            }),
     }
 }
 
