@@ -4,71 +4,13 @@
 //! in time.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
 use rand::{RngCore, SeedableRng};
 
 mod common;
+use common::run::*;
 use common::{config_text, make_namespace, Zdb};
-
-const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-/// Run `zstor -c config args…`, killing it if it outlives [`RUN_LIMIT`].
-fn zstor(config: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zstor"));
-    cmd.arg("-c").arg(config).args(args);
-    run(cmd)
-}
-
-fn run(mut cmd: Command) -> Output {
-    let child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn zstor");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(RUN_LIMIT) {
-        Ok(out) => out.expect("wait for zstor"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("zstor {cmd:?} did not finish within {RUN_LIMIT:?}");
-        }
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[track_caller]
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "zstor failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-#[track_caller]
-fn fails(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "zstor should have failed\nstdout: {}\nstderr: {}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stderr)
-}
 
 /// The checksum `zstor check` must print: `b2sum -l 128` when installed, else the library's.
 fn expected_sum(path: &Path) -> String {

@@ -5,74 +5,17 @@
 //! store is stored again before it is evicted. Every wait is a bounded poll.
 
 use std::fs::{File, FileTimes};
-use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
 
 use rand::{RngCore, SeedableRng};
 
 mod common;
+use common::run::*;
 use common::{config_text, make_namespace, Zdb};
 
-const RUN_LIMIT: Duration = Duration::from_secs(120);
-const WAIT_LIMIT: Duration = Duration::from_secs(60);
 const KIB: usize = 1024;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn zstor(config: &Path, args: &[&str]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_zstor"))
-        .arg("-c")
-        .arg(config)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn zstor");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(RUN_LIMIT) {
-        Ok(out) => out.expect("wait for zstor"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("zstor {args:?} did not finish within {RUN_LIMIT:?}");
-        }
-    }
-}
-
-#[track_caller]
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "zstor failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-#[track_caller]
-fn wait_for(what: &str, log: &Path, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT_LIMIT;
-    while !cond() {
-        if Instant::now() > deadline {
-            panic!(
-                "timed out waiting for {what}; daemon log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 struct Daemon(Child);
 
@@ -81,28 +24,6 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn get_metrics(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
-}
-
-fn metric(port: u16, series: &str) -> f64 {
-    get_metrics(port)
-        .and_then(|m| {
-            m.lines().find_map(|l| {
-                let rest = l.strip_prefix(series)?;
-                rest.strip_prefix(' ')?.trim().parse().ok()
-            })
-        })
-        .unwrap_or(-1.0)
 }
 
 /// Write `size` seeded random bytes to `path`, last used `age_secs` ago.
