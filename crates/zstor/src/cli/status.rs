@@ -52,23 +52,30 @@ pub struct Status {
     pub groups: Vec<Vec<BackendStatus>>,
 }
 
+impl BackendStatus {
+    /// A backend not (yet) seen answering: nothing known but where it is.
+    pub fn unreachable(address: &str, namespace: &str) -> BackendStatus {
+        BackendStatus {
+            address: address.into(),
+            namespace: namespace.into(),
+            reachable: false,
+            mode: None,
+            objects: None,
+            used_bytes: None,
+            free_bytes: None,
+            limit_bytes: None,
+            index_bytes: None,
+            io_errors: None,
+            usage_percent: None,
+            error: None,
+        }
+    }
+}
+
 /// Probe one backend: connect (3 s timeout), select its namespace, `NSINFO`.
 pub async fn probe(conf: &Backend) -> BackendStatus {
     let namespace = conf.namespace.clone().unwrap_or_else(|| "default".into());
-    let mut st = BackendStatus {
-        address: conf.address.clone(),
-        namespace: namespace.clone(),
-        reachable: false,
-        mode: None,
-        objects: None,
-        used_bytes: None,
-        free_bytes: None,
-        limit_bytes: None,
-        index_bytes: None,
-        io_errors: None,
-        usage_percent: None,
-        error: None,
-    };
+    let mut st = BackendStatus::unreachable(&conf.address, &namespace);
     let info = async {
         let endpoint: Endpoint = conf.address.parse()?;
         let mut cc = ClientConfig::new(endpoint)
@@ -127,18 +134,8 @@ pub async fn status(config: &Config) -> Status {
         }
     }
     let unknown = |b: &Backend| BackendStatus {
-        address: b.address.clone(),
-        namespace: b.namespace.clone().unwrap_or_else(|| "default".into()),
-        reachable: false,
-        mode: None,
-        objects: None,
-        used_bytes: None,
-        free_bytes: None,
-        limit_bytes: None,
-        index_bytes: None,
-        io_errors: None,
-        usage_percent: None,
         error: Some("probe task failed".into()),
+        ..BackendStatus::unreachable(&b.address, b.namespace.as_deref().unwrap_or("default"))
     };
     let mut out = Status {
         meta: meta.iter().map(unknown).collect(),

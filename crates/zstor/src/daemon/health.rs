@@ -146,18 +146,8 @@ mod tests {
 
     fn probe(config: &crate::Config, up: &[bool]) -> Status {
         let b = |addr: &str, ok: bool| BackendStatus {
-            address: addr.into(),
-            namespace: "d".into(),
             reachable: ok,
-            mode: None,
-            objects: None,
-            used_bytes: None,
-            free_bytes: None,
-            limit_bytes: None,
-            index_bytes: None,
-            io_errors: None,
-            usage_percent: None,
-            error: None,
+            ..BackendStatus::unreachable(addr, "d")
         };
         Status {
             meta: vec![],
