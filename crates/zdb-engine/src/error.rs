@@ -66,6 +66,9 @@ pub enum Error {
     WriteFailed(String),
     #[error("Start refused by hook: {0}")]
     HookRefused(String),
+    /// The event sink could not record a checkpoint; the segment was not closed.
+    #[error("Checkpoint failed: {0}")]
+    CheckpointFailed(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -6,7 +6,7 @@
 //! are emitted after the namespace lock is released, so a slow sink delays only the write that
 //! caused the event, never other clients.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Something that happened, or is about to happen, inside the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +88,24 @@ impl Event {
     }
 }
 
+/// A namespace's state at the moment its data segment `closed` is closed, handed to
+/// [`EventSink::checkpoint`] while the namespace is still locked: data segments up to
+/// `closed` and the index files as they are now form one consistent snapshot, which stops
+/// being true as soon as the lock is released (seq-mode updates rewrite older index entries
+/// in place, pointing them at the next segment).
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoint<'a> {
+    pub namespace: &'a str,
+    /// Where the namespace's data segments (`d<N>`) live.
+    pub data_dir: &'a Path,
+    /// Where its index segments (`i<N>`) and descriptor (`zdb-namespace`) live.
+    pub index_dir: &'a Path,
+    /// The data segment being closed; immutable from now on.
+    pub closed: u32,
+    /// Index segments changed since the last checkpoint the sink accepted (holds `closed`).
+    pub dirty: &'a [u32],
+}
+
 /// Receives engine events. Called synchronously from the thread doing the work, so a sink
 /// must hand slow non-blocking work to a thread of its own.
 pub trait EventSink: Send + Sync {
@@ -99,6 +117,15 @@ pub trait EventSink: Send + Sync {
     /// elsewhere, so the engine may forget them (0-db resets its dirty list when the hook exits 0).
     fn ships_dirty_index(&self) -> bool {
         false
+    }
+
+    /// Called under the namespace lock when a segment closes, before the next one opens. Must
+    /// be quick and local (copy or link files, queue work): every client of the namespace
+    /// waits. `Ok(true)`: the sink kept the snapshot, the engine forgets the dirty ids.
+    /// `Ok(false)`: not interested. `Err`: the jump fails (the write that caused it too) and
+    /// the segment stays open, so no closed segment ever misses its checkpoint.
+    fn checkpoint(&self, _checkpoint: &Checkpoint<'_>) -> Result<bool, String> {
+        Ok(false)
     }
 }
 

@@ -124,6 +124,21 @@ impl Namespace {
         self.sync_locked(st)?;
         let old = st.cur_seg();
         let new = old.checked_add(1).ok_or(Error::InvalidArgument)?;
+        let dirty: Vec<u32> = st.dirty.iter().copied().collect();
+        let checkpoint = crate::events::Checkpoint {
+            namespace: &self.name,
+            data_dir: &self.data_dir,
+            index_dir: &self.index_dir,
+            closed: old,
+            dirty: &dirty,
+        };
+        if self
+            .events
+            .checkpoint(&checkpoint)
+            .map_err(Error::CheckpointFailed)?
+        {
+            st.dirty.clear();
+        }
         let first_id = match &st.keys {
             Keys::Seq(s) => s.next_id,
             Keys::User(_) => 0,

@@ -1,0 +1,144 @@
+//! Checkpoints: what a sink copies under the lock at a jump is a consistent namespace that
+//! opens on its own and answers exactly as the namespace did at that jump, even though later
+//! seq-mode updates rewrite older index entries in place.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use zdb_engine::*;
+
+fn config(dir: &Path) -> EngineConfig {
+    let mut c = EngineConfig::new(dir.join("data"), dir.join("index"));
+    c.datasize = 512 * 1024;
+    c
+}
+
+/// Keeps every checkpoint as a full copy of the files it names, like qsfs's staging area.
+struct Snapshots {
+    root: PathBuf,
+    refuse: AtomicBool,
+    taken: Mutex<Vec<(u32, Vec<u32>)>>,
+}
+
+impl EventSink for Snapshots {
+    fn emit(&self, _event: &Event) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<bool, String> {
+        if self.refuse.load(Ordering::SeqCst) {
+            return Err("staging area full".into());
+        }
+        let dir = self.root.join(cp.closed.to_string());
+        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let copy = |from: PathBuf, name: String| {
+            fs::copy(&from, dir.join(name)).map(|_| ()).map_err(|e| e.to_string())
+        };
+        copy(cp.data_dir.join(format!("d{}", cp.closed)), format!("d{}", cp.closed))?;
+        copy(cp.index_dir.join("zdb-namespace"), "zdb-namespace".into())?;
+        for i in cp.dirty {
+            copy(cp.index_dir.join(format!("i{i}")), format!("i{i}"))?;
+        }
+        self.taken.lock().unwrap().push((cp.closed, cp.dirty.to_vec()));
+        Ok(true)
+    }
+}
+
+/// Assemble what a restore would: every data segment up to `upto` from its checkpoint, and
+/// each index file from the latest checkpoint that carried it.
+fn assemble(snapshots: &Path, upto: u32, into: &Path) {
+    let (data, index) = (into.join("data/ns"), into.join("index/ns"));
+    fs::create_dir_all(&data).unwrap();
+    fs::create_dir_all(&index).unwrap();
+    for n in 0..=upto {
+        let dir = snapshots.join(n.to_string());
+        for entry in fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            let to = if name.starts_with('d') { &data } else { &index };
+            fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+fn value(key: u32, version: u32) -> Vec<u8> {
+    format!("key {key} version {version} ").repeat(400).into_bytes()
+}
+
+#[test]
+fn a_checkpoint_restores_exactly_the_state_at_its_jump() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(Snapshots {
+        root: dir.path().join("snapshots"),
+        refuse: AtomicBool::new(false),
+        taken: Mutex::new(Vec::new()),
+    });
+    let live = dir.path().join("live");
+    let e = Engine::open(config(&live), sink.clone()).unwrap();
+    let ns = e.create("ns").unwrap();
+    ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+
+    let mut model: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut at_checkpoint: Option<(u32, BTreeMap<u32, u32>)> = None;
+    for round in 0..6u32 {
+        for _ in 0..40 {
+            let id = model.len() as u32;
+            ns.set(b"", &value(id, 0), None).unwrap();
+            model.insert(id, 0);
+        }
+        // Rewrite old keys: their index entries in closed segments change in place.
+        for id in (0..model.len() as u32).step_by(7) {
+            let v = model[&id] + 1;
+            ns.set(&seq_key(id), &value(id, v), None).unwrap();
+            model.insert(id, v);
+        }
+        if round == 3 {
+            ns.jump().unwrap();
+            let closed = sink.taken.lock().unwrap().last().unwrap().0;
+            at_checkpoint = Some((closed, model.clone()));
+        }
+    }
+    let (closed, expected) = at_checkpoint.unwrap();
+    assert!(closed > 0, "datasize must have caused jumps before");
+    assert!(
+        sink.taken.lock().unwrap().iter().any(|(_, d)| d.len() > 1),
+        "in-place updates must have dirtied older index segments"
+    );
+    drop(ns);
+    drop(e);
+
+    let restored = dir.path().join("restored");
+    assemble(&sink.root, closed, &restored);
+    let e = Engine::open(config(&restored), Arc::new(NoEvents)).unwrap();
+    let ns = e.namespace("ns").unwrap();
+    for (&id, &version) in &expected {
+        let got = ns.get(&seq_key(id)).unwrap();
+        assert_eq!(got, Some(value(id, version)), "key {id}");
+    }
+    assert!(
+        ns.get(&seq_key(expected.len() as u32)).unwrap().is_none(),
+        "nothing written after the checkpoint"
+    );
+}
+
+#[test]
+fn a_refused_checkpoint_fails_the_jump_and_keeps_the_segment_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(Snapshots {
+        root: dir.path().join("snapshots"),
+        refuse: AtomicBool::new(true),
+        taken: Mutex::new(Vec::new()),
+    });
+    let e = Engine::open(config(dir.path()), sink.clone()).unwrap();
+    let ns = e.create("ns").unwrap();
+    ns.set(b"a", b"1", None).unwrap();
+    let err = ns.jump().unwrap_err();
+    assert!(matches!(err, Error::CheckpointFailed(_)), "{err}");
+    assert_eq!(ns.info().current_segment, 0, "still in the first segment");
+    assert_eq!(ns.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    sink.refuse.store(false, Ordering::SeqCst);
+    ns.jump().unwrap();
+    assert_eq!(sink.taken.lock().unwrap().as_slice(), &[(0, vec![0])]);
+}
