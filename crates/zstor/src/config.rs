@@ -96,6 +96,10 @@ pub struct Config {
     /// Failure domains holding the data backends.
     #[serde(default)]
     pub groups: Vec<Group>,
+    /// The `[qsfs]` table of a qsfs configuration: read by qsfs, ignored here, so one file
+    /// serves both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qsfs: Option<toml::Table>,
 }
 
 /// `[encryption]` / `[meta.config.encryption]`.

@@ -1,0 +1,147 @@
+//! Cache keeping: delete local data segments that the manifest says are stored, least recently
+//! used first, until the local data folder is under its limit (or all of them, on request).
+//!
+//! Only segments named in the manifest with the exact local size are candidates: the open
+//! segment, staged-but-not-uploaded segments and `zdbfs-temp` never are. The engine keeps
+//! mapped segments readable until its handle release notices the file is gone; the next
+//! read after that fetches the segment back (see `crate::offload`).
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::manifest::{segment_number, Manifest};
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EvictReport {
+    /// Bytes of data segments present before the pass.
+    pub before: u64,
+    pub evicted_files: u64,
+    pub evicted_bytes: u64,
+}
+
+struct Segment {
+    path: PathBuf,
+    size: u64,
+    used: SystemTime,
+    stored: bool,
+}
+
+/// Every data segment under `data_dir` (`<ns>/d<N>`), with whether the manifest has it.
+fn segments(data_dir: &Path, manifest: &Manifest) -> std::io::Result<Vec<Segment>> {
+    let mut out = Vec::new();
+    for ns in std::fs::read_dir(data_dir)? {
+        let ns = ns?;
+        let name = ns.file_name().to_string_lossy().into_owned();
+        if !ns.file_type()?.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(ns.path())? {
+            let file = file?;
+            let Some(seg) = segment_number(&file.file_name().to_string_lossy(), 'd') else {
+                continue;
+            };
+            let meta = match file.metadata() {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            let used = match (meta.accessed(), meta.modified()) {
+                (Ok(a), Ok(m)) => a.max(m),
+                (_, Ok(m)) => m,
+                _ => SystemTime::UNIX_EPOCH,
+            };
+            out.push(Segment {
+                path: file.path(),
+                size: meta.len(),
+                used,
+                stored: manifest.is_stored(&name, seg, meta.len()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Bytes of local data segments under `data_dir`.
+pub fn local_bytes(data_dir: &Path) -> std::io::Result<u64> {
+    Ok(segments(data_dir, &Manifest::new())?
+        .iter()
+        .map(|s| s.size)
+        .sum())
+}
+
+/// One pass: evict stored segments, least recently used first, while over `limit`; with
+/// `limit` = 0 every stored segment goes.
+pub fn pass(data_dir: &Path, manifest: &Manifest, limit: u64) -> std::io::Result<EvictReport> {
+    let mut all = segments(data_dir, manifest)?;
+    let mut total: u64 = all.iter().map(|s| s.size).sum();
+    let mut report = EvictReport {
+        before: total,
+        ..Default::default()
+    };
+    if total <= limit && limit > 0 {
+        return Ok(report);
+    }
+    all.retain(|s| s.stored);
+    all.sort_by(|a, b| a.used.cmp(&b.used).then_with(|| a.path.cmp(&b.path)));
+    for s in all {
+        if total <= limit && limit > 0 {
+            break;
+        }
+        match std::fs::remove_file(&s.path) {
+            Ok(()) => {
+                total = total.saturating_sub(s.size);
+                report.evicted_files += 1;
+                report.evicted_bytes += s.size;
+                tracing::debug!(path = %s.path.display(), bytes = s.size, "segment evicted");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if report.evicted_files > 0 {
+        tracing::info!(
+            files = report.evicted_files,
+            bytes = report.evicted_bytes,
+            "stored segments evicted from the local cache"
+        );
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::StoredSegment;
+
+    fn file(dir: &Path, ns: &str, name: &str, len: usize) {
+        std::fs::create_dir_all(dir.join(ns)).unwrap();
+        std::fs::write(dir.join(ns).join(name), vec![1u8; len]).unwrap();
+    }
+
+    #[test]
+    fn only_stored_segments_of_the_right_size_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        file(d, "a", "d0", 100);
+        file(d, "a", "d1", 100); // stored with another size: changed since, kept
+        file(d, "a", "d2", 100); // open segment, not in the manifest
+        file(d, "zdbfs-temp", "d0", 100);
+        file(d, "a", "i0", 100); // index files are never candidates
+        let mut m = Manifest::new();
+        let ns = m.namespaces.entry("a".into()).or_default();
+        for (seg, size) in [(0, 100), (1, 99)] {
+            let checksum = String::new();
+            ns.data.insert(seg, StoredSegment { size, checksum });
+        }
+        assert_eq!(local_bytes(d).unwrap(), 400);
+        let r = pass(d, &m, 1000).unwrap();
+        assert_eq!(r.evicted_files, 0, "under the limit: nothing to do");
+        let r = pass(d, &m, 0).unwrap();
+        assert_eq!((r.before, r.evicted_files, r.evicted_bytes), (400, 1, 100));
+        assert!(!d.join("a/d0").exists());
+        for kept in ["a/d1", "a/d2", "zdbfs-temp/d0", "a/i0"] {
+            assert!(d.join(kept).exists(), "{kept}");
+        }
+    }
+}

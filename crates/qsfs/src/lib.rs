@@ -1,0 +1,39 @@
+//! # qsfs: the quantum-safe filesystem
+//!
+//! A zdbfs mount over a local zdb engine that is only a cache: every closed data segment is
+//! stored through zstor (compressed, encrypted, erasure-coded over many zdb backends) with a
+//! consistent copy of the index, evicted locally when the cache is full, and fetched back
+//! when a read needs it. A lost machine is rebuilt from the backends with `qsfs restore`.
+//!
+//! What each module owns:
+//! - [`config`]: the configuration file (zstor's keys plus `[qsfs]`) and the embedded
+//!   default written on first run;
+//! - [`standin`]: local stand-in backends for the embedded default (child `zdb` processes);
+//! - [`offload`]: the engine's event sink: checkpoints at each segment close, their upload,
+//!   the fetch of evicted segments;
+//! - [`manifest`]: what is stored and under which names;
+//! - [`evict`]: keeping the local cache under its limit;
+//! - [`restore`]: refilling an empty cache folder from the backends;
+//! - [`node`]: start-up and shutdown of the whole stack; [`control`] and [`status`]: the
+//!   control socket behind `qsfs status|rotate|evict`.
+//!
+//! Must not touch: the engine's on-disk format (files are linked or copied whole), zdbfs
+//! internals (mounted through `zdbfs::mount`), zstor's object format (used through
+//! `zstor::Store`).
+//!
+//! Durability: a write is durable on the local disk as zdbfs promises (fsync = synced); it is
+//! on the backends once the segment holding it closed (at `segment_size_mib`, after
+//! `rotate_seconds`, on `qsfs rotate`, on clean shutdown) and its checkpoint was uploaded.
+//! Losing the whole local machine loses at most what was written since the last rotation.
+
+pub mod config;
+pub mod control;
+pub mod evict;
+pub mod manifest;
+pub mod node;
+pub mod offload;
+pub mod restore;
+pub mod standin;
+pub mod status;
+
+pub use config::Config;

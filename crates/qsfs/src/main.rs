@@ -1,0 +1,177 @@
+//! The `qsfs` binary: with no arguments, the whole stack on the embedded default (created in
+//! `./qsfs-data` on first run); with `--config FILE`, on the backends that file names.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use qsfs::config::{self, Config};
+use qsfs::control::{self, Request, Response};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "qsfs",
+    about = "Quantum-safe filesystem: a local cache of zdbfs, dispersed by zstor"
+)]
+struct Cli {
+    /// Configuration file (zstor keys plus [qsfs]); default: DATA/qsfs.toml, created on
+    /// first run with stand-in local backends and fresh keys.
+    #[arg(short, long, global = true)]
+    config: Option<PathBuf>,
+    /// Folder of the embedded default (config, keys, cache, stand-in backends).
+    #[arg(long, default_value = "qsfs-data", global = true)]
+    data: PathBuf,
+    /// Where the embedded default mounts the filesystem (used when creating it).
+    #[arg(long, default_value = "qsfs")]
+    mountpoint: PathBuf,
+    /// Local cache limit of the embedded default in MiB (used when creating it).
+    #[arg(long, default_value_t = 2048)]
+    cache_mib: u64,
+    /// Segment size of the embedded default in MiB (used when creating it).
+    #[arg(long, default_value_t = 64)]
+    segment_mib: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run (the default).
+    Run,
+    /// Refill an empty cache folder from the backends, then run.
+    Restore,
+    /// Show backends, cache use, segments local/offloaded, offload activity.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close the open segments now and wait until they are offloaded.
+    Rotate,
+    /// Delete every offloaded segment from the local cache.
+    Evict,
+    /// (internal) serve one stand-in backend.
+    #[command(hide = true)]
+    Standin {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        namespace: String,
+        #[arg(long)]
+        sequential: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qsfs: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(mut cli: Cli) -> anyhow::Result<()> {
+    match cli.command.take().unwrap_or(Command::Run) {
+        Command::Standin {
+            dir,
+            port,
+            namespace,
+            sequential,
+        } => qsfs::standin::serve(&dir, port, &namespace, sequential),
+        Command::Run => {
+            let config = match &cli.config {
+                Some(path) => load(path)?,
+                None => embedded(&cli)?,
+            };
+            qsfs::node::run(config, false)
+        }
+        Command::Restore => {
+            let Some(path) = &cli.config else {
+                bail!("restore needs --config FILE (the configuration holding the keys)");
+            };
+            qsfs::node::run(load(path)?, true)
+        }
+        Command::Status { json } => {
+            let config = existing(&cli)?;
+            match ask(&config, Request::Status)? {
+                Response::Status(s) if json => println!("{}", serde_json::to_string_pretty(&s)?),
+                Response::Status(s) => print!("{}", s.render()),
+                other => bail!("unexpected answer: {other:?}"),
+            }
+            Ok(())
+        }
+        Command::Rotate => match ask(&existing(&cli)?, Request::Rotate)? {
+            Response::Rotated { offloaded: true } => {
+                println!("rotated; everything is offloaded");
+                Ok(())
+            }
+            Response::Rotated { offloaded: false } => {
+                bail!("rotated, but some checkpoints are still waiting for the backends (see `qsfs status`)")
+            }
+            other => bail!("unexpected answer: {other:?}"),
+        },
+        Command::Evict => match ask(&existing(&cli)?, Request::Evict)? {
+            Response::Evicted(r) => {
+                println!(
+                    "evicted {} segments ({} bytes)",
+                    r.evicted_files, r.evicted_bytes
+                );
+                Ok(())
+            }
+            other => bail!("unexpected answer: {other:?}"),
+        },
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).with_context(|| "invalid configuration".to_string())
+}
+
+/// The configuration of a running qsfs: `--config`, else the embedded default's.
+fn existing(cli: &Cli) -> anyhow::Result<Config> {
+    load(
+        &cli.config
+            .clone()
+            .unwrap_or_else(|| cli.data.join("qsfs.toml")),
+    )
+}
+
+/// The embedded default in `data`: reused when it exists, created (with a warning) if not.
+fn embedded(cli: &Cli) -> anyhow::Result<Config> {
+    let data = &cli.data;
+    let path = data.join("qsfs.toml");
+    if path.exists() {
+        return load(&path);
+    }
+    let config =
+        config::write_embedded_default(data, &cli.mountpoint, cli.cache_mib, cli.segment_mib)?;
+    eprintln!(
+        "qsfs: created the embedded default in {}: 6 data + 4 metadata stand-in backends \
+         (4+2 code) and fresh keys.\n\
+         qsfs: WARNING: back up {} now. Its keys are the only way to read your data.",
+        data.display(),
+        config.path.display()
+    );
+    Ok(config)
+}
+
+fn ask(config: &Config, req: Request) -> anyhow::Result<Response> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match runtime.block_on(control::call(&config.socket(), &req))? {
+        Response::Error(e) => bail!("{e}"),
+        r => Ok(r),
+    }
+}

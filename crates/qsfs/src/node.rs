@@ -1,0 +1,306 @@
+//! A running qsfs: stand-ins (embedded default), the local zdb engine with the offloader as
+//! its event sink, the zdbfs mount, and the background loops (upload, eviction, rotation,
+//! handle release, control socket). Start-up and shutdown order live here.
+//!
+//! Shutdown: unmount (zdbfs flushes and marks itself clean), close every open segment (the
+//! last checkpoint), upload what is staged (bounded wait), stop the loops and stand-ins.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::sync::watch;
+use zdb_engine::{Engine, EngineConfig};
+
+use crate::config::Config;
+use crate::evict::{self, EvictReport};
+use crate::offload::{Offloader, TEMP_NAMESPACE};
+use crate::restore;
+use crate::standin::{self, Standins};
+use crate::status::Status;
+
+/// How often the eviction pass runs.
+const EVICT_EVERY: Duration = Duration::from_secs(10);
+/// How long shutdown waits for staged checkpoints to reach the backends.
+const SHUTDOWN_UPLOAD_WAIT: Duration = Duration::from_secs(600);
+
+/// What the control socket and the loops share.
+pub struct Shared {
+    pub config: Config,
+    pub engine: Arc<Engine>,
+    pub offloader: Arc<Offloader>,
+    pub fs: Arc<zdbfs::Fs>,
+    evicting: std::sync::Mutex<()>,
+}
+
+impl Shared {
+    /// Flush the filesystem and close every non-empty open segment (each closing stages a
+    /// checkpoint).
+    pub fn rotate(&self) -> anyhow::Result<()> {
+        self.fs
+            .flush_all(false)
+            .context("flushing the filesystem")?;
+        self.engine
+            .rotate_all(Duration::ZERO)
+            .context("closing open segments")?;
+        Ok(())
+    }
+
+    /// One eviction pass: to the configured limit, or everything stored with `all`.
+    pub fn evict(&self, all: bool) -> anyhow::Result<EvictReport> {
+        let _one = self.evicting.lock().unwrap_or_else(|p| p.into_inner());
+        let limit = match (all, self.config.cache_limit()) {
+            (true, _) => 0,
+            (false, Some(l)) => l.max(1),
+            (false, None) => u64::MAX,
+        };
+        let data = self.config.zdb_dir().join("data");
+        let report = evict::pass(&data, &self.offloader.manifest(), limit)
+            .with_context(|| format!("evicting from {}", data.display()))?;
+        if report.evicted_files > 0 {
+            self.engine.release_handles();
+        }
+        Ok(report)
+    }
+
+    pub async fn status(&self) -> Status {
+        Status::gather(self).await
+    }
+}
+
+/// Start everything, run until SIGTERM/SIGINT or an external unmount, then shut down.
+/// With `restore`, the empty cache folder is first refilled from the backends.
+pub fn run(config: Config, restore_first: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("qsfs")
+        .enable_all()
+        .build()?;
+    let mut standins = match &config.qsfs.standin_dir {
+        Some(dir) => Some(Standins::start(dir, &standin::specs(&config)?)?),
+        None => None,
+    };
+    let result = runtime.block_on(serve(config, restore_first));
+    if let Some(s) = standins.as_mut() {
+        s.stop();
+    }
+    result
+}
+
+async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
+    let cache = config.qsfs.cache_dir.clone();
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let store = Arc::new(config.store().context("zstor configuration")?);
+    if restore_first {
+        let r = restore::restore(&config, &store).await?;
+        println!(
+            "qsfs: restored {} namespaces ({} files, {} bytes) into {}",
+            r.namespaces,
+            r.files,
+            r.bytes,
+            cache.display()
+        );
+    } else if restore::cache_is_empty(&config)
+        && restore::stored_manifest(&config, &store)
+            .await
+            .context("asking the backends whether they already hold a filesystem")?
+            .is_some()
+    {
+        bail!(
+            "the cache folder {} is empty but the backends hold a qsfs filesystem for this \
+             configuration: run `qsfs restore --config {}` to bring it back",
+            cache.display(),
+            config.path.display()
+        );
+    }
+
+    let offloader = Arc::new(Offloader::new(
+        &cache,
+        store,
+        tokio::runtime::Handle::current(),
+    )?);
+    let engine = {
+        let mut ec = EngineConfig::new(
+            config.zdb_dir().join("data"),
+            config.zdb_dir().join("index"),
+        );
+        ec.datasize = config.qsfs.segment_size_mib << 20;
+        let sink = offloader.clone();
+        let e = tokio::task::spawn_blocking(move || Engine::open(ec, sink)).await??;
+        Arc::new(e)
+    };
+    close_stored_open_segments(&engine, &offloader)?;
+
+    let names = zdbfs::Ns::ALL.map(|n| n.default_name().to_string());
+    let zstore = zdbfs::EngineStore::with_engine(engine.clone(), &names, true)?;
+    let mountpoint = config.qsfs.mountpoint.clone();
+    std::fs::create_dir_all(&mountpoint)
+        .with_context(|| format!("creating mountpoint {}", mountpoint.display()))?;
+    let opts = zdbfs::MountOptions::engine(config.zdb_dir());
+    let mounted = {
+        let mp = mountpoint.clone();
+        tokio::task::spawn_blocking(move || zdbfs::mount(&mp, Arc::new(zstore), &opts))
+            .await?
+            .with_context(|| format!("mounting {}", mountpoint.display()))?
+    };
+    let shared = Arc::new(Shared {
+        config,
+        engine,
+        offloader,
+        fs: mounted.fs().clone(),
+        evicting: Default::default(),
+    });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(shared.offloader.clone().run_uploader(stop_rx.clone()));
+    tasks.spawn(loops(shared.clone(), stop_rx.clone()));
+    let control = crate::control::bind(&shared.config.socket())?;
+    tasks.spawn(crate::control::serve(
+        control,
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+
+    let config_path = std::path::absolute(&shared.config.path)?;
+    println!("qsfs: mounted at {}", mountpoint.display());
+    println!(
+        "qsfs: config {} (back it up: it holds the keys)",
+        config_path.display()
+    );
+    println!(
+        "qsfs: `qsfs status --config {}` shows its state",
+        config_path.display()
+    );
+    wait_for_stop(&mounted).await;
+
+    tracing::info!("stopping: unmounting and offloading the open segments");
+    let unmounted = tokio::task::spawn_blocking(move || mounted.unmount()).await?;
+    if let Err(e) = unmounted {
+        tracing::error!(error = %e, "unmount");
+    }
+    let s = shared.clone();
+    tokio::task::spawn_blocking(move || s.engine.rotate_all(Duration::ZERO)).await??;
+    let drain = async {
+        while !shared.offloader.upload_pending().await {
+            let left = shared.offloader.pending().len();
+            eprintln!(
+                "qsfs: {left} checkpoints waiting for the backends ({}); stop again to leave \
+                 them staged for the next start",
+                shared.offloader.last_error().unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    };
+    let drained = tokio::select! {
+        r = tokio::time::timeout(SHUTDOWN_UPLOAD_WAIT, drain) => r.is_ok(),
+        _ = stop_signal() => false,
+    };
+    if !drained {
+        tracing::error!(
+            "backends did not take every staged checkpoint; they stay staged in {} and go \
+             at the next start",
+            shared.config.qsfs.cache_dir.display()
+        );
+    }
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(shared.config.socket());
+    let s = shared.clone();
+    tokio::task::spawn_blocking(move || s.engine.sync_all()).await??;
+    if drained {
+        println!("qsfs: stopped; everything written is offloaded");
+    } else {
+        println!("qsfs: stopped; some checkpoints stay staged locally until the next start");
+    }
+    Ok(())
+}
+
+/// A stored segment must never grow: if the open segment of a namespace is one the manifest
+/// holds (right after a restore), close it now.
+fn close_stored_open_segments(engine: &Engine, offloader: &Offloader) -> anyhow::Result<()> {
+    let manifest = offloader.manifest();
+    for name in engine.list() {
+        if name == TEMP_NAMESPACE {
+            continue;
+        }
+        let (Some(ns), Some(m)) = (engine.namespace(&name), manifest.namespaces.get(&name)) else {
+            continue;
+        };
+        if m.data.contains_key(&ns.info().current_segment) {
+            ns.jump()
+                .with_context(|| format!("closing restored segment of {name}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// SIGTERM or SIGINT (returns at once if the handlers cannot be installed).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stopping");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn wait_for_stop(mounted: &zdbfs::Mounted) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => if mounted.is_finished() {
+                tracing::info!("unmounted from outside");
+                return;
+            }
+        }
+    }
+}
+
+/// Rotation by age, eviction and handle release, until `stop`.
+async fn loops(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let rotate_age = Duration::from_secs(shared.config.qsfs.rotate_seconds);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut since_evict = Duration::ZERO;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let s = shared.clone();
+        since_evict += Duration::from_secs(1);
+        let evict_now = since_evict >= EVICT_EVERY;
+        if evict_now {
+            since_evict = Duration::ZERO;
+        }
+        let r = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            s.engine.release_handles();
+            s.engine.rotate_all(rotate_age)?;
+            if evict_now {
+                s.evict(false)?;
+            }
+            Ok(())
+        })
+        .await;
+        match r {
+            Ok(Err(e)) => tracing::warn!(error = %e, "background pass"),
+            Err(e) => tracing::error!(error = %e, "background pass panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
+
+/// Whether `path` looks like a qsfs cache folder someone else is using right now.
+pub fn socket_alive(path: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(path).is_ok()
+}

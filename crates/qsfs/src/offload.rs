@@ -1,0 +1,377 @@
+//! Offload: the engine's event sink that stages a checkpoint of every closed segment, the
+//! uploader that stores staged checkpoints through zstor in order, and the fetch of evicted
+//! segments on a read.
+//!
+//! A checkpoint is taken under the namespace lock at each jump (`EventSink::checkpoint`):
+//! the closed data segment is hard-linked and the changed index files and the descriptor are
+//! copied into `staging/<ns>/<N>.tmp`, synced, and renamed to `staging/<ns>/<N>`: a crash
+//! leaves either a whole staged checkpoint or none, and the engine only forgets its dirty
+//! index ids once the rename is done. The first checkpoint of each namespace in a run copies
+//! every index file, because the engine's dirty set does not survive a restart.
+//!
+//! The uploader stores each staged checkpoint (data segment, index copies, descriptor), then
+//! the manifest, then deletes the staging folder. Checkpoints of one namespace go in order;
+//! a failure is retried after a pause and nothing is deleted meanwhile.
+//!
+//! Must not touch: the engine's files other than by hard link or copy (the engine owns them).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use zdb_engine::{Checkpoint, Event, EventSink};
+
+use crate::manifest::{self, Manifest, StoredSegment};
+
+/// The namespace zdbfs keeps its journal in: local scratch, never offloaded or evicted.
+pub const TEMP_NAMESPACE: &str = "zdbfs-temp";
+
+/// How long a read waits for an evicted segment to come back before failing.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Pause after a failed upload before trying again.
+const RETRY_PAUSE: Duration = Duration::from_secs(5);
+
+/// Counters shown by `qsfs status`.
+#[derive(Debug, Default)]
+pub struct OffloadStats {
+    pub checkpoints_staged: AtomicU64,
+    pub checkpoints_uploaded: AtomicU64,
+    pub bytes_uploaded: AtomicU64,
+    pub upload_failures: AtomicU64,
+    pub segments_fetched: AtomicU64,
+    pub bytes_fetched: AtomicU64,
+    pub fetch_failures: AtomicU64,
+}
+
+/// Shared between the engine (as its event sink), the uploader and the control socket.
+pub struct Offloader {
+    staging: PathBuf,
+    manifest_path: PathBuf,
+    store: Arc<zstor::Store>,
+    runtime: tokio::runtime::Handle,
+    manifest: Mutex<Manifest>,
+    /// Namespaces whose first checkpoint of this run is done (later ones copy dirty files).
+    full_done: Mutex<std::collections::HashSet<String>>,
+    /// One fetch at a time: concurrent reads of one evicted segment fetch it once.
+    fetching: Mutex<()>,
+    wake: Notify,
+    /// One upload pass at a time (the uploader task and `qsfs rotate` both run them).
+    uploading: tokio::sync::Mutex<()>,
+    last_error: Mutex<Option<String>>,
+    pub stats: OffloadStats,
+}
+
+fn io_text(what: &str, path: &Path, e: std::io::Error) -> String {
+    format!("{what} {}: {e}", path.display())
+}
+
+impl Offloader {
+    /// `cache` is the cache folder (staging and the manifest copy live there).
+    pub fn new(
+        cache: &Path,
+        store: Arc<zstor::Store>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Offloader, manifest::ManifestError> {
+        let manifest_path = cache.join("manifest.json");
+        let manifest = Manifest::load(&manifest_path)?;
+        let staging = cache.join("staging");
+        // Half-staged checkpoints of a crashed run: their jump never completed.
+        if let Ok(namespaces) = std::fs::read_dir(&staging) {
+            for ns in namespaces.flatten() {
+                for entry in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                    if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+        }
+        Ok(Offloader {
+            staging,
+            manifest_path,
+            store,
+            runtime,
+            manifest: Mutex::new(manifest),
+            full_done: Mutex::default(),
+            fetching: Mutex::new(()),
+            wake: Notify::new(),
+            uploading: tokio::sync::Mutex::new(()),
+            last_error: Mutex::new(None),
+            stats: OffloadStats::default(),
+        })
+    }
+
+    /// A copy of the manifest (what is stored).
+    pub fn manifest(&self) -> Manifest {
+        lock(&self.manifest).clone()
+    }
+
+    /// The zstor store offloading goes through.
+    pub fn store(&self) -> &Arc<zstor::Store> {
+        &self.store
+    }
+
+    /// The last upload error, if the last attempt failed.
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+
+    /// Staged checkpoints not uploaded yet, in upload order.
+    pub fn pending(&self) -> Vec<(String, u32, PathBuf)> {
+        let mut out = Vec::new();
+        for ns in std::fs::read_dir(&self.staging)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = ns.file_name().to_string_lossy().into_owned();
+            for entry in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                if let Ok(seg) = file.parse::<u32>() {
+                    out.push((name.clone(), seg, entry.path()));
+                }
+            }
+        }
+        out.sort_by_key(|(_, seg, _)| *seg);
+        out
+    }
+
+    fn stage(&self, cp: &Checkpoint<'_>) -> Result<(), String> {
+        let ns_dir = self.staging.join(cp.namespace);
+        let tmp = ns_dir.join(format!("{}.tmp", cp.closed));
+        let done = ns_dir.join(cp.closed.to_string());
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| io_text("create", &tmp, e))?;
+        let data = cp.data_dir.join(format!("d{}", cp.closed));
+        let staged_data = tmp.join(format!("d{}", cp.closed));
+        // The closed segment is immutable: a link costs nothing and survives eviction.
+        if std::fs::hard_link(&data, &staged_data).is_err() {
+            copy_synced(&data, &staged_data)?;
+        }
+        let full = !lock(&self.full_done).contains(cp.namespace);
+        let index: Vec<u32> = if full {
+            index_segments(cp.index_dir)?
+                .into_iter()
+                .filter(|&i| i <= cp.closed)
+                .collect()
+        } else {
+            cp.dirty.to_vec()
+        };
+        for i in index {
+            let from = cp.index_dir.join(format!("i{i}"));
+            copy_synced(&from, &tmp.join(format!("i{i}")))?;
+        }
+        copy_synced(
+            &cp.index_dir.join("zdb-namespace"),
+            &tmp.join("zdb-namespace"),
+        )?;
+        sync_dir(&tmp)?;
+        std::fs::rename(&tmp, &done).map_err(|e| io_text("rename", &tmp, e))?;
+        sync_dir(&ns_dir)?;
+        lock(&self.full_done).insert(cp.namespace.to_string());
+        self.stats.checkpoints_staged.fetch_add(1, Relaxed);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Bring back evicted data segment `path` of `ns` (blocking the calling read only).
+    fn fetch(&self, ns: &str, path: &Path) -> Result<(), String> {
+        if ns == TEMP_NAMESPACE {
+            return Err("the temp namespace is never offloaded".into());
+        }
+        let seg = path
+            .file_name()
+            .and_then(|n| manifest::segment_number(&n.to_string_lossy(), 'd'))
+            .ok_or_else(|| format!("{} is not a data segment", path.display()))?;
+        let _one = lock(&self.fetching);
+        if path.exists() {
+            return Ok(()); // another read brought it back meanwhile
+        }
+        let name = manifest::data_name(ns, seg);
+        let store = Arc::clone(&self.store);
+        let out = path.to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let r = tokio::time::timeout(FETCH_TIMEOUT, store.retrieve_file(&name, &out)).await;
+            let _ = tx.send(r);
+        });
+        let result = match rx.recv() {
+            Ok(Ok(Ok(meta))) => {
+                self.stats.segments_fetched.fetch_add(1, Relaxed);
+                self.stats.bytes_fetched.fetch_add(meta.size, Relaxed);
+                tracing::info!(path = %path.display(), bytes = meta.size, "evicted segment fetched");
+                Ok(())
+            }
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(_)) => Err(format!("no answer within {FETCH_TIMEOUT:?}")),
+            Err(_) => Err("runtime stopped".into()),
+        };
+        if let Err(e) = &result {
+            self.stats.fetch_failures.fetch_add(1, Relaxed);
+            tracing::error!(path = %path.display(), error = %e, "cannot fetch evicted segment");
+        }
+        result
+    }
+
+    /// Upload staged checkpoints until `stop`; each one wakes it, and it re-checks every few
+    /// seconds (retries after failures).
+    pub async fn run_uploader(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let drained = self.upload_pending().await;
+            let pause = if drained {
+                Duration::from_secs(5)
+            } else {
+                RETRY_PAUSE
+            };
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// Upload everything staged now; `true` when nothing is left.
+    pub async fn upload_pending(&self) -> bool {
+        let _one = self.uploading.lock().await;
+        for (ns, seg, dir) in self.pending() {
+            match self.upload(&ns, seg, &dir).await {
+                Ok(bytes) => {
+                    self.stats.checkpoints_uploaded.fetch_add(1, Relaxed);
+                    self.stats.bytes_uploaded.fetch_add(bytes, Relaxed);
+                    *lock(&self.last_error) = None;
+                    tracing::info!(namespace = %ns, segment = seg, bytes, "checkpoint offloaded");
+                    if let Err(e) = std::fs::remove_dir_all(&dir) {
+                        tracing::warn!(dir = %dir.display(), error = %e, "staging cleanup");
+                    }
+                }
+                Err(e) => {
+                    self.stats.upload_failures.fetch_add(1, Relaxed);
+                    tracing::warn!(namespace = %ns, segment = seg, error = %e, "offload failed; will retry");
+                    *lock(&self.last_error) = Some(format!("{ns} segment {seg}: {e}"));
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Store one staged checkpoint, then the manifest naming it. Returns the bytes stored.
+    async fn upload(&self, ns: &str, seg: u32, dir: &Path) -> Result<u64, String> {
+        let mut next = self.manifest();
+        let entry = next.namespaces.entry(ns.to_string()).or_default();
+        let mut bytes = 0;
+        let data = dir.join(format!("d{seg}"));
+        let size = std::fs::metadata(&data)
+            .map_err(|e| io_text("stat", &data, e))?
+            .len();
+        if entry.data.get(&seg).is_none_or(|s| s.size != size) {
+            let meta = self
+                .store
+                .store_as(&data, &manifest::data_name(ns, seg))
+                .await
+                .map_err(|e| format!("data segment {seg}: {e}"))?;
+            bytes += meta.size;
+            entry.data.insert(
+                seg,
+                StoredSegment {
+                    size: meta.size,
+                    checksum: hex::encode(meta.checksum),
+                },
+            );
+        }
+        for file in std::fs::read_dir(dir).map_err(|e| io_text("list", dir, e))? {
+            let file = file.map_err(|e| io_text("list", dir, e))?;
+            let name = file.file_name().to_string_lossy().into_owned();
+            let Some(i) = manifest::segment_number(&name, 'i') else {
+                continue;
+            };
+            let meta = self
+                .store
+                .store_as(&file.path(), &manifest::index_name(ns, i, seg))
+                .await
+                .map_err(|e| format!("index segment {i}: {e}"))?;
+            bytes += meta.size;
+            entry.index.insert(i, seg);
+        }
+        let meta = self
+            .store
+            .store_as(
+                &dir.join("zdb-namespace"),
+                &manifest::descriptor_name(ns, seg),
+            )
+            .await
+            .map_err(|e| format!("descriptor: {e}"))?;
+        bytes += meta.size;
+        entry.descriptor = seg;
+        entry.checkpoint = seg;
+        self.publish(&next).await?;
+        *lock(&self.manifest) = next;
+        Ok(bytes)
+    }
+
+    /// Store `manifest` as the manifest object, then as the local copy.
+    async fn publish(&self, manifest: &Manifest) -> Result<(), String> {
+        let tmp = self.manifest_path.with_extension("upload");
+        manifest::write_atomic(&tmp, &manifest.encode()).map_err(|e| io_text("write", &tmp, e))?;
+        self.store
+            .store_as(&tmp, Path::new(manifest::MANIFEST_NAME))
+            .await
+            .map_err(|e| format!("manifest: {e}"))?;
+        let _ = std::fs::remove_file(&tmp);
+        manifest
+            .save(&self.manifest_path)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl EventSink for Offloader {
+    fn emit(&self, event: &Event) -> Result<(), String> {
+        match event {
+            Event::MissingData { namespace, path } => self.fetch(namespace, path),
+            _ => Ok(()),
+        }
+    }
+
+    fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<bool, String> {
+        if cp.namespace == TEMP_NAMESPACE {
+            return Ok(false);
+        }
+        self.stage(cp).map(|()| true).map_err(|e| {
+            tracing::error!(namespace = cp.namespace, error = %e, "cannot stage checkpoint");
+            e
+        })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Index segment numbers present in `dir`.
+fn index_segments(dir: &Path) -> Result<Vec<u32>, String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| io_text("list", dir, e))? {
+        let e = e.map_err(|e| io_text("list", dir, e))?;
+        if let Some(i) = manifest::segment_number(&e.file_name().to_string_lossy(), 'i') {
+            out.push(i);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn copy_synced(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::copy(from, to).map_err(|e| io_text("copy", from, e))?;
+    std::fs::File::open(to)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_text("sync", to, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), String> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io_text("sync", dir, e))
+}

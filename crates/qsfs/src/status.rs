@@ -1,0 +1,274 @@
+//! `qsfs status`: backends, code, cache use, segments local/offloaded, offload and fetch
+//! activity, filesystem counters. Gathered by the running qsfs, sent over the control socket
+//! as JSON, printed by the CLI.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::segment_number;
+use crate::node::Shared;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub mountpoint: String,
+    pub config: String,
+    /// `k+m`.
+    pub code: String,
+    pub cache: Cache,
+    pub namespaces: Vec<Namespace>,
+    pub offload: Offload,
+    pub backends: Vec<Backend>,
+    pub filesystem: Filesystem,
+    /// What repairs the backends (see the README: zstor's repair loop is not in qsfs yet).
+    pub repair: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cache {
+    pub dir: String,
+    /// Bytes of local data segments.
+    pub bytes: u64,
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Namespace {
+    pub name: String,
+    pub open_segment: u32,
+    /// Data segments on local disk (including the open one).
+    pub local_segments: usize,
+    /// Data segments stored on the backends.
+    pub offloaded_segments: usize,
+    /// Stored and not on local disk (fetched back on read).
+    pub evicted_segments: usize,
+    /// Last checkpoint on the backends.
+    pub checkpoint: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Offload {
+    /// Checkpoints staged locally and not uploaded yet.
+    pub pending: usize,
+    pub checkpoints_uploaded: u64,
+    pub bytes_uploaded: u64,
+    pub upload_failures: u64,
+    pub last_error: Option<String>,
+    pub segments_fetched: u64,
+    pub bytes_fetched: u64,
+    pub fetch_failures: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backend {
+    /// `meta` or `data`.
+    pub role: String,
+    pub address: String,
+    pub namespace: Option<String>,
+    pub up: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Filesystem {
+    pub ops: u64,
+    pub reads: u64,
+    pub writes: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub errors: u64,
+}
+
+impl Status {
+    pub(crate) async fn gather(shared: &Shared) -> Status {
+        let config = &shared.config;
+        let manifest = shared.offloader.manifest();
+        let data_dir = config.zdb_dir().join("data");
+        let mut namespaces = Vec::new();
+        for name in shared.engine.list() {
+            let Some(ns) = shared.engine.namespace(&name) else {
+                continue;
+            };
+            if name == zdb_engine::DEFAULT_NAMESPACE && ns.is_empty() {
+                continue;
+            }
+            let local: BTreeSet<u32> = std::fs::read_dir(data_dir.join(&name))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| segment_number(&e.file_name().to_string_lossy(), 'd'))
+                .collect();
+            let m = manifest.namespaces.get(&name);
+            let stored: BTreeSet<u32> = m
+                .map(|m| m.data.keys().copied().collect())
+                .unwrap_or_default();
+            namespaces.push(Namespace {
+                open_segment: ns.info().current_segment,
+                local_segments: local.len(),
+                offloaded_segments: stored.len(),
+                evicted_segments: stored.difference(&local).count(),
+                checkpoint: m.map(|m| m.checkpoint),
+                name,
+            });
+        }
+        let s = &shared.offloader.stats;
+        let offload = Offload {
+            pending: shared.offloader.pending().len(),
+            checkpoints_uploaded: s.checkpoints_uploaded.load(Relaxed),
+            bytes_uploaded: s.bytes_uploaded.load(Relaxed),
+            upload_failures: s.upload_failures.load(Relaxed),
+            last_error: shared.offloader.last_error(),
+            segments_fetched: s.segments_fetched.load(Relaxed),
+            bytes_fetched: s.bytes_fetched.load(Relaxed),
+            fetch_failures: s.fetch_failures.load(Relaxed),
+        };
+        let f = shared.fs.metrics().snapshot();
+        Status {
+            mountpoint: config.qsfs.mountpoint.display().to_string(),
+            config: config.path.display().to_string(),
+            code: format!(
+                "{}+{}",
+                config.zstor.minimal_shards,
+                config.zstor.expected_shards - config.zstor.minimal_shards
+            ),
+            cache: Cache {
+                dir: config.qsfs.cache_dir.display().to_string(),
+                bytes: crate::evict::local_bytes(&data_dir).unwrap_or(0),
+                limit: config.cache_limit(),
+            },
+            namespaces,
+            offload,
+            backends: backends(&config.zstor).await,
+            filesystem: Filesystem {
+                ops: f.ops,
+                reads: f.reads,
+                writes: f.writes,
+                bytes_read: f.bytes_read,
+                bytes_written: f.bytes_written,
+                cache_hits: f.cache_hits,
+                cache_misses: f.cache_misses,
+                errors: f.errors,
+            },
+            repair: "not run by qsfs yet: use `zstor -c CONFIG rebuild` for lost backends".into(),
+        }
+    }
+
+    /// The human-readable form.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let _ = writeln!(o, "mount      {}", self.mountpoint);
+        let _ = writeln!(o, "config     {}", self.config);
+        let _ = writeln!(
+            o,
+            "code       {} (any {} of the data backends rebuild a file)",
+            self.code,
+            self.code.split('+').next().unwrap_or("?")
+        );
+        let limit = self
+            .cache
+            .limit
+            .map(|l| format!("{:.0} MiB", mib(l)))
+            .unwrap_or("none".into());
+        let _ = writeln!(
+            o,
+            "cache      {:.1} MiB of {limit} in {}",
+            mib(self.cache.bytes),
+            self.cache.dir
+        );
+        let _ = writeln!(o, "namespaces");
+        for n in &self.namespaces {
+            let cp = n.checkpoint.map(|c| c.to_string()).unwrap_or("-".into());
+            let _ = writeln!(
+                o,
+                "  {:<12} open segment {:>4}  local {:>4}  offloaded {:>4}  evicted {:>4}  last checkpoint {cp}",
+                n.name, n.open_segment, n.local_segments, n.offloaded_segments, n.evicted_segments
+            );
+        }
+        let f = &self.offload;
+        let _ = writeln!(
+            o,
+            "offload    {} pending, {} uploaded ({:.1} MiB), {} failures{}",
+            f.pending,
+            f.checkpoints_uploaded,
+            mib(f.bytes_uploaded),
+            f.upload_failures,
+            f.last_error
+                .as_ref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(
+            o,
+            "fetch      {} segments ({:.1} MiB), {} failures",
+            f.segments_fetched,
+            mib(f.bytes_fetched),
+            f.fetch_failures
+        );
+        let up = self.backends.iter().filter(|b| b.up).count();
+        let _ = writeln!(o, "backends   {up}/{} up", self.backends.len());
+        for b in &self.backends {
+            let _ = writeln!(
+                o,
+                "  {:<4} {:<22} {:<12} {}",
+                b.role,
+                b.address,
+                b.namespace.as_deref().unwrap_or("default"),
+                if b.up { "up" } else { "DOWN" }
+            );
+        }
+        let x = &self.filesystem;
+        let _ = writeln!(
+            o,
+            "filesystem {} ops, {} reads ({:.1} MiB), {} writes ({:.1} MiB), cache {} hits / {} misses, {} errors",
+            x.ops, x.reads, mib(x.bytes_read), x.writes, mib(x.bytes_written), x.cache_hits, x.cache_misses, x.errors
+        );
+        let _ = writeln!(o, "repair     {}", self.repair);
+        o
+    }
+}
+
+async fn backends(config: &zstor::Config) -> Vec<Backend> {
+    let mut list: Vec<(&str, &zstor::config::Backend)> = config
+        .meta
+        .config
+        .backends
+        .iter()
+        .map(|b| ("meta", b))
+        .collect();
+    list.extend(config.backends().map(|b| ("data", b)));
+    let probes = list.iter().map(|(_, b)| {
+        let b = (*b).clone();
+        async move {
+            match zstor::backend::Backend::new(&b) {
+                Ok(conn) => conn.ping().await,
+                Err(_) => false,
+            }
+        }
+    });
+    let up = futures_join_all(probes).await;
+    list.into_iter()
+        .zip(up)
+        .map(|((role, b), up)| Backend {
+            role: role.into(),
+            address: b.address.clone(),
+            namespace: b.namespace.clone(),
+            up,
+        })
+        .collect()
+}
+
+/// Run futures concurrently and collect their outputs in order.
+async fn futures_join_all<F: std::future::Future<Output = bool> + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<bool> {
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap_or(false));
+    }
+    out
+}
