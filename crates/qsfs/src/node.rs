@@ -135,6 +135,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     let names = zdbfs::Ns::ALL.map(|n| n.default_name().to_string());
     let zstore = zdbfs::EngineStore::with_engine(engine.clone(), &names, true)?;
     let mountpoint = config.qsfs.mountpoint.clone();
+    clear_dead_mount(&mountpoint)?;
     std::fs::create_dir_all(&mountpoint)
         .with_context(|| format!("creating mountpoint {}", mountpoint.display()))?;
     let opts = zdbfs::MountOptions::engine(config.zdb_dir());
@@ -215,6 +216,57 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
         println!("qsfs: stopped; some checkpoints stay staged locally until the next start");
     }
     Ok(())
+}
+
+/// After a crash the kernel keeps the dead FUSE mount ("transport endpoint is not
+/// connected"): detach it so the new mount can take its place. A live mount there is an
+/// error (another filesystem is using the mountpoint).
+fn clear_dead_mount(mountpoint: &Path) -> anyhow::Result<()> {
+    if !is_mountpoint(mountpoint) {
+        return Ok(());
+    }
+    // statfs always asks the daemon (stat may be answered from the kernel's attribute cache).
+    let alive = nix_statfs(mountpoint);
+    match alive {
+        Ok(()) => bail!(
+            "{} is already a mount point in use; unmount it or pick another",
+            mountpoint.display()
+        ),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            tracing::warn!(path = %mountpoint.display(), "detaching the dead mount of a crashed run");
+            zdbfs::lazy_umount(mountpoint)
+                .with_context(|| format!("detaching the dead mount {}", mountpoint.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("checking {}", mountpoint.display())),
+    }
+}
+
+/// Whether `path` is listed as a mount point in /proc/self/mountinfo.
+fn is_mountpoint(path: &Path) -> bool {
+    let Ok(abs) = std::path::absolute(path) else {
+        return false;
+    };
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    // Field 5 is the mount point, with spaces and such escaped as octal.
+    let want = abs.to_string_lossy().replace(' ', "\\040");
+    table
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+}
+
+fn nix_statfs(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut out = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path; `out` is written by the call.
+    if unsafe { libc::statfs(c.as_ptr(), out.as_mut_ptr()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// A stored segment must never grow: if the open segment of a namespace is one the manifest

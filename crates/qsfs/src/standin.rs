@@ -74,6 +74,7 @@ impl Standins {
             let home = dir.join(&spec.label);
             std::fs::create_dir_all(&home)
                 .with_context(|| format!("creating {}", home.display()))?;
+            wait_previous_gone(&home, &spec.label)?;
             let log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -149,6 +150,33 @@ impl Drop for Standins {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// After a crash of qsfs its stand-ins get SIGTERM and finish on their own; a quick restart
+/// waits for them to let go of their port and files.
+fn wait_previous_gone(home: &Path, label: &str) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(home.join("zdb.pid")) else {
+        return Ok(());
+    };
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return Ok(());
+    };
+    let alive = || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            let is_standin = c.split(|&b| b == 0).any(|a| a == b"standin");
+            let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z "));
+            is_standin && !zombie
+        })
+    };
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while alive() {
+        if Instant::now() >= deadline {
+            bail!("stand-in {label} of a previous run (pid {pid}) is still running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 fn wait_ready(spec: &Spec, child: &mut Child) -> anyhow::Result<()> {
