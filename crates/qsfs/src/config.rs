@@ -164,7 +164,9 @@ pub fn write_embedded_default(
         source,
     };
     std::fs::create_dir_all(data).map_err(io)?;
-    let ports = free_ports(META_BACKENDS + DATA_BACKENDS).map_err(io)?;
+    // One port per stand-in, and the metrics endpoint's.
+    let mut ports = free_ports(META_BACKENDS + DATA_BACKENDS + 1).map_err(io)?;
+    let metrics_port = ports.pop().unwrap_or(9100);
     let key = || {
         let mut k = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut k);
@@ -185,7 +187,7 @@ pub fn write_embedded_default(
     };
     text += &format!(
         "minimal_shards = 4\nexpected_shards = 6\nredundant_groups = 0\nredundant_nodes = 0\n\
-         max_zdb_data_dir_size = {cache_mib}\n\n\
+         max_zdb_data_dir_size = {cache_mib}\nprometheus_port = {metrics_port}\n\n\
          [encryption]\nalgorithm = \"AES\"\nkey = \"{}\"\n\n\
          [compression]\nalgorithm = \"snappy\"\n\n\
          [meta]\ntype = \"zdb\"\n\n[meta.config]\nprefix = \"qsfs\"\n\n\

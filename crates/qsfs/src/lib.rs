@@ -14,6 +14,7 @@
 //! - [`manifest`]: what is stored and under which names;
 //! - [`evict`]: keeping the local cache under its limit;
 //! - [`restore`]: refilling an empty cache folder from the backends;
+//! - [`metrics`]: Prometheus `/metrics` (the same data as `qsfs status`);
 //! - [`node`]: start-up and shutdown of the whole stack; [`control`] and [`status`]: the
 //!   control socket behind `qsfs status|rotate|evict`.
 //!
@@ -30,6 +31,7 @@ pub mod config;
 pub mod control;
 pub mod evict;
 pub mod manifest;
+pub mod metrics;
 pub mod node;
 pub mod offload;
 pub mod restore;

@@ -157,6 +157,17 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(shared.offloader.clone().run_uploader(stop_rx.clone()));
     tasks.spawn(loops(shared.clone(), stop_rx.clone()));
+    if let Some(port) = shared.config.zstor.prometheus_port {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("binding the metrics endpoint on 127.0.0.1:{port}"))?;
+        println!("qsfs: metrics at http://127.0.0.1:{port}/metrics");
+        tasks.spawn(crate::metrics::serve(
+            listener,
+            shared.clone(),
+            stop_rx.clone(),
+        ));
+    }
     let control = crate::control::bind(&shared.config.socket())?;
     tasks.spawn(crate::control::serve(
         control,

@@ -52,6 +52,13 @@ fn offload_evict_lose_backends_restore() {
     let status = qsfs_cmd(root, &["status"]);
     assert!(status.contains("backends   8/10 up"), "{status}");
     assert!(fetched(root) >= 3, "reads went to the backends: {status}");
+    let metrics = scrape_metrics(root);
+    let down = metrics
+        .lines()
+        .filter(|l| l.starts_with("qsfs_backend_up{role=\"data\"") && l.ends_with(" 0"))
+        .count();
+    assert_eq!(down, M, "{metrics}");
+    assert!(metrics.contains("zdbfs_reads_total "), "{metrics}");
 
     // 4. No backend stores any plaintext.
     let mut stored = Vec::new();

@@ -242,3 +242,27 @@ pub fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// The body of `GET /metrics` from the qsfs of `root`'s embedded default.
+pub fn scrape_metrics(root: &Path) -> String {
+    use std::io::{Read, Write};
+    let config = std::fs::read_to_string(root.join("qsfs-data/qsfs.toml")).unwrap();
+    let port: u16 = config
+        .lines()
+        .find_map(|l| l.strip_prefix("prometheus_port = "))
+        .expect("prometheus_port in the embedded default")
+        .trim()
+        .parse()
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out
+}
