@@ -34,14 +34,22 @@ impl EventSink for Snapshots {
         let dir = self.root.join(cp.closed.to_string());
         fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let copy = |from: PathBuf, name: String| {
-            fs::copy(&from, dir.join(name)).map(|_| ()).map_err(|e| e.to_string())
+            fs::copy(&from, dir.join(name))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         };
-        copy(cp.data_dir.join(format!("d{}", cp.closed)), format!("d{}", cp.closed))?;
+        copy(
+            cp.data_dir.join(format!("d{}", cp.closed)),
+            format!("d{}", cp.closed),
+        )?;
         copy(cp.index_dir.join("zdb-namespace"), "zdb-namespace".into())?;
         for i in cp.dirty {
             copy(cp.index_dir.join(format!("i{i}")), format!("i{i}"))?;
         }
-        self.taken.lock().unwrap().push((cp.closed, cp.dirty.to_vec()));
+        self.taken
+            .lock()
+            .unwrap()
+            .push((cp.closed, cp.dirty.to_vec()));
         Ok(true)
     }
 }
@@ -64,7 +72,9 @@ fn assemble(snapshots: &Path, upto: u32, into: &Path) {
 }
 
 fn value(key: u32, version: u32) -> Vec<u8> {
-    format!("key {key} version {version} ").repeat(400).into_bytes()
+    format!("key {key} version {version} ")
+        .repeat(400)
+        .into_bytes()
 }
 
 #[test]
