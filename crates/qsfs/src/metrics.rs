@@ -20,7 +20,8 @@ pub fn routes() -> Router<Arc<Shared>> {
 }
 
 async fn scrape(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let body = render(&shared.status().await);
+    let mut body = render(&shared.status().await);
+    body += &shared.offloader.maintenance().render_metrics();
     (
         [(
             header::CONTENT_TYPE,

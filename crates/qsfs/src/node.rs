@@ -115,9 +115,14 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
         );
     }
 
+    let maintenance = Arc::new(zstor::daemon::Maintenance::start(
+        &config.path,
+        store.clone(),
+    ));
     let offloader = Arc::new(Offloader::new(
         &cache,
         store,
+        maintenance,
         tokio::runtime::Handle::current(),
     )?);
     let engine = {
@@ -218,6 +223,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    shared.offloader.maintenance().stop().await;
     let _ = std::fs::remove_file(shared.config.socket());
     let s = shared.clone();
     tokio::task::spawn_blocking(move || s.engine.sync_all()).await??;

@@ -51,6 +51,9 @@ pub struct Offloader {
     staging: PathBuf,
     manifest_path: PathBuf,
     store: Arc<zstor::Store>,
+    /// zstor's health and repair loops; their key locks keep a repair from writing back an
+    /// older record of an object (the manifest) that is being replaced.
+    maintenance: Arc<zstor::daemon::Maintenance>,
     runtime: tokio::runtime::Handle,
     manifest: Mutex<Manifest>,
     /// Namespaces whose first checkpoint of this run is done (later ones copy dirty files).
@@ -73,6 +76,7 @@ impl Offloader {
     pub fn new(
         cache: &Path,
         store: Arc<zstor::Store>,
+        maintenance: Arc<zstor::daemon::Maintenance>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Offloader, manifest::ManifestError> {
         let manifest_path = cache.join("manifest.json");
@@ -92,6 +96,7 @@ impl Offloader {
             staging,
             manifest_path,
             store,
+            maintenance,
             runtime,
             manifest: Mutex::new(manifest),
             full_done: Mutex::default(),
@@ -111,6 +116,22 @@ impl Offloader {
     /// The zstor store offloading goes through.
     pub fn store(&self) -> &Arc<zstor::Store> {
         &self.store
+    }
+
+    /// zstor's health and repair loops.
+    pub fn maintenance(&self) -> &Arc<zstor::daemon::Maintenance> {
+        &self.maintenance
+    }
+
+    /// Store `source` as object `name`, holding the object's writer lock.
+    async fn store_object(
+        &self,
+        source: &Path,
+        name: &Path,
+    ) -> Result<zstor::meta::ObjectMeta, zstor::Error> {
+        let (key, _) = self.store.meta().key_of(name);
+        let _writer = self.maintenance.key_locks().lock(&key).await;
+        self.store.store_as(source, name).await
     }
 
     /// The last upload error, if the last attempt failed.
@@ -269,8 +290,7 @@ impl Offloader {
             .len();
         if entry.data.get(&seg).is_none_or(|s| s.size != size) {
             let meta = self
-                .store
-                .store_as(&data, &manifest::data_name(ns, seg))
+                .store_object(&data, &manifest::data_name(ns, seg))
                 .await
                 .map_err(|e| format!("data segment {seg}: {e}"))?;
             bytes += meta.size;
@@ -289,16 +309,14 @@ impl Offloader {
                 continue;
             };
             let meta = self
-                .store
-                .store_as(&file.path(), &manifest::index_name(ns, i, seg))
+                .store_object(&file.path(), &manifest::index_name(ns, i, seg))
                 .await
                 .map_err(|e| format!("index segment {i}: {e}"))?;
             bytes += meta.size;
             entry.index.insert(i, seg);
         }
         let meta = self
-            .store
-            .store_as(
+            .store_object(
                 &dir.join("zdb-namespace"),
                 &manifest::descriptor_name(ns, seg),
             )
@@ -316,8 +334,7 @@ impl Offloader {
     async fn publish(&self, manifest: &Manifest) -> Result<(), String> {
         let tmp = self.manifest_path.with_extension("upload");
         manifest::write_atomic(&tmp, &manifest.encode()).map_err(|e| io_text("write", &tmp, e))?;
-        self.store
-            .store_as(&tmp, Path::new(manifest::MANIFEST_NAME))
+        self.store_object(&tmp, Path::new(manifest::MANIFEST_NAME))
             .await
             .map_err(|e| format!("manifest: {e}"))?;
         let _ = std::fs::remove_file(&tmp);

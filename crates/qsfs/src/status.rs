@@ -22,8 +22,8 @@ pub struct Status {
     pub offload: Offload,
     pub backends: Vec<Backend>,
     pub filesystem: Filesystem,
-    /// What repairs the backends (see the README: zstor's repair loop is not in qsfs yet).
-    pub repair: String,
+    /// zstor's health and repair loops.
+    pub repair: zstor::daemon::RepairSummary,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,7 +152,7 @@ impl Status {
                 cache_misses: f.cache_misses,
                 errors: f.errors,
             },
-            repair: "not run by qsfs yet: use `zstor -c CONFIG rebuild` for lost backends".into(),
+            repair: shared.offloader.maintenance().summary(),
         }
     }
 
@@ -226,7 +226,17 @@ impl Status {
             "filesystem {} ops, {} reads ({:.1} MiB), {} writes ({:.1} MiB), cache {} hits / {} misses, {} errors",
             x.ops, x.reads, mib(x.bytes_read), x.writes, mib(x.bytes_written), x.cache_hits, x.cache_misses, x.errors
         );
-        let _ = writeln!(o, "repair     {}", self.repair);
+        let r = &self.repair;
+        let down = if r.down.is_empty() {
+            "no backend marked down".to_string()
+        } else {
+            format!("marked down: {}", r.down.join(", "))
+        };
+        let _ = writeln!(
+            o,
+            "repair     {down}; {} repaired, {} failed, {} left in the sweep; {} scrubs ({} objects checked)",
+            r.repaired, r.failures, r.queue, r.scrubs, r.scrub_checked
+        );
         o
     }
 }

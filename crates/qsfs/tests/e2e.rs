@@ -59,6 +59,19 @@ fn offload_evict_lose_backends_restore() {
         .count();
     assert_eq!(down, M, "{metrics}");
     assert!(metrics.contains("zdbfs_reads_total "), "{metrics}");
+    wait_for(
+        Duration::from_secs(60),
+        "the health probe to mark them down",
+        || {
+            let status: serde_json::Value =
+                serde_json::from_str(&qsfs_cmd(root, &["status", "--json"])).unwrap();
+            status["repair"]["down"].as_array().unwrap().len() == M
+        },
+    );
+    assert!(
+        scrape_metrics(root).contains("zstor_repair"),
+        "zstor's repair metrics exported"
+    );
 
     // 4. No backend stores any plaintext.
     let mut stored = Vec::new();

@@ -31,12 +31,14 @@ impl Drop for Kill {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `n` distinct free ports (all bound at once, so none is handed out twice).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 fn connect(port: u16) -> TcpStream {
@@ -141,7 +143,8 @@ fn value(i: u32) -> Vec<u8> {
 fn zdb_hook_offloads_closed_segments_and_fetches_them_back() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let ports: Vec<u16> = (0..10).map(|_| free_port()).collect();
+    let mut ports = free_ports(11);
+    let zdb_port = ports.pop().unwrap();
     let _backends: Vec<Kill> = ports
         .iter()
         .enumerate()
@@ -161,7 +164,6 @@ fn zdb_hook_offloads_closed_segments_and_fetches_them_back() {
         })
         .collect();
     let config = zstor_config(root, &ports[..4], &ports[4..]);
-    let zdb_port = free_port();
     let zdb = start_zdb(root, zdb_port, &config);
     let mut c = connect(zdb_port);
     let mut keys = Vec::new();
@@ -178,11 +180,21 @@ fn zdb_hook_offloads_closed_segments_and_fetches_them_back() {
             .output()
             .unwrap()
     };
-    wait_for(Duration::from_secs(60), "the hook to store d0", || {
-        zstor(&["check", "-f", d0.to_str().unwrap()])
-            .status
-            .success()
-    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let check = zstor(&["check", "-f", d0.to_str().unwrap()]);
+        if check.status.success() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "the hook did not store d0: {}\nzdb log:\n{}",
+                String::from_utf8_lossy(&check.stderr),
+                std::fs::read_to_string(root.join("zdb.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Lose d0 locally while zdb is down; a read after the restart fetches it back.
     drop(c);

@@ -27,6 +27,8 @@ impl Qsfs {
         let child = Command::new(BIN)
             .current_dir(root)
             .args(args)
+            // Probe backends often so a loss shows in `status` within a second or two.
+            .env("ZSTOR_PROBE_INTERVAL_MS", "200")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)

@@ -13,8 +13,12 @@
 //! sweeps and scrub), [`metrics`] (counters and the `/metrics` HTTP endpoint), [`evict`]
 //! (keeping `zdb_data_dir_path` under `max_zdb_data_dir_size`).
 //!
+//! [`Maintenance`] runs the health and repair loops alone for programs that embed the store
+//! (qsfs).
+//!
 //! Must not touch: the pipeline, placement or metadata formats (it calls [`Store`]).
 
+mod embedded;
 pub mod evict;
 pub mod health;
 pub mod metrics;
@@ -31,6 +35,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::config::{Config, ConfigError};
 use crate::Store;
+
+pub use embedded::{Maintenance, RepairSummary};
 
 /// What can stop the daemon or a call to it.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +200,27 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state for `store`, and the receiving end of the repair worker's sweep requests.
+    fn new(
+        config_path: &Path,
+        store: Arc<Store>,
+        tunables: Tunables,
+    ) -> (Arc<Shared>, mpsc::Receiver<repair::Sweep>) {
+        let (sweep_tx, sweep_rx) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            config_path: config_path.to_path_buf(),
+            store: RwLock::new(store),
+            metrics: metrics::Metrics::default(),
+            health: Mutex::new(health::Health::default()),
+            requests: Semaphore::new(tunables.max_requests),
+            key_locks: KeyLocks::default(),
+            background: Mutex::new(tokio::task::JoinSet::new()),
+            sweeps: sweep_tx,
+            tunables,
+        });
+        (shared, sweep_rx)
+    }
+
     /// The store built from the current config.
     pub fn store(&self) -> Arc<Store> {
         match self.store.read() {
@@ -247,18 +274,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
     let pid_file = config.pid_file.clone();
     let prometheus_port = config.prometheus_port;
     let store = Store::new(config)?;
-    let (sweep_tx, sweep_rx) = mpsc::channel(1);
-    let shared = Arc::new(Shared {
-        config_path: config_path.to_path_buf(),
-        store: RwLock::new(Arc::new(store)),
-        metrics: metrics::Metrics::default(),
-        health: Mutex::new(health::Health::default()),
-        requests: Semaphore::new(tunables.max_requests),
-        key_locks: KeyLocks::default(),
-        background: Mutex::new(tokio::task::JoinSet::new()),
-        sweeps: sweep_tx,
-        tunables,
-    });
+    let (shared, sweep_rx) = Shared::new(config_path, Arc::new(store), tunables);
 
     let mut term = signal(SignalKind::terminate()).map_err(io_err("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io_err("SIGINT handler"))?;
