@@ -47,6 +47,12 @@ pub struct Section {
     /// (one `zdb` per backend of this file, on its 127.0.0.1 port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standin_dir: Option<PathBuf>,
+    /// Address of the web file browser (loopback unless you put TLS in front); none: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_listen: Option<std::net::SocketAddr>,
+    /// The access token the web page asks for (required with `web_listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_token: Option<String>,
 }
 
 fn default_segment_mib() -> u64 {
@@ -99,6 +105,20 @@ impl Config {
             return Err(invalid(
                 "[qsfs].segment_size_mib: must be 1 to 4000 MiB".into(),
             ));
+        }
+        match (&qsfs.web_listen, &qsfs.web_token) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "[qsfs].web_token: required when web_listen is set".into(),
+                ))
+            }
+            (Some(_), Some(t)) if t.len() < 16 => {
+                return Err(invalid(
+                    "[qsfs].web_token: at least 16 characters (a guessable token opens every file)"
+                        .into(),
+                ))
+            }
+            _ => {}
         }
         if qsfs.rotate_seconds == 0 {
             return Err(invalid("[qsfs].rotate_seconds: must be at least 1".into()));
@@ -165,8 +185,9 @@ pub fn write_embedded_default(
     };
     std::fs::create_dir_all(data).map_err(io)?;
     // One port per stand-in, and the metrics endpoint's.
-    let mut ports = free_ports(META_BACKENDS + DATA_BACKENDS + 1).map_err(io)?;
+    let mut ports = free_ports(META_BACKENDS + DATA_BACKENDS + 2).map_err(io)?;
     let metrics_port = ports.pop().unwrap_or(9100);
+    let web_port = ports.pop().unwrap_or(9980);
     let key = || {
         let mut k = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut k);
@@ -184,6 +205,8 @@ pub fn write_embedded_default(
         segment_size_mib: segment_mib,
         rotate_seconds: default_rotate_seconds(),
         standin_dir: Some(abs(&data.join("backends"))),
+        web_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], web_port))),
+        web_token: Some(crate::web::auth::new_token()),
     };
     text += &format!(
         "minimal_shards = 4\nexpected_shards = 6\nredundant_groups = 0\nredundant_nodes = 0\n\

@@ -16,7 +16,8 @@
 //! - [`restore`]: refilling an empty cache folder from the backends;
 //! - [`metrics`]: Prometheus `/metrics` (the same data as `qsfs status`);
 //! - [`node`]: start-up and shutdown of the whole stack; [`control`] and [`status`]: the
-//!   control socket behind `qsfs status|rotate|evict`.
+//!   control socket behind `qsfs status|rotate|evict`;
+//! - [`web`]: the web file browser and its HTTP API.
 //!
 //! Must not touch: the engine's on-disk format (files are linked or copied whole), zdbfs
 //! internals (mounted through `zdbfs::mount`), zstor's object format (used through
@@ -37,5 +38,6 @@ pub mod offload;
 pub mod restore;
 pub mod standin;
 pub mod status;
+pub mod web;
 
 pub use config::Config;

@@ -173,6 +173,20 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             stop_rx.clone(),
         ));
     }
+    if let (Some(addr), Some(token)) =
+        (shared.config.qsfs.web_listen, &shared.config.qsfs.web_token)
+    {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the web UI on {addr}"))?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the web UI listens beyond loopback without TLS: put a TLS proxy in front");
+        }
+        let web = crate::web::WebState::open(&mountpoint, token.clone(), Some(shared.clone()))
+            .with_context(|| format!("opening {} for the web UI", mountpoint.display()))?;
+        println!("qsfs: web UI at http://{addr}/ (access token: {token})");
+        tasks.spawn(crate::web::serve(listener, Arc::new(web), stop_rx.clone()));
+    }
     let control = crate::control::bind(&shared.config.socket())?;
     tasks.spawn(crate::control::serve(
         control,

@@ -1,0 +1,111 @@
+// The API client: JSON calls with the session's CSRF token, uploads with progress.
+let csrf = "";
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function failure(res) {
+  let message = res.statusText;
+  try {
+    message = (await res.json()).error || message;
+  } catch (_) { /* not JSON */ }
+  return new ApiError(res.status, message);
+}
+
+async function call(method, path, { query, json, body, headers } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query || {})) url.searchParams.set(k, v);
+  const h = { ...(headers || {}) };
+  if (method !== "GET") h["X-CSRF-Token"] = csrf;
+  if (json !== undefined) {
+    h["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  }
+  const res = await fetch(url, { method, headers: h, body, credentials: "same-origin" });
+  if (!res.ok) throw await failure(res);
+  return res;
+}
+
+export const api = {
+  async session() {
+    const res = await call("GET", "/api/session");
+    csrf = (await res.json()).csrf;
+  },
+  async login(token) {
+    const res = await call("POST", "/api/login", { json: { token } });
+    csrf = (await res.json()).csrf;
+  },
+  async logout() {
+    await call("POST", "/api/logout");
+    csrf = "";
+  },
+  async list(path, { offset = 0, limit = 200, sort = "name", order = "asc" } = {}) {
+    return (await call("GET", "/api/list", { query: { path, offset, limit, sort, order } })).json();
+  },
+  async search(path, q) {
+    return (await call("GET", "/api/search", { query: { path, q } })).json();
+  },
+  async mkdir(path) {
+    return (await call("POST", "/api/mkdir", { json: { path } })).json();
+  },
+  async rename(from, to) {
+    return (await call("POST", "/api/rename", { json: { from, to } })).json();
+  },
+  async remove(path) {
+    return (await call("POST", "/api/delete", { json: { path } })).json();
+  },
+  async status() {
+    return (await call("GET", "/api/status")).json();
+  },
+  async markdown(text) {
+    return (await call("POST", "/api/markdown", { body: text })).text();
+  },
+  // The text of a file and its ETag (for conflict detection on save).
+  async readText(path) {
+    const res = await call("GET", "/api/file", { query: { path } });
+    return { text: await res.text(), etag: res.headers.get("ETag") };
+  },
+  // Save text; `etag` makes the server refuse (412) if the file changed since it was read.
+  async saveText(path, text, etag) {
+    const headers = etag ? { "If-Match": etag } : {};
+    const res = await call("PUT", "/api/file", { query: { path }, body: text, headers });
+    return res.json();
+  },
+  fileUrl(path, download = false) {
+    const u = new URL("/api/file", location.origin);
+    u.searchParams.set("path", path);
+    if (download) u.searchParams.set("download", "1");
+    return u.pathname + u.search;
+  },
+  zipUrl(path) {
+    const u = new URL("/api/zip", location.origin);
+    u.searchParams.set("path", path);
+    return u.pathname + u.search;
+  },
+  // Upload a File or Blob to `path`, streamed by the browser; `onProgress(sent, total)`.
+  upload(path, file, onProgress) {
+    return new Promise((resolve, reject) => {
+      const u = new URL("/api/file", location.origin);
+      u.searchParams.set("path", path);
+      u.searchParams.set("parents", "1");
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", u);
+      xhr.setRequestHeader("X-CSRF-Token", csrf);
+      xhr.upload.onprogress = (e) => onProgress && onProgress(e.loaded, e.total);
+      xhr.onload = () => {
+        if (xhr.status >= 200 && xhr.status < 300) resolve(JSON.parse(xhr.responseText));
+        else {
+          let msg = xhr.statusText;
+          try { msg = JSON.parse(xhr.responseText).error; } catch (_) { /* keep */ }
+          reject(new ApiError(xhr.status, msg));
+        }
+      };
+      xhr.onerror = () => reject(new ApiError(0, "network error"));
+      xhr.send(file);
+    });
+  },
+};

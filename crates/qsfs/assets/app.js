@@ -1,0 +1,460 @@
+// The qsfs file browser: login, folders, uploads (picker and drag-and-drop, folders too),
+// previews, the text/Markdown editor with conflict detection, the storage-health panel.
+import { api, ApiError } from "/assets/api.js";
+import { highlight, escape } from "/assets/highlight.js";
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 200;
+const TEXT_EXT = new Set(["txt", "md", "markdown", "rs", "c", "h", "cpp", "hpp", "py", "js", "ts", "go", "java", "sh", "toml", "yaml", "yml", "ini", "cfg", "conf", "log", "csv", "xml", "html", "htm", "css", "sql", "rb", "lua", "mk", "json"]);
+const IMAGE_EXT = new Set(["png", "jpg", "jpeg", "gif", "webp", "svg", "bmp", "ico"]);
+const VIDEO_EXT = new Set(["mp4", "m4v", "webm", "ogv"]);
+const AUDIO_EXT = new Set(["mp3", "ogg", "oga", "wav", "flac", "m4a"]);
+
+const state = { path: "/", sort: "name", order: "asc", shown: 0, total: 0 };
+
+const ext = (name) => (name.includes(".") ? name.split(".").pop().toLowerCase() : "");
+const join = (dir, name) => (dir === "/" ? "/" + name : dir + "/" + name);
+const parentOf = (p) => p.replace(/\/[^/]*$/, "") || "/";
+const nameOf = (p) => p.split("/").pop();
+
+function size(n) {
+  if (n < 1024) return n + " B";
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let u = -1;
+  do { n /= 1024; u++; } while (n >= 1024 && u < units.length - 1);
+  return n.toFixed(n < 10 ? 1 : 0) + " " + units[u];
+}
+
+function say(text, error = false) {
+  const m = $("message");
+  m.textContent = text;
+  m.className = error ? "error" : "";
+}
+
+function fail(e) {
+  if (e instanceof ApiError && e.status === 401) return showLogin();
+  say(e.message || String(e), true);
+}
+
+// ------------------------------------------------------------------ login
+function showLogin() {
+  $("main-view").hidden = true;
+  $("login-view").hidden = false;
+  $("token").focus();
+}
+
+async function showMain() {
+  $("login-view").hidden = true;
+  $("main-view").hidden = false;
+  const fromHash = decodeURIComponent(location.hash.slice(1));
+  await open(fromHash.startsWith("/") ? fromHash : "/");
+  refreshHealthDot();
+}
+
+$("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    await api.login($("token").value);
+    $("token").value = "";
+    await showMain();
+  } catch (e) {
+    $("login-error").textContent = e.message;
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  try { await api.logout(); } catch (_) { /* gone anyway */ }
+  showLogin();
+});
+
+// ------------------------------------------------------------------ listing
+function crumbs() {
+  const nav = $("crumbs");
+  nav.replaceChildren();
+  const parts = state.path.split("/").filter(Boolean);
+  const link = (label, path) => {
+    const a = document.createElement("a");
+    a.textContent = label;
+    a.dataset.path = path;
+    a.addEventListener("click", () => open(path));
+    return a;
+  };
+  nav.append(link("Home", "/"));
+  let acc = "";
+  for (const p of parts) {
+    acc += "/" + p;
+    const sep = document.createElement("span");
+    sep.className = "sep";
+    sep.textContent = "/";
+    nav.append(sep, link(p, acc));
+  }
+}
+
+function row(e) {
+  const tr = document.createElement("tr");
+  tr.dataset.name = e.name;
+  tr.dataset.kind = e.kind;
+  const icon = e.kind === "dir" ? "📁" : e.kind === "symlink" ? "🔗" : "📄";
+  const when = e.mtime ? new Date(e.mtime).toLocaleString() : "";
+  tr.innerHTML = `<td class="name"><span class="icon">${icon}</span><a></a></td>
+    <td class="num">${e.kind === "dir" ? "" : size(e.size)}</td><td>${escape(when)}</td>
+    <td class="actions"><a class="button download" title="Download">⬇</a>
+    <button class="rename" title="Rename or move">Rename</button>
+    <button class="delete" title="Delete">Delete</button></td>`;
+  const a = tr.querySelector("td.name a");
+  a.textContent = e.name;
+  a.addEventListener("click", () => (e.kind === "dir" ? open(e.path) : preview(e)));
+  const dl = tr.querySelector("a.download");
+  dl.href = e.kind === "dir" ? api.zipUrl(e.path) : api.fileUrl(e.path, true);
+  tr.querySelector("button.rename").addEventListener("click", () => renameEntry(e));
+  tr.querySelector("button.delete").addEventListener("click", () => deleteEntry(e));
+  return tr;
+}
+
+async function load(append) {
+  const offset = append ? state.shown : 0;
+  const l = await api.list(state.path, { offset, limit: PAGE, sort: state.sort, order: state.order });
+  const body = $("entries");
+  if (!append) body.replaceChildren();
+  for (const e of l.entries) body.append(row(e));
+  state.shown = offset + l.entries.length;
+  state.total = l.total;
+  $("more").hidden = state.shown >= state.total;
+  $("more").textContent = `Show more (${state.total - state.shown} left)`;
+  $("empty").hidden = state.total !== 0;
+  for (const b of document.querySelectorAll("button.sort")) {
+    b.classList.toggle("asc", b.dataset.sort === state.sort && state.order === "asc");
+    b.classList.toggle("desc", b.dataset.sort === state.sort && state.order === "desc");
+  }
+}
+
+async function open(path) {
+  try {
+    state.path = path;
+    history.replaceState(null, "", "#" + encodeURIComponent(path));
+    crumbs();
+    $("search").value = "";
+    await load(false);
+    say("");
+  } catch (e) {
+    if (path !== "/" && e.status === 404) return open("/");
+    fail(e);
+  }
+}
+
+$("more").addEventListener("click", () => load(true).catch(fail));
+for (const b of document.querySelectorAll("button.sort")) {
+  b.addEventListener("click", () => {
+    state.order = state.sort === b.dataset.sort && state.order === "asc" ? "desc" : "asc";
+    state.sort = b.dataset.sort;
+    load(false).catch(fail);
+  });
+}
+
+$("search-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const q = $("search").value.trim();
+  if (!q) return open(state.path);
+  try {
+    const r = await api.search(state.path, q);
+    const body = $("entries");
+    body.replaceChildren(...r.results.map((e) => {
+      const tr = row(e);
+      tr.querySelector("td.name a").textContent = e.path;
+      return tr;
+    }));
+    $("more").hidden = true;
+    $("empty").hidden = true;
+    say(`${r.results.length} found${r.truncated ? " (stopped early: refine the search)" : ""}`);
+  } catch (e) { fail(e); }
+});
+
+// ------------------------------------------------------------------ dialogs
+function ask(text, value, { input = true, ok = "OK" } = {}) {
+  return new Promise((resolve) => {
+    const d = $("ask");
+    $("ask-text").textContent = text;
+    $("ask-input").hidden = !input;
+    $("ask-input").value = value || "";
+    $("ask-ok").textContent = ok;
+    const done = (v) => { d.close(); resolve(v); };
+    $("ask-cancel").onclick = () => done(null);
+    $("ask-form").onsubmit = (ev) => { ev.preventDefault(); done(input ? $("ask-input").value : true); };
+    d.showModal();
+    if (input) $("ask-input").select();
+  });
+}
+
+for (const d of document.querySelectorAll("dialog")) {
+  for (const b of d.querySelectorAll("button.close")) b.addEventListener("click", () => d.close());
+}
+$("preview").addEventListener("close", () => $("preview-body").replaceChildren());
+
+$("new-folder").addEventListener("click", async () => {
+  const name = await ask("Name of the new folder", "");
+  if (!name) return;
+  try {
+    await api.mkdir(join(state.path, name));
+    await load(false);
+    say(`Folder ${name} created`);
+  } catch (e) { fail(e); }
+});
+
+async function renameEntry(e) {
+  const to = await ask("New name, or a path to move it to", e.path);
+  if (!to || to === e.path) return;
+  const target = to.startsWith("/") ? to : join(parentOf(e.path), to);
+  try {
+    await api.rename(e.path, target);
+    await load(false);
+    say(`Renamed to ${target}`);
+  } catch (err) { fail(err); }
+}
+
+async function deleteEntry(e) {
+  const what = e.kind === "dir" ? `the folder ${e.name} and everything in it` : e.name;
+  if (!(await ask(`Delete ${what}? This cannot be undone.`, "", { input: false, ok: "Delete" }))) return;
+  try {
+    await api.remove(e.path);
+    await load(false);
+    say(`Deleted ${e.name}`);
+  } catch (err) { fail(err); }
+}
+
+// ------------------------------------------------------------------ preview and editor
+async function preview(e) {
+  const kind = ext(e.name);
+  const body = $("preview-body");
+  body.replaceChildren();
+  $("preview-title").textContent = e.path;
+  $("preview-download").href = api.fileUrl(e.path, true);
+  $("preview-edit").hidden = !TEXT_EXT.has(kind);
+  $("preview-edit").onclick = () => { $("preview").close(); edit(e.path); };
+  const url = api.fileUrl(e.path);
+  if (IMAGE_EXT.has(kind)) {
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = e.name;
+    body.append(img);
+  } else if (VIDEO_EXT.has(kind) || AUDIO_EXT.has(kind)) {
+    const m = document.createElement(VIDEO_EXT.has(kind) ? "video" : "audio");
+    m.controls = true;
+    m.preload = "metadata";
+    m.src = url;
+    body.append(m);
+  } else if (kind === "pdf") {
+    const f = document.createElement("iframe");
+    f.src = url;
+    f.title = e.name;
+    body.append(f);
+  } else if (TEXT_EXT.has(kind)) {
+    try {
+      const { text } = await api.readText(e.path);
+      if (kind === "md" || kind === "markdown") {
+        const div = document.createElement("div");
+        div.className = "markdown";
+        div.innerHTML = await api.markdown(text); // sanitised by the server
+        body.append(div);
+      } else {
+        const pre = document.createElement("pre");
+        pre.className = "code";
+        pre.innerHTML = highlight(text, kind);
+        body.append(pre);
+      }
+    } catch (err) { fail(err); return; }
+  } else {
+    const p = document.createElement("p");
+    p.textContent = `No preview for this kind of file (${size(e.size)}). Use Download.`;
+    body.append(p);
+  }
+  $("preview").showModal();
+}
+
+const editor = { path: "", etag: "", dirty: false, timer: 0 };
+
+function editorState(text, error = false) {
+  $("editor-state").textContent = text;
+  $("editor-state").className = error ? "error" : "";
+}
+
+async function edit(path) {
+  try {
+    const { text, etag } = await api.readText(path);
+    Object.assign(editor, { path, etag, dirty: false });
+    $("editor-title").textContent = path;
+    $("editor-text").value = text;
+    const md = ["md", "markdown"].includes(ext(path));
+    $("editor-preview").hidden = !md;
+    if (md) renderPreview();
+    editorState("");
+    $("editor").showModal();
+  } catch (e) { fail(e); }
+}
+
+async function renderPreview() {
+  try {
+    $("editor-preview").innerHTML = await api.markdown($("editor-text").value);
+  } catch (_) { /* keep the last preview */ }
+}
+
+$("editor-text").addEventListener("input", () => {
+  editor.dirty = true;
+  editorState("Unsaved changes");
+  if (!$("editor-preview").hidden) {
+    clearTimeout(editor.timer);
+    editor.timer = setTimeout(renderPreview, 250);
+  }
+});
+
+async function save(force) {
+  try {
+    const r = await api.saveText(editor.path, $("editor-text").value, force ? null : editor.etag);
+    editor.etag = r.etag;
+    editor.dirty = false;
+    editorState("Saved");
+    load(false).catch(() => {});
+  } catch (e) {
+    if (e.status === 412) {
+      editorState(e.message, true);
+      const again = await ask(
+        "The file changed since you opened it. Overwrite it with your version? (Cancel keeps both: copy your text, then reopen the file.)",
+        "", { input: false, ok: "Overwrite" });
+      if (again) return save(true);
+    } else {
+      editorState(e.message, true);
+    }
+  }
+}
+
+$("editor-save").addEventListener("click", () => save(false));
+$("editor-text").addEventListener("keydown", (ev) => {
+  if ((ev.ctrlKey || ev.metaKey) && ev.key === "s") { ev.preventDefault(); save(false); }
+});
+$("editor").addEventListener("cancel", (ev) => {
+  if (editor.dirty && !confirm("Discard unsaved changes?")) ev.preventDefault();
+});
+
+// ------------------------------------------------------------------ uploads
+function uploadItem(label) {
+  $("uploads").hidden = false;
+  const li = document.createElement("li");
+  li.innerHTML = `<div></div><progress max="1" value="0"></progress>`;
+  li.firstChild.textContent = label;
+  $("upload-list").prepend(li);
+  return li;
+}
+
+// files: [{file, path}] with path relative to the current folder.
+async function uploadAll(files) {
+  const base = state.path;
+  let ok = 0;
+  for (const { file, path } of files) {
+    const li = uploadItem(path);
+    const bar = li.querySelector("progress");
+    try {
+      await api.upload(join(base, path), file, (sent, total) => {
+        bar.max = total || 1;
+        bar.value = sent;
+      });
+      bar.max = 1; bar.value = 1;
+      li.firstChild.textContent = `${path} — done`;
+      ok++;
+    } catch (e) {
+      li.classList.add("failed");
+      li.firstChild.textContent = `${path} — ${e.message}`;
+      if (e.status === 401) return showLogin();
+    }
+  }
+  say(`${ok} of ${files.length} uploaded`, ok !== files.length);
+  if (state.path === base) await load(false).catch(fail);
+}
+
+$("upload-files").addEventListener("change", (ev) => {
+  const files = [...ev.target.files].map((file) => ({ file, path: file.name }));
+  ev.target.value = "";
+  uploadAll(files);
+});
+$("upload-folder").addEventListener("change", (ev) => {
+  const files = [...ev.target.files].map((file) => ({ file, path: file.webkitRelativePath || file.name }));
+  ev.target.value = "";
+  uploadAll(files);
+});
+
+// Walk dropped folders (FileSystemEntry API) into [{file, path}].
+async function collect(entry, prefix, out) {
+  if (entry.isFile) {
+    const file = await new Promise((res, rej) => entry.file(res, rej));
+    out.push({ file, path: prefix + entry.name });
+  } else if (entry.isDirectory) {
+    const reader = entry.createReader();
+    for (;;) {
+      const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+      if (!batch.length) break;
+      for (const child of batch) await collect(child, prefix + entry.name + "/", out);
+    }
+  }
+}
+
+const zone = $("drop-zone");
+let depth = 0;
+zone.addEventListener("dragenter", (ev) => { ev.preventDefault(); depth++; zone.classList.add("dragging"); });
+zone.addEventListener("dragleave", () => { if (--depth <= 0) { depth = 0; zone.classList.remove("dragging"); } });
+zone.addEventListener("dragover", (ev) => ev.preventDefault());
+zone.addEventListener("drop", async (ev) => {
+  ev.preventDefault();
+  depth = 0;
+  zone.classList.remove("dragging");
+  const items = [...(ev.dataTransfer.items || [])];
+  const entries = items.map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
+  const files = [];
+  if (entries.length) {
+    for (const e of entries) await collect(e, "", files);
+  } else {
+    for (const f of ev.dataTransfer.files) files.push({ file: f, path: f.name });
+  }
+  if (files.length) uploadAll(files);
+});
+
+// ------------------------------------------------------------------ health
+async function refreshHealthDot() {
+  try {
+    const s = await api.status();
+    const down = s.backends.filter((b) => !b.up).length;
+    $("health-dot").className = "dot " + (down ? "bad" : "good");
+  } catch (_) { $("health-dot").className = "dot"; }
+}
+
+$("health-button").addEventListener("click", async () => {
+  const body = $("health-body");
+  body.textContent = "Loading…";
+  $("health").showModal();
+  try {
+    const s = await api.status();
+    const up = s.backends.filter((b) => b.up).length;
+    const local = s.namespaces.reduce((a, n) => a + n.local_segments, 0);
+    const off = s.namespaces.reduce((a, n) => a + n.offloaded_segments, 0);
+    const evicted = s.namespaces.reduce((a, n) => a + n.evicted_segments, 0);
+    const limit = s.cache.limit ? size(s.cache.limit) : "no limit";
+    const r = s.repair;
+    body.innerHTML = `
+      <div class="health-grid">
+        <div class="card"><div>Backends up</div><div class="big" id="health-backends">${up} / ${s.backends.length}</div></div>
+        <div class="card"><div>Erasure code (k+m)</div><div class="big">${escape(s.code)}</div></div>
+        <div class="card"><div>Segments local / offloaded / evicted</div><div class="big">${local} / ${off} / ${evicted}</div></div>
+        <div class="card"><div>Cache</div><div class="big">${size(s.cache.bytes)}</div><div>of ${limit}</div></div>
+        <div class="card"><div>Offload</div><div class="big">${s.offload.pending} pending</div><div>${size(s.offload.bytes_uploaded)} uploaded, ${s.offload.upload_failures} failures</div></div>
+        <div class="card"><div>Repair</div><div class="big">${r.repaired} repaired</div><div>${r.failures} failed, ${r.queue} queued, ${r.scrubs} scrubs</div></div>
+      </div>
+      <table><thead><tr><th>Role</th><th>Backend</th><th>Namespace</th><th>State</th></tr></thead><tbody>
+      ${s.backends.map((b) => `<tr><td>${escape(b.role)}</td><td>${escape(b.address)}</td><td>${escape(b.namespace || "default")}</td>
+        <td class="${b.up ? "up" : "down"}">${b.up ? "up" : "down"}</td></tr>`).join("")}
+      </tbody></table>
+      ${s.offload.last_error ? `<p class="error">Last offload error: ${escape(s.offload.last_error)}</p>` : ""}`;
+  } catch (e) {
+    body.textContent = e.message;
+  }
+});
+
+// ------------------------------------------------------------------ start
+api.session().then(showMain, showLogin);

@@ -1,0 +1,160 @@
+//! The web file browser: the page (hand-written HTML, CSS and JavaScript modules built into
+//! the binary) and the JSON API under `/api/` it uses (documented in `docs/api/openapi.yaml`,
+//! usable with curl), served on the loopback address `[qsfs] web_listen`.
+//!
+//! Owns: HTTP routes, login and sessions ([`auth`]), path confinement ([`paths`]), folder
+//! operations ([`files`]), file bodies ([`transfer`]). Must not touch: the filesystem other
+//! than through the mount point (every path goes through a `cap_std::fs::Dir` of it), or
+//! qsfs internals other than the status it reports.
+
+pub mod auth;
+pub mod error;
+pub mod files;
+pub mod paths;
+pub mod transfer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::sync::watch;
+
+use crate::node::Shared;
+
+/// What the handlers share.
+pub struct WebState {
+    /// The filesystem root (the mount point), the only way handlers reach files.
+    pub root: Arc<cap_std::fs::Dir>,
+    /// The access token exchanged for a session at login.
+    pub token: String,
+    pub sessions: auth::Sessions,
+    /// The running qsfs, for the health panel (absent when serving a plain folder in tests).
+    pub node: Option<Arc<Shared>>,
+}
+
+impl WebState {
+    /// Serve the folder `root` (the mount point) with access token `token`.
+    pub fn open(root: &Path, token: String, node: Option<Arc<Shared>>) -> std::io::Result<Self> {
+        let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+        Ok(WebState {
+            root: Arc::new(dir),
+            token,
+            sessions: auth::Sessions::default(),
+            node,
+        })
+    }
+}
+
+/// Every route: the page, its assets, the API.
+pub fn router(state: Arc<WebState>) -> Router {
+    let api = Router::new()
+        .route("/list", get(files::list))
+        .route("/search", get(files::search))
+        .route("/file", get(transfer::download).put(transfer::upload))
+        .route("/zip", get(transfer::zip))
+        .route("/mkdir", post(files::mkdir))
+        .route("/rename", post(files::rename))
+        .route("/delete", post(files::delete))
+        .route("/markdown", post(files::markdown))
+        .route("/status", get(status))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require,
+        ))
+        .route("/login", post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/session", get(auth::session))
+        // Uploads stream to disk whatever their size; the other bodies are small.
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .route("/", get(page))
+        .route("/assets/{name}", get(asset))
+        .nest("/api", api)
+        .with_state(state)
+}
+
+/// Serve until `stop`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<WebState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = router(state);
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "web server stopped");
+    }
+}
+
+/// The page may only load its own scripts and styles; file previews come from `/api/file`.
+const PAGE_CSP: &str = "default-src 'self'; img-src 'self' blob: data:; media-src 'self'; \
+     frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/api.js"),
+    ),
+    (
+        "highlight.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/highlight.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../assets/style.css"),
+    ),
+];
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../../assets/index.html"),
+    )
+        .into_response()
+}
+
+async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, ctype, body)) => (
+            [
+                (header::CONTENT_TYPE, *ctype),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `GET /api/status`: what `qsfs status --json` shows.
+async fn status(State(st): State<Arc<WebState>>) -> Response {
+    match &st.node {
+        Some(node) => Json(node.status().await).into_response(),
+        None => {
+            error::ApiError::new(StatusCode::NOT_FOUND, "no storage status here").into_response()
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The web API in process over a plain folder: authentication, CSRF, path confinement
+//! (`..`, NUL, long names, symbolic links leading out), uploads, ranges, conflicts, folder
+//! operations, zip and Markdown.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use tower::ServiceExt;
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+struct Client {
+    app: Router,
+    cookie: String,
+    csrf: String,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Client {
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 30)
+            .await
+            .unwrap()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn req(&self, method: Method, uri: &str) -> axum::http::request::Builder {
+        let mut b = Request::builder().method(method.clone()).uri(uri);
+        if !self.cookie.is_empty() {
+            b = b.header(header::COOKIE, &self.cookie);
+        }
+        if method != Method::GET && !self.csrf.is_empty() {
+            b = b.header("x-csrf-token", &self.csrf);
+        }
+        b
+    }
+
+    async fn get(&self, uri: &str) -> Reply {
+        self.send(self.req(Method::GET, uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn post(&self, uri: &str, json: serde_json::Value) -> Reply {
+        let req = self
+            .req(Method::POST, uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json.to_string()))
+            .unwrap();
+        self.send(req).await
+    }
+
+    async fn put(&self, path: &str, body: &[u8], extra: &[(&str, &str)]) -> Reply {
+        let mut b = self.req(
+            Method::PUT,
+            &format!("/api/file?path={}&parents=1", enc(path)),
+        );
+        for (k, v) in extra {
+            b = b.header(*k, *v);
+        }
+        self.send(b.body(Body::from(body.to_vec())).unwrap()).await
+    }
+
+    async fn login(&mut self) {
+        let r = self
+            .post("/api/login", serde_json::json!({ "token": TOKEN }))
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let set = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        self.cookie = set.split(';').next().unwrap().to_string();
+        self.csrf = r.json()["csrf"].as_str().unwrap().to_string();
+    }
+}
+
+fn client(root: &std::path::Path) -> Client {
+    let state = qsfs::web::WebState::open(root, TOKEN.into(), None).unwrap();
+    Client {
+        app: qsfs::web::router(Arc::new(state)),
+        cookie: String::new(),
+        csrf: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn login_sessions_and_csrf() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = client(dir.path());
+    assert_eq!(
+        c.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = c
+        .post(
+            "/api/login",
+            serde_json::json!({ "token": "wrong-token-wrong-token" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["error"], "wrong access token");
+    c.login().await;
+    assert_eq!(c.get("/api/list?path=/").await.status, StatusCode::OK);
+    assert_eq!(c.get("/api/session").await.json()["csrf"], c.csrf.as_str());
+
+    // A change without the CSRF token is refused, whatever the cookie.
+    let csrf = std::mem::take(&mut c.csrf);
+    let r = c
+        .post("/api/mkdir", serde_json::json!({ "path": "/x" }))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    c.csrf = "0".repeat(32);
+    assert_eq!(
+        c.post("/api/mkdir", serde_json::json!({ "path": "/x" }))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    c.csrf = csrf;
+    assert_eq!(
+        c.post("/api/mkdir", serde_json::json!({ "path": "/x" }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(dir.path().join("x").is_dir());
+
+    c.post("/api/logout", serde_json::json!({})).await;
+    assert_eq!(
+        c.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn every_path_stays_inside_the_root() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), b"outside").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("inside.txt"), b"inside").unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("escape")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("passwd")).unwrap();
+    std::os::unix::fs::symlink("inside.txt", dir.path().join("alias")).unwrap();
+    let mut c = client(dir.path());
+    c.login().await;
+
+    for (uri, status) in [
+        ("/api/list?path=..", StatusCode::BAD_REQUEST),
+        ("/api/list?path=/a/../..", StatusCode::BAD_REQUEST),
+        ("/api/file?path=inside.txt%00.png", StatusCode::BAD_REQUEST),
+        ("/api/list?path=/escape", StatusCode::FORBIDDEN),
+        ("/api/file?path=/escape/secret", StatusCode::FORBIDDEN),
+        ("/api/file?path=/passwd", StatusCode::FORBIDDEN),
+        // An absolute path is relative to the root, never the machine's.
+        ("/api/file?path=/etc/passwd", StatusCode::NOT_FOUND),
+    ] {
+        let r = c.get(uri).await;
+        assert_eq!(r.status, status, "{uri}: {:?}", r.json());
+        assert!(
+            r.json()["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{uri}: a clear error"
+        );
+    }
+    let long = "n".repeat(256);
+    let r = c.get(&format!("/api/list?path=/{long}")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("longer than 255"));
+    // Writes cannot leave either.
+    let r = c.put("/escape/planted", b"x", &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.json());
+    assert!(!outside.path().join("planted").exists());
+    let r = c
+        .post(
+            "/api/rename",
+            serde_json::json!({"from": "/inside.txt", "to": "/escape/moved"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = c
+        .post("/api/delete", serde_json::json!({"path": "/escape/secret"}))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(outside.path().join("secret").exists());
+    // Deleting the link removes the link, not its target; a link inside the root reads.
+    assert_eq!(c.get("/api/file?path=/alias").await.body, b"inside");
+    let r = c
+        .post("/api/delete", serde_json::json!({"path": "/escape"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(outside.path().join("secret").exists());
+    let r = c
+        .post("/api/delete", serde_json::json!({"path": "/"}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn upload_download_ranges_and_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = client(dir.path());
+    c.login().await;
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let r = c.put("/videos/clip.mp4", &data, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+    assert_eq!(
+        std::fs::read(dir.path().join("videos/clip.mp4")).unwrap(),
+        data
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("videos"))
+        .unwrap()
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left");
+
+    let full = c.get("/api/file?path=/videos/clip.mp4").await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert_eq!(full.headers[header::CONTENT_TYPE], "video/mp4");
+    assert_eq!(full.headers[header::ACCEPT_RANGES], "bytes");
+    assert_eq!(full.body, data);
+    let req = c
+        .req(Method::GET, "/api/file?path=/videos/clip.mp4")
+        .header(header::RANGE, "bytes=1000-1999")
+        .body(Body::empty())
+        .unwrap();
+    let part = c.send(req).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers[header::CONTENT_RANGE],
+        "bytes 1000-1999/300000"
+    );
+    assert_eq!(part.body, &data[1000..2000]);
+    let req = c
+        .req(Method::GET, "/api/file?path=/videos/clip.mp4")
+        .header(header::RANGE, "bytes=300000-")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(c.send(req).await.status, StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // Edit with conflict detection: the ETag read is the one a save must match.
+    c.put("/notes.md", b"# v1\n", &[]).await;
+    let read = c.get("/api/file?path=/notes.md").await;
+    let tag = read.headers[header::ETAG].to_str().unwrap().to_string();
+    let r = c.put("/notes.md", b"# v2\n", &[("if-match", &tag)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let stale = c
+        .put(
+            "/notes.md",
+            b"# v3 from a stale page\n",
+            &[("if-match", &tag)],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert!(stale.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("changed since"));
+    assert_eq!(
+        std::fs::read(dir.path().join("notes.md")).unwrap(),
+        b"# v2\n"
+    );
+    let r = c.put("/notes.md", b"x", &[("if-none-match", "*")]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    // Inline HTML never runs with this origin.
+    c.put("/page.html", b"<script>alert(1)</script>", &[]).await;
+    let r = c.get("/api/file?path=/page.html").await;
+    assert!(r.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .starts_with("sandbox"));
+    assert_ne!(r.headers[header::CONTENT_TYPE], "text/html");
+    let r = c.get("/api/file?path=/page.html&download=1").await;
+    assert!(r.headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+}
+
+#[tokio::test]
+async fn folders_search_zip_markdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = client(dir.path());
+    c.login().await;
+    for i in 0..250 {
+        std::fs::write(dir.path().join(format!("f{i:03}.txt")), vec![b'x'; i]).unwrap();
+    }
+    assert_eq!(
+        c.post("/api/mkdir", serde_json::json!({"path": "/sub"}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.post("/api/mkdir", serde_json::json!({"path": "/sub"}))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    c.put("/sub/deep/Report-Final.txt", b"report", &[]).await;
+
+    let page = c
+        .get("/api/list?path=/&limit=100&sort=size&order=desc")
+        .await
+        .json();
+    assert_eq!(page["total"], 251);
+    assert_eq!(page["entries"][0]["name"], "sub", "folders first");
+    assert_eq!(page["entries"][1]["name"], "f249.txt");
+    assert_eq!(page["entries"].as_array().unwrap().len(), 100);
+    let last = c.get("/api/list?path=/&offset=200&limit=100").await.json();
+    assert_eq!(last["entries"].as_array().unwrap().len(), 51);
+
+    let found = c.get("/api/search?path=/&q=report-final").await.json();
+    assert_eq!(found["results"][0]["path"], "/sub/deep/Report-Final.txt");
+
+    let r = c
+        .post(
+            "/api/rename",
+            serde_json::json!({"from": "/f000.txt", "to": "/f001.txt"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "no silent overwrite");
+    let r = c
+        .post(
+            "/api/rename",
+            serde_json::json!({"from": "/f000.txt", "to": "/sub/moved.txt"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(dir.path().join("sub/moved.txt").exists());
+
+    let zip = c.get("/api/zip?path=/sub").await;
+    assert_eq!(zip.status, StatusCode::OK);
+    assert!(zip.body.starts_with(b"PK"), "a zip archive");
+    let text = String::from_utf8_lossy(&zip.body);
+    assert!(text.contains("deep/Report-Final.txt") && text.contains("moved.txt"));
+
+    assert_eq!(
+        c.post("/api/delete", serde_json::json!({"path": "/sub"}))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(!dir.path().join("sub").exists());
+
+    let req = c
+        .req(Method::POST, "/api/markdown")
+        .body(Body::from("**bold**"))
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(c.send(req).await.body).unwrap().trim(),
+        "<p><strong>bold</strong></p>"
+    );
+    let page = c.get("/").await;
+    assert!(page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'self'"));
+    assert_eq!(c.get("/assets/app.js").await.status, StatusCode::OK);
+    assert_eq!(c.get("/assets/nope.js").await.status, StatusCode::NOT_FOUND);
+}
