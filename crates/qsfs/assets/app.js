@@ -11,6 +11,13 @@ const VIDEO_EXT = new Set(["mp4", "m4v", "webm", "ogv"]);
 const AUDIO_EXT = new Set(["mp3", "ogg", "oga", "wav", "flac", "m4a"]);
 
 const state = { path: "/", sort: "name", order: "asc", shown: 0, total: 0 };
+// Inline SVG (no icon font or emoji font needed).
+const svg = (body) => `<svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">${body}</svg>`;
+const ICONS = {
+  dir: svg('<path d="M1 3h5l2 2h7v8H1z" fill="#e8b84a"/>'),
+  file: svg('<path d="M3 1h7l3 3v11H3z" fill="#c9d2e0"/><path d="M10 1v3h3" fill="#9aa7ba"/>'),
+  symlink: svg('<path d="M3 1h7l3 3v11H3z" fill="#c9d2e0"/><path d="M6 10l4-4M7 6h3v3" stroke="#2e6fdb" fill="none"/>'),
+};
 
 const ext = (name) => (name.includes(".") ? name.split(".").pop().toLowerCase() : "");
 const join = (dir, name) => (dir === "/" ? "/" + name : dir + "/" + name);
@@ -95,11 +102,11 @@ function row(e) {
   const tr = document.createElement("tr");
   tr.dataset.name = e.name;
   tr.dataset.kind = e.kind;
-  const icon = e.kind === "dir" ? "📁" : e.kind === "symlink" ? "🔗" : "📄";
+  const icon = ICONS[e.kind] || ICONS.file;
   const when = e.mtime ? new Date(e.mtime).toLocaleString() : "";
   tr.innerHTML = `<td class="name"><span class="icon">${icon}</span><a></a></td>
     <td class="num">${e.kind === "dir" ? "" : size(e.size)}</td><td>${escape(when)}</td>
-    <td class="actions"><a class="button download" title="Download">⬇</a>
+    <td class="actions"><a class="button download" title="Download">Download</a>
     <button class="rename" title="Rename or move">Rename</button>
     <button class="delete" title="Delete">Delete</button></td>`;
   const a = tr.querySelector("td.name a");

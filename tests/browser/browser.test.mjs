@@ -1,0 +1,147 @@
+// Browser test of the qsfs web file browser, through Debian's chromium and playwright-core:
+// log in, create a folder, upload by drag-and-drop, see the files, preview an image, edit a
+// text file and save, reload and see the change, detect a conflicting edit, rename, delete,
+// open the health panel. Screenshots go to $ARTIFACTS. Run by run.sh beside this file.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const url = process.env.QSFS_URL;
+const token = process.env.QSFS_TOKEN;
+const mount = process.env.QSFS_MOUNT;
+const out = process.env.ARTIFACTS || "browser-artifacts";
+assert.ok(url && token && mount, "QSFS_URL, QSFS_TOKEN and QSFS_MOUNT are needed");
+fs.mkdirSync(out, { recursive: true });
+
+// A 1x1 PNG.
+const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), "qsfs-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+context.setDefaultTimeout(20_000);
+const page = context.pages()[0] || (await context.newPage());
+const errors = [];
+page.on("pageerror", (e) => errors.push(String(e)));
+let shot = 0;
+const snap = async (name) => page.screenshot({ path: path.join(out, `${String(++shot).padStart(2, "0")}-${name}.png`), fullPage: true });
+const row = (name) => page.locator(`#entries tr[data-name="${name}"]`);
+const onDisk = (p) => path.join(mount, p);
+
+async function answer(text) {
+  await page.locator("#ask").waitFor({ state: "visible" });
+  if (text !== undefined) await page.fill("#ask-input", text);
+  await page.click("#ask-ok");
+  await page.locator("#ask").waitFor({ state: "hidden" });
+}
+
+try {
+  // Log in (a wrong token first).
+  await page.goto(url);
+  await page.locator("#login-view").waitFor({ state: "visible" });
+  await page.fill("#token", "not-the-token");
+  await page.click("#login-form button");
+  await page.locator("#login-error", { hasText: "wrong access token" }).waitFor();
+  await snap("login-refused");
+  await page.fill("#token", token);
+  await page.click("#login-form button");
+  await page.locator("#main-view").waitFor({ state: "visible" });
+
+  // Create a folder and go in.
+  await page.click("#new-folder");
+  await answer("docs");
+  await row("docs").waitFor();
+  assert.ok(fs.statSync(onDisk("docs")).isDirectory(), "the folder exists in the mount");
+  await row("docs").locator("td.name a").click();
+  await page.locator("#crumbs a", { hasText: "docs" }).waitFor();
+
+  // Upload two files by drag-and-drop.
+  const dt = await page.evaluateHandle((png) => {
+    const d = new DataTransfer();
+    d.items.add(new File(["# Hello\n\nfrom the browser\n"], "hello.md", { type: "text/markdown" }));
+    const bin = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+    d.items.add(new File([bin], "pixel.png", { type: "image/png" }));
+    return d;
+  }, PNG);
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    await page.dispatchEvent("#drop-zone", type, { dataTransfer: dt });
+  }
+  await row("hello.md").waitFor();
+  await row("pixel.png").waitFor();
+  await page.locator("#upload-list li", { hasText: "pixel.png — done" }).waitFor();
+  await snap("uploaded");
+  assert.equal(fs.readFileSync(onDisk("docs/hello.md"), "utf8"), "# Hello\n\nfrom the browser\n");
+  assert.equal(fs.readFileSync(onDisk("docs/pixel.png")).toString("base64"), PNG);
+
+  // Preview the image.
+  await row("pixel.png").locator("td.name a").click();
+  await page.waitForFunction(() => document.querySelector("#preview-body img")?.naturalWidth === 1);
+  await snap("image-preview");
+  await page.click("#preview button.close");
+
+  // Markdown preview, edit with the live preview, save.
+  await row("hello.md").locator("td.name a").click();
+  await page.locator("#preview-body h1", { hasText: "Hello" }).waitFor();
+  await page.click("#preview-edit");
+  await page.locator("#editor").waitFor({ state: "visible" });
+  await page.fill("#editor-text", "# Hello\n\nedited **in the page**\n");
+  await page.locator("#editor-preview strong", { hasText: "in the page" }).waitFor();
+  await page.click("#editor-save");
+  await page.locator("#editor-state", { hasText: "Saved" }).waitFor();
+  await snap("edited");
+  await page.click("#editor button.close");
+  assert.equal(fs.readFileSync(onDisk("docs/hello.md"), "utf8"), "# Hello\n\nedited **in the page**\n");
+
+  // Reload: still logged in, same folder, the change is there.
+  await page.reload();
+  await row("hello.md").waitFor();
+  await row("hello.md").locator("td.name a").click();
+  await page.locator("#preview-body strong", { hasText: "in the page" }).waitFor();
+  await snap("after-reload");
+
+  // A conflicting change made elsewhere is detected, not overwritten.
+  await page.click("#preview-edit");
+  await page.locator("#editor").waitFor({ state: "visible" });
+  fs.writeFileSync(onDisk("docs/hello.md"), "changed behind the page\n");
+  await page.fill("#editor-text", "my stale version\n");
+  await page.click("#editor-save");
+  await page.locator("#editor-state", { hasText: "changed since you opened it" }).waitFor();
+  await page.locator("#ask").waitFor({ state: "visible" });
+  await snap("conflict");
+  await page.click("#ask-cancel");
+  await page.click("#editor button.close");
+  assert.equal(fs.readFileSync(onDisk("docs/hello.md"), "utf8"), "changed behind the page\n");
+
+  // Rename, then delete with confirmation.
+  await row("hello.md").locator("button.rename").click();
+  await answer("renamed.md");
+  await row("renamed.md").waitFor();
+  assert.ok(fs.existsSync(onDisk("docs/renamed.md")) && !fs.existsSync(onDisk("docs/hello.md")));
+  await row("renamed.md").locator("button.delete").click();
+  await answer();
+  await row("renamed.md").waitFor({ state: "detached" });
+  assert.ok(!fs.existsSync(onDisk("docs/renamed.md")));
+  await snap("deleted");
+
+  // Storage health.
+  await page.click("#health-button");
+  await page.locator("#health-backends", { hasText: "10 / 10" }).waitFor();
+  await snap("health");
+  assert.deepEqual(errors, [], "no script errors in the page");
+  console.log(`browser test passed; screenshots in ${out}`);
+} catch (e) {
+  await snap("failure").catch(() => {});
+  console.error(e);
+  process.exitCode = 1;
+} finally {
+  await context.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+}
