@@ -9,10 +9,13 @@ ROOT=$(cd "$HERE/../.." && pwd)
 QSFS=${QSFS:-$ROOT/target/debug/qsfs}
 export ARTIFACTS=${ARTIFACTS:-$ROOT/target/browser-artifacts}
 
-if [ ! -x /usr/bin/chromium ] || ! command -v npm >/dev/null; then
-    [ "$(id -u)" = 0 ] || { echo "browser test: chromium and npm needed (run as root to install)" >&2; exit 1; }
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v npm >/dev/null || need+=(nodejs npm)
+if ((${#need[@]})); then
+    [ "$(id -u)" = 0 ] || { echo "browser test: ${need[*]} needed (run as root to install)" >&2; exit 1; }
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium nodejs npm >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 (cd "$HERE" && npm ci --no-audit --no-fund --silent)
 [ -x "$QSFS" ] || { echo "browser test: $QSFS missing (cargo build first)" >&2; exit 1; }
