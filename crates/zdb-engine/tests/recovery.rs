@@ -247,3 +247,53 @@ fn lost_open_data_segment_fails_cleanly_and_keeps_the_index() {
         "the index must not be touched"
     );
 }
+
+/// A sink whose restore of a missing segment waits until the test lets it go.
+struct SlowRestorer {
+    backup: PathBuf,
+    entered: std::sync::mpsc::Sender<()>,
+    release: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl EventSink for SlowRestorer {
+    fn emit(&self, event: &Event) -> Result<(), String> {
+        if let Event::MissingData { path, .. } = event {
+            let _ = self.entered.send(());
+            let _ = self.release.lock().unwrap().recv();
+            fs::copy(&self.backup, path).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_slow_fetch_delays_its_read_only_not_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = fill(dir.path(), 1000, Mode::User);
+    let d0 = file(dir.path(), "data", 0);
+    let backup = dir.path().join("backup-d0");
+    fs::rename(&d0, &backup).unwrap();
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, release_rx) = std::sync::mpsc::channel();
+    let sink = Arc::new(SlowRestorer {
+        backup,
+        entered: entered_tx,
+        release: Mutex::new(release_rx),
+    });
+    let e = Engine::open(config(dir.path()), sink).unwrap();
+    let ns = e.namespace("ns").unwrap();
+    let reader = {
+        let ns = ns.clone();
+        let key = keys[0].clone();
+        std::thread::spawn(move || ns.get(&key).unwrap())
+    };
+    entered.recv().unwrap();
+    // The fetch is in progress: writes and reads of resident data go on meanwhile.
+    ns.set(b"written during the fetch", b"yes", None).unwrap();
+    assert!(ns.get(&keys[999]).unwrap().is_some());
+    release.send(()).unwrap();
+    assert_eq!(
+        reader.join().unwrap(),
+        Some("value number 0".repeat(50).into_bytes())
+    );
+}

@@ -279,13 +279,22 @@ impl Namespace {
         self.check_alive()?;
         let mut f = Some(f);
         let mut call = |v: Option<&[u8]>| f.take().expect("called once")(v);
-        let range = {
+        let mut fetched = false;
+        let range = loop {
             let st = self.state.read();
             Self::check_readable(&st)?;
             let Some(m) = self.lookup(&st, key)? else {
                 drop(st);
                 return Ok(call(None));
             };
+            if !fetched && m.seg != st.cur_seg() && !self.segment_on_hand(m.seg) {
+                // Bring an offloaded segment back without the lock: a slow fetch then delays
+                // this read only, not the namespace's writers.
+                drop(st);
+                self.fetch_segment(m.seg)?;
+                fetched = true;
+                continue;
+            }
             let key_len = record_key_len(&st, key);
             let len = format::RECORD_HEADER_LEN + key_len + m.payload_len as usize;
             let payload = len - m.payload_len as usize..len;
@@ -307,7 +316,7 @@ impl Namespace {
                 self.check_record(&buf[..len], m.seg, m.data_off, key_len, m.payload_len)?;
                 Ok(())
             })?;
-            payload
+            break payload;
         };
         Ok(BUF.with_borrow(|buf| call(Some(&buf[range]))))
     }
@@ -445,6 +454,26 @@ impl Namespace {
     /// A handle on a segment, with its path (for error messages).
     pub(crate) fn file(&self, st: &State, data: bool, seg: u32) -> Result<(Arc<File>, PathBuf)> {
         Ok((self.handle(st, data, seg)?, self.seg_path(data, seg)))
+    }
+
+    /// Whether closed data segment `seg` can be read without the `missing-data` event.
+    fn segment_on_hand(&self, seg: u32) -> bool {
+        self.maps.read().contains_key(&seg)
+            || self.files.lock().contains_key(&(true, seg))
+            || self.seg_path(true, seg).exists()
+    }
+
+    /// Raise the blocking `missing-data` event for data segment `seg` (no lock held).
+    fn fetch_segment(&self, seg: u32) -> Result<()> {
+        let path = self.seg_path(true, seg);
+        let ev = Event::MissingData {
+            namespace: self.name.clone(),
+            path: path.clone(),
+        };
+        self.events.emit(&ev).map_err(|why| {
+            tracing::warn!(namespace = %self.name, path = %path.display(), %why, "missing-data hook failed");
+            Error::MissingSegment { path }
+        })
     }
 
     /// A handle on data (`data == true`) or index segment `seg`, without building its path on
