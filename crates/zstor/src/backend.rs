@@ -76,6 +76,21 @@ impl Backend {
             .map_err(|e| self.err(e))
     }
 
+    /// Delete a piece (zdb appends a tombstone; the space returns when the backend compacts).
+    /// An absent piece counts as deleted.
+    pub async fn delete_piece(&self, id: u64) -> Result<(), Error> {
+        self.delete(&id.to_le_bytes()).await
+    }
+
+    /// `DEL key`; an absent key counts as deleted.
+    pub async fn delete(&self, key: &[u8]) -> Result<(), Error> {
+        match self.client.del(key).await {
+            Ok(()) => Ok(()),
+            Err(zdb_client::ClientError::Server(msg)) if msg.contains("Key not found") => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     /// `SET key value` in a user-mode namespace.
     pub async fn put_key(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
         self.client
@@ -203,6 +218,29 @@ impl MetaStore {
 
     /// Store a record under a storage key from [`MetaStore::key_of`] or
     /// [`MetaStore::parse_key`].
+    /// Remove the record under `key` from every metadata backend (all must answer, as for a
+    /// write, so that no backend keeps serving it).
+    pub async fn delete_at(&self, key: &str) -> Result<(), Error> {
+        let mut tasks = JoinSet::new();
+        for b in &self.backends {
+            let (b, key) = (b.clone(), key.to_owned());
+            tasks.spawn(async move { b.delete(key.as_bytes()).await });
+        }
+        let mut ok = 0;
+        while let Some(r) = tasks.join_next().await {
+            if matches!(r, Ok(Ok(()))) {
+                ok += 1;
+            }
+        }
+        if ok < self.backends.len() {
+            return Err(Error::TooFewBackends {
+                reachable: ok,
+                needed: self.backends.len(),
+            });
+        }
+        Ok(())
+    }
+
     pub async fn put_at(&self, key: &str, hash: Digest128, meta: &ObjectMeta) -> Result<(), Error> {
         let pieces = self.codec.seal(hash, meta)?;
         let mut tasks = JoinSet::new();

@@ -232,6 +232,8 @@ impl Store {
         }
         if written > 0 || !moved.is_empty() {
             self.meta.put_at(key, hash, &new_meta).await?;
+            // Replaced pieces (corrupt, or on a backend that left) are garbage now.
+            self.release_pieces(meta, Some(&new_meta)).await;
         }
         Ok(Some(RebuildReport {
             reencoded: false,

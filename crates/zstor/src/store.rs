@@ -239,7 +239,76 @@ impl Store {
             encryption: EncryptionAlgorithm::Aes256Gcm,
             shards,
         };
+        // The record this one replaces: its pieces become garbage once the new one is written.
+        let previous = self.meta.get_at(key, hash, key).await.ok();
         self.meta.put_at(key, hash, &meta).await?;
+        if let Some(old) = previous {
+            self.release_pieces(&old, Some(&meta)).await;
+        }
+        Ok(meta)
+    }
+
+    /// Delete the pieces of `old` that `new` does not use (all of them without `new`). Best
+    /// effort: a piece on an unreachable backend stays as wasted space, never as a risk.
+    /// Returns how many were deleted.
+    pub(crate) async fn release_pieces(&self, old: &ObjectMeta, new: Option<&ObjectMeta>) -> usize {
+        let kept: std::collections::HashSet<(&str, Option<&str>, u64)> = new
+            .iter()
+            .flat_map(|m| &m.shards)
+            .flat_map(|s| {
+                let (a, ns) = (s.backend.address.as_str(), s.backend.namespace.as_deref());
+                s.keys.iter().map(move |&k| (a, ns, k))
+            })
+            .collect();
+        let mut tasks = JoinSet::new();
+        for shard in &old.shards {
+            let (a, ns) = (
+                shard.backend.address.as_str(),
+                shard.backend.namespace.as_deref(),
+            );
+            let garbage: Vec<u64> = shard
+                .keys
+                .iter()
+                .copied()
+                .filter(|&k| !kept.contains(&(a, ns, k)))
+                .collect();
+            if garbage.is_empty() {
+                continue;
+            }
+            let Ok(b) = self.backend_for(&shard.backend) else {
+                continue;
+            };
+            tasks.spawn(async move {
+                let mut n = 0;
+                for id in garbage {
+                    match b.delete_piece(id).await {
+                        Ok(()) => n += 1,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "superseded piece not deleted");
+                            break;
+                        }
+                    }
+                }
+                n
+            });
+        }
+        let mut deleted = 0;
+        while let Some(r) = tasks.join_next().await {
+            deleted += r.unwrap_or(0);
+        }
+        deleted
+    }
+
+    /// Delete the object stored under `path`: its record first (so nothing ever points at
+    /// missing pieces), then its pieces. Returns the record it had.
+    pub async fn delete(&self, path: &Path) -> Result<ObjectMeta, Error> {
+        let (key, hash) = self.meta.key_of(path);
+        let meta = self
+            .meta
+            .get_at(&key, hash, &path.display().to_string())
+            .await?;
+        self.meta.delete_at(&key).await?;
+        self.release_pieces(&meta, None).await;
         Ok(meta)
     }
 

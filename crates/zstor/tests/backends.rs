@@ -185,3 +185,63 @@ async fn unknown_path_is_not_found() {
         .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err}");
 }
+
+/// Live pieces on the data backends (DBSIZE counts entries not deleted).
+async fn live_pieces(data: &[Zdb]) -> u64 {
+    let mut total = 0;
+    for z in data {
+        let c = Client::new(
+            ClientConfig::new(z.addr.parse().expect("endpoint")).with_namespace("data", None),
+        )
+        .expect("client");
+        total += c.dbsize().await.expect("dbsize");
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwritten_and_deleted_objects_leave_no_pieces() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data: Vec<Zdb> = (0..6)
+        .map(|i| Zdb::start(&tmp.path().join(format!("d{i}"))))
+        .collect();
+    let meta: Vec<Zdb> = (0..4)
+        .map(|i| Zdb::start(&tmp.path().join(format!("m{i}"))))
+        .collect();
+    for z in &data {
+        make_namespace(&z.addr, "data", "seq").await;
+    }
+    for z in &meta {
+        make_namespace(&z.addr, "meta", "user").await;
+    }
+    let text = config_text(
+        &data.iter().collect::<Vec<_>>(),
+        &meta.iter().collect::<Vec<_>>(),
+        &"24".repeat(32),
+    );
+    let store = Store::new(Config::from_toml(&text).expect("config"))
+        .expect("store")
+        .with_chunk_size(64 << 10);
+    let (input, _) = sample_file(tmp.path(), (3 << 16) + 5);
+    let name = Path::new("/virtualroot/again.bin");
+    let first = store.store_as(&input, name).await.expect("store");
+    let per_version = (first.chunk_count() * 6) as u64;
+    assert_eq!(live_pieces(&data).await, per_version);
+    // Overwrite: the old version's pieces go once the new record is written.
+    std::fs::write(&input, b"a much shorter second version").expect("rewrite");
+    store.store_as(&input, name).await.expect("store again");
+    assert_eq!(live_pieces(&data).await, 6, "one chunk on each backend");
+    let out = tmp.path().join("out");
+    store.retrieve_file(name, &out).await.expect("retrieve");
+    assert_eq!(
+        std::fs::read(&out).expect("read"),
+        b"a much shorter second version"
+    );
+    // Delete: record and pieces gone.
+    store.delete(name).await.expect("delete");
+    assert_eq!(live_pieces(&data).await, 0);
+    assert!(matches!(
+        store.retrieve_file(name, &out).await,
+        Err(Error::NotFound(_))
+    ));
+}
