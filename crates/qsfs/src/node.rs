@@ -78,7 +78,10 @@ pub fn run(config: Config, restore_first: bool) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let mut standins = match &config.qsfs.standin_dir {
-        Some(dir) => Some(Standins::start(dir, &standin::specs(&config)?)?),
+        Some(dir) => {
+            let exe = std::env::current_exe().context("locating the qsfs binary")?;
+            Some(Standins::start(&exe, dir, &standin::specs(&config)?)?)
+        }
         None => None,
     };
     let result = runtime.block_on(serve(config, restore_first));

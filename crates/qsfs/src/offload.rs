@@ -10,7 +10,8 @@
 //! every index file, because the engine's dirty set does not survive a restart.
 //!
 //! The uploader stores each staged checkpoint (data segment, index copies, descriptor), then
-//! the manifest, then deletes the staging folder. Checkpoints of one namespace go in order;
+//! the manifest, then deletes the staging folder and the copies the new manifest no longer
+//! names (older index and descriptor versions). Checkpoints of one namespace go in order;
 //! a failure is retried after a pause and nothing is deleted meanwhile.
 //!
 //! Must not touch: the engine's files other than by hard link or copy (the engine owns them).
@@ -326,8 +327,33 @@ impl Offloader {
         entry.descriptor = seg;
         entry.checkpoint = seg;
         self.publish(&next).await?;
-        *lock(&self.manifest) = next;
+        let before = std::mem::replace(&mut *lock(&self.manifest), next.clone());
+        self.delete_superseded(ns, &before, &next).await;
         Ok(bytes)
+    }
+
+    /// Delete the index and descriptor copies `before` named and `after` (published) no
+    /// longer does. Best effort: a copy left behind is wasted space only.
+    async fn delete_superseded(&self, ns: &str, before: &Manifest, after: &Manifest) {
+        let (Some(old), Some(new)) = (before.namespaces.get(ns), after.namespaces.get(ns)) else {
+            return;
+        };
+        let mut names: Vec<std::path::PathBuf> = old
+            .index
+            .iter()
+            .filter(|(seg, version)| new.index.get(seg) != Some(version))
+            .map(|(&seg, &version)| manifest::index_name(ns, seg, version))
+            .collect();
+        if old.descriptor != new.descriptor {
+            names.push(manifest::descriptor_name(ns, old.descriptor));
+        }
+        for name in names {
+            let (key, _) = self.store.meta().key_of(&name);
+            let _writer = self.maintenance.key_locks().lock(&key).await;
+            if let Err(e) = self.store.delete(&name).await {
+                tracing::debug!(object = %name.display(), error = %e, "superseded copy not deleted");
+            }
+        }
     }
 
     /// Store `manifest` as the manifest object, then as the local copy.

@@ -64,9 +64,9 @@ pub struct Standins {
 }
 
 impl Standins {
-    /// Start one process per spec under `dir` and wait until each answers.
-    pub fn start(dir: &Path, specs: &[Spec]) -> anyhow::Result<Standins> {
-        let exe = std::env::current_exe().context("locating the qsfs binary")?;
+    /// Start one process per spec under `dir` (each `exe standin …`, `exe` being the qsfs
+    /// binary) and wait until each answers.
+    pub fn start(exe: &Path, dir: &Path, specs: &[Spec]) -> anyhow::Result<Standins> {
         let mut started = Standins {
             children: Vec::new(),
         };
@@ -80,7 +80,7 @@ impl Standins {
                 .append(true)
                 .open(home.join("zdb.log"))
                 .with_context(|| format!("opening {}/zdb.log", home.display()))?;
-            let mut cmd = Command::new(&exe);
+            let mut cmd = Command::new(exe);
             cmd.arg("standin")
                 .arg("--dir")
                 .arg(&home)
