@@ -81,6 +81,15 @@ try {
   assert.equal(fs.readFileSync(onDisk("docs/hello.md"), "utf8"), "# Hello\n\nfrom the browser\n");
   assert.equal(fs.readFileSync(onDisk("docs/pixel.png")).toString("base64"), PNG);
 
+  // The folder downloads as a zip, with the page's session; files answer range requests.
+  const zipHref = await page.getAttribute("#download-folder", "href");
+  const zip = await page.request.get(new URL(zipHref, url).href);
+  assert.equal(zip.status(), 200);
+  assert.equal((await zip.body()).subarray(0, 2).toString(), "PK");
+  const ranged = await page.request.get(new URL("/api/file?path=/docs/hello.md", url).href, { headers: { Range: "bytes=2-6" } });
+  assert.equal(ranged.status(), 206);
+  assert.equal(await ranged.text(), "Hello");
+
   // Preview the image.
   await row("pixel.png").locator("td.name a").click();
   await page.waitForFunction(() => document.querySelector("#preview-body img")?.naturalWidth === 1);

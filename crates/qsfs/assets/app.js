@@ -141,6 +141,7 @@ async function open(path) {
     state.path = path;
     history.replaceState(null, "", "#" + encodeURIComponent(path));
     crumbs();
+    $("download-folder").href = api.zipUrl(path);
     $("search").value = "";
     await load(false);
     say("");
