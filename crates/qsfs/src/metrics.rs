@@ -31,22 +31,14 @@ async fn scrape(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
-/// Bind `127.0.0.1:port` and serve until `stop`.
+/// Serve on `listener` until `stop`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let app = routes().with_state(shared);
-    let shutdown = async move {
-        let _ = stop.changed().await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(error = %e, "metrics endpoint stopped");
-    }
+    crate::web::serve_app(listener, app, stop, "metrics endpoint").await
 }
 
 struct Out(String);

@@ -21,7 +21,8 @@ pub struct Status {
     pub namespaces: Vec<Namespace>,
     pub offload: Offload,
     pub backends: Vec<Backend>,
-    pub filesystem: Filesystem,
+    /// zdbfs's counters.
+    pub filesystem: zdbfs::metrics::Snapshot,
     /// zstor's health and repair loops.
     pub repair: zstor::daemon::RepairSummary,
 }
@@ -70,18 +71,6 @@ pub struct Backend {
     pub up: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Filesystem {
-    pub ops: u64,
-    pub reads: u64,
-    pub writes: u64,
-    pub bytes_read: u64,
-    pub bytes_written: u64,
-    pub cache_hits: u64,
-    pub cache_misses: u64,
-    pub errors: u64,
-}
-
 impl Status {
     pub(crate) async fn gather(shared: &Shared) -> Status {
         let config = &shared.config;
@@ -125,7 +114,6 @@ impl Status {
             bytes_fetched: s.bytes_fetched.load(Relaxed),
             fetch_failures: s.fetch_failures.load(Relaxed),
         };
-        let f = shared.fs.metrics().snapshot();
         Status {
             mountpoint: config.qsfs.mountpoint.display().to_string(),
             config: config.path.display().to_string(),
@@ -142,16 +130,7 @@ impl Status {
             namespaces,
             offload,
             backends: backends(&config.zstor).await,
-            filesystem: Filesystem {
-                ops: f.ops,
-                reads: f.reads,
-                writes: f.writes,
-                bytes_read: f.bytes_read,
-                bytes_written: f.bytes_written,
-                cache_hits: f.cache_hits,
-                cache_misses: f.cache_misses,
-                errors: f.errors,
-            },
+            filesystem: shared.fs.metrics().snapshot(),
             repair: shared.offloader.maintenance().summary(),
         }
     }

@@ -19,7 +19,7 @@ pub struct Metrics {
 }
 
 /// A copy of the counters at one instant.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// Metadata operations (create, unlink, rename, setattr, …).
     pub ops: u64,

@@ -8,7 +8,7 @@ use zdb_client::{Client, ClientConfig};
 use zstor::{Config, Error, Store};
 
 mod common;
-use common::{config_text, make_namespace, Zdb};
+use common::{cluster, config_text, make_namespace, Zdb};
 
 fn sample_file(dir: &Path, len: usize) -> (PathBuf, Vec<u8>) {
     let mut bytes = vec![0u8; len];
@@ -164,20 +164,7 @@ async fn store_retrieve_survives_bitrot_and_two_lost_backends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_path_is_not_found() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data: Vec<Zdb> = (0..6)
-        .map(|i| Zdb::start(&tmp.path().join(format!("d{i}"))))
-        .collect();
-    let meta: Vec<Zdb> = (0..4)
-        .map(|i| Zdb::start(&tmp.path().join(format!("m{i}"))))
-        .collect();
-    for z in &meta {
-        make_namespace(&z.addr, "meta", "user").await;
-    }
-    let text = config_text(
-        &data.iter().collect::<Vec<_>>(),
-        &meta.iter().collect::<Vec<_>>(),
-        &"42".repeat(32),
-    );
+    let (_data, _meta, text) = cluster(tmp.path(), 6, &"42".repeat(32)).await;
     let store = Store::new(Config::from_toml(&text).expect("config")).expect("store");
     let err = store
         .checksum(Path::new("/virtualroot/nothing"))
@@ -202,23 +189,7 @@ async fn live_pieces(data: &[Zdb]) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overwritten_and_deleted_objects_leave_no_pieces() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data: Vec<Zdb> = (0..6)
-        .map(|i| Zdb::start(&tmp.path().join(format!("d{i}"))))
-        .collect();
-    let meta: Vec<Zdb> = (0..4)
-        .map(|i| Zdb::start(&tmp.path().join(format!("m{i}"))))
-        .collect();
-    for z in &data {
-        make_namespace(&z.addr, "data", "seq").await;
-    }
-    for z in &meta {
-        make_namespace(&z.addr, "meta", "user").await;
-    }
-    let text = config_text(
-        &data.iter().collect::<Vec<_>>(),
-        &meta.iter().collect::<Vec<_>>(),
-        &"24".repeat(32),
-    );
+    let (data, _meta, text) = cluster(tmp.path(), 6, &"24".repeat(32)).await;
     let store = Store::new(Config::from_toml(&text).expect("config"))
         .expect("store")
         .with_chunk_size(64 << 10);

@@ -10,7 +10,7 @@ use rand::{RngCore, SeedableRng};
 
 mod common;
 use common::run::*;
-use common::{config_text, make_namespace, Zdb};
+use common::{config_text, Zdb};
 
 /// The checksum `zstor check` must print: `b2sum -l 128` when installed, else the library's.
 fn expected_sum(path: &Path) -> String {
@@ -47,26 +47,8 @@ struct Cluster {
 }
 
 fn cluster(dir: &Path, key: &str, data_backends: usize) -> Cluster {
-    let data: Vec<Zdb> = (0..data_backends)
-        .map(|i| Zdb::start(&dir.join(format!("d{i}"))))
-        .collect();
-    let meta: Vec<Zdb> = (0..4)
-        .map(|i| Zdb::start(&dir.join(format!("m{i}"))))
-        .collect();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        for z in &data {
-            make_namespace(&z.addr, "data", "seq").await;
-        }
-        for z in &meta {
-            make_namespace(&z.addr, "meta", "user").await;
-        }
-    });
-    let text = config_text(
-        &data.iter().collect::<Vec<_>>(),
-        &meta.iter().collect::<Vec<_>>(),
-        key,
-    );
+    let (data, meta, text) = rt.block_on(common::cluster(dir, data_backends, key));
     Cluster {
         data,
         _meta: meta,

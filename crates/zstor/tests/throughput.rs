@@ -11,7 +11,7 @@ use rand::{RngCore, SeedableRng};
 use zstor::{Config, Store};
 
 mod common;
-use common::{config_text, make_namespace, Zdb};
+use common::cluster;
 
 fn peak_rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -43,23 +43,7 @@ async fn store_retrieve_throughput() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(256);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data: Vec<Zdb> = (0..6)
-        .map(|i| Zdb::start(&tmp.path().join(format!("d{i}"))))
-        .collect();
-    let meta: Vec<Zdb> = (0..4)
-        .map(|i| Zdb::start(&tmp.path().join(format!("m{i}"))))
-        .collect();
-    for z in &data {
-        make_namespace(&z.addr, "data", "seq").await;
-    }
-    for z in &meta {
-        make_namespace(&z.addr, "meta", "user").await;
-    }
-    let text = config_text(
-        &data.iter().collect::<Vec<_>>(),
-        &meta.iter().collect::<Vec<_>>(),
-        &"42".repeat(32),
-    );
+    let (_data, _meta, text) = cluster(tmp.path(), 6, &"42".repeat(32)).await;
     let store = Store::new(Config::from_toml(&text).expect("config")).expect("store");
 
     let input = tmp.path().join("input.bin");

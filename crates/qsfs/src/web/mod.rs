@@ -81,9 +81,18 @@ pub fn router(state: Arc<WebState>) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<WebState>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let app = router(state);
+    serve_app(listener, router(state), stop, "web UI").await
+}
+
+/// Serve `app` on `listener` until `stop`; requests in flight finish first.
+pub async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    what: &'static str,
+) {
     let shutdown = async move {
         let _ = stop.changed().await;
     };
@@ -91,7 +100,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
     {
-        tracing::error!(error = %e, "web server stopped");
+        tracing::error!(error = %e, "{what} stopped");
     }
 }
 

@@ -60,6 +60,29 @@ pub async fn make_namespace(addr: &str, name: &str, mode: &str) {
     c.nsset(name, "mode", mode).await.expect("nsset mode");
 }
 
+/// `data` data backends (sequential namespace `data`) and 4 metadata backends (user
+/// namespace `meta`) started under `dir`, and a config for them with data key `key`.
+pub async fn cluster(dir: &Path, data: usize, key: &str) -> (Vec<Zdb>, Vec<Zdb>, String) {
+    let data: Vec<Zdb> = (0..data)
+        .map(|i| Zdb::start(&dir.join(format!("d{i}"))))
+        .collect();
+    let meta: Vec<Zdb> = (0..4)
+        .map(|i| Zdb::start(&dir.join(format!("m{i}"))))
+        .collect();
+    for z in &data {
+        make_namespace(&z.addr, "data", "seq").await;
+    }
+    for z in &meta {
+        make_namespace(&z.addr, "meta", "user").await;
+    }
+    let text = config_text(
+        &data.iter().collect::<Vec<_>>(),
+        &meta.iter().collect::<Vec<_>>(),
+        key,
+    );
+    (data, meta, text)
+}
+
 pub fn config_text(data: &[&Zdb], meta: &[&Zdb], key: &str) -> String {
     let mut s = format!(
         "minimal_shards = 4\nexpected_shards = 6\nredundant_groups = 0\nredundant_nodes = 0\n\
