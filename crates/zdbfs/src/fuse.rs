@@ -7,8 +7,8 @@ use crate::inode::{Kind, Ts, BLOCK, NAME_MAX};
 use fuser::{
     AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite,
-    ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -436,6 +436,41 @@ impl Filesystem for ZdbFuse {
         reply: ReplyEmpty,
     ) {
         self.empty(self.fs.fsync(), reply)
+    }
+
+    /// 0-db-fs's ioctls (see [`crate::ioctl`]).
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        match cmd {
+            crate::ioctl::IOCTL_STATISTICS => {
+                let stats = crate::ioctl::encode_stats(
+                    &self.fs.metrics().snapshot(),
+                    self.fs.cached_blocks() as u64,
+                    BLOCK,
+                );
+                reply.ioctl(0, &stats)
+            }
+            crate::ioctl::IOCTL_SNAPSHOT => match self.fs.flush_all(true) {
+                Ok(()) => {
+                    let now = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
+                    reply.ioctl(0, &now.to_ne_bytes())
+                }
+                Err(e) => reply.error(self.errno(e.into())),
+            },
+            _ => reply.error(fuser::Errno::EINVAL),
+        }
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -21,6 +21,7 @@ pub mod error;
 pub mod fs;
 pub mod fuse;
 pub mod inode;
+pub mod ioctl;
 pub mod metrics;
 pub mod options;
 pub mod record;

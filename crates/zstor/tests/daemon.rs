@@ -13,7 +13,7 @@ use rand::{RngCore, SeedableRng};
 
 mod common;
 use common::run::*;
-use common::{config_text, make_namespace, Zdb};
+use common::Zdb;
 
 /// The daemon; killed if the test fails before stopping it.
 struct Daemon {
@@ -54,32 +54,14 @@ struct Setup {
 /// `data_backends` data zdbs and 4 metadata zdbs, a config with `socket`, `pid_file` and
 /// `prometheus_port`, written twice (the daemon's, which a test may break, and the CLI's).
 fn setup(dir: &Path, data_backends: usize) -> Setup {
-    let data: Vec<Zdb> = (0..data_backends)
-        .map(|i| Zdb::start(&dir.join(format!("d{i}"))))
-        .collect();
-    let meta: Vec<Zdb> = (0..4)
-        .map(|i| Zdb::start(&dir.join(format!("m{i}"))))
-        .collect();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        for z in &data {
-            make_namespace(&z.addr, "data", "seq").await;
-        }
-        for z in &meta {
-            make_namespace(&z.addr, "meta", "user").await;
-        }
-    });
+    let (data, meta, base) = rt.block_on(common::cluster(dir, data_backends, &"42".repeat(32)));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
     let socket = dir.join("zstor.sock");
     let pid_file = dir.join("zstor.pid");
-    let base = config_text(
-        &data.iter().collect::<Vec<_>>(),
-        &meta.iter().collect::<Vec<_>>(),
-        &"42".repeat(32),
-    );
     let good = format!(
         "socket = \"{}\"\npid_file = \"{}\"\nprometheus_port = {port}\n{base}",
         socket.display(),
@@ -563,4 +545,32 @@ fn meta_keys_follow_every_scan_page() {
     let got = s.rt.block_on(meta.keys()).expect("keys");
     assert_eq!(got.len(), want.len());
     assert_eq!(got, want);
+}
+
+#[test]
+fn metrics_carry_the_statistics_of_the_zdbfs_mount() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = setup(dir.path(), 6);
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir_all(&mnt).expect("mountpoint");
+    let engine = dir.path().join("engine");
+    let opts = zdbfs::MountOptions::engine(&engine);
+    let store = zdbfs::open_store(&opts).expect("store");
+    let mounted = zdbfs::mount(&mnt, store, &opts).expect("mount");
+    std::fs::write(mnt.join("file"), vec![3u8; 200_000]).expect("write");
+    let config = format!("zdbfs_mountpoint = \"{}\"\n{}", mnt.display(), s.good);
+    std::fs::write(&s.daemon_cfg, config).expect("config");
+    let (_daemon, _) = start_daemon(&s, "0");
+    wait_for("zdbfs statistics on /metrics", &s.log, || {
+        get_metrics(s.port)
+            .and_then(|m| value(&m, "fs_bytes_written"))
+            .is_some_and(|v| v >= 200_000.0)
+    });
+    let m = get_metrics(s.port).expect("metrics");
+    assert!(
+        value(&m, "fs_syscalls{syscall=\"write\"}").is_some_and(|v| v >= 1.0),
+        "{m}"
+    );
+    assert!(m.contains("# TYPE fs_cache_blocks gauge"), "{m}");
+    mounted.unmount().expect("unmount");
 }

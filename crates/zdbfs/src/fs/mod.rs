@@ -269,6 +269,11 @@ impl Fs {
         self.state.lock().inodes.len()
     }
 
+    /// Number of blocks held in memory (clean and dirty).
+    pub fn cached_blocks(&self) -> usize {
+        self.state.lock().blocks.len()
+    }
+
     /// Filesystem statistics: `(total bytes, used bytes, inodes in use)`.
     pub fn statfs(&self) -> FsResult<(u64, u64, u64)> {
         let used = self.store.used_bytes(Ns::Data)?;

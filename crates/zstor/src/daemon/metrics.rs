@@ -391,6 +391,10 @@ pub fn render(shared: &Shared) -> String {
             u64::from(is_down)
         ));
     }
+    let zdbfs = *shared.zdbfs.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(stats) = zdbfs {
+        super::zdbfs::render(&stats, &mut lines);
+    }
     for l in lines {
         out.push_str(&l);
         out.push('\n');

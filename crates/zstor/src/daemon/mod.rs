@@ -11,7 +11,8 @@
 //! Children, one concern each: [`server`] (socket protocol, request execution, the CLI's
 //! client side), [`health`] (probe loop, marking backends down/up), [`repair`] (repair
 //! sweeps and scrub), [`metrics`] (counters and the `/metrics` HTTP endpoint), [`evict`]
-//! (keeping `zdb_data_dir_path` under `max_zdb_data_dir_size`).
+//! (keeping `zdb_data_dir_path` under `max_zdb_data_dir_size`), [`zdbfs`] (the statistics of
+//! the zdbfs at `zdbfs_mountpoint`).
 //!
 //! [`Maintenance`] runs the health and repair loops alone for programs that embed the store
 //! (qsfs).
@@ -24,6 +25,7 @@ pub mod health;
 pub mod metrics;
 pub mod repair;
 pub mod server;
+pub mod zdbfs;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -197,6 +199,8 @@ pub struct Shared {
     background: Mutex<tokio::task::JoinSet<()>>,
     sweeps: mpsc::Sender<repair::Sweep>,
     tunables: Tunables,
+    /// The last statistics of the zdbfs at `zdbfs_mountpoint`, if it answered.
+    pub zdbfs: Mutex<Option<[u64; 30]>>,
 }
 
 impl Shared {
@@ -217,6 +221,7 @@ impl Shared {
             background: Mutex::new(tokio::task::JoinSet::new()),
             sweeps: sweep_tx,
             tunables,
+            zdbfs: Mutex::new(None),
         });
         (shared, sweep_rx)
     }
@@ -305,6 +310,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
     tasks.spawn(health::run(Arc::clone(&shared), stop_rx.clone()));
     tasks.spawn(repair::run(Arc::clone(&shared), sweep_rx, stop_rx.clone()));
     tasks.spawn(evict::run(Arc::clone(&shared), stop_rx.clone()));
+    tasks.spawn(zdbfs::run(Arc::clone(&shared), stop_rx.clone()));
     if let Some(l) = metrics_listener {
         tasks.spawn(metrics::serve(l, Arc::clone(&shared), stop_rx.clone()));
     }

@@ -1,0 +1,43 @@
+//! 0-db-fs's ioctls on a real mount: statistics (`stats_t` v2) and snapshot (flush).
+
+mod common;
+
+use std::os::fd::AsRawFd;
+
+use common::TestMount;
+use zdbfs::ioctl::{IOCTL_SNAPSHOT, IOCTL_STATISTICS, STATS_FIELDS, STATS_LEN};
+
+fn field(buf: &[u8], name: &str) -> u64 {
+    let i = STATS_FIELDS.iter().position(|f| *f == name).unwrap();
+    u64::from_ne_bytes(buf[i * 8..i * 8 + 8].try_into().unwrap())
+}
+
+#[test]
+fn statistics_and_snapshot_answer_like_0db_fs() {
+    let m = TestMount::new();
+    std::fs::write(m.p("file"), vec![5u8; 300_000]).unwrap();
+    assert_eq!(std::fs::read(m.p("file")).unwrap().len(), 300_000);
+
+    let root = std::fs::File::open(m.p("")).unwrap();
+    let mut buf = [0u8; STATS_LEN];
+    // SAFETY: `buf` is as large as the size the command encodes; the fd is open.
+    let r = unsafe { libc::ioctl(root.as_raw_fd(), IOCTL_STATISTICS as _, buf.as_mut_ptr()) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    assert_eq!(field(&buf, "version"), 2);
+    assert!(field(&buf, "write_bytes") >= 300_000);
+    assert!(field(&buf, "syscall_write") >= 1);
+    assert!(field(&buf, "fuse_reqs") >= field(&buf, "syscall_write"));
+
+    let mut now = 0u64;
+    // SAFETY: as above, 8 bytes for an 8-byte command.
+    let r = unsafe { libc::ioctl(root.as_raw_fd(), IOCTL_SNAPSHOT as _, &mut now as *mut u64) };
+    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(now.abs_diff(unix) < 60, "snapshot answers the time: {now}");
+    // An unknown command is refused.
+    let r = unsafe { libc::ioctl(root.as_raw_fd(), 0x8008_4563u32 as _, &mut now as *mut u64) };
+    assert_eq!(r, -1);
+}

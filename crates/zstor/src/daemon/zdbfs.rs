@@ -1,0 +1,210 @@
+//! zdbfs statistics on `/metrics`, as 0-stor v2 exports them, when `zdbfs_mountpoint` is set:
+//! every second, 0-db-fs's `ZDBFS_IOCTL_STATISTICS` ioctl on the mount point (answered by
+//! ThreeFold's zdbfs and by ours alike) and the counters under 0-stor v2's names (`fs_*`).
+//!
+//! The ioctl runs on the blocking pool; while one is still running (a hung mount) no other
+//! starts, and the last answer stays on `/metrics`. Must not touch: the mount itself.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::Shared;
+
+/// `stats_t` version 2 of 0-db-fs (`src/zdbfs.h`): 30 native-endian 64-bit counters in this
+/// order. The ABI is 0-db-fs's; our zdbfs writes the same layout (`zdbfs::ioctl`).
+const FIELDS: [&str; 30] = [
+    "version",
+    "fuse_reqs",
+    "cache_hit",
+    "cache_miss",
+    "cache_full",
+    "cache_linear_flush",
+    "cache_random_flush",
+    "cache_branches",
+    "cache_branches_allocated",
+    "cache_entries",
+    "cache_blocks",
+    "cache_blocksize",
+    "syscall_getattr",
+    "syscall_setattr",
+    "syscall_create",
+    "syscall_readdir",
+    "syscall_open",
+    "syscall_read",
+    "syscall_write",
+    "syscall_mkdir",
+    "syscall_unlink",
+    "syscall_rmdir",
+    "syscall_rename",
+    "syscall_link",
+    "syscall_symlink",
+    "syscall_statsfs",
+    "syscall_ioctl",
+    "read_bytes",
+    "write_bytes",
+    "errors",
+];
+const LEN: usize = FIELDS.len() * 8;
+/// `_IOR('E', 1, stats_t)`.
+const IOCTL_STATISTICS: u32 = (2 << 30) | ((LEN as u32) << 16) | ((b'E' as u32) << 8) | 1;
+const VERSION: u64 = 2;
+
+/// The counters of the zdbfs mounted at `mountpoint`.
+pub fn read(mountpoint: &Path) -> std::io::Result<[u64; 30]> {
+    use std::os::fd::AsRawFd;
+    let dir = std::fs::File::open(mountpoint)?;
+    let mut buf = [0u8; LEN];
+    // SAFETY: `buf` holds exactly the size the command encodes; `dir` stays open meanwhile.
+    let r = unsafe { libc::ioctl(dir.as_raw_fd(), IOCTL_STATISTICS as _, buf.as_mut_ptr()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut out = [0u64; 30];
+    for (v, chunk) in out.iter_mut().zip(buf.chunks_exact(8)) {
+        *v = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
+    }
+    if out[0] != VERSION {
+        return Err(std::io::Error::other(format!(
+            "zdbfs statistics version {} (this zstor reads {VERSION})",
+            out[0]
+        )));
+    }
+    Ok(out)
+}
+
+/// Prometheus lines for `stats`, with 0-stor v2's names and types.
+pub fn render(stats: &[u64; 30], lines: &mut Vec<String>) {
+    let get = |name: &str| {
+        FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .map(|i| stats[i])
+            .unwrap_or(0)
+    };
+    let mut one = |name: &str, kind: &str, help: &str, v: u64| {
+        lines.push(format!("# HELP {name} {help}"));
+        lines.push(format!("# TYPE {name} {kind}"));
+        lines.push(format!("{name} {v}"));
+    };
+    one(
+        "fs_fuse_reqs",
+        "counter",
+        "Total amount of fuse requests",
+        get("fuse_reqs"),
+    );
+    one(
+        "fs_cache_hits",
+        "counter",
+        "Total amount of cache hits in the filesystem",
+        get("cache_hit"),
+    );
+    one(
+        "fs_cache_miss",
+        "counter",
+        "Total amount of cache misses in the filesystem",
+        get("cache_miss"),
+    );
+    for (name, field, help) in [
+        (
+            "fs_cache_full",
+            "cache_full",
+            "Total amount of times the cache was completely filled",
+        ),
+        (
+            "fs_cache_linear_flush",
+            "cache_linear_flush",
+            "Total amount of linear flushes",
+        ),
+        (
+            "fs_cache_random_flush",
+            "cache_random_flush",
+            "Total amount of random flushes",
+        ),
+        (
+            "fs_cache_branches",
+            "cache_branches",
+            "Total amount of cache branches",
+        ),
+        (
+            "fs_cache_branches_allocated",
+            "cache_branches_allocated",
+            "Amount of cache branches allocated",
+        ),
+        (
+            "fs_cache_entries",
+            "cache_entries",
+            "Amount of memory cache entries",
+        ),
+        (
+            "fs_cache_blocks",
+            "cache_blocks",
+            "Amount of blocks in the memory cache",
+        ),
+        (
+            "fs_cache_blocksize",
+            "cache_blocksize",
+            "Amount of bytes used by cache blocks",
+        ),
+    ] {
+        one(name, "gauge", help, get(field));
+    }
+    one(
+        "fs_bytes_read",
+        "counter",
+        "Total amount of bytes read from the filessytem",
+        get("read_bytes"),
+    );
+    one(
+        "fs_bytes_written",
+        "counter",
+        "Total amount of bytes written to the filessytem",
+        get("write_bytes"),
+    );
+    one(
+        "fs_fuse_errors",
+        "counter",
+        "Total amount of errors returned by fuse calls",
+        get("errors"),
+    );
+    lines.push("# HELP fs_syscalls Total amount of syscalls done on the filesystem".into());
+    lines.push("# TYPE fs_syscalls counter".into());
+    for field in FIELDS.iter().filter(|f| f.starts_with("syscall_")) {
+        let label = &field["syscall_".len()..];
+        lines.push(format!("fs_syscalls{{syscall=\"{label}\"}} {}", get(field)));
+    }
+}
+
+/// Poll the mount point named by the config every second until `stop`.
+pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let busy = Arc::new(AtomicBool::new(false));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let Some(mountpoint) = shared.store().config().zdbfs_mountpoint.clone() else {
+            continue;
+        };
+        if busy.swap(true, Ordering::AcqRel) {
+            continue; // the previous ioctl has not come back
+        }
+        let (busy, shared) = (Arc::clone(&busy), Arc::clone(&shared));
+        tokio::task::spawn_blocking(move || {
+            let r = read(&mountpoint);
+            let mut last = shared.zdbfs.lock().unwrap_or_else(|p| p.into_inner());
+            match r {
+                Ok(stats) => *last = Some(stats),
+                Err(e) => {
+                    tracing::debug!(path = %mountpoint.display(), error = %e, "zdbfs statistics");
+                    *last = None;
+                }
+            }
+            busy.store(false, Ordering::Release);
+        });
+    }
+}
