@@ -134,6 +134,16 @@ impl Store {
         hash: Digest128,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<ObjectMeta, Error> {
+        // The record this one replaces: an identical file is not stored again (as 0-stor v2),
+        // and a different one's pieces become garbage once the new record is written.
+        let previous = self.meta.get_at(key, hash, key).await.ok();
+        if let Some(old) = &previous {
+            if self.unchanged(old, source).await? {
+                tracing::debug!(key, "unchanged since stored; not stored again");
+                progress(old.size);
+                return Ok(old.clone());
+            }
+        }
         let rules = self.config.rules();
         let up = self.reachable().await;
         let sizes: Vec<usize> = up.iter().map(Vec::len).collect();
@@ -239,13 +249,28 @@ impl Store {
             encryption: EncryptionAlgorithm::Aes256Gcm,
             shards,
         };
-        // The record this one replaces: its pieces become garbage once the new one is written.
-        let previous = self.meta.get_at(key, hash, key).await.ok();
         self.meta.put_at(key, hash, &meta).await?;
         if let Some(old) = previous {
             self.release_pieces(&old, Some(&meta)).await;
         }
         Ok(meta)
+    }
+
+    /// Whether `source` has the size and checksum `old` recorded (hashed only when the
+    /// sizes match).
+    async fn unchanged(&self, old: &ObjectMeta, source: &Path) -> Result<bool, Error> {
+        let len = std::fs::metadata(source)
+            .map_err(io(format!("stat {}", source.display())))?
+            .len();
+        if len != old.size {
+            return Ok(false);
+        }
+        let path = source.to_path_buf();
+        let sum = tokio::task::spawn_blocking(move || crate::hash::file_checksum(&path))
+            .await
+            .map_err(|e| Error::Internal(format!("hash task: {e}")))?
+            .map_err(io(format!("read {}", source.display())))?;
+        Ok(sum == old.checksum)
     }
 
     /// Delete the pieces of `old` that `new` does not use (all of them without `new`). Best

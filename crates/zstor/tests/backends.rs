@@ -198,6 +198,13 @@ async fn overwritten_and_deleted_objects_leave_no_pieces() {
     let first = store.store_as(&input, name).await.expect("store");
     let per_version = (first.chunk_count() * 6) as u64;
     assert_eq!(live_pieces(&data).await, per_version);
+    // The same content again is not stored again.
+    let same = store.store_as(&input, name).await.expect("store same");
+    assert_eq!(
+        same.object_id, first.object_id,
+        "unchanged: the record stays"
+    );
+    assert_eq!(live_pieces(&data).await, per_version);
     // Overwrite: the old version's pieces go once the new record is written.
     std::fs::write(&input, b"a much shorter second version").expect("rewrite");
     store.store_as(&input, name).await.expect("store again");

@@ -24,7 +24,6 @@
 //! Owns: the eviction loop and its counters. Must not touch: the stored objects themselves
 //! (it only calls [`crate::Store`]), zdb's index files or the open segment.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -33,7 +32,7 @@ use tokio::sync::watch;
 
 use super::Shared;
 use crate::cli::paths;
-use crate::hash::{Digest128, FileHasher};
+use crate::hash::Digest128;
 
 /// The namespace zdbfs uses for temporary files: never offloaded, never evicted.
 pub const TEMP_NAMESPACE: &str = "zdbfs-temp";
@@ -191,18 +190,7 @@ pub fn candidates(dir: &Path) -> Result<Vec<Candidate>, EvictError> {
 
 /// blake2b-128 of the file at `path`, streamed.
 fn hash_file(path: &Path) -> Result<Digest128, EvictError> {
-    let mut f = std::fs::File::open(path).map_err(io_err(format!("open {}", path.display())))?;
-    let mut h = FileHasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_err(format!("read {}", path.display()))(e)),
-        }
-    }
-    Ok(h.finish())
+    crate::hash::file_checksum(path).map_err(io_err(format!("read {}", path.display())))
 }
 
 async fn blocking<T: Send + 'static>(
