@@ -72,6 +72,7 @@ impl Shared {
 /// Start everything, run until SIGTERM/SIGINT or an external unmount, then shut down.
 /// With `restore`, the empty cache folder is first refilled from the backends.
 pub fn run(config: Config, restore_first: bool) -> anyhow::Result<()> {
+    let _cache_lock = lock_cache(&config.qsfs.cache_dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("qsfs")
@@ -250,6 +251,29 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
         println!("qsfs: stopped; some checkpoints stay staged locally until the next start");
     }
     Ok(())
+}
+
+/// Hold an exclusive lock on the cache folder for the life of the returned file: a second
+/// qsfs on the same cache (which would open the same engine files) is refused at once.
+fn lock_cache(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("qsfs.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock on a descriptor we own; released when the file is closed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        bail!(
+            "another qsfs is running with the cache folder {} ({})",
+            dir.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(file)
 }
 
 /// After a crash the kernel keeps the dead FUSE mount ("transport endpoint is not

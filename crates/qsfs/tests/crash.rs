@@ -24,6 +24,14 @@ fn kill9_keeps_fsynced_files_and_a_lost_cache_keeps_the_last_rotation() {
     // reaches the backends with the next rotation.
     let q = Qsfs::start(root, &config, "run2.log");
     read_all_exact(&q.mount, 0..120);
+    // A second qsfs on the same cache is refused before it touches anything.
+    let second = std::process::Command::new(BIN)
+        .current_dir(root)
+        .args(config)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another qsfs is running"));
     let out = qsfs_cmd(root, &["rotate"]);
     assert!(out.contains("everything is offloaded"), "{out}");
 
