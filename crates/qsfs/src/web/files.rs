@@ -63,6 +63,11 @@ fn entry(parent: &RelPath, name: String, m: &Metadata) -> Result<Entry, ApiError
     })
 }
 
+/// The temporary file of an upload in progress (see `transfer`): not shown.
+fn is_upload_in_progress(name: &str) -> bool {
+    name.starts_with(super::transfer::UPLOAD_PREFIX) && name.ends_with(".part")
+}
+
 /// Run a blocking filesystem operation on the root directory.
 pub async fn on_root<T: Send + 'static>(
     st: &Arc<WebState>,
@@ -116,6 +121,9 @@ pub async fn list(
         for e in dir {
             let e = e.map_err(|e| ApiError::io(&shown, e))?;
             let name = e.file_name().to_string_lossy().into_owned();
+            if is_upload_in_progress(&name) {
+                continue;
+            }
             match e.metadata() {
                 Ok(m) => all.push(entry(&rel, name, &m)?),
                 // Deleted meanwhile.
@@ -187,6 +195,9 @@ pub async fn search(
                     }));
                 }
                 let name = e.file_name().to_string_lossy().into_owned();
+                if is_upload_in_progress(&name) {
+                    continue;
+                }
                 let Ok(m) = e.metadata() else { continue };
                 let child = dir.join(&name)?;
                 if name.to_lowercase().contains(&needle) {

@@ -28,6 +28,9 @@ use super::files::{mtime_ms, on_root};
 use super::paths::RelPath;
 use super::WebState;
 
+/// Name prefix of the temporary file an upload writes before renaming it into place.
+pub const UPLOAD_PREFIX: &str = ".qsfs-upload-";
+
 /// The validator of a file's current content.
 pub fn etag(m: &Metadata) -> String {
     let nanos = m
