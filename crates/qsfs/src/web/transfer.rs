@@ -288,7 +288,7 @@ pub async fn upload(
     rand::rngs::OsRng.fill_bytes(&mut suffix);
     let tmp = rel
         .parent()
-        .join(&format!(".qsfs-upload-{}.part", hex::encode(suffix)))?;
+        .join(&format!("{UPLOAD_PREFIX}{}.part", hex::encode(suffix)))?;
     let (r, t, h) = (rel.clone(), tmp.clone(), headers.clone());
     let file = on_root(&st, move |root| {
         let parent = r.parent();
