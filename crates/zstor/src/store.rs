@@ -420,18 +420,21 @@ impl Store {
         let mut hasher = FileHasher::new();
         let mut left = meta.size;
         let chunks = meta.chunk_count();
-        // Prefetch: chunk c + 1's data pieces download while chunk c is decoded and written.
-        let mut next = (chunks > 0).then(|| spawn_fetch(meta, backends, 0, 0..k));
+        // Prefetch: the data pieces of the next PREFETCH chunks download while chunk c is
+        // decoded, hashed and written (memory: PREFETCH + 1 chunks of pieces).
+        let mut ahead = std::collections::VecDeque::new();
+        let mut fetched = 0;
         for chunk in 0..chunks {
-            let mut pieces = match next.take() {
+            while fetched < chunks && fetched <= chunk + PREFETCH {
+                ahead.push_back(spawn_fetch(meta, backends, fetched, 0..k));
+                fetched += 1;
+            }
+            let mut pieces = match ahead.pop_front() {
                 Some(task) => task
                     .await
                     .map_err(|e| Error::Internal(format!("download task: {e}")))?,
                 None => vec![None; n],
             };
-            if chunk + 1 < chunks {
-                next = Some(spawn_fetch(meta, backends, chunk + 1, 0..k));
-            }
             // Data shards first; parity only when something is missing or bad.
             let mut decoded = decoder.decode(chunk, &as_refs(&pieces)).map(<[u8]>::len);
             if matches!(decoded, Err(Error::TooFewPieces { .. })) {
@@ -469,6 +472,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// Chunks whose pieces download ahead of the one being decoded (retrieve).
+const PREFETCH: u64 = 3;
 
 fn as_refs(pieces: &[Option<Bytes>]) -> Vec<Option<&[u8]>> {
     pieces.iter().map(|p| p.as_deref()).collect()
