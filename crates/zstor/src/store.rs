@@ -184,9 +184,9 @@ impl Store {
         let mut keys: Vec<Vec<u64>> = vec![Vec::new(); n];
         let mut sums: Vec<Vec<Digest128>> = vec![Vec::new(); n];
         let mut size = 0u64;
-        // Two chunks in flight: chunk c uploads while chunk c + 1 is read, hashed and encoded.
+        // Up to UPLOAD_AHEAD chunks upload while the next one is read, hashed and encoded.
         // Piece buffers go to the upload tasks and come back, so steady state allocates nothing.
-        let mut in_flight: Option<(Uploads, usize)> = None;
+        let mut in_flight: std::collections::VecDeque<(Uploads, usize)> = Default::default();
         let mut spare: Vec<Vec<u8>> = Vec::new();
         for chunk in 0u64.. {
             let len =
@@ -211,15 +211,18 @@ impl Store {
                     (i, r, owned)
                 });
             }
-            if let Some((previous, done)) = in_flight.replace((uploads, len)) {
-                collect_keys(previous, &mut keys, &mut spare).await?;
-                progress(done as u64);
+            in_flight.push_back((uploads, len));
+            if in_flight.len() > UPLOAD_AHEAD {
+                if let Some((previous, done)) = in_flight.pop_front() {
+                    collect_keys(previous, &mut keys, &mut spare).await?;
+                    progress(done as u64);
+                }
             }
             if len < buf.len() {
                 break;
             }
         }
-        if let Some((last, done)) = in_flight.take() {
+        while let Some((last, done)) = in_flight.pop_front() {
             collect_keys(last, &mut keys, &mut spare).await?;
             progress(done as u64);
         }
@@ -472,6 +475,9 @@ impl Store {
         Ok(())
     }
 }
+
+/// Chunks whose pieces upload while the next one is encoded (store).
+const UPLOAD_AHEAD: usize = 2;
 
 /// Chunks whose pieces download ahead of the one being decoded (retrieve).
 const PREFETCH: u64 = 3;
