@@ -66,6 +66,8 @@ pub struct ChunkEncoder {
     rs: Option<ReedSolomon>,
     codecs: Codecs,
     stripe: Vec<u8>,
+    /// Scratch for compressibility samples.
+    probe: Vec<u8>,
     pieces: Vec<PieceBuf>,
 }
 
@@ -80,6 +82,7 @@ impl ChunkEncoder {
             object_id,
             codecs: Codecs::new(),
             stripe: Vec::new(),
+            probe: Vec::new(),
             pieces: (0..params.n()).map(|_| PieceBuf(Vec::new())).collect(),
         })
     }
@@ -87,6 +90,33 @@ impl ChunkEncoder {
     /// The parameters.
     pub fn params(&self) -> &CodecParams {
         &self.params
+    }
+
+    /// Whether three small samples (start, middle, end) of a large chunk all fail to shrink
+    /// by 3%: then the whole chunk is stored raw without spending a full compression pass on
+    /// it (random or already compressed data). A wrong guess only costs compression ratio.
+    pub(super) fn looks_incompressible(
+        &mut self,
+        algo: Compression,
+        plain: &[u8],
+    ) -> Result<bool, Error> {
+        const SAMPLE: usize = 16 << 10;
+        if plain.len() < 16 * SAMPLE {
+            return Ok(false);
+        }
+        let room = algo.max_len(SAMPLE);
+        if self.probe.len() < room {
+            self.probe.resize(room, 0);
+        }
+        for at in [0, plain.len() / 2, plain.len() - SAMPLE] {
+            let n = self
+                .codecs
+                .compress(algo, &plain[at..at + SAMPLE], &mut self.probe[..room])?;
+            if n * 100 < SAMPLE * 97 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Encode chunk number `index` (at most `chunk_size` bytes) into `k + m` pieces.
@@ -105,8 +135,11 @@ impl ChunkEncoder {
         }
 
         // Compress, or store raw when that does not pay.
-        let body = &mut self.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + room];
         let mut algo = p.compression;
+        if algo != Compression::None && self.looks_incompressible(algo, plain)? {
+            algo = Compression::None;
+        }
+        let body = &mut self.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + room];
         let mut len = self.codecs.compress(algo, plain, body)?;
         if algo != Compression::None && len >= plain.len() {
             body[..plain.len()].copy_from_slice(plain);

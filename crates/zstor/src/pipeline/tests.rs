@@ -63,6 +63,30 @@ fn round_trip_every_compression() {
 }
 
 #[test]
+fn incompressible_chunks_skip_compression_and_mixed_ones_keep_it() {
+    use rand::{RngCore, SeedableRng};
+    let mut random = vec![0u8; 1 << 20];
+    rand::rngs::StdRng::seed_from_u64(3).fill_bytes(&mut random);
+    // Random where sampled, text in between: a wrong guess (stored raw) still round-trips.
+    let mut mixed = random.clone();
+    mixed[(16 << 10)..(500 << 10)].copy_from_slice(&text(484 << 10));
+    for c in [Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let p = params(4, 2, c, 1 << 20);
+        let mut enc = ChunkEncoder::new(p, &DataKey::new(KEY), OID).unwrap();
+        assert!(enc.looks_incompressible(c, &random).unwrap(), "{c:?}");
+        assert!(
+            !enc.looks_incompressible(c, &text(1 << 20)).unwrap(),
+            "{c:?}"
+        );
+        for data in [&random, &mixed] {
+            let pieces = encode(p, 1, data);
+            let all = pieces.into_iter().map(Some).collect::<Vec<_>>();
+            assert_eq!(&decode(p, KEY, 1, &all).unwrap(), data, "{c:?}");
+        }
+    }
+}
+
+#[test]
 fn wrong_key_is_a_clean_error() {
     let p = params(2, 1, Compression::Snappy, 4096);
     let pieces: Vec<_> = encode(p, 0, &text(3000)).into_iter().map(Some).collect();
