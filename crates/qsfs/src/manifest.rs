@@ -161,6 +161,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn arb_ns() -> impl Strategy<Value = NsManifest> {
+        (
+            any::<u32>(),
+            proptest::collection::btree_map(any::<u32>(), (any::<u64>(), "[0-9a-f]{32}"), 0..8),
+            proptest::collection::btree_map(any::<u32>(), any::<u32>(), 0..8),
+            any::<u32>(),
+        )
+            .prop_map(|(checkpoint, data, index, descriptor)| NsManifest {
+                checkpoint,
+                data: data
+                    .into_iter()
+                    .map(|(k, (size, checksum))| (k, StoredSegment { size, checksum }))
+                    .collect(),
+                index,
+                descriptor,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_manifest_round_trips(namespaces in proptest::collection::btree_map("[a-z-]{1,12}", arb_ns(), 0..4)) {
+            let m = Manifest { format: MANIFEST_FORMAT, namespaces };
+            prop_assert_eq!(Manifest::decode(&m.encode(), Path::new("x")).unwrap(), m);
+        }
+
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Manifest::decode(&bytes, Path::new("x"));
+        }
+    }
 
     #[test]
     fn round_trips_and_refuses_other_formats() {

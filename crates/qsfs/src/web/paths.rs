@@ -84,6 +84,24 @@ impl RelPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a client sends: no panic, and anything accepted is a clean relative path
+        /// that parses back to itself.
+        #[test]
+        fn any_text_is_refused_or_confined(text in "(\\PC|/|\\.|\\.\\.|\\x00){0,64}") {
+            if let Ok(p) = RelPath::parse(&text) {
+                prop_assert!(p.as_path().is_relative());
+                for c in p.as_path().components() {
+                    prop_assert!(matches!(c, Component::Normal(_) | Component::CurDir));
+                    prop_assert!(c.as_os_str().len() <= MAX_NAME);
+                }
+                prop_assert!(!p.display().contains('\0'));
+                prop_assert_eq!(RelPath::parse(&p.display()).unwrap(), p);
+            }
+        }
+    }
 
     #[test]
     fn confines_and_normalises() {
