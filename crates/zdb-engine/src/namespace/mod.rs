@@ -287,7 +287,7 @@ impl Namespace {
                 drop(st);
                 return Ok(call(None));
             };
-            if !fetched && m.seg != st.cur_seg() && !self.segment_on_hand(m.seg) {
+            if !fetched && self.needs_fetch(&st, m.seg) {
                 // Bring an offloaded segment back without the lock: a slow fetch then delays
                 // this read only, not the namespace's writers.
                 drop(st);
@@ -332,10 +332,20 @@ impl Namespace {
     /// Whether the stored payload of `key` still matches its checksum (`None` if absent).
     pub fn check(&self, key: &[u8]) -> Result<Option<bool>> {
         self.check_alive()?;
-        let st = self.state.read();
-        Self::check_readable(&st)?;
-        let Some(m) = self.lookup(&st, key)? else {
-            return Ok(None);
+        let mut fetched = false;
+        let (st, m) = loop {
+            let st = self.state.read();
+            Self::check_readable(&st)?;
+            let Some(m) = self.lookup(&st, key)? else {
+                return Ok(None);
+            };
+            if !fetched && self.needs_fetch(&st, m.seg) {
+                drop(st);
+                self.fetch_segment(m.seg)?;
+                fetched = true;
+                continue;
+            }
+            break (st, m);
         };
         match self.read_record(
             &st,
@@ -454,6 +464,12 @@ impl Namespace {
     /// A handle on a segment, with its path (for error messages).
     pub(crate) fn file(&self, st: &State, data: bool, seg: u32) -> Result<(Arc<File>, PathBuf)> {
         Ok((self.handle(st, data, seg)?, self.seg_path(data, seg)))
+    }
+
+    /// Whether reading data segment `seg` would raise `missing-data` (closed and not on hand):
+    /// readers then fetch it with the lock released (see [`Namespace::fetch_segment`]).
+    fn needs_fetch(&self, st: &State, seg: u32) -> bool {
+        seg != st.cur_seg() && !self.segment_on_hand(seg)
     }
 
     /// Whether closed data segment `seg` can be read without the `missing-data` event.
