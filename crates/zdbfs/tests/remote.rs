@@ -1,6 +1,6 @@
 //! zdbfs on a real `zdb` server over TCP (our server, in-process): the namespaces are created
-//! with `autons`, data persists across remounts, and a server that goes away makes calls fail
-//! with EIO in bounded time instead of hanging.
+//! with `autons`, data persists across remounts, a server that goes away makes calls fail
+//! with EIO in bounded time instead of hanging, and the mount works again once it is back.
 
 mod common;
 
@@ -19,10 +19,15 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Self::start_on(dir, 0)
+    }
+
+    /// Serve `dir` on `port` (0: any free port).
+    fn start_on(dir: &Path, port: u16) -> Server {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let mut config = zdb_server::ServerConfig::new(dir.join("data"), dir.join("index"));
         config.listen = "127.0.0.1".into();
-        config.port = 0;
+        config.port = port;
         let server = rt.block_on(zdb_server::Server::bind(config)).expect("bind");
         let port = server.local_addr().expect("tcp").port();
         rt.spawn(async move {
@@ -99,4 +104,17 @@ fn remote_backend_persists_and_fails_fast_when_gone() {
         start.elapsed()
     );
     drop(f);
+
+    // The backend comes back on the same address: the same mount serves again.
+    let _server = Server::start_on(&dir.path().join("zdb"), server.port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fs::read(mnt.join("d/f")).is_err() {
+        assert!(Instant::now() < deadline, "the mount did not recover");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(fs::read(mnt.join("d/f")).unwrap(), vec![5u8; 300_000]);
+    let mut again = File::create(mnt.join("d/after")).unwrap();
+    again.write_all(b"back").unwrap();
+    again.sync_all().unwrap();
+    assert_eq!(fs::read(mnt.join("d/after")).unwrap(), b"back");
 }
