@@ -259,15 +259,28 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// `n` distinct loopback ports free right now (all bound at once, then released).
+/// `n` distinct loopback ports free right now, all bound at once then released. They are
+/// taken below Linux's ephemeral range (32768 and up by default), so that outgoing
+/// connections, which the kernel numbers from that range, do not take them later.
 fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.port()))
-        .collect()
+    use rand::Rng;
+    const RANGE: std::ops::Range<u16> = 20000..32000;
+    let mut held = Vec::with_capacity(n);
+    let mut tries = 0;
+    while held.len() < n {
+        tries += 1;
+        if tries > 1000 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("no {n} free loopback ports in {RANGE:?}"),
+            ));
+        }
+        let port = rand::thread_rng().gen_range(RANGE);
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 #[cfg(test)]

@@ -166,30 +166,43 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(shared.offloader.clone().run_uploader(stop_rx.clone()));
     tasks.spawn(loops(shared.clone(), stop_rx.clone()));
+    // The endpoints are extras: the filesystem runs even if one cannot start.
     if let Some(port) = shared.config.zstor.prometheus_port {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        let bound = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
-            .with_context(|| format!("binding the metrics endpoint on 127.0.0.1:{port}"))?;
-        println!("qsfs: metrics at http://127.0.0.1:{port}/metrics");
-        tasks.spawn(crate::metrics::serve(
-            listener,
-            shared.clone(),
-            stop_rx.clone(),
-        ));
+            .with_context(|| format!("binding 127.0.0.1:{port}"));
+        if let Some(listener) = optional("metrics endpoint", bound) {
+            println!("qsfs: metrics at http://127.0.0.1:{port}/metrics");
+            tasks.spawn(crate::metrics::serve(
+                listener,
+                shared.clone(),
+                stop_rx.clone(),
+            ));
+        }
     }
     if let (Some(addr), Some(token)) =
         (shared.config.qsfs.web_listen, &shared.config.qsfs.web_token)
     {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the web UI on {addr}"))?;
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "the web UI listens beyond loopback without TLS: put a TLS proxy in front");
+        let web = async {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            let state =
+                crate::web::WebState::open(&mountpoint, token.clone(), Some(shared.clone()))
+                    .with_context(|| format!("opening {}", mountpoint.display()))?;
+            anyhow::Ok((listener, state))
+        };
+        if let Some((listener, state)) = optional("web UI", web.await) {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "the web UI listens beyond loopback without TLS: put a TLS proxy in front");
+            }
+            println!("qsfs: web UI at http://{addr}/ (access token: {token})");
+            tasks.spawn(crate::web::serve(
+                listener,
+                Arc::new(state),
+                stop_rx.clone(),
+            ));
         }
-        let web = crate::web::WebState::open(&mountpoint, token.clone(), Some(shared.clone()))
-            .with_context(|| format!("opening {} for the web UI", mountpoint.display()))?;
-        println!("qsfs: web UI at http://{addr}/ (access token: {token})");
-        tasks.spawn(crate::web::serve(listener, Arc::new(web), stop_rx.clone()));
     }
     let control = crate::control::bind(&shared.config.socket())?;
     tasks.spawn(crate::control::serve(
@@ -251,6 +264,18 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
         println!("qsfs: stopped; some checkpoints stay staged locally until the next start");
     }
     Ok(())
+}
+
+/// The value of an optional part, or `None` with the reason printed.
+fn optional<T>(what: &str, r: anyhow::Result<T>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!("{what} not started: {e:#}");
+            eprintln!("qsfs: {what} not started: {e:#}");
+            None
+        }
+    }
 }
 
 /// Hold an exclusive lock on the cache folder for the life of the returned file: a second
