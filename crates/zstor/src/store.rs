@@ -185,7 +185,8 @@ impl Store {
         let mut sums: Vec<Vec<Digest128>> = vec![Vec::new(); n];
         let mut size = 0u64;
         // Up to UPLOAD_AHEAD chunks upload while the next one is read, hashed and encoded.
-        // Piece buffers go to the upload tasks and come back, so steady state allocates nothing.
+        // The encoder's piece buffers go to the upload tasks (no copy) and come back to it, so
+        // steady state allocates nothing.
         let mut in_flight: std::collections::VecDeque<(Uploads, usize)> = Default::default();
         let mut spare: Vec<Vec<u8>> = Vec::new();
         for chunk in 0u64.. {
@@ -196,12 +197,15 @@ impl Store {
             }
             size += len as u64;
             let data = &buf[..len];
-            let pieces = hash_beside(&mut hasher, data, || encoder.encode(chunk, data))?;
+            hash_beside(&mut hasher, data, || {
+                encoder.encode(chunk, data).map(|_| ())
+            })?;
+            for buf in spare.drain(..) {
+                encoder.recycle(buf);
+            }
             let mut uploads = JoinSet::new();
-            for (i, (piece, (_, b))) in pieces.iter().zip(&targets).enumerate() {
-                let mut owned = spare.pop().unwrap_or_default();
-                owned.clear();
-                owned.extend_from_slice(piece);
+            for (i, (_, b)) in targets.iter().enumerate() {
+                let owned = encoder.take_piece(i);
                 if let Some(sum) = PieceHeader::stored_checksum(&owned) {
                     sums[i].push(sum);
                 }

@@ -69,6 +69,8 @@ pub struct ChunkEncoder {
     /// Scratch for compressibility samples.
     probe: Vec<u8>,
     pieces: Vec<PieceBuf>,
+    /// Piece buffers handed back by [`ChunkEncoder::recycle`], reused before allocating.
+    spare: Vec<Vec<u8>>,
 }
 
 impl ChunkEncoder {
@@ -83,6 +85,7 @@ impl ChunkEncoder {
             codecs: Codecs::new(),
             stripe: Vec::new(),
             probe: Vec::new(),
+            spare: Vec::new(),
             pieces: (0..params.n()).map(|_| PieceBuf(Vec::new())).collect(),
         })
     }
@@ -120,6 +123,22 @@ impl ChunkEncoder {
     }
 
     /// Encode chunk number `index` (at most `chunk_size` bytes) into `k + m` pieces.
+    /// Take piece `i` of the last [`ChunkEncoder::encode`] (header and payload, as stored)
+    /// instead of copying it; hand the buffer back with [`ChunkEncoder::recycle`] once sent.
+    pub fn take_piece(&mut self, i: usize) -> Vec<u8> {
+        self.pieces
+            .get_mut(i)
+            .map(|p| std::mem::take(&mut p.0))
+            .unwrap_or_default()
+    }
+
+    /// Return a buffer from [`ChunkEncoder::take_piece`] for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < 4 * self.pieces.len().max(1) {
+            self.spare.push(buf);
+        }
+    }
+
     pub fn encode(&mut self, index: u64, plain: &[u8]) -> Result<Pieces<'_>, Error> {
         let p = self.params;
         if plain.len() > p.chunk_size {
@@ -174,6 +193,9 @@ impl ChunkEncoder {
         let shard_len = total.div_ceil(p.k);
         self.stripe[total..p.k * shard_len].fill(0);
         for (i, piece) in self.pieces.iter_mut().enumerate() {
+            if piece.0.capacity() == 0 {
+                piece.0 = self.spare.pop().unwrap_or_default();
+            }
             piece.0.clear();
             piece.0.resize(PIECE_HEADER_LEN, 0);
             if i < p.k {
