@@ -168,9 +168,13 @@ impl Offloader {
         std::fs::create_dir_all(&tmp).map_err(|e| io_text("create", &tmp, e))?;
         let data = cp.data_dir.join(format!("d{}", cp.closed));
         let staged_data = tmp.join(format!("d{}", cp.closed));
-        // The closed segment is immutable: a link costs nothing and survives eviction.
+        // Copies first, syncs after: the first fsync's journal commit carries the others'
+        // data too, so the lock is held for about one commit, not one per file.
+        let mut copies = Vec::new();
+        // The closed segment is immutable (and already synced): a link costs nothing and
+        // survives eviction.
         if std::fs::hard_link(&data, &staged_data).is_err() {
-            copy_synced(&data, &staged_data)?;
+            copies.push(copy(&data, &staged_data)?);
         }
         let full = !lock(&self.full_done).contains(cp.namespace);
         let index: Vec<u32> = if full {
@@ -183,12 +187,17 @@ impl Offloader {
         };
         for i in index {
             let from = cp.index_dir.join(format!("i{i}"));
-            copy_synced(&from, &tmp.join(format!("i{i}")))?;
+            copies.push(copy(&from, &tmp.join(format!("i{i}")))?);
         }
-        copy_synced(
+        copies.push(copy(
             &cp.index_dir.join("zdb-namespace"),
             &tmp.join("zdb-namespace"),
-        )?;
+        )?);
+        for path in &copies {
+            std::fs::File::open(path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_text("sync", path, e))?;
+        }
         sync_dir(&tmp)?;
         std::fs::rename(&tmp, &done).map_err(|e| io_text("rename", &tmp, e))?;
         sync_dir(&ns_dir)?;
@@ -406,11 +415,10 @@ fn index_segments(dir: &Path) -> Result<Vec<u32>, String> {
     Ok(out)
 }
 
-fn copy_synced(from: &Path, to: &Path) -> Result<(), String> {
+/// Copy `from` to `to` (not synced yet); returns `to`.
+fn copy(from: &Path, to: &Path) -> Result<PathBuf, String> {
     std::fs::copy(from, to).map_err(|e| io_text("copy", from, e))?;
-    std::fs::File::open(to)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io_text("sync", to, e))
+    Ok(to.to_path_buf())
 }
 
 fn sync_dir(dir: &Path) -> Result<(), String> {
