@@ -40,6 +40,15 @@ fn kill9_keeps_fsynced_files_and_a_lost_cache_keeps_the_last_rotation() {
     q.kill9();
     std::fs::remove_dir_all(root.join("qsfs-data/cache")).unwrap();
 
+    // A plain start on the empty cache would begin a new, empty filesystem: it is refused.
+    let plain = std::process::Command::new(BIN)
+        .current_dir(root)
+        .args(config)
+        .output()
+        .unwrap();
+    assert!(!plain.status.success());
+    assert!(String::from_utf8_lossy(&plain.stderr).contains("qsfs restore --config"));
+
     let q = Qsfs::start(
         root,
         &["restore", "--config", "qsfs-data/qsfs.toml"],
