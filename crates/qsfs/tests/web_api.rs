@@ -269,6 +269,15 @@ async fn upload_download_ranges_and_conflicts() {
         .unwrap();
     assert_eq!(c.send(req).await.status, StatusCode::RANGE_NOT_SATISFIABLE);
 
+    // No size limit on uploads; the small JSON bodies keep one.
+    let big = vec![7u8; 5 << 20];
+    assert_eq!(c.put("/big.bin", &big, &[]).await.status, StatusCode::OK);
+    let huge = serde_json::json!({ "from": "x".repeat(3 << 20), "to": "/y" });
+    assert_eq!(
+        c.post("/api/rename", huge).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+
     // Edit with conflict detection: the ETag read is the one a save must match.
     c.put("/notes.md", b"# v1\n", &[]).await;
     let read = c.get("/api/file?path=/notes.md").await;

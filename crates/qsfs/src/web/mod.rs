@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
+use axum::handler::Handler;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -54,12 +55,20 @@ pub fn router(state: Arc<WebState>) -> Router {
     let api = Router::new()
         .route("/list", get(files::list))
         .route("/search", get(files::search))
-        .route("/file", get(transfer::download).put(transfer::upload))
+        // Uploads stream to disk whatever their size; every other body is small and buffered
+        // (axum's default limit, 2 MiB; Markdown previews get 16 MiB).
+        .route(
+            "/file",
+            get(transfer::download).put(transfer::upload.layer(DefaultBodyLimit::disable())),
+        )
         .route("/zip", get(transfer::zip))
         .route("/mkdir", post(files::mkdir))
         .route("/rename", post(files::rename))
         .route("/delete", post(files::delete))
-        .route("/markdown", post(files::markdown))
+        .route(
+            "/markdown",
+            post(files::markdown.layer(DefaultBodyLimit::max(16 << 20))),
+        )
         .route("/status", get(status))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -67,9 +76,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         ))
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/session", get(auth::session))
-        // Uploads stream to disk whatever their size; the other bodies are small.
-        .layer(DefaultBodyLimit::disable());
+        .route("/session", get(auth::session));
     Router::new()
         .route("/", get(page))
         .route("/assets/{name}", get(asset))
