@@ -32,6 +32,9 @@ pub const TEMP_NAMESPACE: &str = "zdbfs-temp";
 /// How long a read waits for an evicted segment to come back before failing.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Stored segments fetched in the background after the one a read needed.
+const READ_AHEAD: u32 = 2;
+
 /// Pause after a failed upload before trying again.
 const RETRY_PAUSE: Duration = Duration::from_secs(5);
 
@@ -59,13 +62,13 @@ pub struct Offloader {
     manifest: Mutex<Manifest>,
     /// Namespaces whose first checkpoint of this run is done (later ones copy dirty files).
     full_done: Mutex<std::collections::HashSet<String>>,
-    /// One fetch at a time: concurrent reads of one evicted segment fetch it once.
-    fetching: Mutex<()>,
+    /// Segments being fetched, by a read or ahead of one: each is fetched once.
+    inflight: Arc<InFlight>,
     wake: Notify,
     /// One upload pass at a time (the uploader task and `qsfs rotate` both run them).
     uploading: tokio::sync::Mutex<()>,
     last_error: Mutex<Option<String>>,
-    pub stats: OffloadStats,
+    pub stats: Arc<OffloadStats>,
 }
 
 fn io_text(what: &str, path: &Path, e: std::io::Error) -> String {
@@ -101,11 +104,11 @@ impl Offloader {
             runtime,
             manifest: Mutex::new(manifest),
             full_done: Mutex::default(),
-            fetching: Mutex::new(()),
+            inflight: Arc::default(),
             wake: Notify::new(),
             uploading: tokio::sync::Mutex::new(()),
             last_error: Mutex::new(None),
-            stats: OffloadStats::default(),
+            stats: Arc::default(),
         })
     }
 
@@ -207,7 +210,9 @@ impl Offloader {
         Ok(())
     }
 
-    /// Bring back evicted data segment `path` of `ns` (blocking the calling read only).
+    /// Bring back evicted data segment `path` of `ns` (blocking the calling read only), then
+    /// start fetching the next [`READ_AHEAD`] stored segments in the background: a
+    /// sequential read then finds them local or on their way.
     fn fetch(&self, ns: &str, path: &Path) -> Result<(), String> {
         if ns == TEMP_NAMESPACE {
             return Err("the temp namespace is never offloaded".into());
@@ -216,34 +221,74 @@ impl Offloader {
             .file_name()
             .and_then(|n| manifest::segment_number(&n.to_string_lossy(), 'd'))
             .ok_or_else(|| format!("{} is not a data segment", path.display()))?;
-        let _one = lock(&self.fetching);
-        if path.exists() {
-            return Ok(()); // another read brought it back meanwhile
+        if !self.inflight.claim(path) {
+            return Ok(()); // brought back meanwhile, by another read or a read-ahead
         }
-        let name = manifest::data_name(ns, seg);
-        let store = Arc::clone(&self.store);
-        let out = path.to_path_buf();
         let (tx, rx) = std::sync::mpsc::channel();
+        let job = self.retrieve_job(ns, seg, path);
         self.runtime.spawn(async move {
-            let r = tokio::time::timeout(FETCH_TIMEOUT, store.retrieve_file(&name, &out)).await;
-            let _ = tx.send(r);
+            let _ = tx.send(job.await);
         });
-        let result = match rx.recv() {
-            Ok(Ok(Ok(meta))) => {
-                self.stats.segments_fetched.fetch_add(1, Relaxed);
-                self.stats.bytes_fetched.fetch_add(meta.size, Relaxed);
-                tracing::info!(path = %path.display(), bytes = meta.size, "evicted segment fetched");
-                Ok(())
-            }
-            Ok(Ok(Err(e))) => Err(e.to_string()),
-            Ok(Err(_)) => Err(format!("no answer within {FETCH_TIMEOUT:?}")),
-            Err(_) => Err("runtime stopped".into()),
-        };
-        if let Err(e) = &result {
-            self.stats.fetch_failures.fetch_add(1, Relaxed);
-            tracing::error!(path = %path.display(), error = %e, "cannot fetch evicted segment");
+        let result = rx.recv().unwrap_or_else(|_| Err("runtime stopped".into()));
+        for ahead in 1..=READ_AHEAD {
+            self.fetch_ahead(
+                ns,
+                seg + ahead,
+                &path.with_file_name(format!("d{}", seg + ahead)),
+            );
         }
         result
+    }
+
+    /// Fetch stored segment `seg` of `ns` into `path` in the background, unless it is local
+    /// or already coming.
+    fn fetch_ahead(&self, ns: &str, seg: u32, path: &Path) {
+        let stored = lock(&self.manifest)
+            .namespaces
+            .get(ns)
+            .is_some_and(|m| m.data.contains_key(&seg));
+        if stored && self.inflight.try_claim(path) {
+            let job = self.retrieve_job(ns, seg, path);
+            self.runtime.spawn(async move {
+                let _ = job.await;
+            });
+        }
+    }
+
+    /// Retrieve segment `seg` of `ns` into `path` (claimed in `inflight`), count it, and
+    /// release the claim.
+    fn retrieve_job(
+        &self,
+        ns: &str,
+        seg: u32,
+        path: &Path,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
+        let name = manifest::data_name(ns, seg);
+        let (store, stats, inflight) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.stats),
+            Arc::clone(&self.inflight),
+        );
+        let out = path.to_path_buf();
+        async move {
+            let r = tokio::time::timeout(FETCH_TIMEOUT, store.retrieve_file(&name, &out)).await;
+            inflight.release(&out);
+            let result = match r {
+                Ok(Ok(meta)) => {
+                    stats.segments_fetched.fetch_add(1, Relaxed);
+                    stats.bytes_fetched.fetch_add(meta.size, Relaxed);
+                    tracing::info!(path = %out.display(), bytes = meta.size, "evicted segment fetched");
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {FETCH_TIMEOUT:?}")),
+            };
+            if let Err(e) = &result {
+                stats.fetch_failures.fetch_add(1, Relaxed);
+                tracing::error!(path = %out.display(), error = %e, "cannot fetch evicted segment");
+            }
+            result
+        }
     }
 
     /// Upload staged checkpoints until `stop`; each one wakes it, and it re-checks every few
@@ -395,6 +440,39 @@ impl EventSink for Offloader {
             tracing::error!(namespace = cp.namespace, error = %e, "cannot stage checkpoint");
             e
         })
+    }
+}
+
+/// Segments on their way back, so each is fetched once; a read of one waits for it.
+#[derive(Default)]
+struct InFlight {
+    paths: Mutex<std::collections::HashSet<PathBuf>>,
+    done: std::sync::Condvar,
+}
+
+impl InFlight {
+    /// Claim `path` for fetching, after waiting out another fetch of it; `false` when it is
+    /// on disk (nothing to fetch).
+    fn claim(&self, path: &Path) -> bool {
+        let mut paths = lock(&self.paths);
+        while paths.contains(path) {
+            paths = self.done.wait(paths).unwrap_or_else(|p| p.into_inner());
+        }
+        if path.exists() {
+            return false;
+        }
+        paths.insert(path.to_path_buf())
+    }
+
+    /// Claim `path` only if nobody is fetching it and it is not on disk.
+    fn try_claim(&self, path: &Path) -> bool {
+        let mut paths = lock(&self.paths);
+        !paths.contains(path) && !path.exists() && paths.insert(path.to_path_buf())
+    }
+
+    fn release(&self, path: &Path) {
+        lock(&self.paths).remove(path);
+        self.done.notify_all();
     }
 }
 
