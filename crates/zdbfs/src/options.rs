@@ -122,6 +122,7 @@ pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
         let val = || v.ok_or_else(|| bad(k, "needs a value (key=value)"));
         match k {
             "nocache" => m.fs.cache_limit = 0,
+            "nowbcache" => m.fs.writeback_cache = false,
             "cachesize" => {
                 let n: usize = parse_num(k, val()?)?;
                 m.fs.cache_limit = n.saturating_mul(crate::inode::BLOCK as usize);

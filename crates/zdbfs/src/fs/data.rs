@@ -8,6 +8,7 @@ use super::{CBlock, Fs, Handle, State};
 use crate::error::{Errno, FsResult};
 use crate::inode::{Kind, BLOCK, MAX_FILE_SIZE};
 use crate::store::{Ns, Store};
+use std::sync::atomic::Ordering::Relaxed;
 
 impl State {
     /// The cached block `(ino, bi)`, loaded from the store (or empty for a hole).
@@ -228,11 +229,22 @@ impl Fs {
         n
     }
 
-    /// Write at `offset` (at the end for an O_APPEND handle); returns bytes written.
-    pub fn write(&self, fh: u64, ino: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+    /// Write at `offset` (at the end for an O_APPEND handle, unless the kernel's writeback
+    /// cache is on: then the kernel resolved O_APPEND and writes back pages at their own
+    /// offsets, through any handle). `kill_suidgid`: the kernel asks us to clear the set-id
+    /// bits (FUSE_WRITE_KILL_SUIDGID). Returns bytes written.
+    pub fn write(
+        &self,
+        fh: u64,
+        ino: u64,
+        offset: u64,
+        data: &[u8],
+        kill_suidgid: bool,
+    ) -> FsResult<u32> {
         let store = &*self.store;
         let mut st = self.state.lock();
-        let append = matches!(st.handles.get(&fh), Some(Handle::File { append: true, .. }));
+        let append = !self.kernel_writeback.load(Relaxed)
+            && matches!(st.handles.get(&fh), Some(Handle::File { append: true, .. }));
         let i = st.inode(store, ino)?;
         if i.kind != Kind::File {
             return Err(Errno::EINVAL);
@@ -266,7 +278,10 @@ impl Fs {
         if end > i.size {
             i.size = end;
         }
-        // Clearing set-id bits on write is the kernel's (it sends a setattr when due).
+        if kill_suidgid {
+            i.kill_suidgid();
+        }
+        i.kill_capability();
         i.touch_modified();
         st.mark(ino);
         self.metrics.count_write(data.len() as u64, hits);

@@ -29,9 +29,10 @@ use crate::inode::{Inode, Kind, Ts, BLOCK};
 use crate::metrics::Metrics;
 use crate::record::{self, Superblock, TAG_INODE};
 use crate::store::{Ns, Store};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// Inode number of the root directory (meta record 1; record 0 is the superblock).
@@ -46,6 +47,9 @@ pub struct FsConfig {
     pub dirty_limit: usize,
     /// Bytes of clean blocks kept for reads (0 with `nocache`).
     pub cache_limit: usize,
+    /// Ask the kernel for its writeback cache (FUSE_WRITEBACK_CACHE): writes land in the page
+    /// cache and reach us in large batches; `nowbcache` turns it off.
+    pub writeback_cache: bool,
 }
 
 impl Default for FsConfig {
@@ -54,6 +58,7 @@ impl Default for FsConfig {
             size: 10 << 30,
             dirty_limit: 64 << 20,
             cache_limit: 128 << 20,
+            writeback_cache: true,
         }
     }
 }
@@ -113,6 +118,12 @@ pub struct Fs {
     pub(crate) metrics: Metrics,
     /// What the consistency check repaired at mount (`None` after a clean unmount).
     recovery: Option<FsckReport>,
+    /// Whether the kernel runs its writeback cache for this mount (set at FUSE init).
+    pub(crate) kernel_writeback: AtomicBool,
+    /// Inodes known to have no xattr: the kernel asks for `security.capability` before
+    /// writes, and that answer must not queue behind the filesystem mutex. Only grows with
+    /// inodes asked about; setxattr removes its inode (inode numbers are never reused).
+    pub(crate) no_xattrs: RwLock<HashSet<u64>>,
 }
 
 /// Attributes as returned to stat.
@@ -171,6 +182,8 @@ impl Fs {
             }),
             config,
             metrics: Metrics::default(),
+            kernel_writeback: AtomicBool::new(false),
+            no_xattrs: RwLock::new(HashSet::new()),
         };
         match fs.store.get(Ns::Meta, 0)? {
             None => fs.format()?,
@@ -236,6 +249,11 @@ impl Fs {
     /// The repairs made at mount after an unclean shutdown (`None` if it was clean).
     pub fn recovery(&self) -> Option<&FsckReport> {
         self.recovery.as_ref()
+    }
+
+    /// Record whether the kernel's writeback cache is on (decided at FUSE init).
+    pub fn set_kernel_writeback(&self, on: bool) {
+        self.kernel_writeback.store(on, Relaxed);
     }
 
     /// Operation counters.

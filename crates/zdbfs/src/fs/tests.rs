@@ -28,12 +28,12 @@ fn crash_without_flush_leaves_a_consistent_tree() {
         let (_, fs) = open(dir.path());
         let a = fs.create_node(ME, ROOT, b"kept", file(0o644)).unwrap();
         let fh = fs.open_file(a.ino, libc::O_RDWR).unwrap();
-        fs.write(fh, a.ino, 0, b"durable").unwrap();
+        fs.write(fh, a.ino, 0, b"durable", false).unwrap();
         fs.fsync().unwrap();
         // Not flushed: a new file whose inode is stored on close but whose entry is not.
         let b = fs.create_node(ME, ROOT, b"lost", file(0o644)).unwrap();
         let fh2 = fs.open_file(b.ino, libc::O_RDWR).unwrap();
-        fs.write(fh2, b.ino, 0, b"x").unwrap();
+        fs.write(fh2, b.ino, 0, b"x", false).unwrap();
         fs.release(fh2).unwrap();
         // Dropped without shutdown: a crash.
     }
@@ -167,7 +167,7 @@ fn full_namespace_is_enospc_and_nothing_is_lost() {
     let fs = Fs::open(store, FsConfig::default()).unwrap();
     let a = fs.create_node(ME, ROOT, b"f", file(0o644)).unwrap();
     let fh = fs.open_file(a.ino, libc::O_RDWR).unwrap();
-    fs.write(fh, a.ino, 0, &vec![1u8; 500_000]).unwrap();
+    fs.write(fh, a.ino, 0, &vec![1u8; 500_000], false).unwrap();
     assert_eq!(fs.fsync(), Err(Errno::ENOSPC));
     // Room again: the retry stores everything that was left dirty.
     data.change_setting(zdb_engine::SettingChange::MaxSize(0))
@@ -199,7 +199,7 @@ fn forgotten_clean_inodes_leave_memory_and_reload() {
     let (_, fs) = open(dir.path());
     let a = fs.create_node(ME, ROOT, b"f", file(0o644)).unwrap();
     let fh = fs.open_file(a.ino, libc::O_RDWR).unwrap();
-    fs.write(fh, a.ino, 0, b"content").unwrap();
+    fs.write(fh, a.ino, 0, b"content", false).unwrap();
     fs.release(fh).unwrap();
     let before = fs.cached_inodes();
     // Still dirty in its directory until the flush; the kernel forgets it meanwhile.
@@ -251,7 +251,7 @@ fn random_writes_truncates_and_reopens_match_a_model() {
                 let len = rng.below(BLOCK + 5000) as usize;
                 let byte = (step % 251) as u8 + 1;
                 let fh = fs.open_file(ino, libc::O_RDWR).unwrap();
-                fs.write(fh, ino, off, &vec![byte; len]).unwrap();
+                fs.write(fh, ino, off, &vec![byte; len], false).unwrap();
                 fs.release(fh).unwrap();
                 let m = &mut model[k];
                 let end = off as usize + len;
