@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Open the store an options set names.
 pub fn open_store(opts: &MountOptions) -> Result<Arc<dyn Store>> {
@@ -92,11 +92,23 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The background flusher: every `interval` the metadata and expired blocks, and whenever
+/// writers wake it (dirty bytes past the low-water mark, a run of full blocks) blocks.
 fn flush_loop(fs: &Fs, stop: &mpsc::Receiver<()>, interval: Duration) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
-        if fs.is_dirty() {
-            if let Err(e) = fs.flush_all(false) {
-                tracing::error!(error = %e, "timer flush failed");
+    let stopped = || !matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty));
+    let mut next = Instant::now() + interval;
+    while !stopped() {
+        let kicked = fs.wait_for_work(next.saturating_duration_since(Instant::now()));
+        if stopped() {
+            break;
+        }
+        let due = Instant::now() >= next;
+        if due {
+            next = Instant::now() + interval;
+        }
+        if kicked || (due && fs.is_dirty()) {
+            if let Err(e) = fs.background_flush(due) {
+                tracing::error!(error = %e, "background flush failed");
             }
         }
     }
@@ -139,6 +151,7 @@ impl Mounted {
         }
         if let Some(stop) = self.stop.take() {
             drop(stop);
+            self.fs.kick_flusher();
         }
         if let Some(f) = self.flusher.take() {
             let _ = f.join();

@@ -123,6 +123,13 @@ pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
         match k {
             "nocache" => m.fs.cache_limit = 0,
             "nowbcache" => m.fs.writeback_cache = false,
+            "dirty" => {
+                let n = parse_size(k, val()?)?;
+                m.fs.dirty_limit = usize::try_from(n).map_err(|_| bad(k, "too large"))?;
+            }
+            "expire" => {
+                m.fs.dirty_expire = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.0))
+            }
             "cachesize" => {
                 let n: usize = parse_num(k, val()?)?;
                 m.fs.cache_limit = n.saturating_mul(crate::inode::BLOCK as usize);

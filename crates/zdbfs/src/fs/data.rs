@@ -31,7 +31,7 @@ impl State {
                 None => Vec::new(),
             };
             self.cached_bytes += data.len();
-            self.blocks.insert((ino, bi), CBlock { data, dirty: false });
+            self.blocks.insert((ino, bi), CBlock::new(data));
         } else {
             hits.0 += 1;
         }
@@ -59,12 +59,7 @@ impl State {
                 .map(|(k, _)| *k)
                 .collect();
             for k in cached {
-                if let Some(b) = self.blocks.remove(&k) {
-                    self.cached_bytes -= b.data.len();
-                    if b.dirty {
-                        self.dirty_bytes -= b.data.len();
-                    }
-                }
+                self.drop_block(k);
             }
             let tail = (size % BLOCK) as usize;
             if tail != 0 {
@@ -72,14 +67,13 @@ impl State {
                 let b = self.block(store, ino, size / BLOCK, &mut hits)?;
                 if b.data.len() > tail {
                     let cut = b.data.len() - tail;
-                    b.data.truncate(tail);
-                    let was_dirty = b.dirty;
-                    b.dirty = true;
+                    b.bytes_mut().truncate(tail);
+                    let was_clean = b.set_dirty();
                     self.cached_bytes -= cut;
-                    if was_dirty {
-                        self.dirty_bytes -= cut;
-                    } else {
+                    if was_clean {
                         self.dirty_bytes += tail;
+                    } else {
+                        self.dirty_bytes -= cut;
                     }
                 }
             }
@@ -128,22 +122,24 @@ impl Fs {
     /// Close a handle; an unlinked inode dies with its last handle. The file's dirty blocks
     /// and inode are written to the store (not synced).
     pub fn release(&self, fh: u64) -> FsResult<()> {
-        let store = &*self.store;
-        let mut st = self.state.lock();
-        let Some(Handle::File { ino, .. }) = st.handles.remove(&fh) else {
-            return Err(Errno::EBADF);
-        };
-        let n = st.open_count.entry(ino).or_insert(1);
-        *n -= 1;
-        if *n == 0 {
-            st.open_count.remove(&ino);
-            if st.inodes.get(&ino).is_some_and(|i| i.nlink == 0) {
-                st.destroy(ino);
-                return Ok(());
+        let ino = {
+            let mut st = self.state.lock();
+            let Some(Handle::File { ino, .. }) = st.handles.remove(&fh) else {
+                return Err(Errno::EBADF);
+            };
+            let n = st.open_count.entry(ino).or_insert(1);
+            *n -= 1;
+            if *n == 0 {
+                st.open_count.remove(&ino);
+                if st.inodes.get(&ino).is_some_and(|i| i.nlink == 0) {
+                    st.destroy(ino);
+                    return Ok(());
+                }
             }
-        }
-        self.flush_file(&mut st, store, ino)?;
-        st.try_evict(ino);
+            ino
+        };
+        self.flush_file(ino)?;
+        self.state.lock().try_evict(ino);
         Ok(())
     }
 
@@ -222,7 +218,7 @@ impl Fs {
             let current = st.inodes.get(&ino).and_then(|i| i.blocks.get(&b)) == Some(&id);
             if current && !st.blocks.contains_key(&(ino, b)) {
                 st.cached_bytes += data.len();
-                st.blocks.insert((ino, b), CBlock { data, dirty: false });
+                st.blocks.insert((ino, b), CBlock::new(data));
                 n += 1;
             }
         }
@@ -261,17 +257,24 @@ impl Fs {
             let boff = (pos % BLOCK) as usize;
             let n = ((BLOCK as usize - boff) as u64).min(end - pos) as usize;
             let src = &data[(pos - offset) as usize..(pos - offset) as usize + n];
+            if n == BLOCK as usize && !st.blocks.contains_key(&(ino, bi)) {
+                // A whole-block overwrite needs nothing of the old bytes: no load.
+                st.blocks.insert((ino, bi), CBlock::new(Vec::new()));
+            }
             let b = st.block(store, ino, bi, &mut hits)?;
             let before = b.data.len();
-            let was_dirty = b.dirty;
-            if b.data.len() < boff + n {
-                b.data.resize(boff + n, 0);
+            let bytes = b.bytes_mut();
+            if bytes.len() < boff + n {
+                bytes.resize(boff + n, 0);
             }
-            b.data[boff..boff + n].copy_from_slice(src);
-            b.dirty = true;
+            bytes[boff..boff + n].copy_from_slice(src);
+            let was_clean = b.set_dirty();
             let after = b.data.len();
             st.cached_bytes += after - before;
-            st.dirty_bytes += if was_dirty { after - before } else { after };
+            st.dirty_bytes += if was_clean { after } else { after - before };
+            if boff + n == BLOCK as usize {
+                st.full_blocks += 1;
+            }
             pos += n as u64;
         }
         let i = st.inode(store, ino)?;
@@ -285,18 +288,19 @@ impl Fs {
         i.touch_modified();
         st.mark(ino);
         self.metrics.count_write(data.len() as u64, hits);
-        if st.dirty_bytes > self.config.dirty_limit {
-            self.flush_locked(&mut st, false)?;
-        }
+        let (dirty, full) = (st.dirty_bytes, st.full_blocks);
+        drop(st);
+        self.after_write(dirty, full)?;
         Ok(data.len() as u32)
     }
 
     /// Drop clean cached blocks when the cache is over its limit.
     pub(crate) fn evict(&self, st: &mut State) {
-        if st.cached_bytes <= self.config.cache_limit {
+        // Dirty blocks are bounded by the dirty limit; this one is for clean blocks.
+        if st.cached_bytes - st.dirty_bytes <= self.config.cache_limit {
             return;
         }
-        let target = self.config.cache_limit / 2;
+        let target = self.config.cache_limit / 2 + st.dirty_bytes;
         let clean: Vec<(u64, u64)> = st
             .blocks
             .iter()
@@ -411,19 +415,13 @@ impl State {
                 if let Some(id) = self.inode(store, ino)?.blocks.remove(&bi) {
                     self.free_data.push(id);
                 }
-                if let Some(b) = self.blocks.remove(&(ino, bi)) {
-                    self.cached_bytes -= b.data.len();
-                    if b.dirty {
-                        self.dirty_bytes -= b.data.len();
-                    }
-                }
+                self.drop_block((ino, bi));
             } else {
                 let b = self.block(store, ino, bi, &mut hits)?;
                 if boff < b.data.len() {
                     let stop = (boff + n).min(b.data.len());
-                    b.data[boff..stop].fill(0);
-                    if !b.dirty {
-                        b.dirty = true;
+                    b.bytes_mut()[boff..stop].fill(0);
+                    if b.set_dirty() {
                         let len = b.data.len();
                         self.dirty_bytes += len;
                     }
