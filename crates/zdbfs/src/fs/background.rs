@@ -1,5 +1,6 @@
 //! What the background flusher thread (`crate::mount`) asks of the filesystem, and how writers
-//! wake it: past the low-water mark (half the dirty limit) or after a run of full blocks.
+//! wake it: past the low-water mark (3/4 of the dirty limit: dirty blocks are kept as long as
+//! possible, for writes to coalesce) or after a run of full blocks.
 //! Writers only wait at the dirty limit itself, and then store blocks themselves.
 
 use super::blocks::Pick;
@@ -63,14 +64,18 @@ impl Fs {
         let now = Instant::now();
         Pick::Background {
             expired_before: now.checked_sub(self.config.dirty_expire).unwrap_or(now),
-            low_water: self.config.dirty_limit / 2,
+            low_water: self.low_water(),
         }
+    }
+
+    fn low_water(&self) -> usize {
+        self.config.dirty_limit / 4 * 3
     }
 
     /// After a write left `dirty` bytes dirty and `full` full blocks since the last pass:
     /// wake the flusher if there is work, store blocks here at the dirty limit.
     pub(crate) fn after_write(&self, dirty: usize, full: usize) -> Result<()> {
-        if full >= EAGER_BLOCKS || dirty > self.config.dirty_limit / 2 {
+        if full >= EAGER_BLOCKS || dirty > self.low_water() {
             self.kick_flusher();
         }
         if dirty > self.config.dirty_limit {

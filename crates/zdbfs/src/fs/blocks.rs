@@ -28,7 +28,7 @@ pub(crate) enum Pick {
     File(u64),
     /// The background's choice: blocks dirty since before `expired_before`, full blocks not
     /// stored yet (sequential writing: nothing will coalesce into them), and, while more than
-    /// `low_water` bytes are dirty, the oldest others down to half of it.
+    /// `low_water` bytes are dirty, the oldest others down to 5/6 of it.
     Background {
         expired_before: Instant,
         low_water: usize,
@@ -124,7 +124,7 @@ fn select(st: &mut State, pick: Pick) -> Vec<Job> {
             if left > low_water {
                 rest.sort_by_key(|(_, b)| b.dirty_since);
                 for (k, b) in rest {
-                    if left <= low_water / 2 {
+                    if left <= low_water / 6 * 5 {
                         break;
                     }
                     left -= b.data.len();
