@@ -72,6 +72,9 @@ pub fn mount(mountpoint: &Path, store: Arc<dyn Store>, opts: &MountOptions) -> R
     config.n_threads = Some(opts.threads.max(1));
     config.clone_fd = true;
     let session = fuser::spawn_mount(fuse::ZdbFuse::new(fs.clone()), mountpoint, &config)?;
+    if opts.relax_dirty_limit && opts.fs.writeback_cache && is_root() {
+        relax_dirty_limit(mountpoint);
+    }
     let (stop, rx) = mpsc::channel::<()>();
     let interval = opts.flush_interval;
     let ffs = fs.clone();
@@ -85,6 +88,28 @@ pub fn mount(mountpoint: &Path, store: Arc<dyn Store>, opts: &MountOptions) -> R
         stop: Some(stop),
         flusher: Some(flusher),
     })
+}
+
+/// The kernel gives every FUSE mount a strict dirty-page limit (bdi `strict_limit`, 1 % of the
+/// dirty threshold: ~46 MiB here), meant for untrusted servers: with the writeback cache a
+/// writer is then throttled to the speed of one FUSE WRITE at a time (1 GiB sequential write:
+/// ~2 s, ~0.8 s without it). This server is trusted by whoever mounted it as root, so the mount
+/// gets the ordinary global limits, as a disk filesystem does. Best effort.
+fn relax_dirty_limit(mountpoint: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let dev = match std::fs::metadata(mountpoint) {
+        Ok(m) => m.dev(),
+        Err(e) => return tracing::warn!(error = %e, "stat of the mount for its bdi"),
+    };
+    let knob = format!(
+        "/sys/class/bdi/{}:{}/strict_limit",
+        libc::major(dev),
+        libc::minor(dev)
+    );
+    match std::fs::write(&knob, b"0") {
+        Ok(()) => tracing::info!(%knob, "kernel strict dirty limit lifted for this mount"),
+        Err(e) => tracing::info!(%knob, error = %e, "kept the kernel's strict dirty limit"),
+    }
 }
 
 fn is_root() -> bool {

@@ -115,7 +115,7 @@ fn select(st: &mut State, pick: Pick) -> Vec<Job> {
                 };
                 if b.dirty_since < expired_before || (b.data.len() == BLOCK as usize && unstored())
                 {
-                    left -= b.data.len();
+                    left = left.saturating_sub(b.data.len());
                     chosen.push((*k, b));
                 } else {
                     rest.push((*k, b));
@@ -127,7 +127,7 @@ fn select(st: &mut State, pick: Pick) -> Vec<Job> {
                     if left <= low_water / 6 * 5 {
                         break;
                     }
-                    left -= b.data.len();
+                    left = left.saturating_sub(b.data.len());
                     chosen.push((k, b));
                 }
             }
