@@ -264,10 +264,14 @@ impl Fs {
             let b = st.block(store, ino, bi, &mut hits)?;
             let before = b.data.len();
             let bytes = b.bytes_mut();
-            if bytes.len() < boff + n {
-                bytes.resize(boff + n, 0);
+            if bytes.len() < boff {
+                bytes.resize(boff, 0);
             }
-            bytes[boff..boff + n].copy_from_slice(src);
+            // Overwrite what exists, append the rest: no zero-fill of bytes about to be
+            // written (sequential writes only append).
+            let overlap = (bytes.len() - boff).min(n);
+            bytes[boff..boff + overlap].copy_from_slice(&src[..overlap]);
+            bytes.extend_from_slice(&src[overlap..]);
             let was_clean = b.set_dirty();
             let after = b.data.len();
             st.cached_bytes += after - before;
