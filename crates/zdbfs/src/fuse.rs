@@ -521,7 +521,7 @@ impl Filesystem for ZdbFuse {
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
@@ -529,7 +529,18 @@ impl Filesystem for ZdbFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        self.empty(self.fs.fallocate(ino.0, offset, length, mode), reply)
+        let r = self
+            .fs
+            .fallocate(ino.0, offset, length, mode)
+            .and_then(|()| {
+                // A modification like a write: with KILLPRIV_V2 the set-id bits are ours to
+                // clear, for callers without CAP_FSETID (approximated by "not root").
+                if mode != libc::FALLOC_FL_KEEP_SIZE && req.uid() != 0 {
+                    self.fs.kill_suidgid(ino.0)?;
+                }
+                Ok(())
+            });
+        self.empty(r, reply)
     }
 
     fn lseek(

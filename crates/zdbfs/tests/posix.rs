@@ -439,6 +439,9 @@ fn modifications_clear_set_id_bits_and_capabilities() {
     fs::set_permissions(&p, fs::Permissions::from_mode(0o4777)).unwrap();
     as_nobody(&format!("truncate -s 3 {path}"));
     assert_eq!(mode(&p), 0o777, "truncate by the owner");
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o4777)).unwrap();
+    as_nobody(&format!("fallocate -l 3 {path}"));
+    assert_eq!(mode(&p), 0o777, "fallocate by the owner");
     // security.capability, format v2: permitted CAP_NET_RAW.
     let mut cap = vec![0u8; 20];
     cap[..4].copy_from_slice(&0x0200_0000u32.to_le_bytes());

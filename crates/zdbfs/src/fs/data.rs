@@ -368,6 +368,19 @@ impl Fs {
 }
 
 impl Fs {
+    /// Clear the set-id bits of a file a caller without CAP_FSETID modified.
+    pub fn kill_suidgid(&self, ino: u64) -> FsResult<()> {
+        let mut st = self.state.lock();
+        let i = st.inode(&*self.store, ino)?;
+        let before = i.perm;
+        i.kill_suidgid();
+        if i.perm != before {
+            i.touch_changed();
+            st.mark(ino);
+        }
+        Ok(())
+    }
+
     /// fallocate: mode 0 grows the size (the new range reads as zeros, no space is reserved
     /// in an append-only store); KEEP_SIZE alone does nothing; PUNCH_HOLE|KEEP_SIZE zeroes the
     /// range, freeing whole blocks. Other modes: EOPNOTSUPP.
