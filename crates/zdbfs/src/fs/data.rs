@@ -237,6 +237,9 @@ impl Fs {
         data: &[u8],
         kill_suidgid: bool,
     ) -> FsResult<u32> {
+        if let Some(n) = self.write_direct(fh, ino, offset, data, kill_suidgid)? {
+            return Ok(n);
+        }
         let store = &*self.store;
         let mut st = self.state.lock();
         let append = !self.kernel_writeback.load(Relaxed)

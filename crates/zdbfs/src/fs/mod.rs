@@ -20,6 +20,7 @@ mod background;
 mod blocks;
 mod data;
 mod dir;
+mod direct;
 mod flush;
 mod namei;
 mod recover;

@@ -247,8 +247,11 @@ fn random_writes_truncates_and_reopens_match_a_model() {
         let ino = inos[k];
         match rng.below(10) {
             0..=4 => {
-                let off = rng.below(limit);
-                let len = rng.below(BLOCK + 5000) as usize;
+                let (off, len) = if step % 3 == 0 {
+                    (rng.below(3) * BLOCK, BLOCK as usize)
+                } else {
+                    (rng.below(limit), rng.below(BLOCK + 5000) as usize)
+                };
                 let byte = (step % 251) as u8 + 1;
                 let fh = fs.open_file(ino, libc::O_RDWR).unwrap();
                 fs.write(fh, ino, off, &vec![byte; len], false).unwrap();
@@ -433,8 +436,13 @@ fn writes_racing_with_unlocked_block_stores_match_a_model() {
                 for step in 0..400u64 {
                     match rng.below(8) {
                         0..=4 => {
-                            let off = rng.below(limit);
-                            let len = rng.below(BLOCK + 3000) as usize;
+                            // Every other write covers whole blocks (the direct path).
+                            let (off, len) = if step % 2 == 0 {
+                                let n = 1 + rng.below(2);
+                                (rng.below(limit / BLOCK) * BLOCK, (n * BLOCK) as usize)
+                            } else {
+                                (rng.below(limit), rng.below(BLOCK + 3000) as usize)
+                            };
                             let byte = (step % 251) as u8 + 1;
                             fs.write(fh, ino, off, &vec![byte; len], false).unwrap();
                             let end = off as usize + len;
