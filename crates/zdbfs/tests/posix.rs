@@ -443,7 +443,7 @@ fn modifications_clear_set_id_bits_and_capabilities() {
     as_nobody(&format!("fallocate -l 3 {path}"));
     assert_eq!(mode(&p), 0o777, "fallocate by the owner");
     // security.capability, format v2: permitted CAP_NET_RAW.
-    let mut cap = vec![0u8; 20];
+    let mut cap = [0u8; 20];
     cap[..4].copy_from_slice(&0x0200_0000u32.to_le_bytes());
     cap[4..8].copy_from_slice(&(1u32 << 13).to_le_bytes());
     let c = cstr(&p);

@@ -10,6 +10,19 @@ use crate::inode::{Kind, BLOCK, MAX_FILE_SIZE};
 use crate::store::{Ns, Store};
 use std::sync::atomic::Ordering::Relaxed;
 
+/// Block bytes dropped at once past which the allocator is asked to give memory back: glibc
+/// keeps freed heap for reuse, so after a large dirty set (random writes over a 1 GiB file)
+/// the process would otherwise stay at its peak size (1.3 GB measured).
+const TRIM_BYTES: usize = 64 << 20;
+
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 impl State {
     /// The cached block `(ino, bi)`, loaded from the store (or empty for a hole).
     fn block(
@@ -308,6 +321,7 @@ impl Fs {
             return;
         }
         let target = self.config.cache_limit / 2 + st.dirty_bytes;
+        let before = st.cached_bytes;
         let clean: Vec<(u64, u64)> = st
             .blocks
             .iter()
@@ -321,6 +335,9 @@ impl Fs {
             if let Some(b) = st.blocks.remove(&k) {
                 st.cached_bytes -= b.data.len();
             }
+        }
+        if before - st.cached_bytes >= TRIM_BYTES {
+            release_freed_memory();
         }
     }
 
