@@ -28,9 +28,10 @@
 # What is measured, precisely:
 # - fio 1 job, ioengine=psync, iodepth 1, fallocate=none, refill_buffers (every block random).
 #   Sequential jobs are buffered I/O. zdbfs opens files without FOPEN_DIRECT_IO (and without
-#   FOPEN_KEEP_CACHE) and does not ask for the writeback cache: reads go through the kernel's
-#   page cache (readahead sends FUSE READs of 256 KiB), every write() is a synchronous FUSE
-#   WRITE of up to 1 MiB (write-through). Rates = bytes (or I/Os) / (fio's
+#   FOPEN_KEEP_CACHE) and asks for the kernel's writeback cache (unless -o nowbcache): reads
+#   go through the kernel's page cache (readahead sends FUSE READs of 256 KiB), write()s land
+#   in it and reach zdbfs as FUSE WRITEs of up to 1 MiB (the kernel limits a FUSE mount's
+#   dirty pages: bdi max_ratio 1, strict_limit). Rates = bytes (or I/Os) / (fio's
 #   job_runtime + the time of the final fsync of the file, `sync FILE`, for the write jobs).
 # - Random jobs: O_DIRECT on both sides by default. On zdbfs that only bypasses the kernel's
 #   page cache: a 4 KiB read still goes through zdbfs's 128 KiB block cache and the engine's
@@ -88,8 +89,9 @@ case $FSTYPE in
 tmpfs | ramfs | overlay | fuse*) die "$BASE is on $FSTYPE; set BASE to a directory on a local disk" ;;
 esac
 # Space: the file twice (zdbfs + local) plus what the random writes add to the append-only
-# backend (every 4 KiB write into an uncached block stores a whole 128 KiB block: measured
-# ~0.5 GiB per second of the job on the reference machine).
+# backend (a 4 KiB write into a block not dirty in zdbfs's cache stores a whole 128 KiB block
+# later: ~0.5 GiB per second of the job before dirty blocks were kept to coalesce; kept as
+# the bound for a small dirty set, -o dirty=...).
 SIZE_BYTES=$(numfmt --from=iec "${SIZE%[bB]}") || die "SIZE=$SIZE: not a size"
 NEED=$((2 * SIZE_BYTES + RUNTIME * (1 << 30) + (1 << 30))) # per round: data is reset
 FREE=$(($(df --output=avail -k "$BASE" | tail -1) * 1024))

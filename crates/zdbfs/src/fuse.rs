@@ -6,9 +6,9 @@ use crate::fs::{Attr, Caller, Fs, NewNode, RenameMode, SetAttr};
 use crate::inode::{Kind, Ts, BLOCK, NAME_MAX};
 use fuser::{
     AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
-    INodeNo, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen, ReplyStatfs,
-    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -135,6 +135,20 @@ impl ZdbFuse {
 impl Filesystem for ZdbFuse {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_time_granularity(Duration::from_nanos(1));
+        // We clear set-id bits and file capabilities ourselves (on write, truncate, chown):
+        // the kernel then marks the superblock SB_NOSEC and stops asking for
+        // security.capability before every write.
+        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_HANDLE_KILLPRIV_V2) {
+            tracing::info!(?missing, "kernel lacks FUSE_HANDLE_KILLPRIV_V2");
+        }
+        // The kernel's writeback cache: writes land in the page cache and reach us as large
+        // WRITEs; close and fsync still write the dirty pages back before they return.
+        let wb = self.fs.config.writeback_cache
+            && config
+                .add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE)
+                .is_ok();
+        self.fs.set_kernel_writeback(wb);
+        tracing::info!(writeback_cache = wb, "FUSE session initialised");
         Ok(())
     }
 
@@ -161,7 +175,7 @@ impl Filesystem for ZdbFuse {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -185,6 +199,9 @@ impl Filesystem for ZdbFuse {
             atime: time(atime),
             mtime: time(mtime),
             ctime: ctime.map(Ts::from_system),
+            // FATTR_KILL_SUIDGID is not passed on by fuser; the kernel sets it for callers
+            // without CAP_FSETID, approximated here by "not root".
+            kill_suidgid: size.is_some() && req.uid() != 0,
         };
         match self.fs.setattr(ino.0, fh.map(|f| f.0), set) {
             Ok(a) => reply.attr(&TTL, &to_attr(&a)),
@@ -340,12 +357,13 @@ impl Filesystem for ZdbFuse {
         fh: FileHandle,
         offset: u64,
         data: &[u8],
-        _write_flags: WriteFlags,
+        write_flags: WriteFlags,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.fs.write(fh.0, ino.0, offset, data) {
+        let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
+        match self.fs.write(fh.0, ino.0, offset, data, kill) {
             Ok(n) => reply.written(n),
             Err(e) => reply.error(self.errno(e)),
         }
@@ -359,7 +377,10 @@ impl Filesystem for ZdbFuse {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok()
+        // Nothing to do on close(2) itself (release stores the file; dirty pages of the
+        // writeback cache are written before any FLUSH): ENOSYS makes the kernel stop sending
+        // FLUSH, one round trip less per close.
+        reply.error(fuser::Errno::ENOSYS)
     }
 
     fn release(
@@ -535,7 +556,7 @@ impl Filesystem for ZdbFuse {
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         _fh: FileHandle,
         offset: u64,
@@ -543,7 +564,18 @@ impl Filesystem for ZdbFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        self.empty(self.fs.fallocate(ino.0, offset, length, mode), reply)
+        let r = self
+            .fs
+            .fallocate(ino.0, offset, length, mode)
+            .and_then(|()| {
+                // A modification like a write: with KILLPRIV_V2 the set-id bits are ours to
+                // clear, for callers without CAP_FSETID (approximated by "not root").
+                if mode != libc::FALLOC_FL_KEEP_SIZE && req.uid() != 0 {
+                    self.fs.kill_suidgid(ino.0)?;
+                }
+                Ok(())
+            });
+        self.empty(r, reply)
     }
 
     fn lseek(

@@ -10,6 +10,8 @@ pub const BLOCK: u64 = 128 * 1024;
 pub const NAME_MAX: usize = 255;
 /// Largest file size (a block index must fit the block map).
 pub const MAX_FILE_SIZE: u64 = 1 << 50;
+/// The xattr holding file capabilities, which a modification removes.
+pub const SECURITY_CAPABILITY: &[u8] = b"security.capability";
 
 /// A timestamp with nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -180,6 +182,23 @@ impl Inode {
         let now = Ts::now();
         self.mtime = now;
         self.ctime = now;
+    }
+
+    /// What a write, truncate or chown does to the set-id bits (Linux VFS rules): set-user-id
+    /// goes, set-group-id too when group-executable (else it marks mandatory locking).
+    pub fn kill_suidgid(&mut self) {
+        self.perm &= !libc::S_ISUID;
+        if self.perm & 0o010 != 0 {
+            self.perm &= !libc::S_ISGID;
+        }
+    }
+
+    /// A modified file loses its file capabilities (the kernel's `security_inode_killpriv`,
+    /// ours once FUSE_HANDLE_KILLPRIV_V2 is negotiated).
+    pub fn kill_capability(&mut self) {
+        if !self.xattrs.is_empty() {
+            self.xattrs.remove(SECURITY_CAPABILITY);
+        }
     }
 
     /// Mark an attribute change: ctime becomes now.

@@ -16,6 +16,10 @@
 //! | `flush=SECONDS` | timer flush interval (default 1) |
 //! | `timeout=SECONDS` | remote request timeout: a dead server fails calls with EIO after it (default 10) |
 //! | `threads=N` | FUSE worker threads (default 4) |
+//! | `dirty=SIZE` | dirty block bytes kept for writes to coalesce (default RAM/8, ≤ 2 GiB) |
+//! | `expire=SECS` | how long a dirty block of an open file may wait (default 30) |
+//! | `nowbcache` | no kernel writeback cache (every write(2) is a FUSE WRITE) |
+//! | `strictlimit` | keep the kernel's strict dirty-page limit for this mount |
 
 use crate::error::{Error, Result};
 use crate::fs::FsConfig;
@@ -43,6 +47,8 @@ pub struct MountOptions {
     pub logfile: Option<PathBuf>,
     pub flush_interval: Duration,
     pub threads: usize,
+    /// Lift the kernel's strict per-mount dirty-page limit (see `crate::mount`).
+    pub relax_dirty_limit: bool,
 }
 
 impl MountOptions {
@@ -55,6 +61,7 @@ impl MountOptions {
             logfile: None,
             flush_interval: Duration::from_secs(1),
             threads: 4,
+            relax_dirty_limit: true,
         }
     }
 }
@@ -122,6 +129,15 @@ pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
         let val = || v.ok_or_else(|| bad(k, "needs a value (key=value)"));
         match k {
             "nocache" => m.fs.cache_limit = 0,
+            "nowbcache" => m.fs.writeback_cache = false,
+            "strictlimit" => m.relax_dirty_limit = false,
+            "dirty" => {
+                let n = parse_size(k, val()?)?;
+                m.fs.dirty_limit = usize::try_from(n).map_err(|_| bad(k, "too large"))?;
+            }
+            "expire" => {
+                m.fs.dirty_expire = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.0))
+            }
             "cachesize" => {
                 let n: usize = parse_num(k, val()?)?;
                 m.fs.cache_limit = n.saturating_mul(crate::inode::BLOCK as usize);

@@ -411,3 +411,57 @@ fn permission_checks_for_non_root() {
         "root-owned 0755 dir must refuse creates"
     );
 }
+
+/// With FUSE_HANDLE_KILLPRIV_V2 negotiated, clearing set-id bits and file capabilities on a
+/// modification is the filesystem's job: a write or truncate by a non-root user clears
+/// set-user-id and (group-executable) set-group-id, any write drops security.capability.
+#[test]
+fn modifications_clear_set_id_bits_and_capabilities() {
+    let t = TestMount::new();
+    let p = t.p("prog");
+    fs::write(&p, b"#!/bin/sh\n").unwrap();
+    std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().mode() & 0o7777;
+    let as_nobody = |script: &str| {
+        use std::os::unix::process::CommandExt;
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("spawn");
+        assert!(out.status.success(), "{script}: {out:?}");
+    };
+    let path = p.to_str().unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o6775)).unwrap();
+    as_nobody(&format!("echo x >> {path}"));
+    assert_eq!(mode(&p), 0o775, "write by the owner");
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o4777)).unwrap();
+    as_nobody(&format!("truncate -s 3 {path}"));
+    assert_eq!(mode(&p), 0o777, "truncate by the owner");
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o4777)).unwrap();
+    as_nobody(&format!("fallocate -l 3 {path}"));
+    assert_eq!(mode(&p), 0o777, "fallocate by the owner");
+    // security.capability, format v2: permitted CAP_NET_RAW.
+    let mut cap = [0u8; 20];
+    cap[..4].copy_from_slice(&0x0200_0000u32.to_le_bytes());
+    cap[4..8].copy_from_slice(&(1u32 << 13).to_le_bytes());
+    let c = cstr(&p);
+    let n = std::ffi::CString::new("security.capability").unwrap();
+    // SAFETY: valid path, name and value buffer.
+    check(
+        unsafe { libc::setxattr(c.as_ptr(), n.as_ptr(), cap.as_ptr().cast(), cap.len(), 0) } as i64,
+    )
+    .unwrap();
+    OpenOptions::new()
+        .append(true)
+        .open(&p)
+        .unwrap()
+        .write_all(b"y")
+        .unwrap();
+    let mut buf = [0u8; 64];
+    // SAFETY: valid path, name and buffer.
+    let r = unsafe { libc::getxattr(c.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), 64) };
+    assert_eq!(r, -1, "security.capability survived a write");
+    assert_eq!(fs::read(&p).unwrap(), b"#!/y");
+}

@@ -1,7 +1,8 @@
 //! Writing the cache to the store, in an order that keeps the stored tree consistent at every
 //! instant (a kill -9 may stop a flush anywhere):
 //!
-//! 1. dirty file blocks (new blocks appended, existing ones updated in place);
+//! 1. dirty file blocks (new blocks appended, existing ones updated in place; `blocks`, without
+//!    the state lock);
 //! 2. new directory buckets appended (nothing names them yet);
 //! 3. one journal transaction in `zdbfs-temp` holding every inode and changed bucket plus the
 //!    records to delete; once it is stored the flush is decided;
@@ -11,6 +12,7 @@
 //! A single-record change skips the journal (one record update is atomic by itself).
 //! At mount, a complete journal transaction is replayed and an incomplete one dropped.
 
+use super::blocks::Pick;
 use super::{Fs, State};
 use crate::error::Result;
 use crate::inode::Kind;
@@ -22,10 +24,11 @@ use std::collections::BTreeSet;
 const PART_BYTES: usize = MAX_RECORD / 2;
 
 impl Fs {
-    /// Flush everything; with `sync`, make it durable before returning.
+    /// Flush everything changed so far; with `sync`, make it durable before returning.
     pub fn flush_all(&self, sync: bool) -> Result<()> {
-        let mut st = self.state.lock();
-        self.flush_locked(&mut st, sync)
+        let _pass = self.flush_lock.lock();
+        self.store_blocks(Pick::All)?;
+        self.commit_meta(&mut self.state.lock(), sync)
     }
 
     /// Whether anything waits to be flushed.
@@ -37,7 +40,9 @@ impl Fs {
             || !st.free_data.is_empty()
     }
 
-    pub(crate) fn flush_locked(&self, st: &mut State, sync: bool) -> Result<()> {
+    /// Steps 2-4: everything but file blocks (only stored blocks are named by inodes).
+    /// The caller holds `flush_lock`.
+    pub(crate) fn commit_meta(&self, st: &mut State, sync: bool) -> Result<()> {
         let store = &*self.store;
         // Journal records of an earlier failed commit must go before a newer transaction
         // exists, or a replay could bring their older state back.
@@ -45,7 +50,6 @@ impl Fs {
             store.delete(Ns::Temp, id)?;
             st.stale_journal.pop();
         }
-        self.write_blocks(st, store, None)?;
         let mut ops = Vec::new();
         let mut taken: Vec<(u64, BTreeSet<usize>)> = Vec::new();
         let r = self.collect_buckets(st, store, &mut ops, &mut taken);
@@ -134,56 +138,20 @@ impl Fs {
         Ok(())
     }
 
-    /// Write the dirty blocks and the inode of one file (on close), without the journal.
-    pub(crate) fn flush_file(&self, st: &mut State, store: &dyn Store, ino: u64) -> Result<()> {
-        if self.write_blocks(st, store, Some(ino))? || st.dirty_inodes.contains(&ino) {
+    /// Store the dirty blocks and the inode of one file (on close), without the journal.
+    pub(crate) fn flush_file(&self, ino: u64) -> Result<()> {
+        let _pass = self.flush_lock.lock();
+        let stored = self.store_blocks(Pick::File(ino))?;
+        let mut st = self.state.lock();
+        if stored || st.dirty_inodes.contains(&ino) {
             if let Some(i) = st.inodes.get(&ino) {
                 if i.kind == Kind::File && i.nlink > 0 {
-                    store.update(Ns::Meta, ino, &record::encode_inode(i))?;
+                    self.store.update(Ns::Meta, ino, &record::encode_inode(i))?;
                     st.dirty_inodes.remove(&ino);
                 }
             }
         }
         Ok(())
-    }
-
-    /// Store dirty blocks (of `only` or of every file); returns whether any was written.
-    fn write_blocks(&self, st: &mut State, store: &dyn Store, only: Option<u64>) -> Result<bool> {
-        let keys: Vec<(u64, u64)> = match only {
-            Some(ino) => st
-                .blocks
-                .range((ino, 0)..=(ino, u64::MAX))
-                .filter(|(_, b)| b.dirty)
-                .map(|(k, _)| *k)
-                .collect(),
-            None => st
-                .blocks
-                .iter()
-                .filter(|(_, b)| b.dirty)
-                .map(|(k, _)| *k)
-                .collect(),
-        };
-        let any = !keys.is_empty();
-        for (ino, bi) in keys {
-            let Some(b) = st.blocks.get_mut(&(ino, bi)) else {
-                continue;
-            };
-            let Some(inode) = st.inodes.get_mut(&ino) else {
-                continue;
-            };
-            match inode.blocks.get(&bi) {
-                Some(&id) => store.update(Ns::Data, id, &b.data)?,
-                None => {
-                    let id = store.append(Ns::Data, &b.data)?;
-                    inode.blocks.insert(bi, id);
-                    st.dirty_inodes.insert(ino);
-                }
-            }
-            b.dirty = false;
-            st.dirty_bytes -= b.data.len();
-            self.metrics.count_block_write(b.data.len() as u64);
-        }
-        Ok(any)
     }
 }
 

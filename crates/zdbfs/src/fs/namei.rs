@@ -27,6 +27,9 @@ pub struct SetAttr {
     pub atime: Option<Option<Ts>>,
     pub mtime: Option<Option<Ts>>,
     pub ctime: Option<Ts>,
+    /// Clear set-user-id (and set-group-id when group-executable) with a size change: the
+    /// kernel leaves that to us once FUSE_HANDLE_KILLPRIV_V2 is negotiated.
+    pub kill_suidgid: bool,
 }
 
 /// How a rename behaves when the target exists.
@@ -366,6 +369,11 @@ impl Fs {
                 return Err(Errno::EFBIG);
             }
             st.truncate(store, ino, size)?;
+            let i = st.inode(store, ino)?;
+            if set.kill_suidgid {
+                i.kill_suidgid();
+            }
+            i.kill_capability();
         }
         let i = st.inode(store, ino)?;
         if let Some(p) = set.perm {
@@ -380,10 +388,8 @@ impl Fs {
         if (set.uid.is_some() || set.gid.is_some()) && i.kind != Kind::Dir {
             // chown clears set-user-id, and set-group-id when group-executable, on
             // non-directories (Linux, root included).
-            i.perm &= !libc::S_ISUID;
-            if i.perm & 0o010 != 0 {
-                i.perm &= !libc::S_ISGID;
-            }
+            i.kill_suidgid();
+            i.kill_capability();
         }
         if let Some(t) = set.atime {
             i.atime = t.unwrap_or_else(Ts::now);

@@ -8,6 +8,8 @@ use crate::error::{Errno, FsResult};
 pub const XATTR_VALUE_MAX: usize = 64 * 1024;
 /// Largest total of names and values on one inode (keeps inode records small).
 const XATTR_TOTAL_MAX: usize = 256 * 1024;
+/// Bound of the "has no xattr" set (8 bytes an entry); past it the set starts over.
+const NO_XATTRS_MAX: usize = 1 << 20;
 
 fn check(name: &[u8]) -> FsResult<()> {
     if name.is_empty() || name.len() > 255 {
@@ -43,6 +45,7 @@ impl Fs {
         if total + name.len() + value.len() > XATTR_TOTAL_MAX {
             return Err(Errno::ENOSPC);
         }
+        self.no_xattrs.write().remove(&ino);
         i.xattrs.insert(name.to_vec(), value.to_vec());
         i.touch_changed();
         st.mark(ino);
@@ -51,8 +54,20 @@ impl Fs {
 
     pub fn getxattr(&self, ino: u64, name: &[u8]) -> FsResult<Vec<u8>> {
         check(name)?;
+        if self.no_xattrs.read().contains(&ino) {
+            return Err(Errno::ENODATA);
+        }
         let mut st = self.state.lock();
         let i = st.inode(&*self.store, ino)?;
+        if i.xattrs.is_empty() {
+            // Under the state lock, so a concurrent setxattr cannot slip in between.
+            let mut known = self.no_xattrs.write();
+            if known.len() >= NO_XATTRS_MAX {
+                known.clear();
+            }
+            known.insert(ino);
+            return Err(Errno::ENODATA);
+        }
         i.xattrs.get(name).cloned().ok_or(Errno::ENODATA)
     }
 
