@@ -76,7 +76,9 @@ impl Namespace {
         len: usize,
         g: impl FnOnce(&[u8]) -> R,
     ) -> Result<Option<R>> {
-        let map = if seg == st.cur_seg() {
+        // Borrowed, not cloned: an Arc clone per read makes the two worker threads bounce
+        // the map's reference count between their caches on every GET.
+        if seg == st.cur_seg() {
             let written = if st.pending.is_empty() {
                 st.data_len
             } else {
@@ -85,24 +87,22 @@ impl Namespace {
             if off + len as u64 > written {
                 return Ok(None);
             }
-            st.data_map
-                .get_or_init(|| Mapped::new(&st.data, self.shared.datasize))
-                .clone()
-        } else {
-            let cached = self.maps.read().get(&seg).cloned();
-            match cached {
-                Some(m) => Some(m),
-                None => {
-                    let f = self.handle(st, true, seg)?;
-                    let flen = f.metadata().map(|m| m.len()).unwrap_or(0);
-                    let m = Mapped::new(&f, flen);
-                    if let Some(m) = &m {
-                        self.maps.write().insert(seg, m.clone());
-                    }
-                    m
+            let map = st
+                .data_map
+                .get_or_init(|| Mapped::new(&st.data, self.shared.datasize));
+            return Ok(map.as_deref().and_then(|m| m.get(off, len)).map(g));
+        }
+        if !self.maps.read().contains_key(&seg) {
+            let f = self.handle(st, true, seg)?;
+            let flen = f.metadata().map(|m| m.len()).unwrap_or(0);
+            match Mapped::new(&f, flen) {
+                Some(m) => {
+                    self.maps.write().insert(seg, m);
                 }
+                None => return Ok(None),
             }
-        };
-        Ok(map.as_deref().and_then(|m| m.get(off, len)).map(g))
+        }
+        let maps = self.maps.read();
+        Ok(maps.get(&seg).and_then(|m| m.get(off, len)).map(g))
     }
 }
