@@ -434,8 +434,3 @@ async fn loops(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
     }
 }
-
-/// Whether `path` looks like a qsfs cache folder someone else is using right now.
-pub fn socket_alive(path: &Path) -> bool {
-    std::os::unix::net::UnixStream::connect(path).is_ok()
-}

@@ -7,7 +7,7 @@
 //! dies is not restarted: the stack must cope with it, as with a real node.
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -259,9 +259,4 @@ fn ensure_namespace(
         ns.change_setting(SettingChange::Mode(Mode::Seq))?;
     }
     Ok(())
-}
-
-/// Folder of a stand-in (for drills and tests: `zdb.pid`, `zdb.log`).
-pub fn home(dir: &Path, label: &str) -> PathBuf {
-    dir.join(label)
 }

@@ -238,7 +238,7 @@ async fn backends(config: &zstor::Config) -> Vec<Backend> {
             }
         }
     });
-    let up = futures_join_all(probes).await;
+    let up = futures_util::future::join_all(probes).await;
     list.into_iter()
         .zip(up)
         .map(|((role, b), up)| Backend {
@@ -248,16 +248,4 @@ async fn backends(config: &zstor::Config) -> Vec<Backend> {
             up,
         })
         .collect()
-}
-
-/// Run futures concurrently and collect their outputs in order.
-async fn futures_join_all<F: std::future::Future<Output = bool> + Send + 'static>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<bool> {
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await.unwrap_or(false));
-    }
-    out
 }

@@ -349,13 +349,7 @@ async fn cmd_store(
             failed += 1;
         }
     }
-    if failed > 0 {
-        eprintln!(
-            "zstor: {failed} of {} files under {} not stored (use -e to fail on the first)",
-            files.len(),
-            base.display()
-        );
-    }
+    report_unstored(failed, files.len(), &base);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -531,4 +525,14 @@ async fn cmd_test(config: &Config) -> Result<ExitCode> {
     }
     eprintln!("zstor: test failed: {} problem(s)", d.problems.len());
     Ok(ExitCode::FAILURE)
+}
+
+/// After storing a directory file by file without `-e`: say how many failed, if any.
+fn report_unstored(failed: usize, total: usize, dir: &Path) {
+    if failed > 0 {
+        eprintln!(
+            "zstor: {failed} of {total} files under {} not stored (use -e to fail on the first)",
+            dir.display()
+        );
+    }
 }

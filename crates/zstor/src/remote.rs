@@ -87,13 +87,7 @@ pub async fn run(socket: &Path, config: &Config, cmd: Cmd) -> Result<ExitCode> {
                     failed += 1;
                 }
             }
-            if failed > 0 {
-                eprintln!(
-                    "zstor: {failed} of {} files under {} not stored (use -e to fail on the first)",
-                    files.len(),
-                    file.display()
-                );
-            }
+            super::report_unstored(failed, files.len(), &file);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Retrieve { file, out } => {
