@@ -89,6 +89,45 @@ pub fn write_command<A: AsRef<[u8]>>(out: &mut BytesMut, args: &[A]) {
     }
 }
 
+/// A piece of an encoded request: bytes of the encoder's buffer, or an argument the caller
+/// still holds (sent from where it is, not copied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part<'a> {
+    /// `out[range]` of the buffer given to [`write_command_parts`].
+    Buffered(std::ops::Range<usize>),
+    /// An argument, borrowed.
+    Borrowed(&'a [u8]),
+}
+
+/// [`write_command`] without copying arguments of `by_ref` bytes or more: appends the
+/// framing (and the small arguments) to `out` and the request's pieces, in wire order, to
+/// `parts`. Sending the parts in order sends exactly what [`write_command`] would have
+/// written. Several requests may be appended to the same `out` and `parts`.
+pub fn write_command_parts<'a, A: AsRef<[u8]>>(
+    out: &mut BytesMut,
+    args: &'a [A],
+    by_ref: usize,
+    parts: &mut Vec<Part<'a>>,
+) {
+    let mut start = out.len();
+    write_array_header(out, args.len());
+    for arg in args {
+        let arg = arg.as_ref();
+        if arg.len() < by_ref {
+            write_bulk(out, arg);
+            continue;
+        }
+        write_bulk_header(out, arg.len());
+        parts.push(Part::Buffered(start..out.len()));
+        parts.push(Part::Borrowed(arg));
+        start = out.len();
+        out.put_slice(b"\r\n");
+    }
+    if out.len() > start {
+        parts.push(Part::Buffered(start..out.len()));
+    }
+}
+
 fn write_len(out: &mut BytesMut, prefix: u8, len: usize) {
     let mut fmt = itoa::Buffer::new();
     let digits = fmt.format(len).as_bytes();
@@ -180,5 +219,35 @@ mod tests {
         let mut out = BytesMut::new();
         write_command(&mut out, &[&b"SET"[..], b"k", b""]);
         assert_eq!(&out[..], b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parts_send_what_write_command_writes(
+            requests in proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(0u8..=255, 0..64), 0..5),
+                1..4,
+            ),
+            by_ref in 0usize..40,
+        ) {
+            let mut whole = BytesMut::new();
+            let mut out = BytesMut::new();
+            let mut parts = Vec::new();
+            for args in &requests {
+                write_command(&mut whole, args);
+                write_command_parts(&mut out, args, by_ref, &mut parts);
+            }
+            let mut sent = Vec::new();
+            for p in &parts {
+                match p {
+                    Part::Buffered(r) => sent.extend_from_slice(&out[r.clone()]),
+                    Part::Borrowed(b) => {
+                        proptest::prop_assert!(b.len() >= by_ref);
+                        sent.extend_from_slice(b)
+                    }
+                }
+            }
+            proptest::prop_assert_eq!(&sent[..], &whole[..]);
+        }
     }
 }

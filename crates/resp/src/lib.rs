@@ -45,8 +45,8 @@ mod scan;
 
 pub use decode::{decode, decode_request, Decoder};
 pub use encode::{
-    encode, write_array_header, write_bulk, write_bulk_header, write_command, write_error,
-    write_integer, write_null, write_null_array, write_simple,
+    encode, write_array_header, write_bulk, write_bulk_header, write_command, write_command_parts,
+    write_error, write_integer, write_null, write_null_array, write_simple, Part,
 };
 pub use error::ProtocolError;
 pub use frame::Frame;

@@ -1,12 +1,13 @@
 //! One buffered connection to a zdb server: endpoints, connect, request, pipeline.
 
 use std::fmt;
+use std::io::IoSlice;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use resp::{Decoder, Frame, Limits};
+use resp::{Decoder, Frame, Limits, Part};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
@@ -14,6 +15,14 @@ use crate::{ClientError, DEFAULT_PORT};
 
 /// Initial and minimum free space of the read buffer.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Arguments this large are sent from the caller's memory instead of being copied into
+/// the write buffer (values of a megabyte would otherwise cost a copy and a fresh buffer
+/// per request).
+const SEND_BY_REF: usize = 16 * 1024;
+
+/// Slices per vectored write (far below the kernel's IOV_MAX of 1024).
+const MAX_IOV: usize = 64;
 
 /// Where a zdb server listens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -212,15 +221,16 @@ impl Connection {
             return Ok(Vec::new());
         }
         self.wbuf.clear();
+        let mut parts = Vec::new();
         for r in requests {
-            resp::write_command(&mut self.wbuf, r.as_ref());
+            resp::write_command_parts(&mut self.wbuf, r.as_ref(), SEND_BY_REF, &mut parts);
         }
         self.in_flight = true;
         let result = match self.request_timeout {
-            Some(t) => tokio::time::timeout(t, self.exchange(requests.len()))
+            Some(t) => tokio::time::timeout(t, self.exchange(&parts, requests.len()))
                 .await
                 .unwrap_or(Err(ClientError::Timeout(t))),
-            None => self.exchange(requests.len()).await,
+            None => self.exchange(&parts, requests.len()).await,
         };
         self.in_flight = false;
         if let Err(e) = &result {
@@ -248,7 +258,7 @@ impl Connection {
         !matches!(res, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
-    async fn exchange(&mut self, n: usize) -> Result<Vec<Frame>, ClientError> {
+    async fn exchange(&mut self, parts: &[Part<'_>], n: usize) -> Result<Vec<Frame>, ClientError> {
         let Connection {
             stream,
             rbuf,
@@ -259,21 +269,80 @@ impl Connection {
         match stream {
             Stream::Tcp(s) => {
                 let (mut r, mut w) = s.split();
-                exchange_io(&mut r, &mut w, wbuf, rbuf, decoder, n).await
+                let out = Outgoing::new(wbuf, parts);
+                exchange_io(&mut r, &mut w, out, rbuf, decoder, n).await
             }
             Stream::Unix(s) => {
                 let (mut r, mut w) = s.split();
-                exchange_io(&mut r, &mut w, wbuf, rbuf, decoder, n).await
+                let out = Outgoing::new(wbuf, parts);
+                exchange_io(&mut r, &mut w, out, rbuf, decoder, n).await
             }
         }
     }
 }
 
-/// Writes `wbuf` and reads `n` replies, reading concurrently with writing.
+/// The bytes of a pipeline still to send: framing in the connection's write buffer and
+/// large arguments where the caller holds them.
+struct Outgoing<'a> {
+    slices: Vec<&'a [u8]>,
+    /// First slice not completely sent, and how much of it is.
+    next: usize,
+    offset: usize,
+}
+
+impl<'a> Outgoing<'a> {
+    fn new(wbuf: &'a [u8], parts: &[Part<'a>]) -> Self {
+        let slices = parts
+            .iter()
+            .map(|p| match p {
+                Part::Buffered(r) => &wbuf[r.clone()],
+                Part::Borrowed(b) => *b,
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        Outgoing {
+            slices,
+            next: 0,
+            offset: 0,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.next == self.slices.len()
+    }
+
+    /// Up to [`MAX_IOV`] slices from the current position, for one vectored write.
+    fn io_slices(&self) -> Vec<IoSlice<'a>> {
+        let mut v: Vec<IoSlice<'a>> = self.slices[self.next..]
+            .iter()
+            .take(MAX_IOV)
+            .map(|s| IoSlice::new(s))
+            .collect();
+        if let Some(first) = v.first_mut() {
+            *first = IoSlice::new(&self.slices[self.next][self.offset..]);
+        }
+        v
+    }
+
+    fn advance(&mut self, mut k: usize) {
+        while k > 0 && !self.done() {
+            let left = self.slices[self.next].len() - self.offset;
+            if k < left {
+                self.offset += k;
+                return;
+            }
+            k -= left;
+            self.next += 1;
+            self.offset = 0;
+        }
+    }
+}
+
+/// Sends `out` and reads `n` replies, reading concurrently with writing.
 async fn exchange_io<R, W>(
     r: &mut R,
     w: &mut W,
-    wbuf: &[u8],
+    mut out: Outgoing<'_>,
     rbuf: &mut BytesMut,
     decoder: &mut Decoder,
     n: usize,
@@ -283,7 +352,6 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut replies = Vec::with_capacity(n.min(4096));
-    let mut written = 0;
     loop {
         while replies.len() < n {
             match decoder.decode(rbuf)? {
@@ -292,7 +360,7 @@ where
             }
         }
         if replies.len() == n {
-            if written < wbuf.len() {
+            if !out.done() {
                 return Err(ClientError::unexpected(
                     "pipeline",
                     "server replied before the requests were fully sent",
@@ -303,14 +371,15 @@ where
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
             rbuf.reserve(READ_CHUNK);
         }
-        if written < wbuf.len() {
+        if !out.done() {
+            let slices = out.io_slices();
             tokio::select! {
-                res = w.write(&wbuf[written..]) => {
+                res = w.write_vectored(&slices) => {
                     match res? {
                         0 => return Err(ClientError::Closed),
-                        k => written += k,
+                        k => out.advance(k),
                     }
-                    if written == wbuf.len() {
+                    if out.done() {
                         w.flush().await?;
                     }
                 }
