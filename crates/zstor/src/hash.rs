@@ -34,20 +34,12 @@ pub fn blake2b_128(data: &[u8]) -> Digest128 {
     h.finish()
 }
 
-/// blake2b-128 of the file at `path`, read in 1 MiB pieces.
+/// blake2b-128 of the file at `path` (read with direct I/O, the hashing beside the reads).
 pub fn file_checksum(path: &std::path::Path) -> std::io::Result<Digest128> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = FileHasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return Ok(h.finish()),
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    let mut r = crate::stream::ChunkReader::hashed(path, 4 << 20)?;
+    while !r.next_chunk()?.is_empty() {}
+    r.checksum()
+        .ok_or_else(|| std::io::Error::other("file hashing thread failed"))
 }
 
 /// BLAKE3 truncated to 16 bytes, over the concatenation of `parts`.

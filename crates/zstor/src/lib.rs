@@ -14,6 +14,8 @@
 //! * [`backend`]: putting pieces on zdb backends and getting them back (via `zdb-client`).
 //! * [`store`]: streaming store/retrieve of whole files over the backends, and rebuild
 //!   (repair of lost or corrupt shards, or re-encoding with a new code).
+//! * [`stream`]: reading and writing whole files without the page cache (direct I/O, read
+//!   ahead and written behind on a thread).
 //! * [`hash`]: the checksums used above (blake2b-128 for files, BLAKE3-128 for pieces).
 //! * [`daemon`]: `zstor monitor`: the unix-socket server the CLI talks to, backend health
 //!   probes, repair and scrub sweeps, Prometheus metrics, signal handling.
@@ -38,6 +40,7 @@ pub mod meta;
 pub mod pipeline;
 pub mod placement;
 pub mod store;
+pub mod stream;
 
 pub use config::{Config, ConfigError};
 pub use error::Error;

@@ -6,7 +6,6 @@
 //! output to a temporary file renamed only once verified. Must not touch: the codec's
 //! internals, piece formats, or how the metadata is encrypted.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -15,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::backend::{Backend, MetaStore};
 use crate::config::Config;
-use crate::hash::{Digest128, FileHasher};
+use crate::hash::Digest128;
 use crate::meta::{
     shard_checksum, BackendRef, EncryptionAlgorithm, ObjectMeta, ShardMeta, META_VERSION,
 };
@@ -23,6 +22,7 @@ use crate::pipeline::{
     ChunkDecoder, ChunkEncoder, CodecParams, DataKey, PieceHeader, DEFAULT_CHUNK_SIZE,
 };
 use crate::placement;
+use crate::stream::{ChunkReader, ChunkWriter};
 use crate::Error;
 
 #[path = "rebuild.rs"]
@@ -176,30 +176,28 @@ impl Store {
         let mut object_id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut object_id);
         let mut encoder = ChunkEncoder::new(params, &self.data_key, object_id)?;
-        let mut file =
-            std::fs::File::open(source).map_err(io(format!("open {}", source.display())))?;
-        let mut buf = vec![0u8; self.chunk_size];
-        let mut hasher = FileHasher::new();
+        let mut reader = ChunkReader::hashed(source, self.chunk_size)
+            .map_err(io(format!("open {}", source.display())))?;
         let n = params.n();
         let mut keys: Vec<Vec<u64>> = vec![Vec::new(); n];
         let mut sums: Vec<Vec<Digest128>> = vec![Vec::new(); n];
         let mut size = 0u64;
-        // Up to UPLOAD_AHEAD chunks upload while the next one is read, hashed and encoded.
+        // Up to UPLOAD_AHEAD chunks upload while the next one is encoded (and the reader's
+        // threads read and hash the ones after).
         // The encoder's piece buffers go to the upload tasks (no copy) and come back to it, so
         // steady state allocates nothing.
         let mut in_flight: std::collections::VecDeque<(Uploads, usize)> = Default::default();
         let mut spare: Vec<Vec<u8>> = Vec::new();
         for chunk in 0u64.. {
-            let len =
-                read_full(&mut file, &mut buf).map_err(io(format!("read {}", source.display())))?;
+            let data = reader
+                .next_chunk()
+                .map_err(io(format!("read {}", source.display())))?;
+            let len = data.len();
             if len == 0 {
                 break;
             }
             size += len as u64;
-            let data = &buf[..len];
-            hash_beside(&mut hasher, data, || {
-                encoder.encode(chunk, data).map(|_| ())
-            })?;
+            encoder.encode(chunk, data)?;
             for buf in spare.drain(..) {
                 encoder.recycle(buf);
             }
@@ -222,7 +220,7 @@ impl Store {
                     progress(done as u64);
                 }
             }
-            if len < buf.len() {
+            if len < self.chunk_size {
                 break;
             }
         }
@@ -230,6 +228,9 @@ impl Store {
             collect_keys(last, &mut keys, &mut spare).await?;
             progress(done as u64);
         }
+        let checksum = reader
+            .checksum()
+            .ok_or_else(|| Error::Internal("file hashing thread failed".into()))?;
         let shards = (0..n)
             .map(|i| {
                 let conf = &targets[i].0;
@@ -247,7 +248,7 @@ impl Store {
         let meta = ObjectMeta {
             version: META_VERSION,
             object_id,
-            checksum: hasher.finish(),
+            checksum,
             size,
             chunk_size: self.chunk_size as u32,
             k: params.k as u8,
@@ -391,12 +392,21 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut decoder = ChunkDecoder::new(params, &self.data_key, meta.object_id)?;
         let tmp = temp_name(out);
-        let mut file =
-            std::fs::File::create(&tmp).map_err(io(format!("create {}", tmp.display())))?;
+        let mut writer = ChunkWriter::hashed(&tmp, meta.chunk_size as usize)
+            .map_err(io(format!("create {}", tmp.display())))?;
         let result = self
-            .retrieve_into(&meta, &backends, &mut decoder, &mut file, progress)
+            .retrieve_into(&meta, &backends, &mut decoder, &mut writer, progress)
             .await;
         let result = result.and_then(|()| {
+            let (file, actual) = writer
+                .finish()
+                .map_err(io(format!("write {}", tmp.display())))?;
+            if actual != Some(meta.checksum) {
+                return Err(Error::ChecksumMismatch {
+                    expected: hex::encode(meta.checksum),
+                    actual: actual.map(hex::encode).unwrap_or_default(),
+                });
+            }
             file.sync_all()
                 .map_err(io(format!("sync {}", tmp.display())))?;
             std::fs::rename(&tmp, out).map_err(io(format!("rename to {}", out.display())))?;
@@ -419,12 +429,11 @@ impl Store {
         meta: &ObjectMeta,
         backends: &[Backend],
         decoder: &mut ChunkDecoder,
-        file: &mut std::fs::File,
+        file: &mut ChunkWriter,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(), Error> {
         let k = meta.k as usize;
         let n = backends.len();
-        let mut hasher = FileHasher::new();
         let mut left = meta.size;
         let chunks = meta.chunk_count();
         // Prefetch: the data pieces of the next PREFETCH chunks download while chunk c is
@@ -463,18 +472,8 @@ impl Store {
                 ));
             }
             left -= expected;
-            let bytes = decoder.output();
-            hash_beside(&mut hasher, bytes, || {
-                file.write_all(bytes).map_err(io("write output"))
-            })?;
+            file.write(decoder.output()).map_err(io("write output"))?;
             progress(expected);
-        }
-        let actual = hasher.finish();
-        if actual != meta.checksum {
-            return Err(Error::ChecksumMismatch {
-                expected: hex::encode(meta.checksum),
-                actual: hex::encode(actual),
-            });
         }
         Ok(())
     }
@@ -488,24 +487,6 @@ const PREFETCH: u64 = 3;
 
 fn as_refs(pieces: &[Option<Bytes>]) -> Vec<Option<&[u8]>> {
     pieces.iter().map(|p| p.as_deref()).collect()
-}
-
-/// Run `work` while another thread feeds `data` to the file hasher (blake2b runs at about
-/// 1.4 GB/s, the slowest kernel of the pipeline; a scoped thread per 4 MiB chunk costs tens of
-/// microseconds).
-fn hash_beside<T>(
-    hasher: &mut FileHasher,
-    data: &[u8],
-    work: impl FnOnce() -> Result<T, Error>,
-) -> Result<T, Error> {
-    std::thread::scope(|s| {
-        let hashing = s.spawn(|| hasher.update(data));
-        let result = work();
-        hashing
-            .join()
-            .map_err(|_| Error::Internal("file hashing thread panicked".into()))?;
-        result
-    })
 }
 
 /// One chunk's uploads: shard index, the id the backend returned, and the buffer back.
@@ -561,20 +542,6 @@ fn spawn_fetch(
         }
         pieces
     })
-}
-
-/// Fill `buf` from `r` unless end of file comes first; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 fn temp_name(out: &Path) -> PathBuf {

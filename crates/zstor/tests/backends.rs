@@ -223,3 +223,28 @@ async fn overwritten_and_deleted_objects_leave_no_pieces() {
         Err(Error::NotFound(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checksum_mismatch_leaves_no_output() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_data, _meta, text) = cluster(tmp.path(), 6, &"33".repeat(32)).await;
+    let store = Store::new(Config::from_toml(&text).expect("config"))
+        .expect("store")
+        .with_chunk_size(64 << 10);
+    let (input, _) = sample_file(tmp.path(), (2 << 16) + 99);
+    let mut meta = store
+        .store_as(&input, Path::new("/virtualroot/sum.bin"))
+        .await
+        .expect("store");
+    // Every piece decodes, but the whole file is not what the record says.
+    meta.checksum[0] ^= 1;
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    let err = store
+        .retrieve_meta(meta, &out_dir.join("sum.bin"), &|_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&out_dir).expect("ls").collect();
+    assert!(left.is_empty(), "no output, no temporary file: {left:?}");
+}
