@@ -13,10 +13,13 @@
 
 use super::{Namespace, State};
 use crate::error::Result;
-use memmap2::{Mmap, MmapOptions};
+use memmap2::{Advice, Mmap, MmapOptions};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
+
+/// Records at least this long are announced to the kernel before they are copied.
+const READ_AHEAD_FROM: usize = 64 * 1024;
 
 /// A read-only map of one data segment, with the identity of the file it maps.
 pub(crate) struct Mapped {
@@ -41,7 +44,14 @@ impl Mapped {
 
     fn get(&self, off: u64, len: usize) -> Option<&[u8]> {
         let start = usize::try_from(off).ok()?;
-        self.map.get(start..start.checked_add(len)?)
+        let bytes = self.map.get(start..start.checked_add(len)?)?;
+        if len >= READ_AHEAD_FROM {
+            // A large record read cold would otherwise fault in one readahead window at a
+            // time; asking for the whole range first puts all of its reads in flight at once
+            // (and costs a page-cache lookup when it is already cached). Only a hint.
+            let _ = self.map.advise_range(Advice::WillNeed, start, len);
+        }
+        Some(bytes)
     }
 
     /// Whether `path` still names the file this map was made from.
