@@ -6,7 +6,8 @@
 //! the host (every first touch of such a page is a host fault; measured in
 //! docs/BENCHMARKS.md). So both directions use `O_DIRECT` with a few page-aligned buffers
 //! that are reused for the whole file, on a thread of their own so that the disk works
-//! while the caller hashes and codes:
+//! while the caller hashes and codes. A chunk the page cache already holds (a file just
+//! written) is copied from there instead (`RWF_NOWAIT` reads never wait for the disk):
 //!
 //! * [`ChunkReader`] reads ahead: the next chunk is read (and, if asked, fed to the file
 //!   checksum) while the caller uses this one.
@@ -19,8 +20,9 @@
 //! nothing of chunks' encoding.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -44,16 +46,76 @@ fn aligned(len: usize) -> io::Result<MmapMut> {
     MmapMut::map_anon(len.max(1))
 }
 
-/// Open `path` for reading, with `O_DIRECT` when the filesystem takes it.
-fn open_read(path: &Path) -> io::Result<(File, bool)> {
-    let direct = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path);
-    match direct {
-        Ok(f) => Ok((f, true)),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok((File::open(path)?, false)),
-        Err(e) => Err(e),
+/// A file being read from start to end: what the page cache already holds is copied from
+/// there, the rest is read with direct I/O (when the filesystem takes it).
+struct Source {
+    buffered: File,
+    direct: Option<File>,
+    pos: u64,
+}
+
+impl Source {
+    fn open(path: &Path, chunk: usize) -> io::Result<Source> {
+        let buffered = File::open(path)?;
+        // Direct reads need aligned lengths: chunks of another size stay buffered.
+        let direct = match chunk % ALIGN {
+            0 => std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path)
+                .ok(),
+            _ => None,
+        };
+        Ok(Source {
+            buffered,
+            direct,
+            pos: 0,
+        })
+    }
+
+    /// Fill `buf` (page aligned) unless the file ends first; returns the bytes read.
+    fn read_chunk(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.direct.is_some() {
+            if let Some(n) = self.cached(buf).filter(|&n| n == buf.len()) {
+                self.pos += n as u64;
+                return Ok(n);
+            }
+        }
+        let mut filled = 0;
+        while filled < buf.len() {
+            let at = self.pos + filled as u64;
+            // Direct while position and memory stay aligned: a short read (the end of the
+            // file) ends that.
+            let direct = self
+                .direct
+                .as_ref()
+                .filter(|_| filled % ALIGN == 0 && at % ALIGN as u64 == 0);
+            match direct
+                .unwrap_or(&self.buffered)
+                .read_at(&mut buf[filled..], at)
+            {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if direct.is_some() && direct_refused(&e) => self.direct = None,
+                Err(e) => return Err(e),
+            }
+        }
+        self.pos += filled as u64;
+        Ok(filled)
+    }
+
+    /// Copy what the page cache holds at the current position without waiting for the
+    /// disk (`RWF_NOWAIT`); `None` when nothing is cached (or the kernel lacks the flag).
+    fn cached(&self, buf: &mut [u8]) -> Option<usize> {
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let off = libc::off_t::try_from(self.pos).ok()?;
+        // SAFETY: one iovec describing `buf`, valid and exclusively borrowed for the call.
+        let n = unsafe { libc::preadv2(self.buffered.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+        usize::try_from(n).ok()
     }
 }
 
@@ -107,22 +169,16 @@ impl ChunkReader {
     }
 
     fn start(path: &Path, chunk: usize, hash: bool) -> io::Result<Self> {
-        let (file, direct) = open_read(path)?;
+        let source = Source::open(path, chunk)?;
         let depth = if hash { DEPTH + 1 } else { DEPTH };
         let (empty, empty_rx) = sync_channel(depth);
         for _ in 0..depth {
             empty.send(aligned(chunk)?).expect("receiver alive");
         }
         let (read_tx, read_rx) = sync_channel(depth);
-        let direct = if direct && chunk % ALIGN != 0 {
-            go_buffered(&file)?;
-            false
-        } else {
-            direct
-        };
         let reading = std::thread::Builder::new()
             .name("zstor-read".into())
-            .spawn(move || read_loop(file, direct, empty_rx, read_tx))?;
+            .spawn(move || read_loop(source, empty_rx, read_tx))?;
         let (filled, hashing) = if hash {
             let (tx, rx) = sync_channel(depth);
             let t = std::thread::Builder::new()
@@ -188,14 +244,9 @@ impl Drop for ChunkReader {
     }
 }
 
-fn read_loop(
-    mut file: File,
-    mut direct: bool,
-    empty: Receiver<MmapMut>,
-    filled: SyncSender<Filled>,
-) {
+fn read_loop(mut source: Source, empty: Receiver<MmapMut>, filled: SyncSender<Filled>) {
     while let Ok(mut buf) = empty.recv() {
-        let got = read_full(&mut file, &mut buf, &mut direct);
+        let got = source.read_chunk(&mut buf);
         let end = matches!(got, Ok(n) if n < buf.len()) || got.is_err();
         if filled.send(got.map(|n| (buf, n))).is_err() || end {
             return;
@@ -215,29 +266,6 @@ fn hash_loop(from: Receiver<Filled>, to: SyncSender<Filled>) -> Digest128 {
         }
     }
     hasher.finish()
-}
-
-/// Fill `buf` unless the file ends first; returns the bytes read. Leaves direct I/O for
-/// good when the kernel refuses it or the position stops being aligned (a short read).
-fn read_full(file: &mut File, buf: &mut [u8], direct: &mut bool) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        if *direct && filled % ALIGN != 0 {
-            go_buffered(file)?;
-            *direct = false;
-        }
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if *direct && direct_refused(&e) => {
-                go_buffered(file)?;
-                *direct = false;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// A file written chunk by chunk, each chunk written behind (and hashed) on threads.
@@ -399,6 +427,15 @@ mod tests {
         (0..len).map(|i| (i * 31 + i / 4093) as u8).collect()
     }
 
+    /// Write `path` back and drop its pages from the page cache.
+    fn drop_cached(path: &Path) {
+        let f = File::open(path).unwrap();
+        f.sync_all().unwrap();
+        // SAFETY: plain advice on a descriptor we own.
+        let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0);
+    }
+
     fn read_all(path: &Path, chunk: usize) -> Vec<u8> {
         let mut r = ChunkReader::open(path, chunk).unwrap();
         let mut out = Vec::new();
@@ -426,7 +463,10 @@ mod tests {
             let p = dir.path().join(format!("f{len}-{chunk}"));
             let data = pattern(len);
             std::fs::write(&p, &data).unwrap();
-            assert_eq!(read_all(&p, chunk), data, "len {len} chunk {chunk}");
+            // In the page cache (copied from there), then out of it (read direct).
+            assert_eq!(read_all(&p, chunk), data, "cached: len {len} chunk {chunk}");
+            drop_cached(&p);
+            assert_eq!(read_all(&p, chunk), data, "cold: len {len} chunk {chunk}");
         }
     }
 
