@@ -165,8 +165,13 @@ pub fn render(s: &Status) -> String {
     let x = &s.filesystem;
     for (name, help, v) in [
         ("zdbfs_ops_total", "Metadata operations.", x.ops),
-        ("zdbfs_reads_total", "Read calls.", x.reads),
-        ("zdbfs_writes_total", "Write calls.", x.writes),
+        (
+            "zdbfs_requests_total",
+            "Kernel requests answered.",
+            x.requests,
+        ),
+        ("zdbfs_reads_total", "Read calls.", x.calls.read),
+        ("zdbfs_writes_total", "Write calls.", x.calls.write),
         ("zdbfs_read_bytes_total", "Bytes read.", x.bytes_read),
         (
             "zdbfs_written_bytes_total",

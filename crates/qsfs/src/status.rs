@@ -203,7 +203,7 @@ impl Status {
         let _ = writeln!(
             o,
             "filesystem {} ops, {} reads ({:.1} MiB), {} writes ({:.1} MiB), cache {} hits / {} misses, {} errors",
-            x.ops, x.reads, mib(x.bytes_read), x.writes, mib(x.bytes_written), x.cache_hits, x.cache_misses, x.errors
+            x.ops, x.calls.read, mib(x.bytes_read), x.calls.write, mib(x.bytes_written), x.cache_hits, x.cache_misses, x.errors
         );
         let r = &self.repair;
         let down = if r.down.is_empty() {

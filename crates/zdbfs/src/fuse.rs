@@ -4,6 +4,7 @@
 use crate::error::{Errno, FsResult};
 use crate::fs::{Attr, Caller, Fs, NewNode, RenameMode, SetAttr};
 use crate::inode::{Kind, Ts, BLOCK, NAME_MAX};
+use crate::metrics::Call;
 use fuser::{
     AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
@@ -27,6 +28,11 @@ pub struct ZdbFuse {
 impl ZdbFuse {
     pub fn new(fs: Arc<Fs>) -> Self {
         ZdbFuse { fs }
+    }
+
+    /// Every request starts here: counted, by kind where 0-db-fs counts that kind.
+    fn arrived(&self, call: Option<Call>) {
+        self.fs.metrics().count_request(call);
     }
 
     fn errno(&self, e: Errno) -> fuser::Errno {
@@ -159,14 +165,17 @@ impl Filesystem for ZdbFuse {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        self.arrived(None);
         self.entry(self.fs.lookup(parent.0, name.as_bytes()), reply)
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.arrived(None);
         self.fs.forget(ino.0, nlookup)
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        self.arrived(Some(Call::Getattr));
         match self.fs.getattr(ino.0) {
             Ok(a) => reply.attr(&TTL, &to_attr(&a)),
             Err(e) => reply.error(self.errno(e)),
@@ -191,6 +200,7 @@ impl Filesystem for ZdbFuse {
         _flags: Option<BsdFileFlags>,
         reply: ReplyAttr,
     ) {
+        self.arrived(Some(Call::Setattr));
         let set = SetAttr {
             perm: mode,
             uid,
@@ -210,6 +220,7 @@ impl Filesystem for ZdbFuse {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        self.arrived(None);
         match self.fs.readlink(ino.0) {
             Ok(t) => reply.data(&t),
             Err(e) => reply.error(self.errno(e)),
@@ -226,6 +237,7 @@ impl Filesystem for ZdbFuse {
         rdev: u32,
         reply: ReplyEntry,
     ) {
+        self.arrived(Some(Call::Create));
         let Some(kind) = Kind::from_mode(mode).filter(|k| *k != Kind::Dir && *k != Kind::Symlink)
         else {
             return reply.error(fuser::Errno::EINVAL);
@@ -248,6 +260,7 @@ impl Filesystem for ZdbFuse {
         _umask: u32,
         reply: ReplyEntry,
     ) {
+        self.arrived(Some(Call::Mkdir));
         let node = NewNode {
             kind: Kind::Dir,
             perm: mode,
@@ -258,10 +271,12 @@ impl Filesystem for ZdbFuse {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.arrived(Some(Call::Unlink));
         self.empty(self.fs.unlink(parent.0, name.as_bytes()), reply)
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.arrived(Some(Call::Rmdir));
         self.empty(self.fs.rmdir(parent.0, name.as_bytes()), reply)
     }
 
@@ -273,6 +288,7 @@ impl Filesystem for ZdbFuse {
         target: &Path,
         reply: ReplyEntry,
     ) {
+        self.arrived(Some(Call::Symlink));
         let t = target.as_os_str().as_bytes();
         if t.len() > 4096 {
             return reply.error(fuser::Errno::ENAMETOOLONG);
@@ -296,6 +312,7 @@ impl Filesystem for ZdbFuse {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
+        self.arrived(Some(Call::Rename));
         let mode = if flags.contains(RenameFlags::RENAME_EXCHANGE) {
             RenameMode::Exchange
         } else if flags.contains(RenameFlags::RENAME_NOREPLACE) {
@@ -323,10 +340,12 @@ impl Filesystem for ZdbFuse {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
+        self.arrived(Some(Call::Link));
         self.entry(self.fs.link(ino.0, newparent.0, newname.as_bytes()), reply)
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        self.arrived(Some(Call::Open));
         match self.fs.open_file(ino.0, flags.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(self.errno(e)),
@@ -344,6 +363,7 @@ impl Filesystem for ZdbFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        self.arrived(Some(Call::Read));
         match self.fs.read(ino.0, offset, size) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(self.errno(e)),
@@ -362,6 +382,7 @@ impl Filesystem for ZdbFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        self.arrived(Some(Call::Write));
         let kill = write_flags.contains(WriteFlags::FUSE_WRITE_KILL_SUIDGID);
         match self.fs.write(fh.0, ino.0, offset, data, kill) {
             Ok(n) => reply.written(n),
@@ -377,6 +398,7 @@ impl Filesystem for ZdbFuse {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        self.arrived(None);
         // Nothing to do on close(2) itself (release stores the file; dirty pages of the
         // writeback cache are written before any FLUSH): ENOSYS makes the kernel stop sending
         // FLUSH, one round trip less per close.
@@ -393,6 +415,7 @@ impl Filesystem for ZdbFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        self.arrived(None);
         self.empty(self.fs.release(fh.0), reply)
     }
 
@@ -404,10 +427,12 @@ impl Filesystem for ZdbFuse {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.arrived(None);
         self.empty(self.fs.fsync(), reply)
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        self.arrived(Some(Call::Open));
         match self.fs.opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(self.errno(e)),
@@ -422,6 +447,7 @@ impl Filesystem for ZdbFuse {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        self.arrived(Some(Call::Readdir));
         let r = self.fs.readdir(fh.0, offset, |off, item| {
             reply.add(
                 INodeNo(item.ino),
@@ -444,6 +470,7 @@ impl Filesystem for ZdbFuse {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
+        self.arrived(None);
         self.fs.releasedir(fh.0);
         reply.ok()
     }
@@ -456,6 +483,7 @@ impl Filesystem for ZdbFuse {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
+        self.arrived(None);
         self.empty(self.fs.fsync(), reply)
     }
 
@@ -471,6 +499,7 @@ impl Filesystem for ZdbFuse {
         _out_size: u32,
         reply: ReplyIoctl,
     ) {
+        self.arrived(Some(Call::Ioctl));
         match cmd {
             crate::ioctl::IOCTL_STATISTICS => {
                 let stats = crate::ioctl::encode_stats(
@@ -495,6 +524,7 @@ impl Filesystem for ZdbFuse {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.arrived(Some(Call::Statfs));
         match self.fs.statfs() {
             Ok((total, used, files)) => {
                 let bs = 4096u64;
@@ -526,6 +556,7 @@ impl Filesystem for ZdbFuse {
         _position: u32,
         reply: ReplyEmpty,
     ) {
+        self.arrived(None);
         self.empty(
             self.fs.setxattr(ino.0, name.as_bytes(), value, flags),
             reply,
@@ -533,6 +564,7 @@ impl Filesystem for ZdbFuse {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        self.arrived(None);
         match self.fs.getxattr(ino.0, name.as_bytes()) {
             Ok(v) if size == 0 => reply.size(v.len() as u32),
             Ok(v) if v.len() > size as usize => reply.error(fuser::Errno::ERANGE),
@@ -542,6 +574,7 @@ impl Filesystem for ZdbFuse {
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        self.arrived(None);
         match self.fs.listxattr(ino.0) {
             Ok(v) if size == 0 => reply.size(v.len() as u32),
             Ok(v) if v.len() > size as usize => reply.error(fuser::Errno::ERANGE),
@@ -551,6 +584,7 @@ impl Filesystem for ZdbFuse {
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        self.arrived(None);
         self.empty(self.fs.removexattr(ino.0, name.as_bytes()), reply)
     }
 
@@ -564,6 +598,7 @@ impl Filesystem for ZdbFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
+        self.arrived(None);
         let r = self
             .fs
             .fallocate(ino.0, offset, length, mode)
@@ -587,6 +622,7 @@ impl Filesystem for ZdbFuse {
         whence: i32,
         reply: ReplyLseek,
     ) {
+        self.arrived(None);
         let data = match whence {
             libc::SEEK_DATA => true,
             libc::SEEK_HOLE => false,
@@ -602,6 +638,7 @@ impl Filesystem for ZdbFuse {
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        self.arrived(None);
         let r = self.fs.getattr(ino.0).and_then(|a| {
             if access_ok(&a, caller(req), mask.bits()) {
                 Ok(())
@@ -622,6 +659,7 @@ impl Filesystem for ZdbFuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
+        self.arrived(Some(Call::Create));
         let node = NewNode {
             kind: Kind::File,
             perm: mode,

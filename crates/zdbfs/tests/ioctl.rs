@@ -17,6 +17,14 @@ fn statistics_and_snapshot_answer_like_0db_fs() {
     let m = TestMount::new();
     std::fs::write(m.p("file"), vec![5u8; 300_000]).unwrap();
     assert_eq!(std::fs::read(m.p("file")).unwrap().len(), 300_000);
+    std::fs::create_dir(m.p("dir")).unwrap();
+    std::os::unix::fs::symlink("file", m.p("dir/link")).unwrap();
+    std::fs::hard_link(m.p("file"), m.p("dir/hard")).unwrap();
+    std::fs::rename(m.p("dir/hard"), m.p("dir/moved")).unwrap();
+    std::fs::remove_file(m.p("dir/moved")).unwrap();
+    std::fs::remove_file(m.p("dir/link")).unwrap();
+    assert_eq!(std::fs::read_dir(m.p("dir")).unwrap().count(), 0);
+    std::fs::remove_dir(m.p("dir")).unwrap();
 
     let root = std::fs::File::open(m.p("")).unwrap();
     let mut buf = [0u8; STATS_LEN];
@@ -26,7 +34,33 @@ fn statistics_and_snapshot_answer_like_0db_fs() {
     assert_eq!(field(&buf, "version"), 2);
     assert!(field(&buf, "write_bytes") >= 300_000);
     assert!(field(&buf, "syscall_write") >= 1);
-    assert!(field(&buf, "fuse_reqs") >= field(&buf, "syscall_write"));
+    // Each of these kinds of request was made at least once above.
+    let kinds = [
+        "syscall_create",
+        "syscall_open",
+        "syscall_read",
+        "syscall_write",
+        "syscall_mkdir",
+        "syscall_symlink",
+        "syscall_link",
+        "syscall_rename",
+        "syscall_unlink",
+        "syscall_readdir",
+        "syscall_rmdir",
+    ];
+    for k in kinds {
+        assert!(field(&buf, k) >= 1, "{k} counted");
+    }
+    let counted: u64 = STATS_FIELDS
+        .iter()
+        .filter(|f| f.starts_with("syscall_"))
+        .map(|f| field(&buf, f))
+        .sum();
+    assert!(
+        field(&buf, "fuse_reqs") > counted,
+        "every request counts in fuse_reqs"
+    );
+    assert_eq!(field(&buf, "syscall_ioctl"), 1, "this very ioctl");
 
     let mut now = 0u64;
     // SAFETY: as above, 8 bytes for an 8-byte command.
