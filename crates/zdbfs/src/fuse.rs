@@ -8,8 +8,8 @@ use crate::metrics::Call;
 use fuser::{
     AccessFlags, BsdFileFlags, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek,
+    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -17,8 +17,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// How long the kernel may cache attributes and entries.
-const TTL: Duration = Duration::from_secs(1);
+/// How long the kernel may cache attributes and entries, negative ones included. Every
+/// change to the tree goes through this mount (the namespaces are this server's alone,
+/// `Fs::open` takes a lock), and the kernel updates or drops what it cached on each of its
+/// own requests, so the cache cannot go stale; the timeout only bounds how long an entry
+/// stays without being asked again.
+const TTL: Duration = Duration::from_secs(60);
 
 /// The FUSE face of a filesystem.
 pub struct ZdbFuse {
@@ -53,6 +57,27 @@ fn file_type(k: Kind) -> FileType {
         Kind::Socket => FileType::Socket,
         Kind::CharDev => FileType::CharDevice,
         Kind::BlockDev => FileType::BlockDevice,
+    }
+}
+
+/// The attributes of a negative entry: only the node id (0) matters to the kernel.
+fn negative_attr() -> FileAttr {
+    FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 0,
+        flags: 0,
     }
 }
 
@@ -154,6 +179,13 @@ impl Filesystem for ZdbFuse {
                 .add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE)
                 .is_ok();
         self.fs.set_kernel_writeback(wb);
+        // Directory listings carry the entries' attributes when the kernel expects them to
+        // be used (`ls -l`, `find`, `du`): no LOOKUP per entry afterwards.
+        if let Err(missing) = config
+            .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO)
+        {
+            tracing::info!(?missing, "kernel lacks READDIRPLUS");
+        }
         tracing::info!(writeback_cache = wb, "FUSE session initialised");
         Ok(())
     }
@@ -166,7 +198,12 @@ impl Filesystem for ZdbFuse {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         self.arrived(None);
-        self.entry(self.fs.lookup(parent.0, name.as_bytes()), reply)
+        match self.fs.lookup(parent.0, name.as_bytes()) {
+            // A miss the kernel may remember (node id 0 = a negative entry with a timeout):
+            // every create goes through it, so the answer stays true until then.
+            Err(Errno::ENOENT) => reply.entry(&TTL, &negative_attr(), Generation(0)),
+            r => self.entry(r, reply),
+        }
     }
 
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
@@ -434,7 +471,12 @@ impl Filesystem for ZdbFuse {
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         self.arrived(Some(Call::Open));
         match self.fs.opendir(ino.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
+            // The kernel may keep the listing across opens: it drops it itself whenever the
+            // directory changes, and every change comes through it (see `TTL`).
+            Ok(fh) => reply.opened(
+                FileHandle(fh),
+                FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
+            ),
             Err(e) => reply.error(self.errno(e)),
         }
     }
@@ -454,6 +496,31 @@ impl Filesystem for ZdbFuse {
                 off,
                 file_type(item.kind),
                 OsStr::from_bytes(&item.name),
+            )
+        });
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(self.errno(e)),
+        }
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        self.arrived(Some(Call::Readdir));
+        let r = self.fs.readdirplus(fh.0, offset, |off, item, attr| {
+            reply.add(
+                INodeNo(item.ino),
+                off,
+                OsStr::from_bytes(&item.name),
+                &TTL,
+                &to_attr(attr),
+                Generation(0),
             )
         });
         match r {

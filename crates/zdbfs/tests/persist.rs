@@ -389,6 +389,34 @@ fn inodes_the_kernel_forgets_leave_memory() {
     let after = fs_.cached_inodes();
     eprintln!("inodes in memory: {before} -> {after}");
     assert!(after < before / 2, "{before} -> {after}");
+
+    // A listing with attributes (READDIRPLUS: each entry a lookup the kernel will forget).
+    let mut sizes = 0;
+    for e in fs::read_dir(t.p("many")).unwrap() {
+        let e = e.unwrap();
+        let n: usize = e.file_name().to_str().unwrap()[1..].parse().unwrap();
+        assert_eq!(
+            e.metadata().unwrap().len(),
+            format!("content {n}").len() as u64
+        );
+        sizes += 1;
+    }
+    assert_eq!(sizes, 2000);
+    let listed = fs_.cached_inodes();
+    assert!(
+        listed > before / 2,
+        "the listing loaded the inodes: {listed}"
+    );
+    fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs_.cached_inodes() > before / 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let again = fs_.cached_inodes();
+    assert!(
+        again < before / 2,
+        "listed inodes leave memory too: {listed} -> {again}"
+    );
     for i in (0..2000).step_by(7) {
         assert_eq!(
             fs::read_to_string(t.p(&format!("many/f{i}"))).unwrap(),

@@ -447,28 +447,67 @@ impl Fs {
         mut f: impl FnMut(u64, &DirItem) -> bool,
     ) -> FsResult<()> {
         let mut st = self.state.lock();
-        if offset == 0 {
-            let ino = match st.handles.get(&fh) {
-                Some(Handle::Dir { ino, .. }) => *ino,
-                _ => return Err(Errno::EBADF),
-            };
-            let snap = self.snapshot(&mut st, ino)?;
-            if let Some(Handle::Dir { snapshot, .. }) = st.handles.get_mut(&fh) {
-                *snapshot = snap;
-            }
-        }
-        let Some(Handle::Dir { snapshot, .. }) = st.handles.get(&fh) else {
-            return Err(Errno::EBADF);
-        };
-        for (i, item) in snapshot.iter().enumerate().skip(offset as usize) {
+        let snap = self.take_snapshot(&mut st, fh, offset)?;
+        for (i, item) in snap.iter().enumerate().skip(offset as usize) {
             if f(i as u64 + 1, item) {
                 break;
             }
         }
+        put_snapshot(&mut st, fh, snap);
         Ok(())
+    }
+
+    /// [`Fs::readdir`] with each entry's attributes (READDIRPLUS). Every entry but `.` and
+    /// `..` that `f` takes (returns false for) is a lookup: the kernel now holds a reference
+    /// to it. An entry whose inode is gone since the snapshot is left out.
+    pub fn readdirplus(
+        &self,
+        fh: u64,
+        offset: u64,
+        mut f: impl FnMut(u64, &DirItem, &Attr) -> bool,
+    ) -> FsResult<()> {
+        let store = &*self.store;
+        let mut st = self.state.lock();
+        let snap = self.take_snapshot(&mut st, fh, offset)?;
+        for (i, item) in snap.iter().enumerate().skip(offset as usize) {
+            let Ok(inode) = st.inode(store, item.ino) else {
+                continue;
+            };
+            if f(i as u64 + 1, item, &Attr::of(inode)) {
+                break;
+            }
+            if item.name != b"." && item.name != b".." {
+                st.remember(item.ino);
+            }
+        }
+        put_snapshot(&mut st, fh, snap);
+        Ok(())
+    }
+
+    /// The entry list of open directory `fh`, taken out of its handle for the caller to walk
+    /// (give it back with [`put_snapshot`]); made anew at offset 0.
+    fn take_snapshot(&self, st: &mut State, fh: u64, offset: u64) -> FsResult<Vec<DirItem>> {
+        let ino = match st.handles.get(&fh) {
+            Some(Handle::Dir { ino, .. }) => *ino,
+            _ => return Err(Errno::EBADF),
+        };
+        if offset == 0 {
+            return self.snapshot(st, ino);
+        }
+        match st.handles.get_mut(&fh) {
+            Some(Handle::Dir { snapshot, .. }) => Ok(std::mem::take(snapshot)),
+            _ => Err(Errno::EBADF),
+        }
     }
 
     pub fn releasedir(&self, fh: u64) {
         self.state.lock().handles.remove(&fh);
+    }
+}
+
+/// Give an entry list taken by [`Fs::take_snapshot`] back to its handle.
+fn put_snapshot(st: &mut State, fh: u64, snap: Vec<DirItem>) {
+    if let Some(Handle::Dir { snapshot, .. }) = st.handles.get_mut(&fh) {
+        *snapshot = snap;
     }
 }
