@@ -384,6 +384,11 @@ impl Filesystem for ZdbFuse {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         self.arrived(Some(Call::Open));
         match self.fs.open_file(ino.0, flags.0) {
+            // The file's pages stay in the kernel's cache across opens (its data only ever
+            // changes through this mount, see `TTL`) unless a read must reach us for atime.
+            Ok(fh) if self.fs.keeps_page_cache(ino.0) => {
+                reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE)
+            }
             Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::empty()),
             Err(e) => reply.error(self.errno(e)),
         }

@@ -151,6 +151,14 @@ pub struct Inode {
 }
 
 impl Inode {
+    /// Whether a read at `now` moves atime (relatime: atime not after mtime or ctime, or a
+    /// day old).
+    pub fn atime_due(&self, now: Ts) -> bool {
+        self.atime <= self.mtime
+            || self.atime <= self.ctime
+            || now.secs - self.atime.secs > 24 * 3600
+    }
+
     pub fn new(ino: u64, kind: Kind, perm: u32, uid: u32, gid: u32) -> Inode {
         let now = Ts::now();
         Inode {

@@ -16,6 +16,13 @@ fn field(buf: &[u8], name: &str) -> u64 {
 fn statistics_and_snapshot_answer_like_0db_fs() {
     let m = TestMount::new();
     std::fs::write(m.p("file"), vec![5u8; 300_000]).unwrap();
+    // Out of the kernel's page cache (which keeps a file's pages across opens), so that the
+    // read below reaches the server.
+    let f = std::fs::File::open(m.p("file")).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: plain advice on an open descriptor.
+    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0);
     assert_eq!(std::fs::read(m.p("file")).unwrap().len(), 300_000);
     std::fs::create_dir(m.p("dir")).unwrap();
     std::os::unix::fs::symlink("file", m.p("dir/link")).unwrap();

@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use zdbfs::{MountOptions, Mounted};
@@ -96,6 +97,12 @@ fn remote_backend_persists_and_fails_fast_when_gone() {
     f.write_all(b"data").unwrap();
     assert_eq!(io_errno(f.sync_all()), libc::EIO);
     assert_eq!(io_errno(File::create(mnt.join("d/new"))), libc::EIO);
+    // Pages the kernel still caches stay readable; once dropped, reading needs the backend.
+    let cached = File::open(mnt.join("d/f")).unwrap();
+    // SAFETY: plain advice on an open descriptor.
+    let rc = unsafe { libc::posix_fadvise(cached.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0);
+    drop(cached);
     let r = fs::read(mnt.join("d/f"));
     assert_eq!(io_errno(r), libc::EIO);
     assert!(

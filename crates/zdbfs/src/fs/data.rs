@@ -128,6 +128,15 @@ impl Fs {
         Ok(st.open_handle(ino, flags & libc::O_APPEND != 0))
     }
 
+    /// Whether the kernel may keep serving `ino`'s cached pages on a new open: its data only
+    /// changes through the kernel, but a read it serves never reaches us, so not while the
+    /// next read must move atime (relatime).
+    pub fn keeps_page_cache(&self, ino: u64) -> bool {
+        let mut st = self.state.lock();
+        st.inode(&*self.store, ino)
+            .is_ok_and(|i| !i.atime_due(crate::inode::Ts::now()))
+    }
+
     /// Handle of a file created by `create`, opened with `flags`.
     pub fn open_created(&self, ino: u64, flags: i32) -> FsResult<u64> {
         let mut st = self.state.lock();
@@ -169,7 +178,7 @@ impl Fs {
         // relatime: atime moves when older than mtime/ctime or a day old, so reads rarely
         // dirty the inode.
         let now = crate::inode::Ts::now();
-        if i.atime <= i.mtime || i.atime <= i.ctime || now.secs - i.atime.secs > 24 * 3600 {
+        if i.atime_due(now) {
             i.atime = now;
             st.mark(ino);
         }
