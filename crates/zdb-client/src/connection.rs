@@ -400,6 +400,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn outgoing_resumes_partial_writes_where_they_stopped() {
+        let mut wbuf = BytesMut::new();
+        let big = vec![7u8; 100_000];
+        let args: [&[u8]; 2] = [b"SET", &big];
+        let mut parts = Vec::new();
+        resp::write_command_parts(&mut wbuf, &args, SEND_BY_REF, &mut parts);
+        let mut whole = BytesMut::new();
+        resp::write_command(&mut whole, &args);
+        // Send in odd-sized steps, as a socket taking partial writes would.
+        let mut out = Outgoing::new(&wbuf, &parts);
+        let mut sent = Vec::new();
+        for step in [1usize, 5, 4093, 17, 60_000, 1, 1_000_000] {
+            if out.done() {
+                break;
+            }
+            let mut room = step;
+            for s in out.io_slices() {
+                let take = s.len().min(room);
+                sent.extend_from_slice(&s[..take]);
+                room -= take;
+            }
+            out.advance(step - room);
+        }
+        assert!(out.done());
+        assert_eq!(&sent[..], &whole[..]);
+    }
+
+    #[test]
     fn endpoint_parsing() {
         let tcp = |s: &str| Endpoint::Tcp(s.to_string());
         assert_eq!(

@@ -170,24 +170,13 @@ impl ChunkReader {
 
     fn start(path: &Path, chunk: usize, hash: bool) -> io::Result<Self> {
         let source = Source::open(path, chunk)?;
-        let depth = if hash { DEPTH + 1 } else { DEPTH };
-        let (empty, empty_rx) = sync_channel(depth);
-        for _ in 0..depth {
-            empty.send(aligned(chunk)?).expect("receiver alive");
-        }
+        let depth = depth(hash);
+        let (empty, empty_rx) = buffers(depth, chunk)?;
         let (read_tx, read_rx) = sync_channel(depth);
         let reading = std::thread::Builder::new()
             .name("zstor-read".into())
             .spawn(move || read_loop(source, empty_rx, read_tx))?;
-        let (filled, hashing) = if hash {
-            let (tx, rx) = sync_channel(depth);
-            let t = std::thread::Builder::new()
-                .name("zstor-hash".into())
-                .spawn(move || hash_loop(read_rx, tx))?;
-            (rx, Some(t))
-        } else {
-            (read_rx, None)
-        };
+        let (filled, hashing) = hash_stage(read_rx, hash, depth)?;
         Ok(ChunkReader {
             filled: Some(filled),
             empty: Some(empty),
@@ -254,6 +243,41 @@ fn read_loop(mut source: Source, empty: Receiver<MmapMut>, filled: SyncSender<Fi
     }
 }
 
+/// Buffers a stream needs: one per stage (the hash stage is one more).
+fn depth(hash: bool) -> usize {
+    if hash {
+        DEPTH + 1
+    } else {
+        DEPTH
+    }
+}
+
+/// A pool of `depth` empty buffers of `chunk` bytes: where they go back, where they wait.
+fn buffers(depth: usize, chunk: usize) -> io::Result<(SyncSender<MmapMut>, Receiver<MmapMut>)> {
+    let (tx, rx) = sync_channel(depth);
+    for _ in 0..depth {
+        tx.send(aligned(chunk)?).expect("receiver alive");
+    }
+    Ok((tx, rx))
+}
+
+/// With `hash`, a thread between `input` and the returned receiver feeding every chunk to
+/// the file checksum; without, `input` itself.
+fn hash_stage(
+    input: Receiver<Filled>,
+    hash: bool,
+    depth: usize,
+) -> io::Result<(Receiver<Filled>, Option<JoinHandle<Digest128>>)> {
+    if !hash {
+        return Ok((input, None));
+    }
+    let (tx, rx) = sync_channel(depth);
+    let t = std::thread::Builder::new()
+        .name("zstor-hash".into())
+        .spawn(move || hash_loop(input, tx))?;
+    Ok((rx, Some(t)))
+}
+
 /// Hash every chunk passing from `from` to `to`; the digest once `from` closes.
 fn hash_loop(from: Receiver<Filled>, to: SyncSender<Filled>) -> Digest128 {
     let mut hasher = FileHasher::new();
@@ -297,21 +321,10 @@ impl ChunkWriter {
             Err(e) if direct_refused(&e) => (opts.open(path)?, false),
             Err(e) => return Err(e),
         };
-        let depth = if hash { DEPTH + 1 } else { DEPTH };
-        let (empty_tx, empty) = sync_channel(depth);
-        for _ in 0..depth {
-            empty_tx.send(aligned(chunk)?).expect("receiver alive");
-        }
+        let depth = depth(hash);
+        let (empty_tx, empty) = buffers(depth, chunk)?;
         let (jobs, jobs_rx) = sync_channel(depth);
-        let (to_disk, hashing) = if hash {
-            let (tx, rx) = sync_channel(depth);
-            let t = std::thread::Builder::new()
-                .name("zstor-hash".into())
-                .spawn(move || hash_loop(jobs_rx, tx))?;
-            (rx, Some(t))
-        } else {
-            (jobs_rx, None)
-        };
+        let (to_disk, hashing) = hash_stage(jobs_rx, hash, depth)?;
         let writing = std::thread::Builder::new()
             .name("zstor-write".into())
             .spawn(move || write_loop(file, direct, to_disk, empty_tx))?;
