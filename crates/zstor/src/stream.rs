@@ -15,9 +15,9 @@
 //!   writer and written while the caller decodes the next one.
 //!
 //! Where direct I/O is refused (filesystems without it, such as tmpfs on older kernels,
-//! or an unaligned tail) the same file descriptor goes on buffered: direct I/O is an
-//! optimisation here, never a requirement. This module knows files and buffers only,
-//! nothing of chunks' encoding.
+//! or an unaligned tail) reads go on through a buffered descriptor and writes turn
+//! `O_DIRECT` off: direct I/O is an optimisation here, never a requirement. This module
+//! knows files and buffers only, nothing of chunks' encoding.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -37,7 +37,7 @@ use crate::hash::{Digest128, FileHasher};
 const ALIGN: usize = 4096;
 
 /// Buffers per stream: one in the caller's hands, one on the disk (plus one being hashed,
-/// for a hashed reader).
+/// for a hashed stream).
 const DEPTH: usize = 2;
 
 /// A page-aligned buffer (an anonymous mapping: aligned by construction, returned to the
