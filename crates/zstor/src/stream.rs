@@ -40,10 +40,55 @@ const ALIGN: usize = 4096;
 /// for a hashed stream).
 const DEPTH: usize = 2;
 
-/// A page-aligned buffer (an anonymous mapping: aligned by construction, returned to the
-/// system as soon as the stream ends).
-fn aligned(len: usize) -> io::Result<MmapMut> {
-    MmapMut::map_anon(len.max(1))
+/// Buffers of ended streams kept for the next ones, at most this many: a fresh mapping
+/// costs a page fault per 4 KiB on first use (a host fault too on VMs that give free memory
+/// back), and a daemon storing many files would pay it on every file.
+const SPARE_MAX: usize = 8;
+
+static SPARE: std::sync::Mutex<Vec<MmapMut>> = std::sync::Mutex::new(Vec::new());
+
+/// A page-aligned buffer (an anonymous mapping: aligned by construction). Dropped, it goes
+/// back to [`SPARE`] for the next stream. Only the bytes a stream fills are ever read out
+/// of it, so what an earlier stream left there never leaks.
+struct Buf(Option<MmapMut>);
+
+impl Buf {
+    fn new(len: usize) -> io::Result<Buf> {
+        let len = len.max(1);
+        let spare = {
+            let mut pool = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+            pool.iter()
+                .position(|b| b.len() == len)
+                .map(|i| pool.swap_remove(i))
+        };
+        match spare {
+            Some(b) => Ok(Buf(Some(b))),
+            None => Ok(Buf(Some(MmapMut::map_anon(len)?))),
+        }
+    }
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl std::ops::DerefMut for Buf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.0.as_deref_mut().unwrap_or_default()
+    }
+}
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        let Some(b) = self.0.take() else { return };
+        let mut pool = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < SPARE_MAX {
+            pool.push(b);
+        }
+    }
 }
 
 /// A file being read from start to end: what the page cache already holds is copied from
@@ -140,15 +185,15 @@ fn direct_refused(e: &io::Error) -> bool {
 }
 
 /// What goes from stage to stage of a reader: a buffer and how much of it is data.
-type Filled = io::Result<(MmapMut, usize)>;
+type Filled = io::Result<(Buf, usize)>;
 
 /// A file read chunk by chunk, the next chunks read ahead (and hashed) on threads.
 pub struct ChunkReader {
     filled: Option<Receiver<Filled>>,
-    empty: Option<SyncSender<MmapMut>>,
+    empty: Option<SyncSender<Buf>>,
     reading: Option<JoinHandle<()>>,
     hashing: Option<JoinHandle<Digest128>>,
-    current: Option<(MmapMut, usize)>,
+    current: Option<(Buf, usize)>,
     chunk: usize,
     /// The last chunk (short or empty) has been handed out.
     ended: bool,
@@ -233,7 +278,7 @@ impl Drop for ChunkReader {
     }
 }
 
-fn read_loop(mut source: Source, empty: Receiver<MmapMut>, filled: SyncSender<Filled>) {
+fn read_loop(mut source: Source, empty: Receiver<Buf>, filled: SyncSender<Filled>) {
     while let Ok(mut buf) = empty.recv() {
         let got = source.read_chunk(&mut buf);
         let end = matches!(got, Ok(n) if n < buf.len()) || got.is_err();
@@ -253,10 +298,10 @@ fn depth(hash: bool) -> usize {
 }
 
 /// A pool of `depth` empty buffers of `chunk` bytes: where they go back, where they wait.
-fn buffers(depth: usize, chunk: usize) -> io::Result<(SyncSender<MmapMut>, Receiver<MmapMut>)> {
+fn buffers(depth: usize, chunk: usize) -> io::Result<(SyncSender<Buf>, Receiver<Buf>)> {
     let (tx, rx) = sync_channel(depth);
     for _ in 0..depth {
-        tx.send(aligned(chunk)?).expect("receiver alive");
+        tx.send(Buf::new(chunk)?).expect("receiver alive");
     }
     Ok((tx, rx))
 }
@@ -295,7 +340,7 @@ fn hash_loop(from: Receiver<Filled>, to: SyncSender<Filled>) -> Digest128 {
 /// A file written chunk by chunk, each chunk written behind (and hashed) on threads.
 pub struct ChunkWriter {
     jobs: Option<SyncSender<Filled>>,
-    empty: Receiver<MmapMut>,
+    empty: Receiver<Buf>,
     writing: Option<JoinHandle<io::Result<File>>>,
     hashing: Option<JoinHandle<Digest128>>,
     chunk: usize,
@@ -398,7 +443,7 @@ fn write_loop(
     mut file: File,
     mut direct: bool,
     jobs: Receiver<Filled>,
-    empty: SyncSender<MmapMut>,
+    empty: SyncSender<Buf>,
 ) -> io::Result<File> {
     while let Ok(job) = jobs.recv() {
         let (buf, len) = job?;
