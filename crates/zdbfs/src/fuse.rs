@@ -477,7 +477,11 @@ impl Filesystem for ZdbFuse {
         self.arrived(Some(Call::Open));
         match self.fs.opendir(ino.0) {
             // The kernel may keep the listing across opens: it drops it itself whenever the
-            // directory changes, and every change comes through it (see `TTL`).
+            // directory changes, and every change comes through it (see `TTL`). It may also
+            // build one listing from the READDIRs of several handles, so an offset must name
+            // the same entry in every handle's snapshot of an unchanged directory: it does,
+            // since snapshots follow the in-memory buckets' order, and a directory stays in
+            // memory while the kernel holds its inode (`State::try_evict`).
             Ok(fh) => reply.opened(
                 FileHandle(fh),
                 FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE,
