@@ -179,6 +179,12 @@ impl Filesystem for ZdbFuse {
                 .add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE)
                 .is_ok();
         self.fs.set_kernel_writeback(wb);
+        // Lookups and listings in one directory may run in parallel (each call takes the
+        // filesystem lock for its whole length anyway): concurrent callers then overlap
+        // their round trips instead of queueing on the kernel's per-directory lock.
+        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS) {
+            tracing::info!(?missing, "kernel lacks FUSE_PARALLEL_DIROPS");
+        }
         // Directory listings carry the entries' attributes when the kernel expects them to
         // be used (`ls -l`, `find`, `du`): no LOOKUP per entry afterwards.
         if let Err(missing) = config
