@@ -179,6 +179,11 @@ impl Filesystem for ZdbFuse {
                 .add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE)
                 .is_ok();
         self.fs.set_kernel_writeback(wb);
+        // A symlink's target never changes (a new target is a new inode): the kernel may
+        // keep it instead of asking on every path walk through the link.
+        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS) {
+            tracing::info!(?missing, "kernel lacks FUSE_CACHE_SYMLINKS");
+        }
         // Lookups and listings in one directory may run in parallel (each call takes the
         // filesystem lock for its whole length anyway): concurrent callers then overlap
         // their round trips instead of queueing on the kernel's per-directory lock.

@@ -252,6 +252,13 @@ fn links_symlinks_fifos() {
         .file_type()
         .is_symlink());
     assert_eq!(io_errno(fs::read_link(t.p("h"))), libc::EINVAL);
+    // A symlink replaced by another one under the same name: the new target is seen (the
+    // kernel caches targets per inode, FUSE_CACHE_SYMLINKS).
+    fs::write(t.p("h2"), b"other").unwrap();
+    std::os::unix::fs::symlink("h2", t.p("s.new")).unwrap();
+    fs::rename(t.p("s.new"), t.p("s")).unwrap();
+    assert_eq!(fs::read_link(t.p("s")).unwrap().to_str(), Some("h2"));
+    assert_eq!(fs::read(t.p("s")).unwrap(), b"other");
     // FIFO via mknod.
     let c = cstr(&t.p("fifo"));
     // SAFETY: valid path.
