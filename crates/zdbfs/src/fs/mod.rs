@@ -349,18 +349,7 @@ impl Fs {
 
     /// The kernel dropped `n` references to `ino` (FUSE forget).
     pub fn forget(&self, ino: u64, n: u64) {
-        let mut st = self.state.lock();
-        let left = match st.lookups.get_mut(&ino) {
-            Some(c) => {
-                *c = c.saturating_sub(n);
-                *c
-            }
-            None => return,
-        };
-        if left == 0 {
-            st.lookups.remove(&ino);
-            st.try_evict(ino);
-        }
+        self.state.lock().forget(ino, n);
     }
 
     /// Number of inodes held in memory.
@@ -408,6 +397,21 @@ impl State {
     /// The kernel holds one more reference to `ino`.
     pub fn remember(&mut self, ino: u64) {
         *self.lookups.entry(ino).or_insert(0) += 1;
+    }
+
+    /// The kernel dropped `n` references to `ino` (or never got them).
+    pub fn forget(&mut self, ino: u64, n: u64) {
+        let left = match self.lookups.get_mut(&ino) {
+            Some(c) => {
+                *c = c.saturating_sub(n);
+                *c
+            }
+            None => return,
+        };
+        if left == 0 {
+            self.lookups.remove(&ino);
+            self.try_evict(ino);
+        }
     }
 
     /// Drop `ino` from memory if nothing needs it there: no kernel reference, no open handle,

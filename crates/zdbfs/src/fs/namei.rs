@@ -459,7 +459,8 @@ impl Fs {
 
     /// [`Fs::readdir`] with each entry's attributes (READDIRPLUS). Every entry but `.` and
     /// `..` that `f` takes (returns false for) is a lookup: the kernel now holds a reference
-    /// to it. An entry whose inode is gone since the snapshot is left out.
+    /// to it. An entry whose inode is gone since the snapshot is left out; any other failure
+    /// to load an inode fails the call (a listing never silently misses entries).
     pub fn readdirplus(
         &self,
         fh: u64,
@@ -469,19 +470,35 @@ impl Fs {
         let store = &*self.store;
         let mut st = self.state.lock();
         let snap = self.take_snapshot(&mut st, fh, offset)?;
+        let mut result = Ok(());
+        let mut handed = Vec::new();
         for (i, item) in snap.iter().enumerate().skip(offset as usize) {
-            let Ok(inode) = st.inode(store, item.ino) else {
-                continue;
+            let attr = match st.inode(store, item.ino) {
+                Ok(inode) => Attr::of(inode),
+                Err(Errno::ENOENT) => continue,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             };
-            if f(i as u64 + 1, item, &Attr::of(inode)) {
+            if f(i as u64 + 1, item, &attr) {
+                // Did not fit: the kernel never saw it, so nothing keeps it in memory.
+                st.try_evict(item.ino);
                 break;
             }
             if item.name != b"." && item.name != b".." {
                 st.remember(item.ino);
+                handed.push(item.ino);
+            }
+        }
+        if result.is_err() {
+            // The kernel gets an error, not these entries.
+            for ino in handed {
+                st.forget(ino, 1);
             }
         }
         put_snapshot(&mut st, fh, snap);
-        Ok(())
+        result
     }
 
     /// The entry list of open directory `fh`, taken out of its handle for the caller to walk

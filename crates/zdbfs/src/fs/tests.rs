@@ -211,6 +211,41 @@ fn forgotten_clean_inodes_leave_memory_and_reload() {
     assert_eq!(fs.read(b.ino, 0, 100).unwrap(), b"content");
 }
 
+#[test]
+fn readdirplus_counts_a_lookup_for_each_entry_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, fs) = open(dir.path());
+    let mut inos = Vec::new();
+    for name in [&b"a"[..], b"b", b"c"] {
+        let a = fs.create_node(ME, ROOT, name, file(0o644)).unwrap();
+        fs.forget(a.ino, 1);
+        inos.push(a.ino);
+    }
+    fs.flush_all(false).unwrap();
+    let base = fs.cached_inodes();
+    // Take ".", ".." and two entries, then report the buffer full.
+    let fh = fs.opendir(ROOT).unwrap();
+    let mut taken = Vec::new();
+    fs.readdirplus(fh, 0, |_, item, attr| {
+        assert_eq!(attr.ino, item.ino);
+        if taken.len() == 4 {
+            return true;
+        }
+        taken.push(item.ino);
+        false
+    })
+    .unwrap();
+    fs.releasedir(fh);
+    let handed: Vec<u64> = taken[2..].to_vec();
+    assert_eq!(handed.len(), 2);
+    // The two handed out stay in memory (the kernel holds them), the third does not.
+    assert_eq!(fs.cached_inodes(), base + 2);
+    for ino in handed {
+        fs.forget(ino, 1);
+    }
+    assert_eq!(fs.cached_inodes(), base, "forgotten, they leave memory");
+}
+
 /// Deterministic xorshift for the model test.
 struct Rng(u64);
 
