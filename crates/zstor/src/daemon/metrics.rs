@@ -149,15 +149,17 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The `# HELP` and `# TYPE` lines of a metric family.
+pub(super) fn head(name: &str, kind: &str, help: &str, lines: &mut Vec<String>) {
+    lines.push(format!("# HELP {name} {help}"));
+    lines.push(format!("# TYPE {name} {kind}"));
+}
+
 /// The whole exposition, Prometheus text format 0.0.4.
 pub fn render(shared: &Shared) -> String {
     let m = &shared.metrics;
     let mut out = String::new();
     let mut lines: Vec<String> = Vec::new();
-    let head = |name: &str, kind: &str, help: &str, lines: &mut Vec<String>| {
-        lines.push(format!("# HELP {name} {help}"));
-        lines.push(format!("# TYPE {name} {kind}"));
-    };
     head(
         "zstor_requests_total",
         "counter",

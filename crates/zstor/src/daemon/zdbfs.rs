@@ -86,8 +86,7 @@ pub fn render(stats: &[u64; 30], lines: &mut Vec<String>) {
             .unwrap_or(0)
     };
     let mut one = |name: &str, kind: &str, help: &str, v: u64| {
-        lines.push(format!("# HELP {name} {help}"));
-        lines.push(format!("# TYPE {name} {kind}"));
+        super::metrics::head(name, kind, help, lines);
         lines.push(format!("{name} {v}"));
     };
     one(
