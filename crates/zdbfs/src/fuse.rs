@@ -166,12 +166,6 @@ impl ZdbFuse {
 impl Filesystem for ZdbFuse {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_time_granularity(Duration::from_nanos(1));
-        // We clear set-id bits and file capabilities ourselves (on write, truncate, chown):
-        // the kernel then marks the superblock SB_NOSEC and stops asking for
-        // security.capability before every write.
-        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_HANDLE_KILLPRIV_V2) {
-            tracing::info!(?missing, "kernel lacks FUSE_HANDLE_KILLPRIV_V2");
-        }
         // The kernel's writeback cache: writes land in the page cache and reach us as large
         // WRITEs; close and fsync still write the dirty pages back before they return.
         let wb = self.fs.config.writeback_cache
@@ -179,23 +173,27 @@ impl Filesystem for ZdbFuse {
                 .add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE)
                 .is_ok();
         self.fs.set_kernel_writeback(wb);
-        // A symlink's target never changes (a new target is a new inode): the kernel may
-        // keep it instead of asking on every path walk through the link.
-        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_CACHE_SYMLINKS) {
-            tracing::info!(?missing, "kernel lacks FUSE_CACHE_SYMLINKS");
-        }
-        // Lookups and listings in one directory may run in parallel (each call takes the
-        // filesystem lock for its whole length anyway): concurrent callers then overlap
-        // their round trips instead of queueing on the kernel's per-directory lock.
-        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS) {
-            tracing::info!(?missing, "kernel lacks FUSE_PARALLEL_DIROPS");
-        }
-        // Directory listings carry the entries' attributes when the kernel expects them to
-        // be used (`ls -l`, `find`, `du`): no LOOKUP per entry afterwards.
-        if let Err(missing) = config
-            .add_capabilities(InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO)
-        {
-            tracing::info!(?missing, "kernel lacks READDIRPLUS");
+        let wanted = [
+            // We clear set-id bits and file capabilities ourselves (on write, truncate,
+            // chown): the kernel then marks the superblock SB_NOSEC and stops asking for
+            // security.capability before every write.
+            InitFlags::FUSE_HANDLE_KILLPRIV_V2,
+            // A symlink's target never changes (a new target is a new inode): the kernel
+            // may keep it instead of asking on every path walk through the link.
+            InitFlags::FUSE_CACHE_SYMLINKS,
+            // Lookups and listings in one directory may run in parallel (each call takes
+            // the filesystem lock for its whole length anyway): concurrent callers then
+            // overlap their round trips instead of queueing on the kernel's directory lock.
+            InitFlags::FUSE_PARALLEL_DIROPS,
+            // Directory listings carry the entries' attributes when the kernel expects them
+            // to be used (`ls -l`, `find`, `du`): no LOOKUP per entry afterwards.
+            InitFlags::FUSE_DO_READDIRPLUS | InitFlags::FUSE_READDIRPLUS_AUTO,
+        ];
+        for flags in wanted {
+            // Each is an optimisation: an older kernel without it is served all the same.
+            if let Err(missing) = config.add_capabilities(flags) {
+                tracing::info!(?missing, "kernel lacks a FUSE capability");
+            }
         }
         tracing::info!(writeback_cache = wb, "FUSE session initialised");
         Ok(())
