@@ -36,7 +36,7 @@ pub fn blake2b_128(data: &[u8]) -> Digest128 {
 
 /// blake2b-128 of the file at `path` (read with direct I/O, the hashing beside the reads).
 pub fn file_checksum(path: &std::path::Path) -> std::io::Result<Digest128> {
-    let mut r = crate::stream::ChunkReader::hashed(path, 4 << 20)?;
+    let mut r = crate::stream::ChunkReader::open(path, 4 << 20)?;
     while !r.next_chunk()?.is_empty() {}
     r.checksum()
         .ok_or_else(|| std::io::Error::other("file hashing thread failed"))

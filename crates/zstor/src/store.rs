@@ -176,7 +176,7 @@ impl Store {
         let mut object_id = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut object_id);
         let mut encoder = ChunkEncoder::new(params, &self.data_key, object_id)?;
-        let mut reader = ChunkReader::hashed(source, self.chunk_size)
+        let mut reader = ChunkReader::open(source, self.chunk_size)
             .map_err(io(format!("open {}", source.display())))?;
         let n = params.n();
         let mut keys: Vec<Vec<u64>> = vec![Vec::new(); n];
@@ -392,7 +392,7 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut decoder = ChunkDecoder::new(params, &self.data_key, meta.object_id)?;
         let tmp = temp_name(out);
-        let mut writer = ChunkWriter::hashed(&tmp, meta.chunk_size as usize)
+        let mut writer = ChunkWriter::create(&tmp, meta.chunk_size as usize)
             .map_err(io(format!("create {}", tmp.display())))?;
         let result = self
             .retrieve_into(&meta, &backends, &mut decoder, &mut writer, progress)
@@ -401,10 +401,10 @@ impl Store {
             let (file, actual) = writer
                 .finish()
                 .map_err(io(format!("write {}", tmp.display())))?;
-            if actual != Some(meta.checksum) {
+            if actual != meta.checksum {
                 return Err(Error::ChecksumMismatch {
                     expected: hex::encode(meta.checksum),
-                    actual: actual.map(hex::encode).unwrap_or_default(),
+                    actual: hex::encode(actual),
                 });
             }
             file.sync_all()

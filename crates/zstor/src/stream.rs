@@ -9,8 +9,8 @@
 //! while the caller hashes and codes. A chunk the page cache already holds (a file just
 //! written) is copied from there instead (`RWF_NOWAIT` reads never wait for the disk):
 //!
-//! * [`ChunkReader`] reads ahead: the next chunk is read (and, if asked, fed to the file
-//!   checksum) while the caller uses this one.
+//! * [`ChunkReader`] reads ahead: the next chunk is read and fed to the file checksum
+//!   while the caller uses this one.
 //! * [`ChunkWriter`] writes behind: the caller's chunk is copied into a buffer of the
 //!   writer and written while the caller decodes the next one.
 //!
@@ -36,9 +36,8 @@ use crate::hash::{Digest128, FileHasher};
 /// 4 KiB covers every common device (and mmap'd buffers are page aligned).
 const ALIGN: usize = 4096;
 
-/// Buffers per stream: one in the caller's hands, one on the disk (plus one being hashed,
-/// for a hashed stream).
-const DEPTH: usize = 2;
+/// Buffers per stream: one in the caller's hands, one being hashed, one on the disk.
+const DEPTH: usize = 3;
 
 /// Buffers of ended streams kept for the next ones, at most this many: a fresh mapping
 /// costs a page fault per 4 KiB on first use (a host fault too on VMs that give free memory
@@ -187,7 +186,7 @@ fn direct_refused(e: &io::Error) -> bool {
 /// What goes from stage to stage of a reader: a buffer and how much of it is data.
 type Filled = io::Result<(Buf, usize)>;
 
-/// A file read chunk by chunk, the next chunks read ahead (and hashed) on threads.
+/// A file read chunk by chunk, the next chunks read ahead and hashed on threads.
 pub struct ChunkReader {
     filled: Option<Receiver<Filled>>,
     empty: Option<SyncSender<Buf>>,
@@ -201,32 +200,23 @@ pub struct ChunkReader {
 
 impl ChunkReader {
     /// Start reading `path` in chunks of `chunk` bytes (a multiple of 4 KiB keeps every
-    /// read direct; any other size still works, buffered).
+    /// read direct; any other size still works, buffered). The file's blake2b-128 is
+    /// computed on a thread of its own as the chunks go by (the slowest step of a store,
+    /// kept off the caller's path); [`ChunkReader::checksum`] returns it once every chunk
+    /// has been taken.
     pub fn open(path: &Path, chunk: usize) -> io::Result<Self> {
-        Self::start(path, chunk, false)
-    }
-
-    /// [`ChunkReader::open`], with the file's blake2b-128 computed on a thread of its own
-    /// as the chunks go by (the slowest step of a store, kept off the caller's path);
-    /// [`ChunkReader::checksum`] returns it once every chunk has been taken.
-    pub fn hashed(path: &Path, chunk: usize) -> io::Result<Self> {
-        Self::start(path, chunk, true)
-    }
-
-    fn start(path: &Path, chunk: usize, hash: bool) -> io::Result<Self> {
         let source = Source::open(path, chunk)?;
-        let depth = depth(hash);
-        let (empty, empty_rx) = buffers(depth, chunk)?;
-        let (read_tx, read_rx) = sync_channel(depth);
+        let (empty, empty_rx) = buffers(chunk)?;
+        let (read_tx, read_rx) = sync_channel(DEPTH);
         let reading = std::thread::Builder::new()
             .name("zstor-read".into())
             .spawn(move || read_loop(source, empty_rx, read_tx))?;
-        let (filled, hashing) = hash_stage(read_rx, hash, depth)?;
+        let (filled, hashing) = hash_stage(read_rx)?;
         Ok(ChunkReader {
             filled: Some(filled),
             empty: Some(empty),
             reading: Some(reading),
-            hashing,
+            hashing: Some(hashing),
             current: None,
             chunk,
             ended: false,
@@ -253,8 +243,7 @@ impl ChunkReader {
         }
     }
 
-    /// The blake2b-128 of the whole file, for a reader made by [`ChunkReader::hashed`]
-    /// whose chunks were all taken (`None` otherwise).
+    /// The blake2b-128 of the whole file once every chunk was taken (`None` before).
     pub fn checksum(mut self) -> Option<Digest128> {
         if !self.ended {
             return None;
@@ -288,39 +277,23 @@ fn read_loop(mut source: Source, empty: Receiver<Buf>, filled: SyncSender<Filled
     }
 }
 
-/// Buffers a stream needs: one per stage (the hash stage is one more).
-fn depth(hash: bool) -> usize {
-    if hash {
-        DEPTH + 1
-    } else {
-        DEPTH
-    }
-}
-
-/// A pool of `depth` empty buffers of `chunk` bytes: where they go back, where they wait.
-fn buffers(depth: usize, chunk: usize) -> io::Result<(SyncSender<Buf>, Receiver<Buf>)> {
-    let (tx, rx) = sync_channel(depth);
-    for _ in 0..depth {
+/// A pool of [`DEPTH`] empty buffers of `chunk` bytes: where they go back, where they wait.
+fn buffers(chunk: usize) -> io::Result<(SyncSender<Buf>, Receiver<Buf>)> {
+    let (tx, rx) = sync_channel(DEPTH);
+    for _ in 0..DEPTH {
         tx.send(Buf::new(chunk)?).expect("receiver alive");
     }
     Ok((tx, rx))
 }
 
-/// With `hash`, a thread between `input` and the returned receiver feeding every chunk to
-/// the file checksum; without, `input` itself.
-fn hash_stage(
-    input: Receiver<Filled>,
-    hash: bool,
-    depth: usize,
-) -> io::Result<(Receiver<Filled>, Option<JoinHandle<Digest128>>)> {
-    if !hash {
-        return Ok((input, None));
-    }
-    let (tx, rx) = sync_channel(depth);
+/// A thread between `input` and the returned receiver feeding every chunk to the file
+/// checksum.
+fn hash_stage(input: Receiver<Filled>) -> io::Result<(Receiver<Filled>, JoinHandle<Digest128>)> {
+    let (tx, rx) = sync_channel(DEPTH);
     let t = std::thread::Builder::new()
         .name("zstor-hash".into())
         .spawn(move || hash_loop(input, tx))?;
-    Ok((rx, Some(t)))
+    Ok((rx, t))
 }
 
 /// Hash every chunk passing from `from` to `to`; the digest once `from` closes.
@@ -337,7 +310,7 @@ fn hash_loop(from: Receiver<Filled>, to: SyncSender<Filled>) -> Digest128 {
     hasher.finish()
 }
 
-/// A file written chunk by chunk, each chunk written behind (and hashed) on threads.
+/// A file written chunk by chunk, each chunk hashed and written behind on threads.
 pub struct ChunkWriter {
     jobs: Option<SyncSender<Filled>>,
     empty: Receiver<Buf>,
@@ -347,18 +320,10 @@ pub struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    /// Create (or truncate) `path` for chunks of up to `chunk` bytes.
+    /// Create (or truncate) `path` for chunks of up to `chunk` bytes. The blake2b-128 of
+    /// everything written is computed on a thread of its own; [`ChunkWriter::finish`]
+    /// returns it.
     pub fn create(path: &Path, chunk: usize) -> io::Result<Self> {
-        Self::start(path, chunk, false)
-    }
-
-    /// [`ChunkWriter::create`], with the blake2b-128 of everything written computed on a
-    /// thread of its own; [`ChunkWriter::finish`] returns it.
-    pub fn hashed(path: &Path, chunk: usize) -> io::Result<Self> {
-        Self::start(path, chunk, true)
-    }
-
-    fn start(path: &Path, chunk: usize, hash: bool) -> io::Result<Self> {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
         let (file, direct) = match opts.clone().custom_flags(libc::O_DIRECT).open(path) {
@@ -366,10 +331,9 @@ impl ChunkWriter {
             Err(e) if direct_refused(&e) => (opts.open(path)?, false),
             Err(e) => return Err(e),
         };
-        let depth = depth(hash);
-        let (empty_tx, empty) = buffers(depth, chunk)?;
-        let (jobs, jobs_rx) = sync_channel(depth);
-        let (to_disk, hashing) = hash_stage(jobs_rx, hash, depth)?;
+        let (empty_tx, empty) = buffers(chunk)?;
+        let (jobs, jobs_rx) = sync_channel(DEPTH);
+        let (to_disk, hashing) = hash_stage(jobs_rx)?;
         let writing = std::thread::Builder::new()
             .name("zstor-write".into())
             .spawn(move || write_loop(file, direct, to_disk, empty_tx))?;
@@ -377,7 +341,7 @@ impl ChunkWriter {
             jobs: Some(jobs),
             empty,
             writing: Some(writing),
-            hashing,
+            hashing: Some(hashing),
             chunk,
         })
     }
@@ -401,20 +365,18 @@ impl ChunkWriter {
         }
     }
 
-    /// Wait for every queued write; returns the file (not yet synced) and, for a writer
-    /// made by [`ChunkWriter::hashed`], the checksum of all that was written.
-    pub fn finish(mut self) -> io::Result<(File, Option<Digest128>)> {
+    /// Wait for every queued write; returns the file (not yet synced) and the checksum of
+    /// all that was written.
+    pub fn finish(mut self) -> io::Result<(File, Digest128)> {
         self.jobs = None;
         let written = match self.writing.take().map(JoinHandle::join) {
             Some(Ok(r)) => r?,
             _ => return Err(io::Error::other("write thread panicked")),
         };
-        let checksum = match self.hashing.take().map(JoinHandle::join) {
-            Some(Ok(sum)) => Some(sum),
-            Some(Err(_)) => return Err(io::Error::other("hash thread panicked")),
-            None => None,
-        };
-        Ok((written, checksum))
+        match self.hashing.take().map(JoinHandle::join) {
+            Some(Ok(sum)) => Ok((written, sum)),
+            _ => Err(io::Error::other("hash thread panicked")),
+        }
     }
 
     /// The writing thread stopped early: its error.
@@ -549,13 +511,13 @@ mod tests {
     }
 
     #[test]
-    fn a_hashed_reader_gives_the_file_checksum() {
+    fn a_reader_gives_the_file_checksum() {
         let dir = tempfile::tempdir().unwrap();
         for len in [0, 100, 8192, 5 * 8192, 5 * 8192 + 1] {
             let p = dir.path().join(format!("h{len}"));
             let data = pattern(len);
             std::fs::write(&p, &data).unwrap();
-            let mut r = ChunkReader::hashed(&p, 8192).unwrap();
+            let mut r = ChunkReader::open(&p, 8192).unwrap();
             let mut seen = Vec::new();
             loop {
                 let c = r.next_chunk().unwrap();
@@ -570,7 +532,7 @@ mod tests {
         }
         // Not read to the end: no checksum (a partial one would be wrong).
         let p = dir.path().join(format!("h{}", 5 * 8192));
-        let mut r = ChunkReader::hashed(&p, 8192).unwrap();
+        let mut r = ChunkReader::open(&p, 8192).unwrap();
         r.next_chunk().unwrap();
         assert_eq!(r.checksum(), None);
     }
@@ -580,26 +542,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("big");
         std::fs::write(&p, pattern(10 * 8192)).unwrap();
-        for mut r in [
-            ChunkReader::open(&p, 8192).unwrap(),
-            ChunkReader::hashed(&p, 8192).unwrap(),
-        ] {
-            assert_eq!(r.next_chunk().unwrap().len(), 8192);
-            drop(r); // joins the threads: the test would hang otherwise
-        }
+        let mut r = ChunkReader::open(&p, 8192).unwrap();
+        assert_eq!(r.next_chunk().unwrap().len(), 8192);
+        drop(r); // joins the threads: the test would hang otherwise
     }
 
     #[test]
-    fn a_hashed_writer_gives_the_checksum_of_what_it_wrote() {
+    fn a_writer_gives_the_checksum_of_what_it_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("hw");
         let data = pattern(3 * 8192 + 10);
-        let mut w = ChunkWriter::hashed(&p, 8192).unwrap();
+        let mut w = ChunkWriter::create(&p, 8192).unwrap();
         for c in data.chunks(8192) {
             w.write(c).unwrap();
         }
         let (_, sum) = w.finish().unwrap();
-        assert_eq!(sum, Some(crate::hash::blake2b_128(&data)));
+        assert_eq!(sum, crate::hash::blake2b_128(&data));
         assert_eq!(std::fs::read(&p).unwrap(), data);
     }
 
@@ -614,7 +572,7 @@ mod tests {
     #[test]
     fn write_errors_reach_the_caller() {
         // /dev/full fails every write with ENOSPC (opened buffered: it refuses O_DIRECT).
-        let mut w = ChunkWriter::hashed(Path::new("/dev/full"), 4096).unwrap();
+        let mut w = ChunkWriter::create(Path::new("/dev/full"), 4096).unwrap();
         let mut first = None;
         for _ in 0..4 {
             if let Err(e) = w.write(&[1u8; 4096]) {
