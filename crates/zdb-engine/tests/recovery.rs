@@ -266,34 +266,53 @@ impl EventSink for SlowRestorer {
     }
 }
 
+/// Every read that can meet an offloaded segment fetches it with the namespace lock
+/// released: while the fetch waits, writes and reads of resident data go on.
 #[test]
 fn a_slow_fetch_delays_its_read_only_not_writers() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = fill(dir.path(), 1000, Mode::User);
-    let d0 = file(dir.path(), "data", 0);
-    let backup = dir.path().join("backup-d0");
-    fs::rename(&d0, &backup).unwrap();
-    let (entered_tx, entered) = std::sync::mpsc::channel();
-    let (release, release_rx) = std::sync::mpsc::channel();
-    let sink = Arc::new(SlowRestorer {
-        backup,
-        entered: entered_tx,
-        release: Mutex::new(release_rx),
-    });
-    let e = Engine::open(config(dir.path()), sink).unwrap();
-    let ns = e.namespace("ns").unwrap();
-    let reader = {
-        let ns = ns.clone();
-        let key = keys[0].clone();
-        std::thread::spawn(move || ns.get(&key).unwrap())
-    };
-    entered.recv().unwrap();
-    // The fetch is in progress: writes and reads of resident data go on meanwhile.
-    ns.set(b"written during the fetch", b"yes", None).unwrap();
-    assert!(ns.get(&keys[999]).unwrap().is_some());
-    release.send(()).unwrap();
-    assert_eq!(
-        reader.join().unwrap(),
-        Some("value number 0".repeat(50).into_bytes())
-    );
+    type Read = fn(&Namespace, &[u8]) -> Vec<u8>;
+    let reads: [(&str, Read); 4] = [
+        ("GET", |ns, k| ns.get(k).unwrap().unwrap()),
+        ("CHECK", |ns, k| {
+            assert_eq!(ns.check(k).unwrap(), Some(true));
+            ns.get(k).unwrap().unwrap()
+        }),
+        ("HISTORY", |ns, k| {
+            ns.history(k, None).unwrap().unwrap().payload
+        }),
+        ("DATA RAW", |ns, k| {
+            let m = ns.meta(k).unwrap().unwrap();
+            ns.raw_record(m.seg, m.data_off).unwrap().2
+        }),
+    ];
+    for (what, read) in reads {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = fill(dir.path(), 1000, Mode::User);
+        let d0 = file(dir.path(), "data", 0);
+        let backup = dir.path().join("backup-d0");
+        fs::rename(&d0, &backup).unwrap();
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel();
+        let sink = Arc::new(SlowRestorer {
+            backup,
+            entered: entered_tx,
+            release: Mutex::new(release_rx),
+        });
+        let e = Engine::open(config(dir.path()), sink).unwrap();
+        let ns = e.namespace("ns").unwrap();
+        let reader = {
+            let ns = ns.clone();
+            let key = keys[0].clone();
+            std::thread::spawn(move || read(&ns, &key))
+        };
+        entered.recv().unwrap();
+        ns.set(b"written during the fetch", b"yes", None).unwrap();
+        assert!(ns.get(&keys[999]).unwrap().is_some(), "{what}");
+        release.send(()).unwrap();
+        assert_eq!(
+            reader.join().unwrap(),
+            "value number 0".repeat(50).into_bytes(),
+            "{what}"
+        );
+    }
 }

@@ -228,6 +228,10 @@ impl Namespace {
     /// The raw record at `(seg, off)`: header, key and payload, checksums verified (DATA RAW).
     pub fn raw_record(&self, seg: u32, off: u32) -> Result<(RecordHeader, Vec<u8>, Vec<u8>)> {
         self.check_alive()?;
+        self.fetching(|| self.raw_record_locked(seg, off))
+    }
+
+    fn raw_record_locked(&self, seg: u32, off: u32) -> Result<(RecordHeader, Vec<u8>, Vec<u8>)> {
         let st = self.state.read();
         let (f, path) = self.file(&st, true, seg)?;
         let corrupt = |what| Error::Corrupt {

@@ -85,10 +85,13 @@ impl Namespace {
     }
 
     /// Whether every segment older than `seg` is empty, so tombstones in `seg` shadow nothing.
+    /// A segment that is not on this disk (offloaded) counts as holding records: a rebuild
+    /// that fetches it back would otherwise see an older version of a key whose tombstone was
+    /// dropped, and the deleted key would return.
     fn oldest_with_records(&self, st: &State, seg: u32) -> bool {
         st.segments.iter().take_while(|&&s| s < seg).all(|&s| {
             self.data_file_len(s)
-                .is_none_or(|l| l <= FILE_HEADER_LEN as u64)
+                .is_some_and(|l| l <= FILE_HEADER_LEN as u64)
         })
     }
 
@@ -126,8 +129,10 @@ impl Namespace {
             }
             c
         };
+        // A batch that meets the segment evicted meanwhile fetches it back and runs again:
+        // records it already moved are skipped then (their index no longer points here).
         for batch in candidates.chunks(BATCH) {
-            self.with_write(|st| self.move_user_batch(st, seg, batch, stats))?;
+            self.fetching(|| self.with_write(|st| self.move_user_batch(st, seg, batch, stats)))?;
         }
         Ok(())
     }
@@ -205,7 +210,9 @@ impl Namespace {
         };
         let mut touched = BTreeSet::new();
         for batch in ids.chunks(BATCH) {
-            self.with_write(|st| self.move_seq_batch(st, seg, batch, stats, &mut touched))?;
+            self.fetching(|| {
+                self.with_write(|st| self.move_seq_batch(st, seg, batch, stats, &mut touched))
+            })?;
         }
         // The rewritten entries must be durable before their old records disappear.
         let st = self.state.read();

@@ -279,22 +279,12 @@ impl Namespace {
         self.check_alive()?;
         let mut f = Some(f);
         let mut call = |v: Option<&[u8]>| f.take().expect("called once")(v);
-        let mut fetched = false;
-        let range = loop {
+        let found = self.fetching(|| {
             let st = self.state.read();
             Self::check_readable(&st)?;
             let Some(m) = self.lookup(&st, key)? else {
-                drop(st);
-                return Ok(call(None));
+                return Ok(None);
             };
-            if !fetched && self.needs_fetch(&st, m.seg) {
-                // Bring an offloaded segment back without the lock: a slow fetch then delays
-                // this read only, not the namespace's writers.
-                drop(st);
-                self.fetch_segment(m.seg)?;
-                fetched = true;
-                continue;
-            }
             let key_len = record_key_len(&st, key);
             let len = format::RECORD_HEADER_LEN + key_len + m.payload_len as usize;
             let payload = len - m.payload_len as usize..len;
@@ -306,7 +296,7 @@ impl Namespace {
             })?;
             if let Some(out) = mapped {
                 self.io.data.read(&Ok::<(), ()>(()), len);
-                return out;
+                return Ok(Some(Ok(out?)));
             }
             BUF.with_borrow_mut(|buf| -> Result<()> {
                 if buf.len() < len {
@@ -316,9 +306,14 @@ impl Namespace {
                 self.check_record(&buf[..len], m.seg, m.data_off, key_len, m.payload_len)?;
                 Ok(())
             })?;
-            break payload;
-        };
-        Ok(BUF.with_borrow(|buf| call(Some(&buf[range]))))
+            Ok(Some(Err(payload)))
+        })?;
+        Ok(match found {
+            None => call(None),
+            Some(Ok(out)) => out,
+            // Read into the buffer: `f` runs with the lock released.
+            Some(Err(range)) => BUF.with_borrow(|buf| call(Some(&buf[range]))),
+        })
     }
 
     /// Metadata of the current, non-deleted version of `key`.
@@ -332,32 +327,19 @@ impl Namespace {
     /// Whether the stored payload of `key` still matches its checksum (`None` if absent).
     pub fn check(&self, key: &[u8]) -> Result<Option<bool>> {
         self.check_alive()?;
-        let mut fetched = false;
-        let (st, m) = loop {
+        self.fetching(|| {
             let st = self.state.read();
             Self::check_readable(&st)?;
             let Some(m) = self.lookup(&st, key)? else {
                 return Ok(None);
             };
-            if !fetched && self.needs_fetch(&st, m.seg) {
-                drop(st);
-                self.fetch_segment(m.seg)?;
-                fetched = true;
-                continue;
+            let key_len = record_key_len(&st, key);
+            match self.read_record(&st, m.seg, m.data_off, key_len, m.payload_len) {
+                Ok(_) => Ok(Some(true)),
+                Err(Error::Corrupt { .. }) => Ok(Some(false)),
+                Err(e) => Err(e),
             }
-            break (st, m);
-        };
-        match self.read_record(
-            &st,
-            m.seg,
-            m.data_off,
-            record_key_len(&st, key),
-            m.payload_len,
-        ) {
-            Ok(_) => Ok(Some(true)),
-            Err(Error::Corrupt { .. }) => Ok(Some(false)),
-            Err(e) => Err(e),
-        }
+        })
     }
 
     fn lookup(&self, st: &State, key: &[u8]) -> Result<Option<EntryMeta>> {
@@ -466,17 +448,26 @@ impl Namespace {
         Ok((self.handle(st, data, seg)?, self.seg_path(data, seg)))
     }
 
-    /// Whether reading data segment `seg` would raise `missing-data` (closed and not on hand):
-    /// readers then fetch it with the lock released (see [`Namespace::fetch_segment`]).
-    fn needs_fetch(&self, st: &State, seg: u32) -> bool {
-        seg != st.cur_seg() && !self.segment_on_hand(seg)
-    }
-
-    /// Whether closed data segment `seg` can be read without the `missing-data` event.
-    fn segment_on_hand(&self, seg: u32) -> bool {
-        self.maps.read().contains_key(&seg)
-            || self.files.lock().contains_key(&(true, seg))
-            || self.seg_path(true, seg).exists()
+    /// Run `attempt`, which takes the namespace lock itself; when it stops at an offloaded
+    /// data segment ([`Error::Offloaded`]), bring that segment back with no lock held (a slow
+    /// fetch then delays this caller only, not the namespace's writers) and run it again.
+    /// Each segment is fetched once: still absent after its fetch, it is missing.
+    pub(crate) fn fetching<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        let mut fetched = Vec::new();
+        loop {
+            match attempt() {
+                Err(Error::Offloaded { seg }) if !fetched.contains(&seg) => {
+                    self.fetch_segment(seg)?;
+                    fetched.push(seg);
+                }
+                Err(Error::Offloaded { seg }) => {
+                    return Err(Error::MissingSegment {
+                        path: self.seg_path(true, seg),
+                    })
+                }
+                r => return r,
+            }
+        }
     }
 
     /// Raise the blocking `missing-data` event for data segment `seg` (no lock held).
@@ -493,8 +484,8 @@ impl Namespace {
     }
 
     /// A handle on data (`data == true`) or index segment `seg`, without building its path on
-    /// the hot path. Closed data segments that are not on disk raise the blocking
-    /// `missing-data` event once, then are looked up again.
+    /// the hot path. A closed data segment that is not on disk is [`Error::Offloaded`]: the
+    /// caller runs under [`Namespace::fetching`], which brings it back without the lock.
     pub(crate) fn handle(&self, st: &State, data: bool, seg: u32) -> Result<Arc<File>> {
         if seg == st.cur_seg() {
             // The open segment is served by the write handles, never evicted.
@@ -516,15 +507,12 @@ impl Namespace {
         };
         let f = match open() {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && data => {
-                let ev = Event::MissingData {
-                    namespace: self.name.clone(),
-                    path: path.clone(),
-                };
-                if let Err(why) = self.events.emit(&ev) {
-                    tracing::warn!(namespace = %self.name, path = %path.display(), %why, "missing-data hook failed");
-                }
-                open().map_err(|_| Error::MissingSegment { path: path.clone() })?
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && data
+                    && st.segments.binary_search(&seg).is_ok() =>
+            {
+                return Err(Error::Offloaded { seg })
             }
             Err(e) => return Err(e).at(&path),
         };

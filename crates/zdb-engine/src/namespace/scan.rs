@@ -282,6 +282,10 @@ impl Namespace {
     /// returned by an earlier HISTORY call). `None` when the key never existed.
     pub fn history(&self, key: &[u8], at: Option<Cursor>) -> Result<Option<HistoryItem>> {
         self.check_alive()?;
+        self.fetching(|| self.history_locked(key, at))
+    }
+
+    fn history_locked(&self, key: &[u8], at: Option<Cursor>) -> Result<Option<HistoryItem>> {
         let st = self.state.read();
         Self::check_readable(&st)?;
         let stored_key: Vec<u8> = match st.mode() {

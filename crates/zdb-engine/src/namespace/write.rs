@@ -287,8 +287,9 @@ impl Namespace {
             let key_len = if st.mode() == Mode::Seq { 4 } else { key.len() };
             match self.read_record(st, seg, off, key_len, len) {
                 Ok((_, stored)) if stored == value => return Ok(Some(SetOutcome::Unchanged)),
-                // A damaged stored copy is simply replaced by the new value.
-                Ok(_) | Err(Error::Corrupt { .. }) => {}
+                // A damaged stored copy is simply replaced by the new value, and one that is
+                // offloaded is not fetched under the write lock just to skip a write.
+                Ok(_) | Err(Error::Corrupt { .. } | Error::Offloaded { .. }) => {}
                 Err(e) => return Err(e),
             }
         }

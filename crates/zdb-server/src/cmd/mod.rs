@@ -75,7 +75,7 @@ impl From<zdb_engine::Error> for Fail {
     fn from(e: zdb_engine::Error) -> Fail {
         use zdb_engine::Error as E;
         match e {
-            E::Io { .. } | E::Corrupt { .. } | E::MissingSegment { .. } => {
+            E::Io { .. } | E::Corrupt { .. } | E::MissingSegment { .. } | E::Offloaded { .. } => {
                 tracing::error!(error = %e, "engine failure");
                 Fail::Text(Cow::Borrowed("Internal Error"))
             }
