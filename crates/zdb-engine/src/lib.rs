@@ -27,7 +27,7 @@ pub use events::{Checkpoint, Event, EventSink, NoEvents};
 pub use iostats::IoCounters;
 pub use namespace::{
     seq_key, CompactStats, Cursor, Direction, EntryMeta, HistoryItem, Namespace, NamespaceInfo,
-    ScanItem, ScanPage, SetOutcome, SettingChange,
+    ScanItem, ScanPage, SegmentUsage, SetOutcome, SettingChange,
 };
 
 pub use settings::Settings;

@@ -148,6 +148,85 @@ fn tombstones_stay_while_an_older_segment_is_offloaded() {
     }
 }
 
+/// Brings an "offloaded" segment back from a folder on `missing-data`, counting the calls.
+struct FromFolder {
+    folder: std::path::PathBuf,
+    fetched: std::sync::Mutex<Vec<std::path::PathBuf>>,
+}
+
+impl EventSink for FromFolder {
+    fn emit(&self, event: &Event) -> std::result::Result<(), String> {
+        if let Event::MissingData { path, .. } = event {
+            self.fetched.lock().unwrap().push(path.clone());
+            let from = self.folder.join(path.file_name().unwrap());
+            std::fs::copy(from, path).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// Offloaded segments are compacted on request: one with live records is fetched back for
+/// the move, one with nothing live is not fetched; both end as header-only files.
+#[test]
+fn offloaded_segments_are_compacted_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (expect, all_keys, usage) = {
+        let e = open(dir.path());
+        let ns = e.create("c").unwrap();
+        let mut expect = churn(&ns, Mode::User);
+        // A segment or two of values deleted at once: nothing in them stays live.
+        for i in 0..1500u32 {
+            ns.set(format!("gone-{i}").as_bytes(), &value(i, 8), None)
+                .unwrap();
+        }
+        for i in 0..1500u32 {
+            ns.delete(format!("gone-{i}").as_bytes()).unwrap();
+        }
+        for i in 0..1000u32 {
+            let k = format!("more-{i}").into_bytes();
+            ns.set(&k, &value(i, 7), None).unwrap();
+            expect.insert(k, value(i, 7));
+        }
+        let mut all_keys: Vec<Vec<u8>> = expect.keys().cloned().collect();
+        all_keys.extend((0..400).map(|i| format!("key-{i}").into_bytes()));
+        (expect, all_keys, ns.segment_usage())
+    };
+    let live = usage.iter().find(|u| u.live_records > 0).unwrap().segment;
+    let dead = usage.iter().find(|u| u.live_records == 0).unwrap().segment;
+    let folder = dir.path().join("offloaded");
+    std::fs::create_dir(&folder).unwrap();
+    for seg in [live, dead] {
+        let name = format!("d{seg}");
+        std::fs::rename(dir.path().join("data/c").join(&name), folder.join(&name)).unwrap();
+    }
+    let sink = Arc::new(FromFolder {
+        folder,
+        fetched: Default::default(),
+    });
+    let mut c = EngineConfig::new(dir.path().join("data"), dir.path().join("index"));
+    c.datasize = 512 * 1024;
+    let e = Engine::open(c, sink.clone()).unwrap();
+    let ns = e.namespace("c").unwrap();
+    let stats = ns.compact_segments(&[live, dead]).unwrap();
+    assert_eq!(stats.emptied, vec![live.min(dead), live.max(dead)]);
+    assert!(stats.records_moved > 0);
+    let header_only = |seg: u32| {
+        std::fs::metadata(dir.path().join(format!("data/c/d{seg}")))
+            .unwrap()
+            .len()
+    };
+    assert_eq!(header_only(live), header_only(dead));
+    assert_eq!(
+        sink.fetched.lock().unwrap().as_slice(),
+        [dir.path().join(format!("data/c/d{live}"))],
+        "only the segment with live records is fetched"
+    );
+    verify(&ns, &expect, &all_keys);
+    drop(ns);
+    drop(e);
+    verify(&open(dir.path()).namespace("c").unwrap(), &expect, &all_keys);
+}
+
 #[test]
 fn clients_keep_working_during_compaction() {
     let dir = tempfile::tempdir().unwrap();

@@ -26,46 +26,90 @@ pub struct CompactStats {
     pub segments_emptied: u32,
     pub records_moved: u64,
     pub bytes_moved: u64,
+    /// Bytes of local segment files given back (segments not on this disk free none here).
     pub bytes_freed: u64,
+    /// The segments emptied (each now just its header), in order.
+    pub emptied: Vec<u32>,
+}
+
+/// Live records and bytes of one closed data segment (see [`Namespace::segment_usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentUsage {
+    pub segment: u32,
+    pub live_records: u64,
+    /// On-disk bytes of the live records (headers and keys included).
+    pub live_bytes: u64,
 }
 
 /// Records moved per hold of the write lock: keeps pauses for other clients short.
 const BATCH: usize = 256;
 
 impl Namespace {
-    /// Empty every closed segment whose dead fraction of bytes is at least `min_dead`
-    /// (0.0 = every closed segment, 1.0 = only segments with nothing live).
+    /// Empty every closed segment on this disk whose dead fraction of bytes is at least
+    /// `min_dead` (0.0 = every closed segment, 1.0 = only segments with nothing live).
+    /// Segments not on this disk (offloaded) are left to [`Namespace::compact_segments`],
+    /// whose caller knows their size.
     pub fn compact(&self, min_dead: f64) -> Result<CompactStats> {
         self.check_alive()?;
-        let mut stats = CompactStats::default();
-        let closed: Vec<u32> = {
-            let st = self.state.read();
-            st.segments[..st.segments.len() - 1].to_vec()
-        };
-        for seg in closed {
-            let (used, file_len) = {
-                let st = self.state.read();
-                (self.seg_use(&st, seg), self.data_file_len(seg))
+        let mut picked = Vec::new();
+        for u in self.segment_usage() {
+            let Some(file_len) = self.data_file_len(u.segment) else {
+                continue;
             };
-            let Some(file_len) = file_len else { continue };
             let area = file_len.saturating_sub(FILE_HEADER_LEN as u64);
             if area == 0 {
                 continue;
             }
-            let dead = 1.0 - used.bytes as f64 / area as f64;
-            if used.records > 0 && dead < min_dead {
+            let dead = 1.0 - u.live_bytes as f64 / area as f64;
+            if u.live_records == 0 || dead >= min_dead {
+                picked.push(u.segment);
+            }
+        }
+        self.compact_segments(&picked)
+    }
+
+    /// Live records and bytes of every closed data segment, oldest first.
+    pub fn segment_usage(&self) -> Vec<SegmentUsage> {
+        let st = self.state.read();
+        st.segments[..st.segments.len() - 1]
+            .iter()
+            .map(|&seg| {
+                let used = self.seg_use(&st, seg);
+                SegmentUsage {
+                    segment: seg,
+                    live_records: used.records,
+                    live_bytes: used.bytes,
+                }
+            })
+            .collect()
+    }
+
+    /// Empty exactly these closed segments (others are skipped): their live records move to
+    /// the open segment, then each is truncated to its header. A segment that is not on this
+    /// disk is fetched back for the move (`missing-data`, with the lock released); one with
+    /// nothing live is not fetched: its header-only file is written afresh.
+    pub fn compact_segments(&self, segments: &[u32]) -> Result<CompactStats> {
+        self.check_alive()?;
+        let mut stats = CompactStats::default();
+        for &seg in segments {
+            let closed = {
+                let st = self.state.read();
+                seg != st.cur_seg() && st.segments.binary_search(&seg).is_ok()
+            };
+            if !closed {
                 continue;
             }
+            let used = self.seg_use(&self.state.read(), seg);
             if used.records > 0 {
-                let mode = self.mode();
-                match mode {
+                match self.mode() {
                     Mode::User => self.move_user(seg, &mut stats)?,
                     Mode::Seq => self.move_seq(seg, &mut stats)?,
                 }
             }
-            if self.empty_segment(seg)? {
+            if let Some(freed) = self.empty_segment(seg)? {
                 stats.segments_emptied += 1;
-                stats.bytes_freed += area;
+                stats.bytes_freed += freed;
+                stats.emptied.push(seg);
             }
         }
         Ok(stats)
@@ -280,17 +324,19 @@ impl Namespace {
         std::os::unix::fs::FileExt::write_all_at(&*f, &b, off).at(&path)
     }
 
-    /// Truncate segment `seg` to its headers if nothing references it any more.
-    fn empty_segment(&self, seg: u32) -> Result<bool> {
+    /// Truncate segment `seg` to its headers if nothing references it any more; returns the
+    /// local bytes given back. A data file that is not on this disk is written afresh as just
+    /// its header (taken from the index segment's), so the emptied segment is there to store.
+    fn empty_segment(&self, seg: u32) -> Result<Option<u64>> {
         let mut st = self.state.write();
         if self.seg_use(&st, seg).records > 0 || seg == st.cur_seg() {
-            return Ok(false);
+            return Ok(None);
         }
         // Copies first, then the truncation: a crash in between leaves duplicates, never holes.
         self.sync_locked(&mut st)?;
+        let ipath = segment::index_path(&self.index_dir, seg);
+        let (f, _) = self.file(&st, false, seg)?;
         if st.mode() == Mode::User {
-            let ipath = segment::index_path(&self.index_dir, seg);
-            let (f, _) = self.file(&st, false, seg)?;
             let before = f.metadata().at(&ipath)?.len();
             f.set_len(FILE_HEADER_LEN as u64).at(&ipath)?;
             f.sync_all().at(&ipath)?;
@@ -299,15 +345,35 @@ impl Namespace {
         }
         // Readers copy out of maps under the shared lock, which is held exclusively here.
         self.maps.write().remove(&seg);
+        self.files.lock().remove(&(true, seg));
         let dpath = segment::data_path(&self.data_dir, seg);
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&dpath)
-            .at(&dpath)?;
-        let before = f.metadata().at(&dpath)?.len();
-        f.set_len(FILE_HEADER_LEN as u64).at(&dpath)?;
-        f.sync_all().at(&dpath)?;
-        st.data_bytes -= before.saturating_sub(FILE_HEADER_LEN as u64);
-        Ok(true)
+        let data =
+            match std::fs::OpenOptions::new().write(true).open(&dpath) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let mut hb = [0u8; FILE_HEADER_LEN];
+                    std::os::unix::fs::FileExt::read_exact_at(&*f, &mut hb, 0).at(&ipath)?;
+                    let header = format::FileHeader::decode(&hb, format::FileKind::Index)
+                        .ok_or_else(|| Error::Corrupt {
+                            path: ipath.clone(),
+                            offset: 0,
+                            what: "invalid segment header",
+                        })?;
+                    let data_header = format::FileHeader {
+                        kind: format::FileKind::Data,
+                        ..header
+                    };
+                    segment::create(&dpath, &data_header)?;
+                    crate::settings::sync_dir(&self.data_dir)?;
+                    return Ok(Some(0));
+                }
+                Err(e) => return Err(e).at(&dpath),
+            };
+        let before = data.metadata().at(&dpath)?.len();
+        data.set_len(FILE_HEADER_LEN as u64).at(&dpath)?;
+        data.sync_all().at(&dpath)?;
+        let freed = before.saturating_sub(FILE_HEADER_LEN as u64);
+        st.data_bytes -= freed;
+        Ok(Some(freed))
     }
 }

@@ -16,7 +16,7 @@ mod scan;
 mod write;
 
 pub use admin::{NamespaceInfo, SettingChange};
-pub use compact::CompactStats;
+pub use compact::{CompactStats, SegmentUsage};
 pub use scan::{Cursor, Direction, HistoryItem, ScanItem, ScanPage};
 
 use crate::error::{Error, IoContext, Result};
