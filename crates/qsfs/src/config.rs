@@ -43,6 +43,14 @@ pub struct Section {
     /// bounds what losing the whole local machine can lose.
     #[serde(default = "default_rotate_seconds")]
     pub rotate_seconds: u64,
+    /// A stored data segment whose bytes are at least this percent dead (overwritten or
+    /// deleted) is compacted: its live records move to the open segment and its stored copy
+    /// is replaced by an empty one, giving the backends' space back.
+    #[serde(default = "default_compact_dead_percent")]
+    pub compact_dead_percent: u8,
+    /// How often compaction runs on its own (seconds); 0: only on `qsfs compact`.
+    #[serde(default = "default_compact_seconds")]
+    pub compact_seconds: u64,
     /// Embedded default only: folder of the local stand-in backends qsfs starts itself
     /// (one `zdb` per backend of this file, on its 127.0.0.1 port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +69,14 @@ fn default_segment_mib() -> u64 {
 
 fn default_rotate_seconds() -> u64 {
     900
+}
+
+fn default_compact_dead_percent() -> u8 {
+    50
+}
+
+fn default_compact_seconds() -> u64 {
+    3600
 }
 
 /// A loaded configuration.
@@ -119,6 +135,11 @@ impl Config {
                 ))
             }
             _ => {}
+        }
+        if !(1..=100).contains(&qsfs.compact_dead_percent) {
+            return Err(invalid(
+                "[qsfs].compact_dead_percent: must be 1 to 100".into(),
+            ));
         }
         if qsfs.rotate_seconds == 0 {
             return Err(invalid("[qsfs].rotate_seconds: must be at least 1".into()));
@@ -204,6 +225,8 @@ pub fn write_embedded_default(
         cache_dir: abs(&data.join("cache")),
         segment_size_mib: segment_mib,
         rotate_seconds: default_rotate_seconds(),
+        compact_dead_percent: default_compact_dead_percent(),
+        compact_seconds: default_compact_seconds(),
         standin_dir: Some(abs(&data.join("backends"))),
         web_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], web_port))),
         web_token: Some(crate::web::auth::new_token()),

@@ -1,5 +1,5 @@
 //! The control socket (`<cache>/qsfs.sock`, mode 0600) and its client: one JSON request line,
-//! one JSON answer line. Used by `qsfs status`, `qsfs rotate` and `qsfs evict`.
+//! one JSON answer line. Used by `qsfs status`, `qsfs rotate`, `qsfs evict` and `qsfs compact`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -13,7 +13,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use crate::evict::EvictReport;
-use crate::node::Shared;
+use crate::node::{CompactReport, Shared};
 use crate::status::Status;
 
 /// Longest request line accepted.
@@ -27,6 +27,11 @@ pub enum Request {
     Rotate,
     /// Evict every stored segment from the local cache.
     Evict,
+    /// Compact stored segments at least `dead_percent` dead (the configured value if none),
+    /// then rotate and wait until the emptied segments replaced their old copies.
+    Compact {
+        dead_percent: Option<u8>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +43,11 @@ pub enum Response {
         offloaded: bool,
     },
     Evicted(EvictReport),
+    Compacted {
+        report: CompactReport,
+        /// Whether every staged checkpoint (the emptied segments with them) is uploaded.
+        offloaded: bool,
+    },
     Error(String),
 }
 
@@ -100,6 +110,22 @@ async fn execute(req: Request, shared: &Arc<Shared>) -> Response {
         Request::Evict => on_blocking(shared, |s| s.evict(true))
             .await
             .map(Response::Evicted),
+        Request::Compact { dead_percent } => {
+            let compacted = on_blocking(shared, move |s| {
+                let report =
+                    s.compact(dead_percent.unwrap_or(s.config.qsfs.compact_dead_percent))?;
+                s.rotate()?;
+                Ok(report)
+            })
+            .await;
+            match compacted {
+                Ok(report) => Ok(Response::Compacted {
+                    report,
+                    offloaded: shared.offloader.upload_pending().await,
+                }),
+                Err(e) => Err(e),
+            }
+        }
     };
     answer.unwrap_or_else(Response::Error)
 }

@@ -132,7 +132,14 @@ mod tests {
         let ns = m.namespaces.entry("a".into()).or_default();
         for (seg, size) in [(0, 100), (1, 99)] {
             let checksum = String::new();
-            ns.data.insert(seg, StoredSegment { size, checksum });
+            ns.data.insert(
+                seg,
+                StoredSegment {
+                    size,
+                    checksum,
+                    version: None,
+                },
+            );
         }
         assert_eq!(local_bytes(d).unwrap(), 400);
         let r = pass(d, &m, 1000).unwrap();

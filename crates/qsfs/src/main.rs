@@ -50,6 +50,13 @@ enum Command {
     Rotate,
     /// Delete every offloaded segment from the local cache.
     Evict,
+    /// Give back backend space now: rewrite the stored segments that are mostly dead
+    /// (overwritten or deleted data), then rotate and wait until that is offloaded.
+    Compact {
+        /// Compact segments at least this percent dead (default: compact_dead_percent).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+        dead_percent: Option<u8>,
+    },
     /// (internal) serve one stand-in backend.
     #[command(hide = true)]
     Standin {
@@ -131,6 +138,21 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             }
             other => bail!("unexpected answer: {other:?}"),
         },
+        Command::Compact { dead_percent } => {
+            match ask(&existing(&cli)?, Request::Compact { dead_percent })? {
+                Response::Compacted { report, offloaded } => {
+                    println!(
+                        "compacted {} segments ({} records, {} bytes moved)",
+                        report.segments, report.records_moved, report.bytes_moved
+                    );
+                    if !offloaded {
+                        bail!("some checkpoints are still waiting for the backends (see `qsfs status`)");
+                    }
+                    Ok(())
+                }
+                other => bail!("unexpected answer: {other:?}"),
+            }
+        }
     }
 }
 

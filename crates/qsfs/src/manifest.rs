@@ -1,7 +1,10 @@
 //! What has been offloaded: the manifest, and the names of the objects qsfs stores in zstor.
 //!
 //! Objects (names given to `zstor`; its metadata key is derived from them):
-//! - `/qsfs/data/<ns>/d<N>`: closed data segment `N` (immutable, stored once);
+//! - `/qsfs/data/<ns>/d<N>`: closed data segment `N` as it closed (never changed in place);
+//! - `/qsfs/data/<ns>/d<N>@<V>`: data segment `N` after compaction emptied it, stored with
+//!   checkpoint `V` (the one that also holds the records moved out of it); the older copy is
+//!   deleted once the manifest naming this one is stored;
 //! - `/qsfs/index/<ns>/i<K>@<V>`: index segment `K` as it was at checkpoint `V` (index
 //!   segments change in place, so each checkpoint stores new versions under new names and an
 //!   older consistent set is never overwritten by a half-uploaded newer one);
@@ -23,9 +26,13 @@ pub const MANIFEST_NAME: &str = "/qsfs/manifest";
 /// Version of the manifest layout.
 pub const MANIFEST_FORMAT: u32 = 1;
 
-/// Object name of data segment `seg` of `ns`.
-pub fn data_name(ns: &str, seg: u32) -> PathBuf {
-    PathBuf::from(format!("/qsfs/data/{ns}/d{seg}"))
+/// Object name of data segment `seg` of `ns`: as it closed (`version` none), or as stored
+/// with checkpoint `version` after compaction emptied it.
+pub fn data_name(ns: &str, seg: u32, version: Option<u32>) -> PathBuf {
+    match version {
+        None => PathBuf::from(format!("/qsfs/data/{ns}/d{seg}")),
+        Some(v) => PathBuf::from(format!("/qsfs/data/{ns}/d{seg}@{v}")),
+    }
 }
 
 /// Object name of index segment `seg` of `ns` as of checkpoint `version`.
@@ -73,6 +80,17 @@ pub struct StoredSegment {
     pub size: u64,
     /// blake2b-128 of the file, hex (zstor's file checksum).
     pub checksum: String,
+    /// The checkpoint that stored this copy in place of an earlier one (after compaction);
+    /// none for the copy stored when the segment closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+}
+
+impl StoredSegment {
+    /// The object holding this copy of segment `seg` of `ns`.
+    pub fn name(&self, ns: &str, seg: u32) -> PathBuf {
+        data_name(ns, seg, self.version)
+    }
 }
 
 /// Why the manifest could not be read or written.
@@ -135,6 +153,15 @@ impl Manifest {
         })
     }
 
+    /// The object holding data segment `seg` of `ns` (the name it closed under when this
+    /// manifest has no copy of it).
+    pub fn data_object(&self, ns: &str, seg: u32) -> PathBuf {
+        match self.namespaces.get(ns).and_then(|n| n.data.get(&seg)) {
+            Some(stored) => stored.name(ns, seg),
+            None => data_name(ns, seg, None),
+        }
+    }
+
     /// Whether data segment `seg` of `ns` is stored with exactly `size` bytes.
     pub fn is_stored(&self, ns: &str, seg: u32, size: u64) -> bool {
         self.namespaces
@@ -166,7 +193,11 @@ mod tests {
     fn arb_ns() -> impl Strategy<Value = NsManifest> {
         (
             any::<u32>(),
-            proptest::collection::btree_map(any::<u32>(), (any::<u64>(), "[0-9a-f]{32}"), 0..8),
+            proptest::collection::btree_map(
+                any::<u32>(),
+                (any::<u64>(), "[0-9a-f]{32}", any::<Option<u32>>()),
+                0..8,
+            ),
             proptest::collection::btree_map(any::<u32>(), any::<u32>(), 0..8),
             any::<u32>(),
         )
@@ -174,7 +205,16 @@ mod tests {
                 checkpoint,
                 data: data
                     .into_iter()
-                    .map(|(k, (size, checksum))| (k, StoredSegment { size, checksum }))
+                    .map(|(k, (size, checksum, version))| {
+                        (
+                            k,
+                            StoredSegment {
+                                size,
+                                checksum,
+                                version,
+                            },
+                        )
+                    })
                     .collect(),
                 index,
                 descriptor,
@@ -207,6 +247,7 @@ mod tests {
             StoredSegment {
                 size: 10,
                 checksum: "ab".into(),
+                version: None,
             },
         );
         ns.index.insert(1, 3);
@@ -234,5 +275,10 @@ mod tests {
         assert_eq!(segment_number("d1x", 'd'), None);
         assert_eq!(segment_number("zdb-namespace", 'd'), None);
         assert_eq!(index_name("ns", 2, 7), PathBuf::from("/qsfs/index/ns/i2@7"));
+        assert_eq!(data_name("ns", 2, None), PathBuf::from("/qsfs/data/ns/d2"));
+        assert_eq!(
+            data_name("ns", 2, Some(9)),
+            PathBuf::from("/qsfs/data/ns/d2@9")
+        );
     }
 }

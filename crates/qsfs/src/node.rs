@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio::sync::watch;
+use zdb_engine::format::FILE_HEADER_LEN;
 use zdb_engine::{Engine, EngineConfig};
 
 use crate::config::Config;
@@ -24,6 +25,15 @@ use crate::status::Status;
 const EVICT_EVERY: Duration = Duration::from_secs(10);
 /// How long shutdown waits for staged checkpoints to reach the backends.
 const SHUTDOWN_UPLOAD_WAIT: Duration = Duration::from_secs(600);
+
+/// What a compaction pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CompactReport {
+    /// Stored data segments emptied (their old copies go once the next checkpoint is up).
+    pub segments: u64,
+    pub records_moved: u64,
+    pub bytes_moved: u64,
+}
 
 /// What the control socket and the loops share.
 pub struct Shared {
@@ -45,6 +55,58 @@ impl Shared {
             .rotate_all(Duration::ZERO)
             .context("closing open segments")?;
         Ok(())
+    }
+
+    /// Compact, in every offloaded namespace, the stored data segments at least
+    /// `dead_percent` dead by bytes: their live records move to the open segment (an evicted
+    /// segment is fetched back for that), each is left as just its header, and the
+    /// namespace's next checkpoint stores that in place of the old copy, which is then
+    /// deleted from the backends.
+    pub fn compact(&self, dead_percent: u8) -> anyhow::Result<CompactReport> {
+        let manifest = self.offloader.manifest();
+        // A staged checkpoint holds a link to its closed segment's file, which compaction
+        // would truncate under it: such segments wait until that checkpoint is uploaded.
+        let staged: std::collections::HashSet<(String, u32)> = self
+            .offloader
+            .pending()
+            .into_iter()
+            .map(|(ns, seg, _)| (ns, seg))
+            .collect();
+        let mut report = CompactReport::default();
+        for name in self.engine.list() {
+            let (Some(ns), Some(stored)) =
+                (self.engine.namespace(&name), manifest.namespaces.get(&name))
+            else {
+                continue;
+            };
+            let picked: Vec<u32> = ns
+                .segment_usage()
+                .into_iter()
+                .filter(|u| {
+                    let Some(copy) = stored.data.get(&u.segment) else {
+                        return false;
+                    };
+                    let area = copy.size.saturating_sub(FILE_HEADER_LEN as u64);
+                    area > 0
+                        && !staged.contains(&(name.clone(), u.segment))
+                        && u.live_bytes.saturating_mul(100)
+                            <= area.saturating_mul(100 - dead_percent.min(100) as u64)
+                })
+                .map(|u| u.segment)
+                .collect();
+            if picked.is_empty() {
+                continue;
+            }
+            let stats = ns
+                .compact_segments(&picked)
+                .with_context(|| format!("compacting {name}"))?;
+            self.offloader.note_emptied(&name, &stats.emptied);
+            report.segments += stats.segments_emptied as u64;
+            report.records_moved += stats.records_moved;
+            report.bytes_moved += stats.bytes_moved;
+            tracing::info!(namespace = %name, segments = ?stats.emptied, records_moved = stats.records_moved, "compacted");
+        }
+        Ok(report)
     }
 
     /// One eviction pass: to the configured limit, or everything stored with `all`.
@@ -402,11 +464,12 @@ async fn wait_for_stop(mounted: &zdbfs::Mounted) {
     }
 }
 
-/// Rotation by age, eviction and handle release, until `stop`.
+/// Rotation by age, eviction, compaction and handle release, until `stop`.
 async fn loops(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let rotate_age = Duration::from_secs(shared.config.qsfs.rotate_seconds);
+    let compact_every = Duration::from_secs(shared.config.qsfs.compact_seconds);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut since_evict = Duration::ZERO;
+    let (mut since_evict, mut since_compact) = (Duration::ZERO, Duration::ZERO);
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -414,13 +477,21 @@ async fn loops(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let s = shared.clone();
         since_evict += Duration::from_secs(1);
+        since_compact += Duration::from_secs(1);
         let evict_now = since_evict >= EVICT_EVERY;
         if evict_now {
             since_evict = Duration::ZERO;
         }
+        let compact_now = !compact_every.is_zero() && since_compact >= compact_every;
+        if compact_now {
+            since_compact = Duration::ZERO;
+        }
         let r = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             s.engine.release_handles();
             s.engine.rotate_all(rotate_age)?;
+            if compact_now {
+                s.compact(s.config.qsfs.compact_dead_percent)?;
+            }
             if evict_now {
                 s.evict(false)?;
             }

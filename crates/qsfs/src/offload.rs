@@ -9,13 +9,20 @@
 //! index ids once the rename is done. The first checkpoint of each namespace in a run copies
 //! every index file, because the engine's dirty set does not survive a restart.
 //!
-//! The uploader stores each staged checkpoint (data segment, index copies, descriptor), then
+//! A checkpoint also carries the data segments compaction emptied since the namespace's
+//! previous one ([`Offloader::note_emptied`]): their records moved to segments this checkpoint
+//! (or an earlier one) holds, so from this checkpoint on the header-only file replaces the
+//! stored copy.
+//!
+//! The uploader stores each staged checkpoint (data segments, index copies, descriptor), then
 //! the manifest, then deletes the staging folder and the copies the new manifest no longer
-//! names (older index and descriptor versions). Checkpoints of one namespace go in order;
-//! a failure is retried after a pause and nothing is deleted meanwhile.
+//! names (older index and descriptor versions, data segments' pre-compaction copies).
+//! Checkpoints of one namespace go in order; a failure is retried after a pause and nothing
+//! is deleted meanwhile.
 //!
 //! Must not touch: the engine's files other than by hard link or copy (the engine owns them).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -62,6 +69,9 @@ pub struct Offloader {
     manifest: Mutex<Manifest>,
     /// Namespaces whose first checkpoint of this run is done (later ones copy dirty files).
     full_done: Mutex<std::collections::HashSet<String>>,
+    /// Data segments compaction emptied, by namespace, waiting for its next checkpoint. Lost
+    /// in a crash: the old copies then stay stored (wasted space, never wrong data).
+    emptied: Mutex<BTreeMap<String, BTreeSet<u32>>>,
     /// Segments being fetched, by a read or ahead of one: each is fetched once.
     inflight: Arc<InFlight>,
     wake: Notify,
@@ -104,6 +114,7 @@ impl Offloader {
             runtime,
             manifest: Mutex::new(manifest),
             full_done: Mutex::default(),
+            emptied: Mutex::default(),
             inflight: Arc::default(),
             wake: Notify::new(),
             uploading: tokio::sync::Mutex::new(()),
@@ -143,6 +154,15 @@ impl Offloader {
         lock(&self.last_error).clone()
     }
 
+    /// Compaction left these data segments of `ns` as just their header: the namespace's
+    /// next checkpoint stores them in place of their old copies.
+    pub fn note_emptied(&self, ns: &str, segments: &[u32]) {
+        if !segments.is_empty() {
+            let mut emptied = lock(&self.emptied);
+            emptied.entry(ns.to_string()).or_default().extend(segments);
+        }
+    }
+
     /// Staged checkpoints not uploaded yet, in upload order.
     pub fn pending(&self) -> Vec<(String, u32, PathBuf)> {
         let mut out = Vec::new();
@@ -179,6 +199,20 @@ impl Offloader {
         if std::fs::hard_link(&data, &staged_data).is_err() {
             copies.push(copy(&data, &staged_data)?);
         }
+        // Emptied segments are header-only from now on (compaction skips them): links too.
+        let emptied: Vec<u32> = lock(&self.emptied)
+            .get(cp.namespace)
+            .map(|s| s.range(..cp.closed).copied().collect())
+            .unwrap_or_default();
+        for seg in &emptied {
+            let (from, to) = (
+                cp.data_dir.join(format!("d{seg}")),
+                tmp.join(format!("d{seg}")),
+            );
+            if std::fs::hard_link(&from, &to).is_err() {
+                copies.push(copy(&from, &to)?);
+            }
+        }
         let full = !lock(&self.full_done).contains(cp.namespace);
         let index: Vec<u32> = if full {
             index_segments(cp.index_dir)?
@@ -205,6 +239,9 @@ impl Offloader {
         std::fs::rename(&tmp, &done).map_err(|e| io_text("rename", &tmp, e))?;
         sync_dir(&ns_dir)?;
         lock(&self.full_done).insert(cp.namespace.to_string());
+        if let Some(waiting) = lock(&self.emptied).get_mut(cp.namespace) {
+            waiting.retain(|seg| !emptied.contains(seg));
+        }
         self.stats.checkpoints_staged.fetch_add(1, Relaxed);
         self.wake.notify_one();
         Ok(())
@@ -263,15 +300,24 @@ impl Offloader {
         seg: u32,
         path: &Path,
     ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
-        let name = manifest::data_name(ns, seg);
+        let name = lock(&self.manifest).data_object(ns, seg);
         let (store, stats, inflight) = (
             Arc::clone(&self.store),
             Arc::clone(&self.stats),
             Arc::clone(&self.inflight),
         );
         let out = path.to_path_buf();
+        let fetched = path.with_extension("fetched");
         async move {
-            let r = tokio::time::timeout(FETCH_TIMEOUT, store.retrieve_file(&name, &out)).await;
+            let r = tokio::time::timeout(FETCH_TIMEOUT, async {
+                let meta = store
+                    .retrieve_file(&name, &fetched)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                place_fetched(&fetched, &out).map_err(|e| io_text("placing", &out, e))?;
+                Ok::<_, String>(meta)
+            })
+            .await;
             inflight.release(&out);
             let result = match r {
                 Ok(Ok(meta)) => {
@@ -280,7 +326,7 @@ impl Offloader {
                     tracing::info!(path = %out.display(), bytes = meta.size, "evicted segment fetched");
                     Ok(())
                 }
-                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Err(e)) => Err(e),
                 Err(_) => Err(format!("no answer within {FETCH_TIMEOUT:?}")),
             };
             if let Err(e) = &result {
@@ -339,36 +385,46 @@ impl Offloader {
         let mut next = self.manifest();
         let entry = next.namespaces.entry(ns.to_string()).or_default();
         let mut bytes = 0;
-        let data = dir.join(format!("d{seg}"));
-        let size = std::fs::metadata(&data)
-            .map_err(|e| io_text("stat", &data, e))?
-            .len();
-        if entry.data.get(&seg).is_none_or(|s| s.size != size) {
-            let meta = self
-                .store_object(&data, &manifest::data_name(ns, seg))
-                .await
-                .map_err(|e| format!("data segment {seg}: {e}"))?;
-            bytes += meta.size;
-            entry.data.insert(
-                seg,
-                StoredSegment {
-                    size: meta.size,
-                    checksum: hex::encode(meta.checksum),
-                },
-            );
-        }
         for file in std::fs::read_dir(dir).map_err(|e| io_text("list", dir, e))? {
             let file = file.map_err(|e| io_text("list", dir, e))?;
             let name = file.file_name().to_string_lossy().into_owned();
-            let Some(i) = manifest::segment_number(&name, 'i') else {
-                continue;
-            };
-            let meta = self
-                .store_object(&file.path(), &manifest::index_name(ns, i, seg))
-                .await
-                .map_err(|e| format!("index segment {i}: {e}"))?;
-            bytes += meta.size;
-            entry.index.insert(i, seg);
+            let path = file.path();
+            if let Some(d) = manifest::segment_number(&name, 'd') {
+                // The closed segment is stored once, under the name it closed with (a retried
+                // upload finds it stored). An emptied one gets a name of this checkpoint, so
+                // the copy the published manifest names stays whole until it is replaced.
+                let version = (d != seg).then_some(seg);
+                let stored = entry.data.get(&d);
+                let done = match version {
+                    None => stored.is_some(),
+                    Some(_) => stored.is_some_and(|s| s.version == version),
+                };
+                if done {
+                    continue;
+                }
+                let meta = self
+                    .store_object(&path, &manifest::data_name(ns, d, version))
+                    .await
+                    .map_err(|e| format!("data segment {d}: {e}"))?;
+                bytes += meta.size;
+                let checksum = hex::encode(meta.checksum);
+                let size = meta.size;
+                entry.data.insert(
+                    d,
+                    StoredSegment {
+                        size,
+                        checksum,
+                        version,
+                    },
+                );
+            } else if let Some(i) = manifest::segment_number(&name, 'i') {
+                let meta = self
+                    .store_object(&path, &manifest::index_name(ns, i, seg))
+                    .await
+                    .map_err(|e| format!("index segment {i}: {e}"))?;
+                bytes += meta.size;
+                entry.index.insert(i, seg);
+            }
         }
         let meta = self
             .store_object(
@@ -386,8 +442,9 @@ impl Offloader {
         Ok(bytes)
     }
 
-    /// Delete the index and descriptor copies `before` named and `after` (published) no
-    /// longer does. Best effort: a copy left behind is wasted space only.
+    /// Delete the copies `before` named and `after` (published) no longer does: older index
+    /// and descriptor versions, data segments' pre-compaction copies. Best effort: a copy
+    /// left behind is wasted space only.
     async fn delete_superseded(&self, ns: &str, before: &Manifest, after: &Manifest) {
         let (Some(old), Some(new)) = (before.namespaces.get(ns), after.namespaces.get(ns)) else {
             return;
@@ -398,6 +455,12 @@ impl Offloader {
             .filter(|(seg, version)| new.index.get(seg) != Some(version))
             .map(|(&seg, &version)| manifest::index_name(ns, seg, version))
             .collect();
+        names.extend(
+            old.data
+                .iter()
+                .filter(|(seg, s)| new.data.get(seg).is_some_and(|n| n.version != s.version))
+                .map(|(&seg, s)| s.name(ns, seg)),
+        );
         if old.descriptor != new.descriptor {
             names.push(manifest::descriptor_name(ns, old.descriptor));
         }
@@ -491,6 +554,16 @@ fn index_segments(dir: &Path) -> Result<Vec<u32>, String> {
     }
     out.sort_unstable();
     Ok(out)
+}
+
+/// Put the fetched copy `from` in place at `to`, unless a file is there already: compaction
+/// may have written an emptied segment there meanwhile, which a late (read-ahead) fetch of
+/// the old copy must not replace. A link fails rather than replace, unlike a rename.
+fn place_fetched(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(from, to) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => std::fs::remove_file(from),
+    }
 }
 
 /// Copy `from` to `to` (not synced yet); returns `to`.

@@ -108,7 +108,7 @@ pub async fn restore(config: &Config, store: &zstor::Store) -> Result<RestoreRep
             ));
         }
         wanted.push((
-            manifest::data_name(ns, m.checkpoint),
+            manifest.data_object(ns, m.checkpoint),
             data.join(format!("d{}", m.checkpoint)),
         ));
         for (name, out) in wanted {

@@ -86,26 +86,5 @@ fn kill9_keeps_fsynced_files_and_a_lost_cache_keeps_the_last_rotation() {
     q.stop(false);
 
     // Superseded copies are deleted: the backends hold exactly what the manifest names.
-    let config = qsfs::Config::load(&root.join("qsfs-data/qsfs.toml")).unwrap();
-    let manifest =
-        qsfs::manifest::Manifest::load(&root.join("qsfs-data/cache/manifest.json")).unwrap();
-    let named: usize = 1 + manifest
-        .namespaces
-        .values()
-        .map(|n| n.data.len() + n.index.len() + 1)
-        .sum::<usize>();
-    let _backends = qsfs::standin::Standins::start(
-        std::path::Path::new(BIN),
-        &root.join("qsfs-data/backends"),
-        &qsfs::standin::specs(&config).unwrap(),
-    )
-    .unwrap();
-    let stored = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(async { config.store().unwrap().meta().keys().await.unwrap() });
-    assert_eq!(
-        stored.len(),
-        named,
-        "objects on the backends vs named by the manifest"
-    );
+    assert_backends_hold_what_the_manifest_names(root);
 }

@@ -224,7 +224,11 @@ fn offloaded_segments_are_compacted_on_request() {
     verify(&ns, &expect, &all_keys);
     drop(ns);
     drop(e);
-    verify(&open(dir.path()).namespace("c").unwrap(), &expect, &all_keys);
+    verify(
+        &open(dir.path()).namespace("c").unwrap(),
+        &expect,
+        &all_keys,
+    );
 }
 
 #[test]

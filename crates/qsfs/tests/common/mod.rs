@@ -268,3 +268,33 @@ pub fn scrape_metrics(root: &Path) -> String {
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     out
 }
+
+/// The manifest of `root`'s embedded default (its local copy).
+pub fn manifest(root: &Path) -> qsfs::manifest::Manifest {
+    qsfs::manifest::Manifest::load(&root.join("qsfs-data/cache/manifest.json")).unwrap()
+}
+
+/// With qsfs stopped: the backends hold exactly the objects the manifest names (superseded
+/// copies were deleted). Starts the stand-ins for the count.
+pub fn assert_backends_hold_what_the_manifest_names(root: &Path) {
+    let config = qsfs::Config::load(&root.join("qsfs-data/qsfs.toml")).unwrap();
+    let named: usize = 1 + manifest(root)
+        .namespaces
+        .values()
+        .map(|n| n.data.len() + n.index.len() + 1)
+        .sum::<usize>();
+    let _backends = qsfs::standin::Standins::start(
+        Path::new(BIN),
+        &root.join("qsfs-data/backends"),
+        &qsfs::standin::specs(&config).unwrap(),
+    )
+    .unwrap();
+    let stored = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async { config.store().unwrap().meta().keys().await.unwrap() });
+    assert_eq!(
+        stored.len(),
+        named,
+        "objects on the backends vs named by the manifest"
+    );
+}
