@@ -5,7 +5,8 @@
 //!   `zdbfs-data`, `zdbfs-temp`), on the in-process engine or on a `zdb` server;
 //! - [`record`] / [`inode`]: what is stored (format: `docs/format/zdbfs.md`);
 //! - [`fs`]: the filesystem model with its write-back cache, journal and recovery;
-//! - [`fuse`]: the `fuser` adapter; [`mount`] ties it together for the binary and for `qsfs`.
+//! - [`fuse`]: the kernel side (FUSE protocol over `/dev/fuse` or io_uring); [`mount`] ties it
+//!   together for the binary and for `qsfs`.
 //!
 //! Durability promise (per call):
 //! - `fsync`/`fdatasync`/`fsyncdir`: every change made so far, to any file, is written and the
@@ -48,7 +49,7 @@ pub fn open_store(opts: &MountOptions) -> Result<Arc<dyn Store>> {
 
 /// A mounted filesystem. Dropping it unmounts (flushing everything first).
 pub struct Mounted {
-    session: Option<fuser::BackgroundSession>,
+    session: Option<fuse::Session>,
     fs: Arc<Fs>,
     mountpoint: PathBuf,
     stop: Option<mpsc::Sender<()>>,
@@ -58,21 +59,7 @@ pub struct Mounted {
 /// Mount `store` at `mountpoint` with a multi-threaded FUSE session and a timer flusher.
 pub fn mount(mountpoint: &Path, store: Arc<dyn Store>, opts: &MountOptions) -> Result<Mounted> {
     let fs = Arc::new(Fs::open(store, opts.fs.clone())?);
-    let mut config = fuser::Config::default();
-    config.mount_options = vec![
-        fuser::MountOption::FSName("zdbfs".into()),
-        fuser::MountOption::Subtype("zdbfs".into()),
-        fuser::MountOption::DefaultPermissions,
-    ];
-    // Other users may use the mount (permissions are checked by the kernel on mode bits).
-    config.acl = if is_root() {
-        fuser::SessionACL::All
-    } else {
-        fuser::SessionACL::Owner
-    };
-    config.n_threads = Some(opts.threads.max(1));
-    config.clone_fd = true;
-    let session = fuser::spawn_mount(fuse::ZdbFuse::new(fs.clone()), mountpoint, &config)?;
+    let session = fuse::start(fs.clone(), mountpoint, opts)?;
     if opts.relax_dirty_limit && opts.fs.writeback_cache && is_root() {
         relax_dirty_limit(mountpoint);
     }
@@ -113,7 +100,7 @@ fn relax_dirty_limit(mountpoint: &Path) {
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
@@ -152,7 +139,12 @@ impl Mounted {
 
     /// Whether the FUSE session ended (e.g. unmounted from outside).
     pub fn is_finished(&self) -> bool {
-        self.session.as_ref().is_none_or(|s| s.guard.is_finished())
+        self.session.as_ref().is_none_or(|s| s.is_finished())
+    }
+
+    /// Whether the kernel's requests come over io_uring.
+    pub fn uses_uring(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.uses_uring())
     }
 
     /// Unmount, flush everything, mark the filesystem clean.
@@ -162,18 +154,9 @@ impl Mounted {
 
     fn close(&mut self) -> Result<()> {
         if let Some(s) = self.session.take() {
-            if s.guard.is_finished() {
-                if let Err(e) = s.join() {
-                    tracing::warn!(error = %e, "fuse session ended with an error");
-                }
-            } else if let Err(e) = s.umount_and_join() {
-                // Busy: detach it; the kernel ends the session when the last user lets go,
-                // and the session's destroy flushes whatever came in meanwhile.
-                tracing::warn!(error = %e, "unmount failed; detaching the mount");
-                if let Err(e) = lazy_umount(&self.mountpoint) {
-                    tracing::warn!(error = %e, "lazy unmount");
-                }
-            }
+            // Busy: detached instead; the workers serve the last users and the last one out
+            // flushes whatever came in meanwhile.
+            s.unmount(&self.mountpoint);
         }
         if let Some(stop) = self.stop.take() {
             drop(stop);

@@ -20,6 +20,8 @@
 //! | `expire=SECS` | how long a dirty block of an open file may wait (default 30) |
 //! | `nowbcache` | no kernel writeback cache (every write(2) is a FUSE WRITE) |
 //! | `strictlimit` | keep the kernel's strict dirty-page limit for this mount |
+//! | `uring` | FUSE over io_uring, turning the kernel's `fuse.enable_uring` switch on if needed (root) |
+//! | `nouring` | never FUSE over io_uring (default: used when the kernel offers it) |
 
 use crate::error::{Error, Result};
 use crate::fs::FsConfig;
@@ -49,6 +51,20 @@ pub struct MountOptions {
     pub threads: usize,
     /// Lift the kernel's strict per-mount dirty-page limit (see `crate::mount`).
     pub relax_dirty_limit: bool,
+    /// Whether requests come over io_uring (see [`crate::fuse`]).
+    pub uring: Uring,
+}
+
+/// FUSE over io_uring (Linux 6.14+): one request queue per CPU, served on that CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uring {
+    /// Never: every request through `/dev/fuse`.
+    Off,
+    /// When the kernel offers it (its `fuse.enable_uring` switch is on).
+    Auto,
+    /// Turn the kernel's switch on first if it is off (needs root; it only lets FUSE servers
+    /// ask for io_uring, others are unaffected).
+    On,
 }
 
 impl MountOptions {
@@ -62,6 +78,7 @@ impl MountOptions {
             flush_interval: Duration::from_secs(1),
             threads: 4,
             relax_dirty_limit: true,
+            uring: Uring::Auto,
         }
     }
 }
@@ -131,6 +148,8 @@ pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
             "nocache" => m.fs.cache_limit = 0,
             "nowbcache" => m.fs.writeback_cache = false,
             "strictlimit" => m.relax_dirty_limit = false,
+            "uring" => m.uring = Uring::On,
+            "nouring" => m.uring = Uring::Off,
             "dirty" => {
                 let n = parse_size(k, val()?)?;
                 m.fs.dirty_limit = usize::try_from(n).map_err(|_| bad(k, "too large"))?;

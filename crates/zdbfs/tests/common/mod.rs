@@ -12,6 +12,8 @@ use zdbfs::{MountOptions, Mounted};
 pub struct TestMount {
     pub mnt: PathBuf,
     pub engine: PathBuf,
+    /// How the kernel's requests arrive (kept across remounts).
+    pub uring: zdbfs::options::Uring,
     mounted: Option<Mounted>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -24,6 +26,7 @@ impl TestMount {
         let mut t = TestMount {
             mnt,
             engine,
+            uring: zdbfs::options::Uring::Auto,
             mounted: None,
             _dir: Some(dir),
         };
@@ -36,6 +39,7 @@ impl TestMount {
         let mut t = TestMount {
             mnt: mnt.to_path_buf(),
             engine: engine.to_path_buf(),
+            uring: zdbfs::options::Uring::Auto,
             mounted: None,
             _dir: None,
         };
@@ -46,7 +50,8 @@ impl TestMount {
     pub fn mount(&mut self) {
         watchdog(&self.mnt);
         std::fs::create_dir_all(&self.mnt).expect("mkdir mnt");
-        let opts = MountOptions::engine(&self.engine);
+        let mut opts = MountOptions::engine(&self.engine);
+        opts.uring = self.uring;
         let store = zdbfs::open_store(&opts).expect("store");
         self.mounted = Some(zdbfs::mount(&self.mnt, store, &opts).expect("mount"));
         wait_mounted(&self.mnt, true);

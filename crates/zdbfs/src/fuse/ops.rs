@@ -1,0 +1,502 @@
+//! Request handlers: decode one request's arguments, call [`Fs`], encode the reply body.
+//! Transport-neutral: `/dev/fuse` and io_uring both hand a request here as its header, its
+//! fixed argument struct and the rest (names, data). Permission checks are the kernel's
+//! (`default_permissions`); `access` is answered here too.
+
+use super::abi::{self, fattr, op, Args, InHeader, Reply};
+use crate::error::{Errno, FsResult};
+use crate::fs::{Attr, Caller, Fs, NewNode, RenameMode, SetAttr};
+use crate::inode::{Kind, Ts, BLOCK, NAME_MAX};
+use crate::metrics::Call;
+use std::time::{Duration, SystemTime};
+
+/// How long the kernel may cache attributes and entries, negative ones included. Every
+/// change to the tree goes through this mount (the namespaces are this server's alone,
+/// `Fs::open` takes a lock), and the kernel updates or drops what it cached on each of its
+/// own requests, so the cache cannot go stale; the timeout only bounds how long an entry
+/// stays without being asked again.
+const TTL: Duration = Duration::from_secs(60);
+
+/// What a handler did with a request.
+pub enum Outcome {
+    /// Answer with the body built in the reply buffer.
+    Reply,
+    Error(Errno),
+    /// FORGET and friends: the kernel expects no answer.
+    NoReply,
+}
+
+fn malformed() -> Errno {
+    Errno::EINVAL
+}
+
+fn file_type(k: Kind) -> u32 {
+    match k {
+        Kind::File => libc::S_IFREG,
+        Kind::Dir => libc::S_IFDIR,
+        Kind::Symlink => libc::S_IFLNK,
+        Kind::Fifo => libc::S_IFIFO,
+        Kind::Socket => libc::S_IFSOCK,
+        Kind::CharDev => libc::S_IFCHR,
+        Kind::BlockDev => libc::S_IFBLK,
+    }
+}
+
+/// `fuse_attr` (88 bytes).
+fn put_attr(out: &mut Reply, a: &Attr) {
+    let t = |ts: Ts| (ts.secs as u64, ts.nanos);
+    let (atime, atime_ns) = t(a.atime);
+    let (mtime, mtime_ns) = t(a.mtime);
+    let (ctime, ctime_ns) = t(a.ctime);
+    out.u64(a.ino).u64(a.size).u64(a.blocks);
+    out.u64(atime).u64(mtime).u64(ctime);
+    out.u32(atime_ns).u32(mtime_ns).u32(ctime_ns);
+    out.u32(file_type(a.kind) | (a.perm & 0o7777)).u32(a.nlink);
+    out.u32(a.uid)
+        .u32(a.gid)
+        .u32(a.rdev)
+        .u32(BLOCK as u32)
+        .u32(0);
+}
+
+/// `fuse_entry_out` (128 bytes); `None` is a negative entry (node id 0, cached for TTL).
+fn put_entry(out: &mut Reply, a: Option<&Attr>) {
+    out.u64(a.map_or(0, |a| a.ino)).u64(0);
+    out.u64(TTL.as_secs()).u64(TTL.as_secs()).u32(0).u32(0);
+    match a {
+        Some(a) => put_attr(out, a),
+        None => {
+            out.bytes(&[0; 88]);
+        }
+    }
+}
+
+/// `fuse_open_out` (16 bytes).
+fn put_open(out: &mut Reply, fh: u64, flags: u32) {
+    out.u64(fh).u32(flags).u32(0);
+}
+
+/// Setattr times: `Some(None)` is "now".
+fn set_time(valid: u32, set: u32, now: u32, secs: u64, nanos: u32) -> Option<Option<Ts>> {
+    if valid & now != 0 {
+        Some(None)
+    } else if valid & set != 0 {
+        Some(Some(Ts {
+            secs: secs as i64,
+            nanos,
+        }))
+    } else {
+        None
+    }
+}
+
+/// POSIX access check on mode bits (root passes everything but exec without any x bit).
+fn access_ok(a: &Attr, who: Caller, mask: i32) -> bool {
+    if mask == libc::F_OK {
+        return true;
+    }
+    if who.uid == 0 {
+        return mask & libc::X_OK == 0 || a.kind == Kind::Dir || a.perm & 0o111 != 0;
+    }
+    let bits = if who.uid == a.uid {
+        (a.perm >> 6) & 7
+    } else if who.gid == a.gid {
+        (a.perm >> 3) & 7
+    } else {
+        a.perm & 7
+    } as i32;
+    mask & !bits & 7 == 0
+}
+
+/// The kind of request for 0-db-fs's per-kind counters.
+fn call_of(opcode: u32) -> Option<Call> {
+    Some(match opcode {
+        op::GETATTR => Call::Getattr,
+        op::SETATTR => Call::Setattr,
+        op::CREATE | op::MKNOD => Call::Create,
+        op::READDIR | op::READDIRPLUS => Call::Readdir,
+        op::OPEN | op::OPENDIR => Call::Open,
+        op::READ => Call::Read,
+        op::WRITE => Call::Write,
+        op::MKDIR => Call::Mkdir,
+        op::UNLINK => Call::Unlink,
+        op::RMDIR => Call::Rmdir,
+        op::RENAME | op::RENAME2 => Call::Rename,
+        op::LINK => Call::Link,
+        op::SYMLINK => Call::Symlink,
+        op::STATFS => Call::Statfs,
+        op::IOCTL => Call::Ioctl,
+        _ => return None,
+    })
+}
+
+/// Answer one request (not INIT: the session negotiates that). `fixed` is the request's
+/// fixed argument struct, `rest` what follows it; the reply body goes into `out`.
+pub fn handle(fs: &Fs, h: &InHeader, fixed: &[u8], rest: &[u8], out: &mut Reply) -> Outcome {
+    fs.metrics().count_request(call_of(h.opcode));
+    match answer(fs, h, Args::new(fixed), Args::new(rest), out) {
+        Ok(o) => o,
+        Err(e) => {
+            // Misses (ENOENT, ENODATA for absent xattrs) are answers, not failures.
+            if e != Errno::ENOENT && e != Errno::ENODATA && e != Errno(libc::ENOSYS) {
+                fs.metrics().count_error();
+            }
+            Outcome::Error(e)
+        }
+    }
+}
+
+fn answer(
+    fs: &Fs,
+    h: &InHeader,
+    mut fixed: Args<'_>,
+    mut rest: Args<'_>,
+    out: &mut Reply,
+) -> FsResult<Outcome> {
+    let ino = h.nodeid;
+    let who = Caller {
+        uid: h.uid,
+        gid: h.gid,
+    };
+    let bad = malformed;
+    match h.opcode {
+        op::LOOKUP => {
+            let name = rest.cstr().ok_or_else(bad)?;
+            match fs.lookup(ino, name) {
+                // A miss the kernel may remember (a negative entry): every create goes
+                // through it, so the answer stays true until then.
+                Err(Errno::ENOENT) => put_entry(out, None),
+                r => put_entry(out, Some(&r?)),
+            }
+        }
+        op::FORGET => {
+            fs.forget(ino, fixed.u64().ok_or_else(bad)?);
+            return Ok(Outcome::NoReply);
+        }
+        op::BATCH_FORGET => {
+            let count = fixed.u32().ok_or_else(bad)?;
+            for _ in 0..count {
+                let (Some(node), Some(n)) = (rest.u64(), rest.u64()) else {
+                    break;
+                };
+                fs.forget(node, n);
+            }
+            return Ok(Outcome::NoReply);
+        }
+        op::GETATTR => {
+            let a = fs.getattr(ino)?;
+            out.u64(TTL.as_secs()).u32(0).u32(0);
+            put_attr(out, &a);
+        }
+        op::SETATTR => {
+            let valid = fixed.u32().ok_or_else(bad)?;
+            fixed.skip(4).ok_or_else(bad)?;
+            let fh = fixed.u64().ok_or_else(bad)?;
+            let size = fixed.u64().ok_or_else(bad)?;
+            fixed.skip(8).ok_or_else(bad)?; // lock_owner
+            let (atime, mtime, ctime) = (
+                fixed.u64().ok_or_else(bad)?,
+                fixed.u64().ok_or_else(bad)?,
+                fixed.u64().ok_or_else(bad)?,
+            );
+            let (atime_ns, mtime_ns, ctime_ns) = (
+                fixed.u32().ok_or_else(bad)?,
+                fixed.u32().ok_or_else(bad)?,
+                fixed.u32().ok_or_else(bad)?,
+            );
+            let mode = fixed.u32().ok_or_else(bad)?;
+            fixed.skip(4).ok_or_else(bad)?;
+            let (uid, gid) = (fixed.u32().ok_or_else(bad)?, fixed.u32().ok_or_else(bad)?);
+            let on = |bit: u32| valid & bit != 0;
+            let set = SetAttr {
+                perm: on(fattr::MODE).then_some(mode),
+                uid: on(fattr::UID).then_some(uid),
+                gid: on(fattr::GID).then_some(gid),
+                size: on(fattr::SIZE).then_some(size),
+                atime: set_time(valid, fattr::ATIME, fattr::ATIME_NOW, atime, atime_ns),
+                mtime: set_time(valid, fattr::MTIME, fattr::MTIME_NOW, mtime, mtime_ns),
+                ctime: on(fattr::CTIME).then_some(Ts {
+                    secs: ctime as i64,
+                    nanos: ctime_ns,
+                }),
+                // The kernel asks for it (callers without CAP_FSETID) under KILLPRIV_V2.
+                kill_suidgid: on(fattr::KILL_SUIDGID),
+            };
+            let a = fs.setattr(ino, on(fattr::FH).then_some(fh), set)?;
+            out.u64(TTL.as_secs()).u32(0).u32(0);
+            put_attr(out, &a);
+        }
+        op::READLINK => {
+            out.bytes(&fs.readlink(ino)?);
+        }
+        op::MKNOD => {
+            let mode = fixed.u32().ok_or_else(bad)?;
+            let rdev = fixed.u32().ok_or_else(bad)?;
+            let kind = Kind::from_mode(mode)
+                .filter(|k| *k != Kind::Dir && *k != Kind::Symlink)
+                .ok_or(Errno::EINVAL)?;
+            let name = rest.cstr().ok_or_else(bad)?;
+            let node = NewNode {
+                kind,
+                perm: mode,
+                rdev,
+                target: b"",
+            };
+            put_entry(out, Some(&fs.create_node(who, ino, name, node)?));
+        }
+        op::MKDIR => {
+            let mode = fixed.u32().ok_or_else(bad)?;
+            let name = rest.cstr().ok_or_else(bad)?;
+            let node = NewNode {
+                kind: Kind::Dir,
+                perm: mode,
+                rdev: 0,
+                target: b"",
+            };
+            put_entry(out, Some(&fs.create_node(who, ino, name, node)?));
+        }
+        op::SYMLINK => {
+            let name = rest.cstr().ok_or_else(bad)?;
+            let target = rest.cstr().ok_or_else(bad)?;
+            if target.len() > 4096 {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            let node = NewNode {
+                kind: Kind::Symlink,
+                perm: 0o777,
+                rdev: 0,
+                target,
+            };
+            put_entry(out, Some(&fs.create_node(who, ino, name, node)?));
+        }
+        op::UNLINK => fs.unlink(ino, rest.cstr().ok_or_else(bad)?)?,
+        op::RMDIR => fs.rmdir(ino, rest.cstr().ok_or_else(bad)?)?,
+        op::RENAME | op::RENAME2 => {
+            let newdir = fixed.u64().ok_or_else(bad)?;
+            let flags = if h.opcode == op::RENAME2 {
+                fixed.u32().ok_or_else(bad)?
+            } else {
+                0
+            };
+            let mode = match flags {
+                0 => RenameMode::Replace,
+                abi::RENAME_NOREPLACE => RenameMode::NoReplace,
+                abi::RENAME_EXCHANGE => RenameMode::Exchange,
+                _ => return Err(Errno::EINVAL),
+            };
+            let name = rest.cstr().ok_or_else(bad)?;
+            let newname = rest.cstr().ok_or_else(bad)?;
+            fs.rename(ino, name, newdir, newname, mode)?;
+        }
+        op::LINK => {
+            let old = fixed.u64().ok_or_else(bad)?;
+            let newname = rest.cstr().ok_or_else(bad)?;
+            put_entry(out, Some(&fs.link(old, ino, newname)?));
+        }
+        op::OPEN => {
+            let flags = fixed.u32().ok_or_else(bad)?;
+            let fh = fs.open_file(ino, flags as i32)?;
+            // The file's pages stay in the kernel's cache across opens (its data only ever
+            // changes through this mount, see `TTL`) unless a read must reach us for atime.
+            let keep = if fs.keeps_page_cache(ino) {
+                abi::FOPEN_KEEP_CACHE
+            } else {
+                0
+            };
+            put_open(out, fh, keep);
+        }
+        op::READ => {
+            fixed.skip(8).ok_or_else(bad)?;
+            let offset = fixed.u64().ok_or_else(bad)?;
+            let size = fixed.u32().ok_or_else(bad)?;
+            out.bytes(&fs.read(ino, offset, size)?);
+        }
+        op::WRITE => {
+            let fh = fixed.u64().ok_or_else(bad)?;
+            let offset = fixed.u64().ok_or_else(bad)?;
+            let size = fixed.u32().ok_or_else(bad)? as usize;
+            let write_flags = fixed.u32().ok_or_else(bad)?;
+            let data = rest.rest().get(..size).ok_or_else(bad)?;
+            let kill = write_flags & abi::WRITE_KILL_SUIDGID != 0;
+            let n = fs.write(fh, ino, offset, data, kill)?;
+            out.u32(n).u32(0);
+        }
+        op::STATFS => {
+            let (total, used, files) = fs.statfs()?;
+            let bs = 4096u64;
+            let blocks = total / bs;
+            let free = blocks.saturating_sub(used.div_ceil(bs));
+            let max_files = 1u64 << 32;
+            out.u64(blocks).u64(free).u64(free);
+            out.u64(max_files).u64(max_files.saturating_sub(files));
+            out.u32(bs as u32)
+                .u32(NAME_MAX as u32)
+                .u32(bs as u32)
+                .u32(0);
+            out.bytes(&[0; 24]);
+        }
+        op::RELEASE => fs.release(fixed.u64().ok_or_else(bad)?)?,
+        // Nothing to do on close(2) itself (release stores the file; dirty pages of the
+        // writeback cache are written before any FLUSH): ENOSYS makes the kernel stop
+        // sending FLUSH, one round trip less per close.
+        op::FLUSH => return Err(Errno(libc::ENOSYS)),
+        op::FSYNC | op::FSYNCDIR => fs.fsync()?,
+        op::SETXATTR => {
+            let size = fixed.u32().ok_or_else(bad)? as usize;
+            let flags = fixed.u32().ok_or_else(bad)?;
+            let name = rest.cstr().ok_or_else(bad)?;
+            let value = rest.rest().get(..size).ok_or_else(bad)?;
+            fs.setxattr(ino, name, value, flags as i32)?;
+        }
+        op::GETXATTR | op::LISTXATTR => {
+            let size = fixed.u32().ok_or_else(bad)? as usize;
+            let v = if h.opcode == op::GETXATTR {
+                fs.getxattr(ino, rest.cstr().ok_or_else(bad)?)?
+            } else {
+                fs.listxattr(ino)?
+            };
+            if size == 0 {
+                out.u32(v.len() as u32).u32(0);
+            } else if v.len() > size {
+                return Err(Errno::ERANGE);
+            } else {
+                out.bytes(&v);
+            }
+        }
+        op::REMOVEXATTR => fs.removexattr(ino, rest.cstr().ok_or_else(bad)?)?,
+        op::OPENDIR => {
+            // The kernel may keep the listing across opens: it drops it itself whenever the
+            // directory changes, and every change comes through it (see `TTL`). It may also
+            // build one listing from the READDIRs of several handles, so an offset must name
+            // the same entry in every handle's snapshot of an unchanged directory: it does,
+            // since snapshots follow the in-memory buckets' order, and a directory stays in
+            // memory while the kernel holds its inode (`State::try_evict`).
+            let fh = fs.opendir(ino)?;
+            put_open(out, fh, abi::FOPEN_CACHE_DIR | abi::FOPEN_KEEP_CACHE);
+        }
+        op::READDIR | op::READDIRPLUS => {
+            let fh = fixed.u64().ok_or_else(bad)?;
+            let offset = fixed.u64().ok_or_else(bad)?;
+            let size = fixed.u32().ok_or_else(bad)? as usize;
+            readdir(fs, h.opcode == op::READDIRPLUS, fh, offset, size, out)?;
+        }
+        op::RELEASEDIR => fs.releasedir(fixed.u64().ok_or_else(bad)?),
+        op::ACCESS => {
+            let mask = fixed.u32().ok_or_else(bad)? as i32;
+            if !access_ok(&fs.getattr(ino)?, who, mask) {
+                return Err(Errno::EACCES);
+            }
+        }
+        op::CREATE => {
+            let flags = fixed.u32().ok_or_else(bad)?;
+            let mode = fixed.u32().ok_or_else(bad)?;
+            let name = rest.cstr().ok_or_else(bad)?;
+            let node = NewNode {
+                kind: Kind::File,
+                perm: mode,
+                rdev: 0,
+                target: b"",
+            };
+            let a = fs.create_node(who, ino, name, node)?;
+            let fh = fs.open_created(a.ino, flags as i32)?;
+            put_entry(out, Some(&a));
+            put_open(out, fh, 0);
+        }
+        op::IOCTL => ioctl(fs, &mut fixed, out)?,
+        op::FALLOCATE => {
+            fixed.skip(8).ok_or_else(bad)?;
+            let offset = fixed.u64().ok_or_else(bad)?;
+            let length = fixed.u64().ok_or_else(bad)?;
+            let mode = fixed.u32().ok_or_else(bad)? as i32;
+            fs.fallocate(ino, offset, length, mode)?;
+            // A modification like a write: with KILLPRIV_V2 the set-id bits are ours to
+            // clear, for callers without CAP_FSETID (approximated by "not root": FALLOCATE
+            // carries no flag for it).
+            if mode != libc::FALLOC_FL_KEEP_SIZE && h.uid != 0 {
+                fs.kill_suidgid(ino)?;
+            }
+        }
+        op::LSEEK => {
+            fixed.skip(8).ok_or_else(bad)?;
+            let offset = fixed.u64().ok_or_else(bad)? as i64;
+            let whence = fixed.u32().ok_or_else(bad)? as i32;
+            let data = match whence {
+                libc::SEEK_DATA => true,
+                libc::SEEK_HOLE => false,
+                _ => return Err(Errno::EINVAL),
+            };
+            let offset = u64::try_from(offset).map_err(|_| Errno(libc::ENXIO))?;
+            out.u64(fs.seek_data_hole(ino, offset, data)?);
+        }
+        // The kernel never waits on a request this server has not answered yet for long:
+        // an interrupt changes nothing; the request's own answer follows.
+        op::INTERRUPT => return Ok(Outcome::NoReply),
+        op::DESTROY => {}
+        _ => return Err(Errno(libc::ENOSYS)),
+    }
+    Ok(Outcome::Reply)
+}
+
+/// READDIR / READDIRPLUS: as many entries from `offset` as fit in `size` bytes.
+fn readdir(
+    fs: &Fs,
+    plus: bool,
+    fh: u64,
+    offset: u64,
+    size: usize,
+    out: &mut Reply,
+) -> FsResult<()> {
+    let start = out.len();
+    // Whether an entry of `len` bytes still fits (the kernel's buffer is `size` bytes).
+    let fits = |out: &Reply, name_len: usize, head: usize| {
+        out.len() - start + (head + name_len).next_multiple_of(8) <= size
+    };
+    let dirent = |out: &mut Reply, ino: u64, off: u64, kind: Kind, name: &[u8]| {
+        out.u64(ino)
+            .u64(off)
+            .u32(name.len() as u32)
+            .u32(file_type(kind) >> 12);
+        out.bytes(name).align8();
+    };
+    if plus {
+        fs.readdirplus(fh, offset, |off, item, attr| {
+            if !fits(out, item.name.len(), 128 + 24) {
+                return true;
+            }
+            put_entry(out, Some(attr));
+            dirent(out, item.ino, off, item.kind, &item.name);
+            false
+        })
+    } else {
+        fs.readdir(fh, offset, |off, item| {
+            if !fits(out, item.name.len(), 24) {
+                return true;
+            }
+            dirent(out, item.ino, off, item.kind, &item.name);
+            false
+        })
+    }
+}
+
+/// 0-db-fs's ioctls (see [`crate::ioctl`]); `fuse_ioctl_out` then the data.
+fn ioctl(fs: &Fs, fixed: &mut Args<'_>, out: &mut Reply) -> FsResult<()> {
+    fixed.skip(12).ok_or_else(malformed)?; // fh, flags
+    let cmd = fixed.u32().ok_or_else(malformed)?;
+    let data = match cmd {
+        crate::ioctl::IOCTL_STATISTICS => {
+            crate::ioctl::encode_stats(&fs.metrics().snapshot(), fs.cached_blocks() as u64, BLOCK)
+                .to_vec()
+        }
+        crate::ioctl::IOCTL_SNAPSHOT => {
+            fs.flush_all(true).map_err(Errno::from)?;
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            now.to_ne_bytes().to_vec()
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    out.u32(0).u32(0).u32(0).u32(0).bytes(&data);
+    Ok(())
+}
