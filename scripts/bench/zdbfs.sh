@@ -21,6 +21,8 @@
 #                (default: /var/tmp)
 #   ROUNDS       repeat everything on fresh directories, report medians (default 1)
 #   ZDBFS_OPTS   extra -o options for zdbfs (e.g. "threads=8,cachesize=2048")
+#   URING        1: turn the kernel's fuse.enable_uring switch on for the run, so zdbfs takes
+#                requests over io_uring (default); 0: leave the switch as it is
 #   SKIP_BUILD=1 use the existing target/release/zdbfs
 #   KEEP=1       keep the engine, mount and local data dirs (default: removed, logs kept)
 #   OUT          directory for logs, fio JSON and report.md (default: <scratch>/logs)
@@ -167,6 +169,7 @@ umount_zdbfs() {
 cleanup() {
     local rc=$?
     umount_zdbfs || true
+    [[ ${URING_RESTORE:-0} == 1 ]] && echo N >"$URING_SWITCH"
     if [[ ${KEEP:-0} != 1 && -n ${WORK:-} ]]; then
         mountpoint -q "$MNT" || rm -rf "$ENGINE" "$LOCAL" "$TARBALL" "$MNT"
     fi
@@ -174,6 +177,14 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- FUSE over io_uring
+URING_SWITCH=/sys/module/fuse/parameters/enable_uring
+if [[ ${URING:-1} == 1 && -w $URING_SWITCH && $(cat "$URING_SWITCH") != Y ]]; then
+    log "turning on $URING_SWITCH for this run (restored at exit)"
+    echo Y >"$URING_SWITCH"
+    URING_RESTORE=1
+fi
 
 drop_caches() {
     sync
@@ -384,7 +395,9 @@ REPORT=$OUT/report.md
     mode=$([[ $RAND_DIRECT == 1 ]] && echo "O_DIRECT" || echo "buffered")
     echo "fio $(fio --version | sed 's/^fio-//'), SIZE=$SIZE, RUNTIME=${RUNTIME}s, random jobs $mode, ROUNDS=$ROUNDS" \
         "(median of the rounds; the ratio column is the median of the per-round ratios);" \
-        "zdbfs -o ${ZDBFS_OPTS:-<defaults>} on the in-process engine; local = $FSTYPE directory on the same disk."
+        "zdbfs -o ${ZDBFS_OPTS:-<defaults>} on the in-process engine, requests over" \
+        "$(grep -q 'uring=true' "$OUT"/zdbfs-r*.log 2>/dev/null && echo io_uring || echo /dev/fuse)" \
+        "(fuse.enable_uring=$(cat "$URING_SWITCH" 2>/dev/null || echo absent)); local = $FSTYPE directory on the same disk."
     echo
     echo "| test | zdbfs | local | zdbfs/local | per-round ratios | goal | met |"
     echo "|---|---:|---:|---:|---|---|---|"
