@@ -210,7 +210,7 @@ zmetrics() {
     line=$(grep 'metrics=' "$ZLOG" | tail -1 || true)
     cpu=$(awk '{print $14 + $15}' "/proc/$ZPID/stat" 2>/dev/null || echo 0)
     local f out=""
-    for f in reads writes bytes_read bytes_written cache_hits cache_misses blocks_stored block_bytes_stored; do
+    for f in read write bytes_read bytes_written cache_hits cache_misses blocks_stored block_bytes_stored; do
         out="$out $(grep -o "[^_]$f: [0-9]*" <<<"$line" | grep -o '[0-9]*$' || echo 0)"
     done
     echo "$out $cpu"

@@ -30,18 +30,6 @@ fn malformed() -> Errno {
     Errno::EINVAL
 }
 
-fn file_type(k: Kind) -> u32 {
-    match k {
-        Kind::File => libc::S_IFREG,
-        Kind::Dir => libc::S_IFDIR,
-        Kind::Symlink => libc::S_IFLNK,
-        Kind::Fifo => libc::S_IFIFO,
-        Kind::Socket => libc::S_IFSOCK,
-        Kind::CharDev => libc::S_IFCHR,
-        Kind::BlockDev => libc::S_IFBLK,
-    }
-}
-
 /// `fuse_attr` (88 bytes).
 fn put_attr(out: &mut Reply, a: &Attr) {
     let t = |ts: Ts| (ts.secs as u64, ts.nanos);
@@ -51,7 +39,7 @@ fn put_attr(out: &mut Reply, a: &Attr) {
     out.u64(a.ino).u64(a.size).u64(a.blocks);
     out.u64(atime).u64(mtime).u64(ctime);
     out.u32(atime_ns).u32(mtime_ns).u32(ctime_ns);
-    out.u32(file_type(a.kind) | (a.perm & 0o7777)).u32(a.nlink);
+    out.u32(a.kind.ifmt() | (a.perm & 0o7777)).u32(a.nlink);
     out.u32(a.uid)
         .u32(a.gid)
         .u32(a.rdev)
@@ -455,7 +443,7 @@ fn readdir(
         out.u64(ino)
             .u64(off)
             .u32(name.len() as u32)
-            .u32(file_type(kind) >> 12);
+            .u32(kind.ifmt() >> 12);
         out.bytes(name).align8();
     };
     if plus {
