@@ -148,6 +148,25 @@ pub fn render(s: &Status) -> String {
         "Fetches that failed (reads got EIO).",
         f.fetch_failures,
     );
+    let c = &s.compaction;
+    o.one(
+        "qsfs_compaction_reclaimable_bytes",
+        "gauge",
+        "Bytes of stored data segments no live record uses.",
+        c.reclaimable_bytes,
+    );
+    o.one(
+        "qsfs_compaction_segments_total",
+        "counter",
+        "Stored data segments emptied by compaction.",
+        c.segments_compacted,
+    );
+    o.one(
+        "qsfs_compaction_bytes_given_back_total",
+        "counter",
+        "Stored bytes given back by replacing segments with emptied copies.",
+        c.bytes_given_back,
+    );
     o.family(
         "qsfs_backend_up",
         "gauge",

@@ -6,6 +6,7 @@
 //! last checkpoint), upload what is staged (bounded wait), stop the loops and stand-ins.
 
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,6 +102,13 @@ impl Shared {
                 .compact_segments(&picked)
                 .with_context(|| format!("compacting {name}"))?;
             self.offloader.note_emptied(&name, &stats.emptied);
+            let counters = &self.offloader.stats;
+            counters
+                .segments_compacted
+                .fetch_add(stats.segments_emptied as u64, Relaxed);
+            counters
+                .records_moved
+                .fetch_add(stats.records_moved, Relaxed);
             report.segments += stats.segments_emptied as u64;
             report.records_moved += stats.records_moved;
             report.bytes_moved += stats.bytes_moved;

@@ -55,6 +55,12 @@ pub struct OffloadStats {
     pub segments_fetched: AtomicU64,
     pub bytes_fetched: AtomicU64,
     pub fetch_failures: AtomicU64,
+    /// Stored data segments compaction emptied, and the records it moved out of them.
+    pub segments_compacted: AtomicU64,
+    pub records_moved: AtomicU64,
+    /// Stored copies replaced by emptied ones, and the stored bytes that gave back.
+    pub copies_replaced: AtomicU64,
+    pub bytes_given_back: AtomicU64,
 }
 
 /// Shared between the engine (as its event sink), the uploader and the control socket.
@@ -385,6 +391,7 @@ impl Offloader {
         let mut next = self.manifest();
         let entry = next.namespaces.entry(ns.to_string()).or_default();
         let mut bytes = 0;
+        let (mut replaced, mut given_back) = (0, 0);
         for file in std::fs::read_dir(dir).map_err(|e| io_text("list", dir, e))? {
             let file = file.map_err(|e| io_text("list", dir, e))?;
             let name = file.file_name().to_string_lossy().into_owned();
@@ -409,6 +416,11 @@ impl Offloader {
                 bytes += meta.size;
                 let checksum = hex::encode(meta.checksum);
                 let size = meta.size;
+                if let (Some(_), Some(old)) = (version, stored) {
+                    // Counted once the manifest naming the new copy is up (below).
+                    given_back += old.size.saturating_sub(size);
+                    replaced += 1;
+                }
                 entry.data.insert(
                     d,
                     StoredSegment {
@@ -437,6 +449,8 @@ impl Offloader {
         entry.descriptor = seg;
         entry.checkpoint = seg;
         self.publish(&next).await?;
+        self.stats.copies_replaced.fetch_add(replaced, Relaxed);
+        self.stats.bytes_given_back.fetch_add(given_back, Relaxed);
         let before = std::mem::replace(&mut *lock(&self.manifest), next.clone());
         self.delete_superseded(ns, &before, &next).await;
         Ok(bytes)

@@ -20,6 +20,7 @@ pub struct Status {
     pub cache: Cache,
     pub namespaces: Vec<Namespace>,
     pub offload: Offload,
+    pub compaction: Compaction,
     pub backends: Vec<Backend>,
     /// zdbfs's counters.
     pub filesystem: zdbfs::metrics::Snapshot,
@@ -63,6 +64,17 @@ pub struct Offload {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Compaction {
+    /// Bytes of stored data segments no live record uses (what compaction could give back).
+    pub reclaimable_bytes: u64,
+    pub segments_compacted: u64,
+    pub records_moved: u64,
+    /// Stored copies replaced by emptied ones, and the stored bytes that gave back.
+    pub copies_replaced: u64,
+    pub bytes_given_back: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Backend {
     /// `meta` or `data`.
     pub role: String,
@@ -77,6 +89,7 @@ impl Status {
         let manifest = shared.offloader.manifest();
         let data_dir = config.zdb_dir().join("data");
         let mut namespaces = Vec::new();
+        let mut reclaimable_bytes = 0;
         for name in shared.engine.list() {
             let Some(ns) = shared.engine.namespace(&name) else {
                 continue;
@@ -94,6 +107,16 @@ impl Status {
             let stored: BTreeSet<u32> = m
                 .map(|m| m.data.keys().copied().collect())
                 .unwrap_or_default();
+            if let Some(m) = m {
+                reclaimable_bytes += ns
+                    .segment_usage()
+                    .iter()
+                    .filter_map(|u| Some((m.data.get(&u.segment)?.size, u.live_bytes)))
+                    .map(|(size, live)| {
+                        size.saturating_sub(zdb_engine::format::FILE_HEADER_LEN as u64 + live)
+                    })
+                    .sum::<u64>();
+            }
             namespaces.push(Namespace {
                 open_segment: ns.info().current_segment,
                 local_segments: local.len(),
@@ -114,6 +137,13 @@ impl Status {
             bytes_fetched: s.bytes_fetched.load(Relaxed),
             fetch_failures: s.fetch_failures.load(Relaxed),
         };
+        let compaction = Compaction {
+            reclaimable_bytes,
+            segments_compacted: s.segments_compacted.load(Relaxed),
+            records_moved: s.records_moved.load(Relaxed),
+            copies_replaced: s.copies_replaced.load(Relaxed),
+            bytes_given_back: s.bytes_given_back.load(Relaxed),
+        };
         Status {
             mountpoint: config.qsfs.mountpoint.display().to_string(),
             config: config.path.display().to_string(),
@@ -129,6 +159,7 @@ impl Status {
             },
             namespaces,
             offload,
+            compaction,
             backends: backends(&config.zstor).await,
             filesystem: shared.fs.metrics().snapshot(),
             repair: shared.offloader.maintenance().summary(),
@@ -186,6 +217,15 @@ impl Status {
             f.segments_fetched,
             mib(f.bytes_fetched),
             f.fetch_failures
+        );
+        let c = &self.compaction;
+        let _ = writeln!(
+            o,
+            "compaction {:.1} MiB reclaimable; {} segments emptied, {} copies replaced, {:.1} MiB given back",
+            mib(c.reclaimable_bytes),
+            c.segments_compacted,
+            c.copies_replaced,
+            mib(c.bytes_given_back)
         );
         let up = self.backends.iter().filter(|b| b.up).count();
         let _ = writeln!(o, "backends   {up}/{} up", self.backends.len());

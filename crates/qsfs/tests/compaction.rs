@@ -16,6 +16,13 @@ fn stored_data_bytes(root: &std::path::Path) -> u64 {
         .sum()
 }
 
+/// The `compaction` part of `qsfs status --json`.
+fn compaction_status(root: &std::path::Path) -> serde_json::Value {
+    let status: serde_json::Value =
+        serde_json::from_str(&qsfs_cmd(root, &["status", "--json"])).unwrap();
+    status["compaction"].clone()
+}
+
 fn read_kept(mount: &std::path::Path, kept: &[usize], gone: &[usize]) {
     drop_caches();
     for &i in kept {
@@ -47,9 +54,26 @@ fn compaction_gives_backend_space_back_and_keeps_the_rest() {
     qsfs_cmd(root, &["rotate"]);
     qsfs_cmd(root, &["evict"]);
     let before = stored_data_bytes(root);
+    let reclaimable = compaction_status(root)["reclaimable_bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        reclaimable > before / 4,
+        "{reclaimable} of {before} stored bytes dead"
+    );
 
     let out = qsfs_cmd(root, &["compact"]);
     assert!(out.contains("compacted"), "{out}");
+    let c = compaction_status(root);
+    assert!(c["segments_compacted"].as_u64().unwrap() > 0, "{c}");
+    assert!(c["copies_replaced"].as_u64().unwrap() > 0, "{c}");
+    // Given back, less what the moved records take in the segments they went to.
+    let given_back = c["bytes_given_back"].as_u64().unwrap();
+    assert!(given_back >= before - stored_data_bytes(root), "{c}");
+    assert!(
+        c["reclaimable_bytes"].as_u64().unwrap() < reclaimable / 2,
+        "{c}"
+    );
     let emptied = manifest(root)
         .namespaces
         .values()
