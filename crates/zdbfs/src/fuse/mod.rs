@@ -231,21 +231,22 @@ fn device_worker(fd: &OwnedFd, fs: &Fs) {
         let args = &body[IN_HEADER_LEN..];
         let (fixed, rest) = args.split_at(abi::fixed_args_len(h.opcode).min(args.len()));
         out.0.clear();
-        let error = match ops::handle(fs, &h, fixed, rest, &mut out) {
+        let outcome = ops::handle(fs, &h, fixed, rest, &mut out);
+        let (error, body): (i32, &[u8]) = match &outcome {
             ops::Outcome::NoReply => continue,
-            ops::Outcome::Reply => 0,
-            ops::Outcome::Error(e) => -e.0,
+            ops::Outcome::Reply => (0, &out.0),
+            ops::Outcome::Data(data) => (0, data),
+            ops::Outcome::Error(e) => (-e.0, &[]),
         };
-        let body_len = if error == 0 { out.len() } else { 0 };
-        let head = abi::out_header(h.unique, error, body_len);
+        let head = abi::out_header(h.unique, error, body.len());
         let iov = [
             libc::iovec {
                 iov_base: head.as_ptr() as *mut _,
                 iov_len: head.len(),
             },
             libc::iovec {
-                iov_base: out.0.as_ptr() as *mut _,
-                iov_len: body_len,
+                iov_base: body.as_ptr() as *mut _,
+                iov_len: body.len(),
             },
         ];
         // SAFETY: both buffers outlive the call; the kernel reads them.

@@ -21,6 +21,8 @@ const TTL: Duration = Duration::from_secs(60);
 pub enum Outcome {
     /// Answer with the body built in the reply buffer.
     Reply,
+    /// Answer with these bytes (file data: sent from where it was read, not copied first).
+    Data(Vec<u8>),
     Error(Errno),
     /// FORGET and friends: the kernel expects no answer.
     NoReply,
@@ -297,7 +299,7 @@ fn answer(
             fixed.skip(8).ok_or_else(bad)?;
             let offset = fixed.u64().ok_or_else(bad)?;
             let size = fixed.u32().ok_or_else(bad)?;
-            out.bytes(&fs.read(ino, offset, size)?);
+            return Ok(Outcome::Data(fs.read(ino, offset, size)?));
         }
         op::WRITE => {
             let fh = fixed.u64().ok_or_else(bad)?;

@@ -190,29 +190,28 @@ fn worker(
         let h = &mut header.0;
         let commit_id = u64::from_ne_bytes(h[COMMIT_ID..COMMIT_ID + 8].try_into().unwrap());
         let request = InHeader::parse(&h[..abi::IN_HEADER_LEN]);
-        let error = match request {
+        out.0.clear();
+        let outcome = match request {
             Some(req) => {
                 let fixed_len = abi::fixed_args_len(req.opcode).min(HEADER_LEN - OP_IN);
                 let len = u32::from_ne_bytes(h[PAYLOAD_SZ..PAYLOAD_SZ + 4].try_into().unwrap());
                 let rest = &payload[..(len as usize).min(payload_len)];
-                out.0.clear();
-                match ops::handle(fs, &req, &h[OP_IN..OP_IN + fixed_len], rest, &mut out) {
-                    ops::Outcome::Reply | ops::Outcome::NoReply => 0,
-                    ops::Outcome::Error(e) => -e.0,
-                }
+                ops::handle(fs, &req, &h[OP_IN..OP_IN + fixed_len], rest, &mut out)
             }
-            None => -libc::EIO,
+            None => ops::Outcome::Error(crate::Errno::EIO),
         };
-        let body_len = if error == 0 && out.len() <= payload_len {
-            payload[..out.len()].copy_from_slice(&out.0);
-            out.len()
-        } else {
-            0
+        // The whole reply body goes in the payload buffer.
+        let (error, body): (i32, &[u8]) = match &outcome {
+            ops::Outcome::Reply | ops::Outcome::NoReply => (0, &out.0),
+            ops::Outcome::Data(data) => (0, data),
+            ops::Outcome::Error(e) => (-e.0, &[]),
         };
-        let error = if error == 0 && body_len != out.len() {
-            -libc::EIO
-        } else {
-            error
+        let (error, body_len) = match payload.get_mut(..body.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(body);
+                (error, body.len())
+            }
+            None => (-libc::EIO, 0),
         };
         let unique = request.map_or(commit_id, |r| r.unique);
         h[..abi::OUT_HEADER_LEN].copy_from_slice(&abi::out_header(unique, error, body_len));
