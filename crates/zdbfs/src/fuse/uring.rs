@@ -136,8 +136,16 @@ fn worker(
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mut header = Box::new(Header([0; HEADER_LEN]));
-    let mut payload = vec![0u8; payload_len];
+    // The kernel writes into these while the entry is registered: they are freed only once
+    // it let go (a refused registration, or the entry's completion at the session's end).
+    // A worker leaving otherwise leaks them rather than hand the kernel freed memory.
+    let mut header = std::mem::ManuallyDrop::new(Box::new(Header([0; HEADER_LEN])));
+    let mut payload = std::mem::ManuallyDrop::new(vec![0u8; payload_len]);
+    let release = |header: std::mem::ManuallyDrop<Box<Header>>,
+                   payload: std::mem::ManuallyDrop<Vec<u8>>| {
+        drop(std::mem::ManuallyDrop::into_inner(header));
+        drop(std::mem::ManuallyDrop::into_inner(payload));
+    };
     let iov = [
         libc::iovec {
             iov_base: header.0.as_mut_ptr().cast(),
@@ -151,10 +159,10 @@ fn worker(
     let raw_fd = fd.as_raw_fd();
     let qid16 = qid as u16;
     let register = command(raw_fd, CMD_REGISTER, qid16, 0, Some(iov.as_ptr()));
-    // SAFETY: the iovecs and the buffers they name live until this function returns, after
-    // the kernel let go of the entry (its last completion).
-    // SAFETY: see above.
+    // SAFETY: the buffers the iovecs name stay allocated while the kernel may use them
+    // (see `release`).
     if unsafe { ring.submission().push(&register) }.is_err() {
+        release(header, payload);
         return fail(io::Error::other("submission queue full"));
     }
     if let Err(e) = ring.submit() {
@@ -163,6 +171,7 @@ fn worker(
     // The command is handled at submission: a refusal is already completed; an accepted
     // entry completes only when a request arrives.
     if let Some(cqe) = ring.completion().next() {
+        release(header, payload);
         return fail(io::Error::from_raw_os_error(-cqe.result().min(-1)));
     }
     let _ = registered.send(Ok(()));
@@ -181,10 +190,12 @@ fn worker(
         };
         if cqe.result() < 0 {
             let e = -cqe.result();
-            // ENOTCONN / ECONNABORTED: the session ended (unmount).
+            // ENOTCONN / ECONNABORTED: the session ended (unmount). Either way the entry's
+            // command completed: the kernel holds the buffers no more.
             if e != libc::ENOTCONN && e != libc::ECONNABORTED {
                 tracing::error!(qid, error = %io::Error::from_raw_os_error(e), "ring entry failed");
             }
+            release(header, payload);
             return;
         }
         let h = &mut header.0;
