@@ -490,3 +490,86 @@ fn ioctl(fs: &Fs, fixed: &mut Args<'_>, out: &mut Reply) -> FsResult<()> {
     out.u32(0).u32(0).u32(0).u32(0).bytes(&data);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::FsConfig;
+    use crate::store::{EngineStore, Store};
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    /// The opcodes this server answers, and a few it does not.
+    const OPCODES: &[u32] = &[
+        op::LOOKUP,
+        op::FORGET,
+        op::GETATTR,
+        op::SETATTR,
+        op::READLINK,
+        op::SYMLINK,
+        op::MKNOD,
+        op::MKDIR,
+        op::UNLINK,
+        op::RMDIR,
+        op::RENAME,
+        op::LINK,
+        op::OPEN,
+        op::READ,
+        op::WRITE,
+        op::STATFS,
+        op::RELEASE,
+        op::FSYNC,
+        op::SETXATTR,
+        op::GETXATTR,
+        op::LISTXATTR,
+        op::REMOVEXATTR,
+        op::FLUSH,
+        op::OPENDIR,
+        op::READDIR,
+        op::RELEASEDIR,
+        op::FSYNCDIR,
+        op::ACCESS,
+        op::CREATE,
+        op::INTERRUPT,
+        op::IOCTL,
+        op::BATCH_FORGET,
+        op::FALLOCATE,
+        op::READDIRPLUS,
+        op::RENAME2,
+        op::LSEEK,
+        31,
+        47,
+        52,
+        9999,
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Requests with arbitrary arguments (what a confused or hostile peer could send)
+        /// get an answer or an errno; no handler panics, and the tree stays usable.
+        #[test]
+        fn arbitrary_requests_get_an_answer_or_an_errno(
+            requests in proptest::collection::vec(
+                (proptest::sample::select(OPCODES), 0u64..6, 0u32..3,
+                 proptest::collection::vec(any::<u8>(), 0..96),
+                 proptest::collection::vec(any::<u8>(), 0..64)),
+                1..40,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let store: Arc<dyn Store> = Arc::new(EngineStore::open(dir.path()).unwrap());
+            let fs = Fs::open(store, FsConfig::default()).unwrap();
+            let mut out = Reply::default();
+            for (opcode, nodeid, uid, fixed, rest) in requests {
+                let h = InHeader { opcode, unique: 1, nodeid, uid: uid * 1000, gid: 0 };
+                out.0.clear();
+                match handle(&fs, &h, &fixed, &rest, &mut out) {
+                    Outcome::Error(e) => prop_assert!(e.0 > 0, "errno {}", e.0),
+                    Outcome::Reply | Outcome::Data(_) | Outcome::NoReply => {}
+                }
+            }
+            prop_assert!(fs.getattr(1).is_ok(), "the root is still there");
+            fs.shutdown().unwrap();
+        }
+    }
+}
