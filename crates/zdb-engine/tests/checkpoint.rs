@@ -152,3 +152,35 @@ fn a_refused_checkpoint_fails_the_jump_and_keeps_the_segment_open() {
     ns.jump().unwrap();
     assert_eq!(sink.taken.lock().unwrap().as_slice(), &[(0, vec![0])]);
 }
+
+/// Compaction that turns a seq-mode tombstone into a hole rewrites an older index segment:
+/// the next checkpoint must carry that segment, or its stored copy would keep the old entry.
+#[test]
+fn index_entries_compaction_rewrites_go_with_the_next_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Arc::new(Snapshots {
+        root: dir.path().join("snapshots"),
+        refuse: AtomicBool::new(false),
+        taken: Mutex::new(Vec::new()),
+    });
+    let e = Engine::open(config(dir.path()), sink.clone()).unwrap();
+    let ns = e.create("ns").unwrap();
+    ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+    let SetOutcome::Written(first) = ns.set(b"", &value(0, 0), None).unwrap() else {
+        panic!()
+    };
+    ns.delete(&first).unwrap();
+    // The id's entry lives in index segment 0; the tombstone's record ends in a closed segment.
+    ns.jump().unwrap();
+    ns.set(b"", &value(1, 0), None).unwrap();
+    ns.jump().unwrap();
+    sink.taken.lock().unwrap().clear();
+    ns.compact(0.0).unwrap();
+    ns.set(b"", &value(2, 0), None).unwrap();
+    ns.jump().unwrap();
+    let taken = sink.taken.lock().unwrap().clone();
+    assert!(
+        taken.iter().any(|(_, dirty)| dirty.contains(&0)),
+        "index segment 0 was rewritten but no checkpoint carried it: {taken:?}"
+    );
+}

@@ -291,6 +291,8 @@ impl Namespace {
             let new = if old.is_deleted() && drop_tombstones {
                 let hole = IndexEntry::hole(old.timestamp);
                 self.write_seq_entry(st, id, &hole)?;
+                // Checkpoints copy the index segments marked dirty (as appends mark them).
+                st.dirty.insert(iseg);
                 hole
             } else {
                 let (e, _) = self.copy_record(
