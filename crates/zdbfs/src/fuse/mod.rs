@@ -89,7 +89,7 @@ pub fn start(fs: Arc<Fs>, mountpoint: &Path, opts: &MountOptions) -> Result<Sess
         );
     }
     let uring = granted.load(Ordering::SeqCst)
-        && match uring::start(&fd, &fs, opts.threads.max(1), MAX_WRITE as usize) {
+        && match uring::start(&fd, &fs, opts.threads, MAX_WRITE as usize) {
             Ok(rings) => {
                 workers.extend(rings);
                 true
