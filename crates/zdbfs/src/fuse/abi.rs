@@ -2,6 +2,8 @@
 //! request header, readers for request arguments and writers for replies. Both transports
 //! (`/dev/fuse` and io_uring) carry the same bytes; only their framing differs.
 
+use crate::error::{Errno, FsResult};
+
 /// Request opcodes this server answers (others get ENOSYS).
 pub mod op {
     pub const LOOKUP: u32 = 1;
@@ -27,7 +29,6 @@ pub mod op {
     pub const LISTXATTR: u32 = 23;
     pub const REMOVEXATTR: u32 = 24;
     pub const FLUSH: u32 = 25;
-    pub const INIT: u32 = 26;
     pub const OPENDIR: u32 = 27;
     pub const READDIR: u32 = 28;
     pub const RELEASEDIR: u32 = 29;
@@ -42,21 +43,6 @@ pub mod op {
     pub const READDIRPLUS: u32 = 44;
     pub const RENAME2: u32 = 45;
     pub const LSEEK: u32 = 46;
-}
-
-/// INIT capability bits (`flags | flags2 << 32`).
-pub mod init {
-    pub const ASYNC_READ: u64 = 1 << 0;
-    pub const BIG_WRITES: u64 = 1 << 5;
-    pub const DO_READDIRPLUS: u64 = 1 << 13;
-    pub const READDIRPLUS_AUTO: u64 = 1 << 14;
-    pub const WRITEBACK_CACHE: u64 = 1 << 16;
-    pub const PARALLEL_DIROPS: u64 = 1 << 18;
-    pub const MAX_PAGES: u64 = 1 << 22;
-    pub const CACHE_SYMLINKS: u64 = 1 << 23;
-    pub const HANDLE_KILLPRIV_V2: u64 = 1 << 28;
-    pub const INIT_EXT: u64 = 1 << 30;
-    pub const OVER_IO_URING: u64 = 1 << 41;
 }
 
 /// SETATTR `valid` bits.
@@ -98,13 +84,13 @@ pub struct InHeader {
 impl InHeader {
     pub fn parse(b: &[u8]) -> Option<InHeader> {
         let mut a = Args::new(b.get(..IN_HEADER_LEN)?);
-        let _len = a.u32()?;
+        let _len = a.u32().ok()?;
         Some(InHeader {
-            opcode: a.u32()?,
-            unique: a.u64()?,
-            nodeid: a.u64()?,
-            uid: a.u32()?,
-            gid: a.u32()?,
+            opcode: a.u32().ok()?,
+            unique: a.u64().ok()?,
+            nodeid: a.u64().ok()?,
+            uid: a.u32().ok()?,
+            gid: a.u32().ok()?,
         })
     }
 }
@@ -121,12 +107,12 @@ pub fn fixed_args_len(opcode: u32) -> usize {
         op::READ | op::READDIR | op::READDIRPLUS | op::WRITE => 40,
         op::RELEASE | op::RELEASEDIR | op::FLUSH | op::LSEEK => 24,
         op::IOCTL | op::FALLOCATE => 32,
-        op::INIT => 64,
         _ => 0,
     }
 }
 
-/// A cursor over request argument bytes; every read is bounds-checked (`None` = malformed).
+/// A cursor over request argument bytes; every read is bounds-checked, and a request too
+/// short for what its opcode carries is EINVAL.
 pub struct Args<'a> {
     b: &'a [u8],
 }
@@ -136,38 +122,42 @@ impl<'a> Args<'a> {
         Args { b }
     }
 
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    fn take(&mut self, n: usize) -> FsResult<&'a [u8]> {
         if self.b.len() < n {
-            return None;
+            return Err(Errno::EINVAL);
         }
         let (head, rest) = self.b.split_at(n);
         self.b = rest;
-        Some(head)
+        Ok(head)
     }
 
-    pub fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_ne_bytes(self.take(4)?.try_into().ok()?))
+    pub fn u32(&mut self) -> FsResult<u32> {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.take(4)?);
+        Ok(u32::from_ne_bytes(b))
     }
 
-    pub fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_ne_bytes(self.take(8)?.try_into().ok()?))
+    pub fn u64(&mut self) -> FsResult<u64> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_ne_bytes(b))
     }
 
-    pub fn skip(&mut self, n: usize) -> Option<()> {
+    pub fn skip(&mut self, n: usize) -> FsResult<()> {
         self.take(n).map(|_| ())
     }
 
     /// A NUL-terminated string (without its NUL).
-    pub fn cstr(&mut self) -> Option<&'a [u8]> {
-        let end = self.b.iter().position(|&c| c == 0)?;
+    pub fn cstr(&mut self) -> FsResult<&'a [u8]> {
+        let end = self.b.iter().position(|&c| c == 0).ok_or(Errno::EINVAL)?;
         let s = self.take(end)?;
         self.take(1)?;
-        Some(s)
+        Ok(s)
     }
 
-    /// Everything left.
-    pub fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.b)
+    /// The next `n` bytes.
+    pub fn bytes(&mut self, n: usize) -> FsResult<&'a [u8]> {
+        self.take(n)
     }
 }
 
@@ -176,11 +166,6 @@ impl<'a> Args<'a> {
 pub struct Reply(pub Vec<u8>);
 
 impl Reply {
-    pub fn u16(&mut self, v: u16) -> &mut Self {
-        self.0.extend_from_slice(&v.to_ne_bytes());
-        self
-    }
-
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.0.extend_from_slice(&v.to_ne_bytes());
         self
@@ -198,10 +183,6 @@ impl Reply {
 
     pub fn len(&self) -> usize {
         self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// Pad with zeros to a multiple of 8 (directory entries are 8-aligned).
@@ -243,10 +224,15 @@ mod tests {
             (1, 7, 1, 1000, 100)
         );
         let mut a = Args::new(b"name\0target\0tail");
-        assert_eq!(a.cstr(), Some(&b"name"[..]));
-        assert_eq!(a.cstr(), Some(&b"target"[..]));
-        assert_eq!(a.cstr(), None, "an unterminated string is malformed");
-        assert_eq!(a.rest(), b"tail");
+        assert_eq!(a.cstr(), Ok(&b"name"[..]));
+        assert_eq!(a.cstr(), Ok(&b"target"[..]));
+        assert_eq!(
+            a.cstr(),
+            Err(Errno::EINVAL),
+            "an unterminated string is malformed"
+        );
+        assert_eq!(a.bytes(4), Ok(&b"tail"[..]));
+        assert_eq!(a.bytes(1), Err(Errno::EINVAL), "nothing is left");
         assert!(InHeader::parse(&[0; 39]).is_none());
     }
 
@@ -256,11 +242,11 @@ mod tests {
         fn readers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
             let _ = InHeader::parse(&bytes);
             let mut a = Args::new(&bytes);
-            while a.u32().is_some() {}
+            while a.u32().is_ok() {}
             let mut a = Args::new(&bytes);
-            while a.cstr().is_some() {}
+            while a.cstr().is_ok() {}
             let mut a = Args::new(&bytes);
-            let _ = (a.u64(), a.skip(3), a.rest().len());
+            let _ = (a.u64(), a.skip(3), a.bytes(5));
         }
     }
 }

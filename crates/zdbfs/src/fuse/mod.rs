@@ -11,7 +11,7 @@
 //!
 //! Must not touch: the filesystem model beyond [`Fs`]'s public calls.
 
-pub mod abi;
+mod abi;
 mod ops;
 mod uring;
 
@@ -232,11 +232,8 @@ fn device_worker(fd: &OwnedFd, fs: &Fs) {
         let (fixed, rest) = args.split_at(abi::fixed_args_len(h.opcode).min(args.len()));
         out.0.clear();
         let outcome = ops::handle(fs, &h, fixed, rest, &mut out);
-        let (error, body): (i32, &[u8]) = match &outcome {
-            ops::Outcome::NoReply => continue,
-            ops::Outcome::Reply => (0, &out.0),
-            ops::Outcome::Data(data) => (0, data),
-            ops::Outcome::Error(e) => (-e.0, &[]),
+        let Some((error, body)) = outcome.reply(&out) else {
+            continue;
         };
         let head = abi::out_header(h.unique, error, body.len());
         let iov = [

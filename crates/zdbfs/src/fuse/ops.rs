@@ -28,8 +28,16 @@ pub enum Outcome {
     NoReply,
 }
 
-fn malformed() -> Errno {
-    Errno::EINVAL
+impl Outcome {
+    /// The reply's error (0 or a negative errno) and body; `None` when none is due.
+    pub fn reply<'a>(&'a self, out: &'a Reply) -> Option<(i32, &'a [u8])> {
+        match self {
+            Outcome::Reply => Some((0, &out.0)),
+            Outcome::Data(data) => Some((0, data)),
+            Outcome::Error(e) => Some((-e.0, &[])),
+            Outcome::NoReply => None,
+        }
+    }
 }
 
 /// `fuse_attr` (88 bytes).
@@ -49,6 +57,12 @@ fn put_attr(out: &mut Reply, a: &Attr) {
         .u32(0);
 }
 
+/// `fuse_attr_out` (104 bytes): the attributes and how long they stay valid.
+fn put_attr_out(out: &mut Reply, a: &Attr) {
+    out.u64(TTL.as_secs()).u32(0).u32(0);
+    put_attr(out, a);
+}
+
 /// `fuse_entry_out` (128 bytes); `None` is a negative entry (node id 0, cached for TTL).
 fn put_entry(out: &mut Reply, a: Option<&Attr>) {
     out.u64(a.map_or(0, |a| a.ino)).u64(0);
@@ -64,6 +78,16 @@ fn put_entry(out: &mut Reply, a: Option<&Attr>) {
 /// `fuse_open_out` (16 bytes).
 fn put_open(out: &mut Reply, fh: u64, flags: u32) {
     out.u64(fh).u32(flags).u32(0);
+}
+
+/// A new node of `kind`: no device number, no symlink target.
+fn new_node(kind: Kind, perm: u32) -> NewNode<'static> {
+    NewNode {
+        kind,
+        perm,
+        rdev: 0,
+        target: b"",
+    }
 }
 
 /// Setattr times: `Some(None)` is "now".
@@ -148,10 +172,9 @@ fn answer(
         uid: h.uid,
         gid: h.gid,
     };
-    let bad = malformed;
     match h.opcode {
         op::LOOKUP => {
-            let name = rest.cstr().ok_or_else(bad)?;
+            let name = rest.cstr()?;
             match fs.lookup(ino, name) {
                 // A miss the kernel may remember (a negative entry): every create goes
                 // through it, so the answer stays true until then.
@@ -160,13 +183,13 @@ fn answer(
             }
         }
         op::FORGET => {
-            fs.forget(ino, fixed.u64().ok_or_else(bad)?);
+            fs.forget(ino, fixed.u64()?);
             return Ok(Outcome::NoReply);
         }
         op::BATCH_FORGET => {
-            let count = fixed.u32().ok_or_else(bad)?;
+            let count = fixed.u32()?;
             for _ in 0..count {
-                let (Some(node), Some(n)) = (rest.u64(), rest.u64()) else {
+                let (Ok(node), Ok(n)) = (rest.u64(), rest.u64()) else {
                     break;
                 };
                 fs.forget(node, n);
@@ -174,29 +197,19 @@ fn answer(
             return Ok(Outcome::NoReply);
         }
         op::GETATTR => {
-            let a = fs.getattr(ino)?;
-            out.u64(TTL.as_secs()).u32(0).u32(0);
-            put_attr(out, &a);
+            put_attr_out(out, &fs.getattr(ino)?);
         }
         op::SETATTR => {
-            let valid = fixed.u32().ok_or_else(bad)?;
-            fixed.skip(4).ok_or_else(bad)?;
-            let fh = fixed.u64().ok_or_else(bad)?;
-            let size = fixed.u64().ok_or_else(bad)?;
-            fixed.skip(8).ok_or_else(bad)?; // lock_owner
-            let (atime, mtime, ctime) = (
-                fixed.u64().ok_or_else(bad)?,
-                fixed.u64().ok_or_else(bad)?,
-                fixed.u64().ok_or_else(bad)?,
-            );
-            let (atime_ns, mtime_ns, ctime_ns) = (
-                fixed.u32().ok_or_else(bad)?,
-                fixed.u32().ok_or_else(bad)?,
-                fixed.u32().ok_or_else(bad)?,
-            );
-            let mode = fixed.u32().ok_or_else(bad)?;
-            fixed.skip(4).ok_or_else(bad)?;
-            let (uid, gid) = (fixed.u32().ok_or_else(bad)?, fixed.u32().ok_or_else(bad)?);
+            let valid = fixed.u32()?;
+            fixed.skip(4)?;
+            let fh = fixed.u64()?;
+            let size = fixed.u64()?;
+            fixed.skip(8)?; // lock_owner
+            let (atime, mtime, ctime) = (fixed.u64()?, fixed.u64()?, fixed.u64()?);
+            let (atime_ns, mtime_ns, ctime_ns) = (fixed.u32()?, fixed.u32()?, fixed.u32()?);
+            let mode = fixed.u32()?;
+            fixed.skip(4)?;
+            let (uid, gid) = (fixed.u32()?, fixed.u32()?);
             let on = |bit: u32| valid & bit != 0;
             let set = SetAttr {
                 perm: on(fattr::MODE).then_some(mode),
@@ -212,59 +225,48 @@ fn answer(
                 // The kernel asks for it (callers without CAP_FSETID) under KILLPRIV_V2.
                 kill_suidgid: on(fattr::KILL_SUIDGID),
             };
-            let a = fs.setattr(ino, on(fattr::FH).then_some(fh), set)?;
-            out.u64(TTL.as_secs()).u32(0).u32(0);
-            put_attr(out, &a);
+            put_attr_out(out, &fs.setattr(ino, on(fattr::FH).then_some(fh), set)?);
         }
         op::READLINK => {
             out.bytes(&fs.readlink(ino)?);
         }
         op::MKNOD => {
-            let mode = fixed.u32().ok_or_else(bad)?;
-            let rdev = fixed.u32().ok_or_else(bad)?;
+            let mode = fixed.u32()?;
+            let rdev = fixed.u32()?;
             let kind = Kind::from_mode(mode)
                 .filter(|k| *k != Kind::Dir && *k != Kind::Symlink)
                 .ok_or(Errno::EINVAL)?;
-            let name = rest.cstr().ok_or_else(bad)?;
+            let name = rest.cstr()?;
             let node = NewNode {
-                kind,
-                perm: mode,
                 rdev,
-                target: b"",
+                ..new_node(kind, mode)
             };
             put_entry(out, Some(&fs.create_node(who, ino, name, node)?));
         }
         op::MKDIR => {
-            let mode = fixed.u32().ok_or_else(bad)?;
-            let name = rest.cstr().ok_or_else(bad)?;
-            let node = NewNode {
-                kind: Kind::Dir,
-                perm: mode,
-                rdev: 0,
-                target: b"",
-            };
+            let mode = fixed.u32()?;
+            let name = rest.cstr()?;
+            let node = new_node(Kind::Dir, mode);
             put_entry(out, Some(&fs.create_node(who, ino, name, node)?));
         }
         op::SYMLINK => {
-            let name = rest.cstr().ok_or_else(bad)?;
-            let target = rest.cstr().ok_or_else(bad)?;
+            let name = rest.cstr()?;
+            let target = rest.cstr()?;
             if target.len() > 4096 {
                 return Err(Errno::ENAMETOOLONG);
             }
             let node = NewNode {
-                kind: Kind::Symlink,
-                perm: 0o777,
-                rdev: 0,
                 target,
+                ..new_node(Kind::Symlink, 0o777)
             };
             put_entry(out, Some(&fs.create_node(who, ino, name, node)?));
         }
-        op::UNLINK => fs.unlink(ino, rest.cstr().ok_or_else(bad)?)?,
-        op::RMDIR => fs.rmdir(ino, rest.cstr().ok_or_else(bad)?)?,
+        op::UNLINK => fs.unlink(ino, rest.cstr()?)?,
+        op::RMDIR => fs.rmdir(ino, rest.cstr()?)?,
         op::RENAME | op::RENAME2 => {
-            let newdir = fixed.u64().ok_or_else(bad)?;
+            let newdir = fixed.u64()?;
             let flags = if h.opcode == op::RENAME2 {
-                fixed.u32().ok_or_else(bad)?
+                fixed.u32()?
             } else {
                 0
             };
@@ -274,17 +276,17 @@ fn answer(
                 abi::RENAME_EXCHANGE => RenameMode::Exchange,
                 _ => return Err(Errno::EINVAL),
             };
-            let name = rest.cstr().ok_or_else(bad)?;
-            let newname = rest.cstr().ok_or_else(bad)?;
+            let name = rest.cstr()?;
+            let newname = rest.cstr()?;
             fs.rename(ino, name, newdir, newname, mode)?;
         }
         op::LINK => {
-            let old = fixed.u64().ok_or_else(bad)?;
-            let newname = rest.cstr().ok_or_else(bad)?;
+            let old = fixed.u64()?;
+            let newname = rest.cstr()?;
             put_entry(out, Some(&fs.link(old, ino, newname)?));
         }
         op::OPEN => {
-            let flags = fixed.u32().ok_or_else(bad)?;
+            let flags = fixed.u32()?;
             let fh = fs.open_file(ino, flags as i32)?;
             // The file's pages stay in the kernel's cache across opens (its data only ever
             // changes through this mount, see `TTL`) unless a read must reach us for atime.
@@ -296,17 +298,17 @@ fn answer(
             put_open(out, fh, keep);
         }
         op::READ => {
-            fixed.skip(8).ok_or_else(bad)?;
-            let offset = fixed.u64().ok_or_else(bad)?;
-            let size = fixed.u32().ok_or_else(bad)?;
+            fixed.skip(8)?;
+            let offset = fixed.u64()?;
+            let size = fixed.u32()?;
             return Ok(Outcome::Data(fs.read(ino, offset, size)?));
         }
         op::WRITE => {
-            let fh = fixed.u64().ok_or_else(bad)?;
-            let offset = fixed.u64().ok_or_else(bad)?;
-            let size = fixed.u32().ok_or_else(bad)? as usize;
-            let write_flags = fixed.u32().ok_or_else(bad)?;
-            let data = rest.rest().get(..size).ok_or_else(bad)?;
+            let fh = fixed.u64()?;
+            let offset = fixed.u64()?;
+            let size = fixed.u32()? as usize;
+            let write_flags = fixed.u32()?;
+            let data = rest.bytes(size)?;
             let kill = write_flags & abi::WRITE_KILL_SUIDGID != 0;
             let n = fs.write(fh, ino, offset, data, kill)?;
             out.u32(n).u32(0);
@@ -325,23 +327,23 @@ fn answer(
                 .u32(0);
             out.bytes(&[0; 24]);
         }
-        op::RELEASE => fs.release(fixed.u64().ok_or_else(bad)?)?,
+        op::RELEASE => fs.release(fixed.u64()?)?,
         // Nothing to do on close(2) itself (release stores the file; dirty pages of the
         // writeback cache are written before any FLUSH): ENOSYS makes the kernel stop
         // sending FLUSH, one round trip less per close.
         op::FLUSH => return Err(Errno(libc::ENOSYS)),
         op::FSYNC | op::FSYNCDIR => fs.fsync()?,
         op::SETXATTR => {
-            let size = fixed.u32().ok_or_else(bad)? as usize;
-            let flags = fixed.u32().ok_or_else(bad)?;
-            let name = rest.cstr().ok_or_else(bad)?;
-            let value = rest.rest().get(..size).ok_or_else(bad)?;
+            let size = fixed.u32()? as usize;
+            let flags = fixed.u32()?;
+            let name = rest.cstr()?;
+            let value = rest.bytes(size)?;
             fs.setxattr(ino, name, value, flags as i32)?;
         }
         op::GETXATTR | op::LISTXATTR => {
-            let size = fixed.u32().ok_or_else(bad)? as usize;
+            let size = fixed.u32()? as usize;
             let v = if h.opcode == op::GETXATTR {
-                fs.getxattr(ino, rest.cstr().ok_or_else(bad)?)?
+                fs.getxattr(ino, rest.cstr()?)?
             } else {
                 fs.listxattr(ino)?
             };
@@ -353,7 +355,7 @@ fn answer(
                 out.bytes(&v);
             }
         }
-        op::REMOVEXATTR => fs.removexattr(ino, rest.cstr().ok_or_else(bad)?)?,
+        op::REMOVEXATTR => fs.removexattr(ino, rest.cstr()?)?,
         op::OPENDIR => {
             // The kernel may keep the listing across opens: it drops it itself whenever the
             // directory changes, and every change comes through it (see `TTL`). It may also
@@ -365,28 +367,23 @@ fn answer(
             put_open(out, fh, abi::FOPEN_CACHE_DIR | abi::FOPEN_KEEP_CACHE);
         }
         op::READDIR | op::READDIRPLUS => {
-            let fh = fixed.u64().ok_or_else(bad)?;
-            let offset = fixed.u64().ok_or_else(bad)?;
-            let size = fixed.u32().ok_or_else(bad)? as usize;
+            let fh = fixed.u64()?;
+            let offset = fixed.u64()?;
+            let size = fixed.u32()? as usize;
             readdir(fs, h.opcode == op::READDIRPLUS, fh, offset, size, out)?;
         }
-        op::RELEASEDIR => fs.releasedir(fixed.u64().ok_or_else(bad)?),
+        op::RELEASEDIR => fs.releasedir(fixed.u64()?),
         op::ACCESS => {
-            let mask = fixed.u32().ok_or_else(bad)? as i32;
+            let mask = fixed.u32()? as i32;
             if !access_ok(&fs.getattr(ino)?, who, mask) {
                 return Err(Errno::EACCES);
             }
         }
         op::CREATE => {
-            let flags = fixed.u32().ok_or_else(bad)?;
-            let mode = fixed.u32().ok_or_else(bad)?;
-            let name = rest.cstr().ok_or_else(bad)?;
-            let node = NewNode {
-                kind: Kind::File,
-                perm: mode,
-                rdev: 0,
-                target: b"",
-            };
+            let flags = fixed.u32()?;
+            let mode = fixed.u32()?;
+            let name = rest.cstr()?;
+            let node = new_node(Kind::File, mode);
             let a = fs.create_node(who, ino, name, node)?;
             let fh = fs.open_created(a.ino, flags as i32)?;
             put_entry(out, Some(&a));
@@ -394,10 +391,10 @@ fn answer(
         }
         op::IOCTL => ioctl(fs, &mut fixed, out)?,
         op::FALLOCATE => {
-            fixed.skip(8).ok_or_else(bad)?;
-            let offset = fixed.u64().ok_or_else(bad)?;
-            let length = fixed.u64().ok_or_else(bad)?;
-            let mode = fixed.u32().ok_or_else(bad)? as i32;
+            fixed.skip(8)?;
+            let offset = fixed.u64()?;
+            let length = fixed.u64()?;
+            let mode = fixed.u32()? as i32;
             fs.fallocate(ino, offset, length, mode)?;
             // A modification like a write: with KILLPRIV_V2 the set-id bits are ours to
             // clear, for callers without CAP_FSETID (approximated by "not root": FALLOCATE
@@ -407,9 +404,9 @@ fn answer(
             }
         }
         op::LSEEK => {
-            fixed.skip(8).ok_or_else(bad)?;
-            let offset = fixed.u64().ok_or_else(bad)? as i64;
-            let whence = fixed.u32().ok_or_else(bad)? as i32;
+            fixed.skip(8)?;
+            let offset = fixed.u64()? as i64;
+            let whence = fixed.u32()? as i32;
             let data = match whence {
                 libc::SEEK_DATA => true,
                 libc::SEEK_HOLE => false,
@@ -470,8 +467,8 @@ fn readdir(
 
 /// 0-db-fs's ioctls (see [`crate::ioctl`]); `fuse_ioctl_out` then the data.
 fn ioctl(fs: &Fs, fixed: &mut Args<'_>, out: &mut Reply) -> FsResult<()> {
-    fixed.skip(12).ok_or_else(malformed)?; // fh, flags
-    let cmd = fixed.u32().ok_or_else(malformed)?;
+    fixed.skip(12)?; // fh, flags
+    let cmd = fixed.u32()?;
     let data = match cmd {
         crate::ioctl::IOCTL_STATISTICS => {
             crate::ioctl::encode_stats(&fs.metrics().snapshot(), fs.cached_blocks() as u64, BLOCK)

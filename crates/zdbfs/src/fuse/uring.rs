@@ -215,12 +215,9 @@ fn worker(
             }
             None => ops::Outcome::Error(crate::Errno::EIO),
         };
-        // The whole reply body goes in the payload buffer.
-        let (error, body): (i32, &[u8]) = match &outcome {
-            ops::Outcome::Reply | ops::Outcome::NoReply => (0, &out.0),
-            ops::Outcome::Data(data) => (0, data),
-            ops::Outcome::Error(e) => (-e.0, &[]),
-        };
+        // The whole reply body goes in the payload buffer. The kernel sends nothing that
+        // wants no reply through the ring; an empty one keeps the entry going regardless.
+        let (error, body) = outcome.reply(&out).unwrap_or((0, &[]));
         let (error, body_len) = match payload.get_mut(..body.len()) {
             Some(dst) => {
                 dst.copy_from_slice(body);
