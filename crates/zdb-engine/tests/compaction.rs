@@ -16,20 +16,29 @@ fn value(i: u32, round: u32) -> Vec<u8> {
     format!("{i}:{round}:").repeat(100).into_bytes()
 }
 
+/// Write `n` new keys (`{prefix}-{i}`, or fresh ids in seq mode) with `value(i, round)`;
+/// returns the keys in order.
+fn add_keys(ns: &Namespace, mode: Mode, prefix: &str, n: u32, round: u32) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let k = match mode {
+                Mode::User => format!("{prefix}-{i}").into_bytes(),
+                Mode::Seq => vec![],
+            };
+            let SetOutcome::Written(k) = ns.set(&k, &value(i, round), None).unwrap() else {
+                panic!()
+            };
+            k
+        })
+        .collect()
+}
+
 /// Writes keys in rounds so most closed segments end up dead; returns the expected contents.
 fn churn(ns: &Namespace, mode: Mode) -> HashMap<Vec<u8>, Vec<u8>> {
     let mut expect = HashMap::new();
-    let mut keys = Vec::new();
-    for i in 0..400u32 {
-        let k = match mode {
-            Mode::User => format!("key-{i}").into_bytes(),
-            Mode::Seq => vec![],
-        };
-        let SetOutcome::Written(k) = ns.set(&k, &value(i, 0), None).unwrap() else {
-            panic!()
-        };
-        expect.insert(k.clone(), value(i, 0));
-        keys.push(k);
+    let keys = add_keys(ns, mode, "key", 400, 0);
+    for (i, k) in keys.iter().enumerate() {
+        expect.insert(k.clone(), value(i as u32, 0));
     }
     for round in 1..4 {
         for (i, k) in keys.iter().enumerate() {
@@ -115,15 +124,8 @@ fn tombstones_stay_while_an_older_segment_is_offloaded() {
                 Mode::Seq => (0..400).map(|i| seq_key(i).to_vec()).collect(),
             };
             // New keys push the tombstones out of the open segment into closed ones.
-            for i in 0..1000u32 {
-                let k = match mode {
-                    Mode::User => format!("more-{i}").into_bytes(),
-                    Mode::Seq => vec![],
-                };
-                let SetOutcome::Written(k) = ns.set(&k, &value(i, 7), None).unwrap() else {
-                    panic!()
-                };
-                expect.insert(k.clone(), value(i, 7));
+            for (i, k) in add_keys(&ns, mode, "more", 1000, 7).into_iter().enumerate() {
+                expect.insert(k.clone(), value(i as u32, 7));
                 all_keys.push(k);
             }
             (expect, all_keys)
@@ -175,17 +177,14 @@ fn offloaded_segments_are_compacted_on_request() {
         let ns = e.create("c").unwrap();
         let mut expect = churn(&ns, Mode::User);
         // A segment or two of values deleted at once: nothing in them stays live.
-        for i in 0..1500u32 {
-            ns.set(format!("gone-{i}").as_bytes(), &value(i, 8), None)
-                .unwrap();
+        for k in add_keys(&ns, Mode::User, "gone", 1500, 8) {
+            ns.delete(&k).unwrap();
         }
-        for i in 0..1500u32 {
-            ns.delete(format!("gone-{i}").as_bytes()).unwrap();
-        }
-        for i in 0..1000u32 {
-            let k = format!("more-{i}").into_bytes();
-            ns.set(&k, &value(i, 7), None).unwrap();
-            expect.insert(k, value(i, 7));
+        for (i, k) in add_keys(&ns, Mode::User, "more", 1000, 7)
+            .into_iter()
+            .enumerate()
+        {
+            expect.insert(k, value(i as u32, 7));
         }
         let mut all_keys: Vec<Vec<u8>> = expect.keys().cloned().collect();
         all_keys.extend((0..400).map(|i| format!("key-{i}").into_bytes()));

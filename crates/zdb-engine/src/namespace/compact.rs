@@ -92,14 +92,14 @@ impl Namespace {
         self.check_alive()?;
         let mut stats = CompactStats::default();
         for &seg in segments {
-            let closed = {
+            let (closed, used) = {
                 let st = self.state.read();
-                seg != st.cur_seg() && st.segments.binary_search(&seg).is_ok()
+                let closed = seg != st.cur_seg() && st.segments.binary_search(&seg).is_ok();
+                (closed, self.seg_use(&st, seg))
             };
             if !closed {
                 continue;
             }
-            let used = self.seg_use(&self.state.read(), seg);
             if used.records > 0 {
                 match self.mode() {
                     Mode::User => self.move_user(seg, &mut stats)?,
@@ -347,6 +347,7 @@ impl Namespace {
         }
         // Readers copy out of maps under the shared lock, which is held exclusively here.
         self.maps.write().remove(&seg);
+        // A handle from before an eviction would keep the old, unlinked file alive.
         self.files.lock().remove(&(true, seg));
         let dpath = segment::data_path(&self.data_dir, seg);
         let data =
