@@ -17,6 +17,7 @@ use zdb_engine::{Engine, EngineConfig};
 
 use crate::config::Config;
 use crate::evict::{self, EvictReport};
+use crate::manifest::NsManifest;
 use crate::offload::{Offloader, TEMP_NAMESPACE};
 use crate::restore;
 use crate::standin::{self, Standins};
@@ -26,6 +27,39 @@ use crate::status::Status;
 const EVICT_EVERY: Duration = Duration::from_secs(10);
 /// How long shutdown waits for staged checkpoints to reach the backends.
 const SHUTDOWN_UPLOAD_WAIT: Duration = Duration::from_secs(600);
+
+/// A stored data segment: the record bytes of its stored copy (`area`) and how many of
+/// them live records still use.
+pub(crate) struct StoredUsage {
+    pub segment: u32,
+    pub area: u64,
+    pub live: u64,
+}
+
+impl StoredUsage {
+    /// Bytes of the stored copy no live record uses.
+    pub fn dead(&self) -> u64 {
+        self.area.saturating_sub(self.live)
+    }
+}
+
+/// The closed segments of `ns` that `stored` (its manifest part) holds a copy of.
+pub(crate) fn stored_usage<'a>(
+    ns: &zdb_engine::Namespace,
+    stored: &'a NsManifest,
+) -> impl Iterator<Item = StoredUsage> + 'a {
+    ns.segment_usage().into_iter().filter_map(|u| {
+        Some(StoredUsage {
+            segment: u.segment,
+            area: stored
+                .data
+                .get(&u.segment)?
+                .size
+                .saturating_sub(FILE_HEADER_LEN as u64),
+            live: u.live_bytes,
+        })
+    })
+}
 
 /// What a compaction pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -80,18 +114,12 @@ impl Shared {
             else {
                 continue;
             };
-            let picked: Vec<u32> = ns
-                .segment_usage()
-                .into_iter()
+            let picked: Vec<u32> = stored_usage(&ns, stored)
                 .filter(|u| {
-                    let Some(copy) = stored.data.get(&u.segment) else {
-                        return false;
-                    };
-                    let area = copy.size.saturating_sub(FILE_HEADER_LEN as u64);
-                    area > 0
+                    u.area > 0
                         && !staged.contains(&(name.clone(), u.segment))
-                        && u.live_bytes.saturating_mul(100)
-                            <= area.saturating_mul(100 - dead_percent.min(100) as u64)
+                        && u.dead().saturating_mul(100)
+                            >= u.area.saturating_mul(dead_percent as u64)
                 })
                 .map(|u| u.segment)
                 .collect();

@@ -108,13 +108,8 @@ impl Status {
                 .map(|m| m.data.keys().copied().collect())
                 .unwrap_or_default();
             if let Some(m) = m {
-                reclaimable_bytes += ns
-                    .segment_usage()
-                    .iter()
-                    .filter_map(|u| Some((m.data.get(&u.segment)?.size, u.live_bytes)))
-                    .map(|(size, live)| {
-                        size.saturating_sub(zdb_engine::format::FILE_HEADER_LEN as u64 + live)
-                    })
+                reclaimable_bytes += crate::node::stored_usage(&ns, m)
+                    .map(|u| u.dead())
                     .sum::<u64>();
             }
             namespaces.push(Namespace {
