@@ -22,6 +22,17 @@ struct Snapshots {
     taken: Mutex<Vec<(u32, Vec<u32>)>>,
 }
 
+impl Snapshots {
+    /// Snapshots kept in `dir/snapshots`; with `refuse`, checkpoints fail until allowed.
+    fn under(dir: &Path, refuse: bool) -> Arc<Snapshots> {
+        Arc::new(Snapshots {
+            root: dir.join("snapshots"),
+            refuse: AtomicBool::new(refuse),
+            taken: Mutex::new(Vec::new()),
+        })
+    }
+}
+
 impl EventSink for Snapshots {
     fn emit(&self, _event: &Event) -> Result<(), String> {
         Ok(())
@@ -80,11 +91,7 @@ fn value(key: u32, version: u32) -> Vec<u8> {
 #[test]
 fn a_checkpoint_restores_exactly_the_state_at_its_jump() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Arc::new(Snapshots {
-        root: dir.path().join("snapshots"),
-        refuse: AtomicBool::new(false),
-        taken: Mutex::new(Vec::new()),
-    });
+    let sink = Snapshots::under(dir.path(), false);
     let live = dir.path().join("live");
     let e = Engine::open(config(&live), sink.clone()).unwrap();
     let ns = e.create("ns").unwrap();
@@ -136,11 +143,7 @@ fn a_checkpoint_restores_exactly_the_state_at_its_jump() {
 #[test]
 fn a_refused_checkpoint_fails_the_jump_and_keeps_the_segment_open() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Arc::new(Snapshots {
-        root: dir.path().join("snapshots"),
-        refuse: AtomicBool::new(true),
-        taken: Mutex::new(Vec::new()),
-    });
+    let sink = Snapshots::under(dir.path(), true);
     let e = Engine::open(config(dir.path()), sink.clone()).unwrap();
     let ns = e.create("ns").unwrap();
     ns.set(b"a", b"1", None).unwrap();
@@ -158,11 +161,7 @@ fn a_refused_checkpoint_fails_the_jump_and_keeps_the_segment_open() {
 #[test]
 fn index_entries_compaction_rewrites_go_with_the_next_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Arc::new(Snapshots {
-        root: dir.path().join("snapshots"),
-        refuse: AtomicBool::new(false),
-        taken: Mutex::new(Vec::new()),
-    });
+    let sink = Snapshots::under(dir.path(), false);
     let e = Engine::open(config(dir.path()), sink.clone()).unwrap();
     let ns = e.create("ns").unwrap();
     ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
