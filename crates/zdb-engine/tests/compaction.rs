@@ -16,6 +16,16 @@ fn value(i: u32, round: u32) -> Vec<u8> {
     format!("{i}:{round}:").repeat(100).into_bytes()
 }
 
+/// Delete namespace `c`'s index segments: the next open rebuilds the index from the data.
+fn drop_index(dir: &Path) {
+    for f in std::fs::read_dir(dir.join("index/c")).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name().unwrap().to_str().unwrap().starts_with('i') {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+}
+
 /// Write `n` new keys (`{prefix}-{i}`, or fresh ids in seq mode) with `value(i, round)`;
 /// returns the keys in order.
 fn add_keys(ns: &Namespace, mode: Mode, prefix: &str, n: u32, round: u32) -> Vec<Vec<u8>> {
@@ -96,12 +106,7 @@ fn compaction_frees_space_and_keeps_live_data_and_deletions() {
         verify(&e.namespace("c").unwrap(), &expect, &all_keys);
         drop(e);
         // The index rebuilt from the compacted data must agree (no deleted key comes back).
-        for f in std::fs::read_dir(dir.path().join("index/c")).unwrap() {
-            let p = f.unwrap().path();
-            if p.file_name().unwrap().to_str().unwrap().starts_with('i') {
-                std::fs::remove_file(p).unwrap();
-            }
-        }
+        drop_index(dir.path());
         let e = open(dir.path());
         verify(&e.namespace("c").unwrap(), &expect, &all_keys);
     }
@@ -139,12 +144,7 @@ fn tombstones_stay_while_an_older_segment_is_offloaded() {
             .compact(0.0)
             .unwrap();
         std::fs::rename(&away, &d0).unwrap();
-        for f in std::fs::read_dir(dir.path().join("index/c")).unwrap() {
-            let p = f.unwrap().path();
-            if p.file_name().unwrap().to_str().unwrap().starts_with('i') {
-                std::fs::remove_file(p).unwrap();
-            }
-        }
+        drop_index(dir.path());
         let e = open(dir.path());
         verify(&e.namespace("c").unwrap(), &expect, &all_keys);
     }
