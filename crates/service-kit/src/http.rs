@@ -1,0 +1,16 @@
+//! Serving an axum router on a listener until stop; requests in flight finish first.
+
+use axum::Router;
+
+use crate::task::Stop;
+
+/// Serve `app` on `listener` until `stop`; `what` names the endpoint in the error log.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, mut stop: Stop, what: &str) {
+    let shutdown = async move { stop.wait().await };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::error!(error = %e, "{what} stopped");
+    }
+}
