@@ -2,10 +2,11 @@
 //! SIGTERM/SIGINT. Everything else lives in the `zdb_server` library.
 
 mod cli;
-mod daemon;
 
 use anyhow::Context;
 use clap::Parser;
+use service_kit::logging::{self, Level};
+use service_kit::sys::detach;
 use cli::Cli;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,8 +15,10 @@ use zdb_server::{HookRunner, Server};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = if cli.background && !daemon::is_child() {
-        daemon::spawn_and_wait(cli.logfile.as_deref())
+    let result = if cli.background && !detach::is_child() {
+        detach::spawn_and_wait(cli.logfile.as_deref())
+            .map(|pid| println!("zdb: running in background (pid {pid})"))
+            .map_err(Into::into)
     } else {
         init_logging(&cli).and_then(|()| run(cli))
     };
@@ -30,25 +33,10 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) -> anyhow::Result<()> {
-    let default = if cli.verbose { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let level = Level::Default(if cli.verbose { "debug" } else { "info" });
     // A background child already has the logfile as stderr.
-    match &cli.logfile {
-        Some(path) if !daemon::is_child() => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("cannot open logfile {}", path.display()))?;
-            builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .init();
-        }
-        _ => builder.with_writer(std::io::stderr).init(),
-    }
+    let file = cli.logfile.as_deref().filter(|_| !detach::is_child());
+    logging::init(level, file)?;
     Ok(())
 }
 
@@ -73,8 +61,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             (None, Some(p)) => tracing::info!(socket = %p.display(), "zdb ready"),
             (None, None) => {}
         }
-        if daemon::is_child() {
-            daemon::notify_ready();
+        if detach::is_child() {
+            detach::notify_ready();
         }
         server.run_until(stop).await.context("server failed")
     })

@@ -172,7 +172,7 @@ impl Server {
             ..
         } = self;
         let rx = shutdown.subscribe();
-        timers::spawn(&state, &rx);
+        let timers = timers::start(&state);
         // Every connection task holds a clone of `done`; shutdown waits for all to drop.
         let (done, mut drained) = mpsc::channel::<()>(1);
         if let Some(l) = tcp {
@@ -195,6 +195,7 @@ impl Server {
         {
             tracing::warn!("some connections did not finish in time");
         }
+        timers.stop(DRAIN_TIMEOUT).await;
         let st = state.clone();
         tokio::task::spawn_blocking(move || close(&st))
             .await

@@ -31,21 +31,7 @@ fn yes(b: bool) -> &'static str {
 
 /// Free bytes for unprivileged users on the filesystem holding `dir`.
 fn free_space(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: `c` is a valid NUL-terminated path and `st` points to writable memory of the
-    // right type; statvfs only writes into it.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: statvfs returned 0, so it initialised the struct.
-    let st = unsafe { st.assume_init() };
-    // The field types vary by platform (u32 or u64).
-    #[allow(clippy::unnecessary_cast)]
-    let (avail, frsize) = (st.f_bavail as u64, st.f_frsize as u64);
-    Some(avail.saturating_mul(frsize))
+    service_kit::sys::space(dir).ok().map(|s| s.available)
 }
 
 fn render(srv: &ServerState, ns: &Namespace, admin: bool) -> String {
