@@ -3,7 +3,7 @@
 //!
 //! Re-executing, rather than forking, keeps the child a fresh process whatever threads the
 //! parent had. The child gets [`CHILD_ENV`] set, stdin `/dev/null`, stdout a pipe to the
-//! parent and stderr the log file (truncated) or the parent's stderr. When ready it calls
+//! parent and stderr the log file (appended to) or the parent's stderr. When ready it calls
 //! [`notify_ready`], which prints [`READY_MARKER`] and points its stdout at `/dev/null`.
 //! The parent forwards any other line, returns on the marker, and fails if the child dies
 //! first.
@@ -46,7 +46,11 @@ pub fn spawn_and_wait(logfile: Option<&Path>) -> Result<u32, DetachError> {
     let exe = std::env::current_exe().map_err(io("finding our own executable"))?;
     let stderr = match logfile {
         Some(p) => Stdio::from(
-            std::fs::File::create(p).map_err(io(format!("opening log file {}", p.display())))?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(io(format!("opening log file {}", p.display())))?,
         ),
         None => Stdio::inherit(),
     };

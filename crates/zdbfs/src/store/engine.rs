@@ -164,19 +164,12 @@ pub(crate) fn parse_id(key: &[u8]) -> Option<u64> {
 
 /// Take `dir/zdbfs.lock` exclusively: a second zdbfs on the same directory would corrupt it.
 fn lock_dir(dir: &Path) -> Result<std::fs::File, crate::Error> {
-    use std::os::fd::AsRawFd;
     std::fs::create_dir_all(dir)?;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("zdbfs.lock"))?;
-    // SAFETY: flock on a descriptor we own; released when the file is closed.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(crate::Error::Option {
+    match service_kit::sys::lock_exclusive(&dir.join("zdbfs.lock")) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(crate::Error::Option {
             field: "engine".into(),
             msg: format!("{} is in use by another zdbfs", dir.display()),
-        });
+        }),
+        r => Ok(r?),
     }
-    Ok(f)
 }
