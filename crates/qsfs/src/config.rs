@@ -229,7 +229,7 @@ pub fn write_embedded_default(
         compact_seconds: default_compact_seconds(),
         standin_dir: Some(abs(&data.join("backends"))),
         web_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], web_port))),
-        web_token: Some(crate::web::auth::new_token()),
+        web_token: Some(qsfs_web::auth::new_token()),
     };
     text += &format!(
         "minimal_shards = 4\nexpected_shards = 6\nredundant_groups = 0\nredundant_nodes = 0\n\

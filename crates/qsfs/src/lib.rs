@@ -14,10 +14,16 @@
 //! - [`manifest`]: what is stored and under which names;
 //! - [`evict`]: keeping the local cache under its limit;
 //! - [`restore`]: refilling an empty cache folder from the backends;
+//! - [`stack`]: the running stack's state and operations (rotate, evict, its background
+//!   tasks); [`compact`]: compaction of stored segments;
 //! - [`metrics`]: Prometheus `/metrics` (the same data as `qsfs status`);
-//! - [`node`]: start-up and shutdown of the whole stack; [`control`] and [`status`]: the
-//!   control socket behind `qsfs status|rotate|evict`;
-//! - [`web`]: the web file browser and its HTTP API.
+//! - [`run`]: start-up and shutdown of the whole stack, and nothing else; [`control`] and
+//!   [`status`]: the control socket behind `qsfs status|rotate|evict|compact`.
+//!
+//! The web file browser is its own crate, `qsfs-web`; it sees the stack only through
+//! `qsfs_web::StorageStatus`, which [`stack::Stack`] implements in [`status`]. Modules depend
+//! downwards only: `run` → endpoints (`control`, `metrics`, web) → `status` → `stack`,
+//! `compact` → `offload`, `evict`, `manifest`, `config`.
 //!
 //! Must not touch: the engine's on-disk format (files are linked or copied whole), zdbfs
 //! internals (mounted through `zdbfs::mount`), zstor's object format (used through
@@ -28,16 +34,17 @@
 //! `rotate_seconds`, on `qsfs rotate`, on clean shutdown) and its checkpoint was uploaded.
 //! Losing the whole local machine loses at most what was written since the last rotation.
 
+pub mod compact;
 pub mod config;
 pub mod control;
 pub mod evict;
 pub mod manifest;
 pub mod metrics;
-pub mod node;
 pub mod offload;
 pub mod restore;
+pub mod run;
+pub mod stack;
 pub mod standin;
 pub mod status;
-pub mod web;
 
 pub use config::Config;

@@ -73,12 +73,8 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // Only stderr: nothing in the log set-up can fail.
+    let _ = service_kit::logging::init(service_kit::logging::Level::Default("info"), None);
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -101,13 +97,13 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
                 Some(path) => load(path)?,
                 None => embedded(&cli)?,
             };
-            qsfs::node::run(config, false)
+            qsfs::run::run(config, false)
         }
         Command::Restore => {
             let Some(path) = &cli.config else {
                 bail!("restore needs --config FILE (the configuration holding the keys)");
             };
-            qsfs::node::run(load(path)?, true)
+            qsfs::run::run(load(path)?, true)
         }
         Command::Status { json } => {
             let config = existing(&cli)?;

@@ -1,95 +1,46 @@
 //! Prometheus `/metrics` on `127.0.0.1:<prometheus_port>` (zstor's key): the same data as
-//! `qsfs status` in the text exposition format, gathered at each scrape.
+//! `qsfs status` in the text exposition format, gathered at each scrape, with the background
+//! tasks' runs and zstor's repair families.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::Router;
-use tokio::sync::watch;
+use service_kit::metrics::{Exposition, Kind};
 
-use crate::node::Shared;
+use crate::stack::Stack;
 use crate::status::Status;
 
-/// The routes this module serves.
-pub fn routes() -> Router<Arc<Shared>> {
-    Router::new().route("/metrics", get(scrape))
-}
-
-async fn scrape(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let mut body = render(&shared.status().await);
-    body += &shared.offloader.maintenance().render_metrics();
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-}
-
-/// Serve on `listener` until `stop`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
-) {
-    let app = routes().with_state(shared);
-    crate::web::serve_app(listener, app, stop, "metrics endpoint").await
-}
-
-struct Out(String);
-
-impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
-        let _ = write!(self.0, "{name}");
-        if !labels.is_empty() {
-            let inner: Vec<String> = labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-                .collect();
-            let _ = write!(self.0, "{{{}}}", inner.join(","));
+/// `GET /metrics` for `stack`.
+pub fn routes(stack: Arc<Stack>) -> Router {
+    service_kit::metrics::route(move || {
+        let stack = stack.clone();
+        async move {
+            let mut out = render(&Status::gather(&stack).await);
+            stack.tasks.write_metrics(&mut out, "qsfs");
+            out.extend(&stack.offloader.maintenance().render_metrics());
+            out.finish()
         }
-        let _ = writeln!(self.0, " {value}");
-    }
-
-    fn one(&mut self, name: &str, kind: &str, help: &str, value: u64) {
-        self.family(name, kind, help);
-        self.sample(name, &[], value);
-    }
+    })
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The exposition text for `s`.
-pub fn render(s: &Status) -> String {
-    let mut o = Out(String::new());
-    o.one(
+/// The exposition of `s`.
+pub fn render(s: &Status) -> Exposition {
+    let mut o = Exposition::new();
+    o.single(
         "qsfs_cache_bytes",
-        "gauge",
+        Kind::Gauge,
         "Bytes of local data segments.",
         s.cache.bytes,
     );
-    o.one(
+    o.single(
         "qsfs_cache_limit_bytes",
-        "gauge",
+        Kind::Gauge,
         "Local cache limit (0: none).",
         s.cache.limit.unwrap_or(0),
     );
     o.family(
         "qsfs_segments",
-        "gauge",
+        Kind::Gauge,
         "Data segments by namespace and state.",
     );
     for n in &s.namespaces {
@@ -106,70 +57,70 @@ pub fn render(s: &Status) -> String {
         }
     }
     let f = &s.offload;
-    o.one(
+    o.single(
         "qsfs_offload_pending",
-        "gauge",
+        Kind::Gauge,
         "Checkpoints staged, not uploaded yet.",
         f.pending as u64,
     );
-    o.one(
+    o.single(
         "qsfs_offload_checkpoints_total",
-        "counter",
+        Kind::Counter,
         "Checkpoints uploaded.",
         f.checkpoints_uploaded,
     );
-    o.one(
+    o.single(
         "qsfs_offload_bytes_total",
-        "counter",
+        Kind::Counter,
         "Bytes uploaded.",
         f.bytes_uploaded,
     );
-    o.one(
+    o.single(
         "qsfs_offload_failures_total",
-        "counter",
+        Kind::Counter,
         "Failed upload attempts.",
         f.upload_failures,
     );
-    o.one(
+    o.single(
         "qsfs_fetch_segments_total",
-        "counter",
+        Kind::Counter,
         "Evicted segments fetched back.",
         f.segments_fetched,
     );
-    o.one(
+    o.single(
         "qsfs_fetch_bytes_total",
-        "counter",
+        Kind::Counter,
         "Bytes fetched back.",
         f.bytes_fetched,
     );
-    o.one(
+    o.single(
         "qsfs_fetch_failures_total",
-        "counter",
+        Kind::Counter,
         "Fetches that failed (reads got EIO).",
         f.fetch_failures,
     );
     let c = &s.compaction;
-    o.one(
+    o.single(
         "qsfs_compaction_reclaimable_bytes",
-        "gauge",
+        Kind::Gauge,
         "Bytes of stored data segments no live record uses.",
         c.reclaimable_bytes,
     );
-    o.one(
+    o.single(
         "qsfs_compaction_segments_total",
-        "counter",
+        Kind::Counter,
         "Stored data segments emptied by compaction.",
         c.segments_compacted,
     );
-    o.one(
+    o.single(
         "qsfs_compaction_bytes_given_back_total",
-        "counter",
+        Kind::Counter,
         "Stored bytes given back by replacing segments with emptied copies.",
         c.bytes_given_back,
     );
     o.family(
         "qsfs_backend_up",
-        "gauge",
+        Kind::Gauge,
         "Whether a backend answered a ping.",
     );
     for b in &s.backends {
@@ -213,7 +164,7 @@ pub fn render(s: &Status) -> String {
             x.errors,
         ),
     ] {
-        o.one(name, "counter", help, v);
+        o.single(name, Kind::Counter, help, v);
     }
-    o.0
+    o
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::segment_number;
-use crate::node::Shared;
+use crate::stack::Stack;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
@@ -26,6 +26,9 @@ pub struct Status {
     pub filesystem: zdbfs::metrics::Snapshot,
     /// zstor's health and repair loops.
     pub repair: zstor::daemon::RepairSummary,
+    /// qsfs's background tasks and endpoints.
+    #[serde(default)]
+    pub tasks: Vec<service_kit::TaskStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,14 +87,14 @@ pub struct Backend {
 }
 
 impl Status {
-    pub(crate) async fn gather(shared: &Shared) -> Status {
-        let config = &shared.config;
-        let manifest = shared.offloader.manifest();
+    pub async fn gather(stack: &Stack) -> Status {
+        let config = &stack.config;
+        let manifest = stack.offloader.manifest();
         let data_dir = config.zdb_dir().join("data");
         let mut namespaces = Vec::new();
         let mut reclaimable_bytes = 0;
-        for name in shared.engine.list() {
-            let Some(ns) = shared.engine.namespace(&name) else {
+        for name in stack.engine.list() {
+            let Some(ns) = stack.engine.namespace(&name) else {
                 continue;
             };
             if name == zdb_engine::DEFAULT_NAMESPACE && ns.is_empty() {
@@ -108,7 +111,7 @@ impl Status {
                 .map(|m| m.data.keys().copied().collect())
                 .unwrap_or_default();
             if let Some(m) = m {
-                reclaimable_bytes += crate::node::stored_usage(&ns, m)
+                reclaimable_bytes += crate::compact::stored_usage(&ns, m)
                     .map(|u| u.dead())
                     .sum::<u64>();
             }
@@ -121,13 +124,13 @@ impl Status {
                 name,
             });
         }
-        let s = &shared.offloader.stats;
+        let s = &stack.offloader.stats;
         let offload = Offload {
-            pending: shared.offloader.pending().len(),
+            pending: stack.offloader.pending().len(),
             checkpoints_uploaded: s.checkpoints_uploaded.load(Relaxed),
             bytes_uploaded: s.bytes_uploaded.load(Relaxed),
             upload_failures: s.upload_failures.load(Relaxed),
-            last_error: shared.offloader.last_error(),
+            last_error: stack.offloader.last_error(),
             segments_fetched: s.segments_fetched.load(Relaxed),
             bytes_fetched: s.bytes_fetched.load(Relaxed),
             fetch_failures: s.fetch_failures.load(Relaxed),
@@ -156,8 +159,9 @@ impl Status {
             offload,
             compaction,
             backends: backends(&config.zstor).await,
-            filesystem: shared.fs.metrics().snapshot(),
-            repair: shared.offloader.maintenance().summary(),
+            filesystem: stack.fs.metrics().snapshot(),
+            repair: stack.offloader.maintenance().summary(),
+            tasks: stack.tasks.list(),
         }
     }
 
@@ -251,7 +255,36 @@ impl Status {
             "repair     {down}; {} repaired, {} failed, {} left in the sweep; {} scrubs ({} objects checked)",
             r.repaired, r.failures, r.queue, r.scrubs, r.scrub_checked
         );
+        let _ = writeln!(o, "tasks");
+        for t in &self.tasks {
+            let every = t
+                .period_secs
+                .map(|p| format!("every {p:.0} s"))
+                .unwrap_or_else(|| "on demand".into());
+            let state = if t.running { "running" } else { "idle" };
+            let error = t
+                .last_error
+                .as_ref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  {:<10} {every:<14} {state:<8} {} runs, {} failed{error}",
+                t.name, t.runs, t.failures
+            );
+        }
         o
+    }
+}
+
+/// The web UI's health panel shows what `qsfs status --json` shows.
+impl qsfs_web::StorageStatus for Stack {
+    fn status(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = serde_json::Value> + Send + '_>> {
+        Box::pin(async move {
+            serde_json::to_value(Status::gather(self).await).unwrap_or(serde_json::Value::Null)
+        })
     }
 }
 

@@ -5,9 +5,9 @@ mod cli;
 
 use anyhow::Context;
 use clap::Parser;
+use cli::Cli;
 use service_kit::logging::{self, Level};
 use service_kit::sys::detach;
-use cli::Cli;
 use std::process::ExitCode;
 use std::sync::Arc;
 use zdb_engine::{Engine, EventSink, Mode};

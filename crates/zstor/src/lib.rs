@@ -19,8 +19,10 @@
 //! * [`hash`]: the checksums used above (blake2b-128 for files, BLAKE3-128 for pieces).
 //! * [`daemon`]: `zstor monitor`: the unix-socket server the CLI talks to, backend health
 //!   probes, repair and scrub sweeps, Prometheus metrics, signal handling.
-//! * [`cli`]: what the `zstor` binary needs beyond the store: command-line paths to
-//!   metadata keys, backend health (`status`), configuration and backend checks (`test`).
+//! * [`keys`]: how file paths become metadata keys (`root` stripped, `--key-path`), shared
+//!   by the command line, the daemon and cache eviction.
+//! * [`probe`]: backend health probes (reachability, namespace, space), used by `status`,
+//!   the daemon's health loop and the checks of `test`.
 //!
 //! # What this crate must not touch
 //!
@@ -31,14 +33,15 @@
 //! Formats are documented in `docs/format/zstor.md`.
 
 pub mod backend;
-pub mod cli;
 pub mod config;
 pub mod daemon;
 mod error;
 pub mod hash;
+pub mod keys;
 pub mod meta;
 pub mod pipeline;
 pub mod placement;
+pub mod probe;
 pub mod store;
 pub mod stream;
 

@@ -31,8 +31,8 @@ use std::time::SystemTime;
 use tokio::sync::watch;
 
 use super::Shared;
-use crate::cli::paths;
 use crate::hash::Digest128;
+use crate::keys;
 
 /// The namespace zdbfs uses for temporary files: never offloaded, never evicted.
 pub const TEMP_NAMESPACE: &str = "zdbfs-temp";
@@ -288,7 +288,7 @@ async fn pass(shared: &Shared, stop: &watch::Receiver<bool>) -> Result<(), Evict
 /// Delete `path` once its content is confirmed stored (storing it first if needed).
 async fn evict_one(shared: &Shared, path: &Path) -> Result<(), EvictError> {
     let store = shared.store();
-    let key = paths::store_key(path, None, None, store.config().root.as_deref())
+    let key = keys::store_key(path, None, None, store.config().root.as_deref())
         .map_err(EvictError::Key)?;
     let _writer = shared.key_locks.lock(&store.meta().key_of(&key).0).await;
     let p = path.to_path_buf();

@@ -1,5 +1,5 @@
 //! Backend health: probe every configured backend at a fixed interval (`NSINFO`, through
-//! [`crate::cli::status`]), keep the last result for `/metrics`, and mark a data backend
+//! [`crate::probe`]), keep the last result for `/metrics`, and mark a data backend
 //! *down* after [`super::Tunables::probe_failures`] consecutive failed probes (up again after
 //! one good probe).
 //!
@@ -14,8 +14,8 @@ use tokio::sync::watch;
 
 use super::repair::Sweep;
 use super::Shared;
-use crate::cli::status::{self, Status};
 use crate::meta::BackendRef;
+use crate::probe::{self, Status};
 
 /// Probes between two repair retries while a backend stays down.
 const RETRY_EVERY: u64 = 6;
@@ -98,7 +98,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         tick = tick.wrapping_add(1);
         let store = shared.store();
-        let st = status::status(store.config()).await;
+        let st = probe::status(store.config()).await;
         let (newly_down, any_down) = {
             let mut h = match shared.health.lock() {
                 Ok(h) => h,
@@ -116,7 +116,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::status::BackendStatus;
+    use crate::probe::BackendStatus;
 
     fn config(data: usize) -> crate::Config {
         let mut s = format!(

@@ -1,21 +1,19 @@
 //! The daemon's counters and the Prometheus `/metrics` endpoint.
 //!
 //! Owns: [`Metrics`] (lock-free counters updated by the other daemon tasks), rendering them
-//! and the last backend probe ([`super::health::Health`]) in the Prometheus text format, and
-//! a minimal HTTP/1.1 responder on `127.0.0.1:prometheus_port` (`GET /metrics` → 200, other
-//! paths → 404, one request per connection). Must not touch: probing backends (the health
-//! loop does it; a scrape only reads its last result).
+//! and the last backend probe ([`super::health::Health`]) in the Prometheus text format
+//! (service-kit's writer), served on `127.0.0.1:prometheus_port` at `GET /metrics`. Must not
+//! touch: probing backends (the health loop does it; a scrape only reads its last result).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::net::TcpListener;
 
 use super::{io_err, DaemonError, Shared};
-use crate::cli::status::BackendStatus;
+use crate::probe::BackendStatus;
+use service_kit::metrics::{Exposition, Kind};
 
 /// Operations counted per kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,175 +141,141 @@ impl Metrics {
     }
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The `# HELP` and `# TYPE` lines of a metric family.
-pub(super) fn head(name: &str, kind: &str, help: &str, lines: &mut Vec<String>) {
-    lines.push(format!("# HELP {name} {help}"));
-    lines.push(format!("# TYPE {name} {kind}"));
-}
-
 /// The whole exposition, Prometheus text format 0.0.4.
 pub fn render(shared: &Shared) -> String {
     let m = &shared.metrics;
-    let mut out = String::new();
-    let mut lines: Vec<String> = Vec::new();
-    head(
-        "zstor_requests_total",
-        "counter",
-        "Requests served by the daemon, by operation.",
-        &mut lines,
-    );
-    for op in OPS {
-        lines.push(format!(
-            "zstor_requests_total{{op=\"{}\"}} {}",
-            op.name(),
-            m.count(op)
-        ));
+    let mut out = Exposition::new();
+    for (name, help, value) in [
+        (
+            "zstor_requests_total",
+            "Requests served by the daemon, by operation.",
+            (|m, op| m.count(op)) as fn(&Metrics, Op) -> u64,
+        ),
+        (
+            "zstor_request_errors_total",
+            "Requests that failed, by operation.",
+            |m, op| m.stats(op).errors.load(Ordering::Relaxed),
+        ),
+    ] {
+        out.family(name, Kind::Counter, help);
+        for op in OPS {
+            out.sample(name, &[("op", op.name())], value(m, op));
+        }
     }
-    head(
-        "zstor_request_errors_total",
-        "counter",
-        "Requests that failed, by operation.",
-        &mut lines,
-    );
-    for op in OPS {
-        lines.push(format!(
-            "zstor_request_errors_total{{op=\"{}\"}} {}",
-            op.name(),
-            m.stats(op).errors.load(Ordering::Relaxed)
-        ));
-    }
-    head(
-        "zstor_request_duration_seconds",
-        "summary",
-        "Time spent serving requests, by operation.",
-        &mut lines,
-    );
+    let duration = "zstor_request_duration_seconds";
+    out.family(duration, Kind::Summary, "Time spent serving requests, by operation.");
     for op in OPS {
         let micros = m.stats(op).micros.load(Ordering::Relaxed);
-        lines.push(format!(
-            "zstor_request_duration_seconds_sum{{op=\"{}\"}} {:.6}",
-            op.name(),
-            micros as f64 / 1e6
-        ));
-        lines.push(format!(
-            "zstor_request_duration_seconds_count{{op=\"{}\"}} {}",
-            op.name(),
-            m.count(op)
-        ));
+        let labels = [("op", op.name())];
+        out.sample(&format!("{duration}_sum"), &labels, format!("{:.6}", micros as f64 / 1e6));
+        out.sample(&format!("{duration}_count"), &labels, m.count(op));
     }
-    let scalars: [(&str, &str, &str, &AtomicU64); 17] = [
+    let scalars: [(&str, Kind, &str, &AtomicU64); 17] = [
         (
             "zstor_store_queue_length",
-            "gauge",
+            Kind::Gauge,
             "Background stores (store -n) waiting or running.",
             &m.store_queue,
         ),
         (
             "zstor_requests_in_flight",
-            "gauge",
+            Kind::Gauge,
             "Requests executing now.",
             &m.in_flight,
         ),
         (
             "zstor_bytes_in_total",
-            "counter",
+            Kind::Counter,
             "Plaintext bytes stored.",
             &m.bytes_in,
         ),
         (
             "zstor_bytes_out_total",
-            "counter",
+            Kind::Counter,
             "Plaintext bytes retrieved.",
             &m.bytes_out,
         ),
         (
             "zstor_repair_queue_length",
-            "gauge",
+            Kind::Gauge,
             "Objects left in the running repair or scrub sweep.",
             &m.repair_queue,
         ),
         (
             "zstor_objects_repaired_total",
-            "counter",
+            Kind::Counter,
             "Objects whose shards were moved or rewritten by the daemon.",
             &m.repaired,
         ),
         (
             "zstor_repair_failures_total",
-            "counter",
+            Kind::Counter,
             "Object repairs that failed.",
             &m.repair_failures,
         ),
         (
             "zstor_repair_sweeps_total",
-            "counter",
+            Kind::Counter,
             "Repair sweeps run (after a backend loss or a config reload).",
             &m.repair_sweeps,
         ),
         (
             "zstor_scrub_objects_checked_total",
-            "counter",
+            Kind::Counter,
             "Objects read and verified by scrubs.",
             &m.scrub_checked,
         ),
         (
             "zstor_scrub_objects_in_run",
-            "gauge",
+            Kind::Gauge,
             "Objects in the running scrub (0: none running).",
             &m.scrub_total,
         ),
         (
             "zstor_scrub_runs_total",
-            "counter",
+            Kind::Counter,
             "Scrubs completed.",
             &m.scrub_runs,
         ),
         (
             "zstor_config_reloads_total",
-            "counter",
+            Kind::Counter,
             "Configs reloaded by SIGUSR1.",
             &m.config_reloads,
         ),
         (
             "zstor_cache_bytes",
-            "gauge",
+            Kind::Gauge,
             "Bytes under zdb_data_dir_path at the last eviction pass (0: not set).",
             &m.cache_bytes,
         ),
         (
             "zstor_cache_limit_bytes",
-            "gauge",
+            Kind::Gauge,
             "max_zdb_data_dir_size in bytes (0: none).",
             &m.cache_limit_bytes,
         ),
         (
             "zstor_evicted_files_total",
-            "counter",
+            Kind::Counter,
             "Data segments deleted locally once confirmed stored.",
             &m.evicted_files,
         ),
         (
             "zstor_evicted_bytes_total",
-            "counter",
+            Kind::Counter,
             "Bytes of the data segments evicted.",
             &m.evicted_bytes,
         ),
         (
             "zstor_evict_skipped_total",
-            "counter",
+            Kind::Counter,
             "Segments kept although over the limit: not storable or not verified.",
             &m.evict_skipped,
         ),
     ];
     for (name, kind, help, v) in scalars {
-        head(name, kind, help, &mut lines);
-        lines.push(format!("{name} {}", m.get(v)));
+        out.single(name, kind, help, m.get(v));
     }
 
     let (status, down) = match shared.health.lock() {
@@ -326,13 +290,13 @@ pub fn render(shared: &Shared) -> String {
         backends.extend(st.meta.iter().map(|b| ("meta", b)));
         backends.extend(st.groups.iter().flatten().map(|b| ("data", b)));
     }
-    let label = |kind: &str, b: &BackendStatus| {
-        format!(
-            "address=\"{}\",namespace=\"{}\",kind=\"{kind}\"",
-            escape(&b.address),
-            escape(&b.namespace)
-        )
-    };
+    fn labels<'a>(kind: &'a str, b: &'a BackendStatus) -> [(&'static str, &'a str); 3] {
+        [
+            ("address", &b.address),
+            ("namespace", &b.namespace),
+            ("kind", kind),
+        ]
+    }
     type Field = fn(&BackendStatus) -> Option<u64>;
     let per_backend: [(&str, &str, Field); 7] = [
         (
@@ -372,36 +336,27 @@ pub fn render(shared: &Shared) -> String {
         ),
     ];
     for (name, help, field) in per_backend {
-        head(name, "gauge", help, &mut lines);
+        out.family(name, Kind::Gauge, help);
         for (kind, b) in &backends {
             if let Some(v) = field(b) {
-                lines.push(format!("{name}{{{}}} {v}", label(kind, b)));
+                out.sample(name, &labels(kind, b), v);
             }
         }
     }
-    head(
+    out.family(
         "zstor_backend_down",
-        "gauge",
+        Kind::Gauge,
         "Data backend marked down by the health probe (failed consecutive probes).",
-        &mut lines,
     );
     for (kind, b) in backends.iter().filter(|(k, _)| *k == "data") {
         let is_down = down.contains(&format!("{}/{}", b.address, b.namespace));
-        lines.push(format!(
-            "zstor_backend_down{{{}}} {}",
-            label(kind, b),
-            u64::from(is_down)
-        ));
+        out.sample("zstor_backend_down", &labels(kind, b), u64::from(is_down));
     }
     let zdbfs = *shared.zdbfs.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(stats) = zdbfs {
-        super::zdbfs::render(&stats, &mut lines);
+        super::zdbfs::render(&stats, &mut out);
     }
-    for l in lines {
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out
+    out.finish()
 }
 
 /// Bind `127.0.0.1:port` (loopback only).
@@ -412,52 +367,11 @@ pub async fn bind(port: u16) -> Result<TcpListener, DaemonError> {
 }
 
 /// Serve `/metrics` until `stop`.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let shared = Arc::clone(&shared);
-                    tokio::spawn(async move {
-                        let bound = Duration::from_secs(10);
-                        let _ = tokio::time::timeout(bound, respond(stream, &shared)).await;
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-    }
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: service_kit::Stop) {
+    let app = service_kit::metrics::route(move || {
+        let shared = Arc::clone(&shared);
+        async move { render(&shared) }
+    });
+    service_kit::http::serve(listener, app, stop, "metrics endpoint").await
 }
 
-/// Read the request head (at most 8 KiB), answer, close.
-async fn respond(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, body) = if method == "GET" && (path == "/metrics" || path == "/metrics/") {
-        ("200 OK", render(shared))
-    } else {
-        ("404 Not Found", "not found: try /metrics\n".to_owned())
-    };
-    let reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(reply.as_bytes()).await?;
-    stream.shutdown().await
-}

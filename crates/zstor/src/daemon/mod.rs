@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::config::{Config, ConfigError};
 use crate::Store;
@@ -62,9 +62,9 @@ pub enum DaemonError {
     /// Another daemon already answers on the socket.
     #[error("another daemon is already listening on {0}")]
     AlreadyRunning(PathBuf),
-    /// A malformed or oversized frame.
-    #[error("protocol: {0}")]
-    Protocol(String),
+    /// A malformed or oversized message, or a socket failure.
+    #[error(transparent)]
+    Control(service_kit::control::ControlError),
     /// The config has no `socket`.
     #[error("config field `socket`: required by `monitor`")]
     NoSocket,
@@ -74,6 +74,17 @@ pub enum DaemonError {
     /// The store refused the configuration.
     #[error(transparent)]
     Store(#[from] crate::Error),
+}
+
+impl From<service_kit::control::ControlError> for DaemonError {
+    fn from(e: service_kit::control::ControlError) -> Self {
+        use service_kit::control::ControlError as C;
+        match e {
+            C::Unreachable { path, error } => DaemonError::Unreachable { path, error },
+            C::AlreadyRunning(path) => DaemonError::AlreadyRunning(path),
+            e => DaemonError::Control(e),
+        }
+    }
 }
 
 pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
@@ -305,16 +316,17 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
     }
     tracing::info!(socket = %socket.display(), "zstor monitor started");
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(health::run(Arc::clone(&shared), stop_rx.clone()));
-    tasks.spawn(repair::run(Arc::clone(&shared), sweep_rx, stop_rx.clone()));
-    tasks.spawn(evict::run(Arc::clone(&shared), stop_rx.clone()));
-    tasks.spawn(zdbfs::run(Arc::clone(&shared), stop_rx.clone()));
+    let tasks = service_kit::Tasks::new();
+    let sh = || Arc::clone(&shared);
+    tasks.spawn("health", |stop| health::run(sh(), stop.receiver()));
+    tasks.spawn("repair", |stop| repair::run(sh(), sweep_rx, stop.receiver()));
+    tasks.spawn("evict", |stop| evict::run(sh(), stop.receiver()));
+    tasks.spawn("zdbfs-stats", |stop| zdbfs::run(sh(), stop.receiver()));
     if let Some(l) = metrics_listener {
-        tasks.spawn(metrics::serve(l, Arc::clone(&shared), stop_rx.clone()));
+        tasks.spawn("metrics", |stop| metrics::serve(l, sh(), stop));
     }
-    let serving = tokio::spawn(server::serve(listener, Arc::clone(&shared), stop_rx));
+    let serving = service_kit::Tasks::new();
+    serving.spawn("control", |stop| server::serve(listener, sh(), stop));
 
     loop {
         tokio::select! {
@@ -324,12 +336,8 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
         }
     }
     tracing::info!("stopping: draining in-flight requests");
-    let _ = stop_tx.send(true);
-    // `serve` stops accepting at once and drains within `tunables.drain`.
-    let bound = tunables.drain + Duration::from_secs(5);
-    if tokio::time::timeout(bound, serving).await.is_err() {
-        tracing::warn!("request drain timed out");
-    }
+    // The control socket stops accepting at once and drains within `tunables.drain`.
+    serving.stop(tunables.drain + Duration::from_secs(5)).await;
     // Background stores already accepted (`store -n`) finish too, within the same bound.
     let mut jobs = match shared.background.lock() {
         Ok(mut j) => std::mem::take(&mut *j),
@@ -344,11 +352,7 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
         jobs.abort_all();
     }
     // Background loops check the stop flag between steps; give them a moment, then abort.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    tasks.abort_all();
+    tasks.stop(Duration::from_secs(5)).await;
     let _ = std::fs::remove_file(&socket);
     if let Some(p) = &pid_file {
         let _ = std::fs::remove_file(p);

@@ -1,34 +1,27 @@
 //! The daemon's unix-socket protocol and its two ends.
 //!
-//! Owns: the wire format (one request per connection: a 4-byte big-endian length then that
-//! many bytes of JSON, answered by one frame of the same shape; see `docs/format/zstor.md`),
-//! [`Request`]/[`Response`], binding the socket (stale file removed, mode 0600), the accept
-//! loop with bounded concurrency and drain on shutdown, executing requests on the current
-//! [`crate::Store`], and [`call`], the CLI's side. Must not touch: path resolution (the CLI
+//! Owns: [`Request`]/[`Response`], executing requests on the current [`crate::Store`] with
+//! bounded concurrency and the background-store queue. The framing (one request per
+//! connection, one JSON line each way; see `docs/format/zstor.md`), binding (stale file
+//! removed, mode 0600), the accept loop with drain on shutdown and the client side are
+//! service-kit's control socket. Must not touch: path resolution (the CLI
 //! sends absolute paths and resolved keys) or output formatting.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use service_kit::control;
+use tokio::net::UnixListener;
 
 use super::metrics::Op;
-use super::{io_err, DaemonError, Shared};
-use crate::cli::status::{self, Status};
+use super::{DaemonError, Shared};
+use crate::probe::{self, Status};
 use crate::store::RebuildTarget;
 
-/// Largest frame accepted either way.
-pub const MAX_FRAME: usize = 16 << 20;
 /// Background stores (`store -n`) waiting or running at most; more are refused.
 pub const MAX_QUEUED: usize = 1024;
-/// How long a client may take to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the CLI asks the daemon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,151 +151,50 @@ pub enum Response {
     },
 }
 
-/// Write one frame.
-pub async fn write_frame<W: AsyncWrite + Unpin, T: Serialize>(
-    w: &mut W,
-    value: &T,
-) -> Result<(), DaemonError> {
-    let body = serde_json::to_vec(value).map_err(|e| DaemonError::Protocol(e.to_string()))?;
-    let len = u32::try_from(body.len())
-        .ok()
-        .filter(|&l| l as usize <= MAX_FRAME)
-        .ok_or_else(|| DaemonError::Protocol(format!("frame of {} bytes", body.len())))?;
-    w.write_all(&len.to_be_bytes())
-        .await
-        .map_err(io_err("write frame"))?;
-    w.write_all(&body).await.map_err(io_err("write frame"))?;
-    w.flush().await.map_err(io_err("write frame"))
-}
-
-/// Read one frame.
-pub async fn read_frame<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
-    r: &mut R,
-) -> Result<T, DaemonError> {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len).await.map_err(io_err("read frame"))?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(DaemonError::Protocol(format!(
-            "frame of {len} bytes exceeds {MAX_FRAME}"
-        )));
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)
-        .await
-        .map_err(io_err("read frame"))?;
-    serde_json::from_slice(&body).map_err(|e| DaemonError::Protocol(e.to_string()))
-}
-
-/// Whether something accepts connections on `socket` (2 s bound).
+/// Whether the daemon accepts connections on `socket` (2 s bound).
 pub async fn reachable(socket: &Path) -> Result<(), DaemonError> {
-    let unreachable = |error| DaemonError::Unreachable {
-        path: socket.to_path_buf(),
-        error,
-    };
-    match tokio::time::timeout(Duration::from_secs(2), UnixStream::connect(socket)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(unreachable(e)),
-        Err(_) => Err(unreachable(std::io::ErrorKind::TimedOut.into())),
-    }
+    control::reachable(socket).await.map_err(DaemonError::from)
 }
 
 /// Send `request` to the daemon on `socket` and wait for its answer (no time bound: a
 /// store of a large file takes as long as it takes; a dead daemon closes the connection).
 pub async fn call(socket: &Path, request: &Request) -> Result<Response, DaemonError> {
-    let unreachable = |error| DaemonError::Unreachable {
-        path: socket.to_path_buf(),
-        error,
-    };
-    let mut stream =
-        match tokio::time::timeout(Duration::from_secs(2), UnixStream::connect(socket)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(unreachable(e)),
-            Err(_) => return Err(unreachable(std::io::ErrorKind::TimedOut.into())),
-        };
-    write_frame(&mut stream, request).await?;
-    read_frame(&mut stream).await
+    control::call(socket, request).await.map_err(DaemonError::from)
 }
 
 /// Bind the socket: refuse if a daemon already answers there, else remove a stale file;
 /// the socket is made mode 0600 (only its owner may talk to the daemon).
 pub async fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
-    if socket.exists() {
-        if reachable(socket).await.is_ok() {
-            return Err(DaemonError::AlreadyRunning(socket.to_path_buf()));
-        }
-        std::fs::remove_file(socket)
-            .map_err(io_err(format!("remove stale socket {}", socket.display())))?;
-    }
-    let listener =
-        UnixListener::bind(socket).map_err(io_err(format!("bind {}", socket.display())))?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
-        .map_err(io_err(format!("chmod {}", socket.display())))?;
-    Ok(listener)
+    control::bind(socket).await.map_err(DaemonError::from)
 }
 
-/// Accept until `stop`, then drain in-flight connections within the configured bound.
-pub async fn serve(listener: UnixListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    conns.spawn(handle(stream, Arc::clone(&shared)));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(shared.tunables.drain, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(left = conns.len(), "drain bound reached; aborting requests");
-        conns.abort_all();
-    }
-}
+/// The control-socket service of the monitor.
+pub struct Monitor(pub Arc<Shared>);
 
-async fn handle(mut stream: UnixStream, shared: Arc<Shared>) {
-    let request: Request = match tokio::time::timeout(READ_TIMEOUT, read_frame(&mut stream)).await {
-        Ok(Ok(r)) => r,
-        // A connection closed before any request: the CLI checking that the daemon answers.
-        Ok(Err(DaemonError::Io { error, .. }))
-            if error.kind() == std::io::ErrorKind::UnexpectedEof =>
+impl control::Service for Monitor {
+    type Request = Request;
+    type Answer = Response;
+
+    async fn answer(self: Arc<Self>, request: Request) -> Response {
+        if let Request::Store {
+            background: true, ..
+        } = &request
         {
-            return
+            queue(&self.0, request)
+        } else {
+            run_limited(&self.0, request).await
         }
-        Ok(Err(e)) => {
-            tracing::info!(error = %e, "bad request");
-            let _ = write_frame(
-                &mut stream,
-                &Response::Error {
-                    message: e.to_string(),
-                },
-            )
-            .await;
-            return;
-        }
-        Err(_) => return,
-    };
-    let response = if let Request::Store {
-        background: true, ..
-    } = &request
-    {
-        queue(&shared, request)
-    } else {
-        run_limited(&shared, request).await
-    };
-    if let Err(e) = write_frame(&mut stream, &response).await {
-        tracing::info!(error = %e, "client left before the answer");
     }
+
+    fn refuse(&self, why: String) -> Response {
+        failed(why)
+    }
+}
+
+/// Accept until `stop`, then drain in-flight requests within the configured bound.
+pub async fn serve(listener: UnixListener, shared: Arc<Shared>, stop: service_kit::Stop) {
+    let drain = shared.tunables.drain;
+    control::serve(listener, Arc::new(Monitor(shared)), stop, drain).await
 }
 
 /// [`execute`] under the concurrency limit.
@@ -434,7 +326,7 @@ pub async fn execute(shared: &Shared, request: Request) -> Response {
             (Op::Rebuild, r)
         }
         Request::Status => {
-            let st = status::status(store.config()).await;
+            let st = probe::status(store.config()).await;
             (
                 Op::Status,
                 Response::Status {
@@ -486,29 +378,24 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn frames_round_trip_and_reject_bad_input() {
-        let (mut a, mut b) = tokio::io::duplex(1 << 16);
+    async fn requests_round_trip_as_json_lines_and_bad_input_is_refused() {
         let req = Request::Store {
             source: "/a/b".into(),
             key: "/virtualroot/b".into(),
             delete: true,
             background: false,
         };
-        write_frame(&mut a, &req).await.expect("write");
-        let got: Request = read_frame(&mut b).await.expect("read");
+        let line = control::encode_line(&req).expect("encode");
+        let got: Request = control::read_line(&line[..], control::MAX_REQUEST)
+            .await
+            .expect("read");
         assert_eq!(got, req);
 
-        // Oversized length prefix: refused before allocating.
-        a.write_all(&u32::MAX.to_be_bytes()).await.expect("write");
-        let err = read_frame::<_, Request>(&mut b).await.unwrap_err();
-        assert!(matches!(err, DaemonError::Protocol(_)), "{err}");
-
         // Not JSON of a known request.
-        let (mut a, mut b) = tokio::io::duplex(1 << 16);
-        a.write_all(&5u32.to_be_bytes()).await.expect("write");
-        a.write_all(b"{\"x\":").await.expect("write");
-        let err = read_frame::<_, Request>(&mut b).await.unwrap_err();
-        assert!(matches!(err, DaemonError::Protocol(_)), "{err}");
+        let err = control::read_line::<_, Request>(&b"{\"x\":1}\n"[..], control::MAX_REQUEST)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, control::ControlError::Protocol(_)), "{err}");
 
         // The wire shape documented in docs/format/zstor.md.
         let json = serde_json::to_string(&Request::Check { key: "/k".into() }).expect("json");

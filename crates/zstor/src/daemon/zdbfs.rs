@@ -5,6 +5,7 @@
 //! The ioctl runs on the blocking pool; while one is still running (a hung mount) no other
 //! starts, and the last answer stays on `/metrics`. Must not touch: the mount itself.
 
+use service_kit::metrics::{Exposition, Kind};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -77,7 +78,7 @@ pub fn read(mountpoint: &Path) -> std::io::Result<[u64; 30]> {
 }
 
 /// Prometheus lines for `stats`, with 0-stor v2's names and types.
-pub fn render(stats: &[u64; 30], lines: &mut Vec<String>) {
+pub fn render(stats: &[u64; 30], out: &mut Exposition) {
     let get = |name: &str| {
         FIELDS
             .iter()
@@ -85,25 +86,22 @@ pub fn render(stats: &[u64; 30], lines: &mut Vec<String>) {
             .map(|i| stats[i])
             .unwrap_or(0)
     };
-    let mut one = |name: &str, kind: &str, help: &str, v: u64| {
-        super::metrics::head(name, kind, help, lines);
-        lines.push(format!("{name} {v}"));
-    };
+    let mut one = |name: &str, kind: Kind, help: &str, v: u64| out.single(name, kind, help, v);
     one(
         "fs_fuse_reqs",
-        "counter",
+        Kind::Counter,
         "Total amount of fuse requests",
         get("fuse_reqs"),
     );
     one(
         "fs_cache_hits",
-        "counter",
+        Kind::Counter,
         "Total amount of cache hits in the filesystem",
         get("cache_hit"),
     );
     one(
         "fs_cache_miss",
-        "counter",
+        Kind::Counter,
         "Total amount of cache misses in the filesystem",
         get("cache_miss"),
     );
@@ -149,31 +147,34 @@ pub fn render(stats: &[u64; 30], lines: &mut Vec<String>) {
             "Amount of bytes used by cache blocks",
         ),
     ] {
-        one(name, "gauge", help, get(field));
+        one(name, Kind::Gauge, help, get(field));
     }
     one(
         "fs_bytes_read",
-        "counter",
+        Kind::Counter,
         "Total amount of bytes read from the filessytem",
         get("read_bytes"),
     );
     one(
         "fs_bytes_written",
-        "counter",
+        Kind::Counter,
         "Total amount of bytes written to the filessytem",
         get("write_bytes"),
     );
     one(
         "fs_fuse_errors",
-        "counter",
+        Kind::Counter,
         "Total amount of errors returned by fuse calls",
         get("errors"),
     );
-    lines.push("# HELP fs_syscalls Total amount of syscalls done on the filesystem".into());
-    lines.push("# TYPE fs_syscalls counter".into());
+    out.family(
+        "fs_syscalls",
+        Kind::Counter,
+        "Total amount of syscalls done on the filesystem",
+    );
     for field in FIELDS.iter().filter(|f| f.starts_with("syscall_")) {
         let label = &field["syscall_".len()..];
-        lines.push(format!("fs_syscalls{{syscall=\"{label}\"}} {}", get(field)));
+        out.sample("fs_syscalls", &[("syscall", label)], get(field));
     }
 }
 

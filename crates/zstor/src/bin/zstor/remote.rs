@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use zstor::cli::paths;
 use zstor::daemon::server::{call, Request, Response};
+use zstor::keys;
 use zstor::Config;
 
 use super::Cmd;
@@ -38,12 +38,12 @@ pub async fn run(socket: &Path, config: &Config, cmd: Cmd) -> Result<ExitCode> {
                 .with_context(|| format!("store {}", file.display()))?
                 .file_type();
             let (files, base) = if kind.is_file() {
-                (vec![paths::resolve(&file)?], None)
+                (vec![keys::resolve(&file)?], None)
             } else if kind.is_dir() {
                 let base = file
                     .canonicalize()
                     .with_context(|| format!("store {}", file.display()))?;
-                (paths::files_under(&base)?, Some(base))
+                (keys::files_under(&base)?, Some(base))
             } else {
                 bail!("store {}: not a regular file or directory", file.display());
             };
@@ -51,7 +51,7 @@ pub async fn run(socket: &Path, config: &Config, cmd: Cmd) -> Result<ExitCode> {
             for f in &files {
                 let ctx = || format!("store {}", f.display());
                 let result = async {
-                    let key = paths::store_key(f, base.as_deref(), key_path.as_deref(), root)?;
+                    let key = keys::store_key(f, base.as_deref(), key_path.as_deref(), root)?;
                     match ask(Request::Store {
                         source: f.clone(),
                         key,
@@ -91,9 +91,9 @@ pub async fn run(socket: &Path, config: &Config, cmd: Cmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Retrieve { file, out } => {
-            let key = paths::lookup_key(&file, root)?;
+            let key = keys::lookup_key(&file, root)?;
             let ctx = || format!("retrieve {}", key.display());
-            let out = paths::resolve(out.as_deref().unwrap_or(&key)).with_context(ctx)?;
+            let out = keys::resolve(out.as_deref().unwrap_or(&key)).with_context(ctx)?;
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))
@@ -113,7 +113,7 @@ pub async fn run(socket: &Path, config: &Config, cmd: Cmd) -> Result<ExitCode> {
             }
         }
         Cmd::Check { file } => {
-            let key = paths::lookup_key(&file, root)?;
+            let key = keys::lookup_key(&file, root)?;
             match ask(Request::Check { key: key.clone() }).await? {
                 Response::Checksum { checksum } => {
                     println!("{checksum}");
@@ -132,7 +132,7 @@ pub async fn run(socket: &Path, config: &Config, cmd: Cmd) -> Result<ExitCode> {
         Cmd::Rebuild { file, key } => {
             let (path, name) = match (file, key) {
                 (Some(file), None) => {
-                    let p = paths::lookup_key(&file, root)?;
+                    let p = keys::lookup_key(&file, root)?;
                     let name = p.display().to_string();
                     ((Some(p), None), name)
                 }

@@ -1,11 +1,14 @@
-//! The web file browser: the page (hand-written HTML, CSS and JavaScript modules built into
+//! # qsfs-web: the web file browser of qsfs
+//!
+//! The page (hand-written HTML, CSS and JavaScript modules built into
 //! the binary) and the JSON API under `/api/` it uses (documented in `docs/api/openapi.yaml`,
 //! usable with curl), served on the loopback address `[qsfs] web_listen`.
 //!
 //! Owns: HTTP routes, login and sessions ([`auth`]), path confinement ([`paths`]), folder
 //! operations ([`files`]), file bodies ([`transfer`]). Must not touch: the filesystem other
-//! than through the mount point (every path goes through a `cap_std::fs::Dir` of it), or
-//! qsfs internals other than the status it reports.
+//! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
+//! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
+//! API runs (and is tested) over a plain folder without FUSE.
 
 pub mod auth;
 pub mod error;
@@ -13,7 +16,9 @@ pub mod files;
 pub mod paths;
 pub mod transfer;
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -22,9 +27,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use tokio::sync::watch;
+use service_kit::Stop;
 
-use crate::node::Shared;
+/// What the health panel shows of the storage behind the folder (`qsfs status --json`).
+pub trait StorageStatus: Send + Sync + 'static {
+    fn status(&self) -> Pin<Box<dyn Future<Output = serde_json::Value> + Send + '_>>;
+}
 
 /// What the handlers share.
 pub struct WebState {
@@ -33,19 +41,23 @@ pub struct WebState {
     /// The access token exchanged for a session at login.
     pub token: String,
     pub sessions: auth::Sessions,
-    /// The running qsfs, for the health panel (absent when serving a plain folder in tests).
-    pub node: Option<Arc<Shared>>,
+    /// The storage behind the folder, for the health panel (absent for a plain folder).
+    pub storage: Option<Arc<dyn StorageStatus>>,
 }
 
 impl WebState {
     /// Serve the folder `root` (the mount point) with access token `token`.
-    pub fn open(root: &Path, token: String, node: Option<Arc<Shared>>) -> std::io::Result<Self> {
+    pub fn open(
+        root: &Path,
+        token: String,
+        storage: Option<Arc<dyn StorageStatus>>,
+    ) -> std::io::Result<Self> {
         let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
         Ok(WebState {
             root: Arc::new(dir),
             token,
             sessions: auth::Sessions::default(),
-            node,
+            storage,
         })
     }
 }
@@ -84,31 +96,9 @@ pub fn router(state: Arc<WebState>) -> Router {
         .with_state(state)
 }
 
-/// Serve until `stop`.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<WebState>,
-    stop: watch::Receiver<bool>,
-) {
-    serve_app(listener, router(state), stop, "web UI").await
-}
-
-/// Serve `app` on `listener` until `stop`; requests in flight finish first.
-pub async fn serve_app(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    mut stop: watch::Receiver<bool>,
-    what: &'static str,
-) {
-    let shutdown = async move {
-        let _ = stop.changed().await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::error!(error = %e, "{what} stopped");
-    }
+/// Serve until `stop`; requests in flight finish first.
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<WebState>, stop: Stop) {
+    service_kit::http::serve(listener, router(state), stop, "web UI").await
 }
 
 /// The page may only load its own scripts and styles; file previews come from `/api/file`.
@@ -120,22 +110,22 @@ const ASSETS: &[(&str, &str, &str)] = &[
     (
         "app.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/app.js"),
+        include_str!("../assets/app.js"),
     ),
     (
         "api.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/api.js"),
+        include_str!("../assets/api.js"),
     ),
     (
         "highlight.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/highlight.js"),
+        include_str!("../assets/highlight.js"),
     ),
     (
         "style.css",
         "text/css; charset=utf-8",
-        include_str!("../../assets/style.css"),
+        include_str!("../assets/style.css"),
     ),
 ];
 
@@ -146,7 +136,7 @@ async fn page() -> Response {
             (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        include_str!("../../assets/index.html"),
+        include_str!("../assets/index.html"),
     )
         .into_response()
 }
@@ -167,8 +157,8 @@ async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Respon
 
 /// `GET /api/status`: what `qsfs status --json` shows.
 async fn status(State(st): State<Arc<WebState>>) -> Response {
-    match &st.node {
-        Some(node) => Json(node.status().await).into_response(),
+    match &st.storage {
+        Some(storage) => Json(storage.status().await).into_response(),
         None => {
             error::ApiError::new(StatusCode::NOT_FOUND, "no storage status here").into_response()
         }

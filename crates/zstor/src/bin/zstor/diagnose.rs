@@ -2,9 +2,9 @@
 //! metadata backends are writable, and a valid shard placement exists over the data backends
 //! that answered. The config itself was validated when it was loaded.
 
-use crate::cli::status::{status, BackendStatus, Status};
-use crate::config::Config;
-use crate::placement;
+use zstor::config::Config;
+use zstor::placement;
+use zstor::probe::{status, BackendStatus, Status};
 
 /// What `test` found.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! and their flags, so scripts written for it keep working.
 //!
 //! Thin by design: argument parsing (clap), logging, output formatting and exit codes live
-//! here; everything else is in the library (`zstor::Store`, `zstor::cli`). Errors are
+//! here; everything else is in the library (`zstor::Store`, `zstor::keys`, `zstor::probe`). Errors are
 //! explained here with context (which file, which backend, what to check).
 
 use std::io::IsTerminal;
@@ -12,10 +12,11 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use zstor::cli::{diagnose, paths, status};
 use zstor::store::RebuildTarget;
+use zstor::{keys, probe};
 use zstor::{Config, Error, Store};
 
+mod diagnose;
 mod remote;
 
 /// Compress, encrypt and erasure-code files over zdb backends (0-stor v2 compatible).
@@ -214,7 +215,7 @@ async fn run(opts: Opts) -> Result<ExitCode> {
         }
         Cmd::Check { file } => {
             let store = open_store(config)?;
-            let key = paths::lookup_key(&file, store.config().root.as_deref())?;
+            let key = keys::lookup_key(&file, store.config().root.as_deref())?;
             match store.checksum(&key).await {
                 Ok(sum) => {
                     println!("{}", hex::encode(sum));
@@ -228,7 +229,7 @@ async fn run(opts: Opts) -> Result<ExitCode> {
             }
         }
         Cmd::Status { json } => {
-            let st = status::status(&config).await;
+            let st = probe::status(&config).await;
             if json {
                 println!(
                     "{}",
@@ -244,7 +245,7 @@ async fn run(opts: Opts) -> Result<ExitCode> {
             let store = open_store(config)?;
             let target = match (file, key) {
                 (Some(file), None) => {
-                    RebuildTarget::Path(paths::lookup_key(&file, store.config().root.as_deref())?)
+                    RebuildTarget::Path(keys::lookup_key(&file, store.config().root.as_deref())?)
                 }
                 (None, Some(key)) => RebuildTarget::Key(key),
                 _ => bail!("rebuild: give exactly one of -f FILE or -k KEY"),
@@ -338,7 +339,7 @@ async fn cmd_store(
     let base = file
         .canonicalize()
         .with_context(|| format!("store {}", file.display()))?;
-    let files = paths::files_under(&base)?;
+    let files = keys::files_under(&base)?;
     let mut failed = 0usize;
     for f in &files {
         if let Err(e) = store_one(store, f, Some(&base), key_path, delete).await {
@@ -361,7 +362,7 @@ async fn store_one(
     delete: bool,
 ) -> Result<()> {
     let ctx = || format!("store {}", file.display());
-    let key = paths::store_key(file, base, key_path, store.config().root.as_deref())
+    let key = keys::store_key(file, base, key_path, store.config().root.as_deref())
         .map_err(anyhow::Error::from)
         .with_context(ctx)?;
     let len = std::fs::metadata(file).with_context(ctx)?.len();
@@ -395,7 +396,7 @@ async fn store_one(
 }
 
 async fn cmd_retrieve(store: &Store, file: &Path, out: Option<&Path>) -> Result<ExitCode> {
-    let key = paths::lookup_key(file, store.config().root.as_deref())?;
+    let key = keys::lookup_key(file, store.config().root.as_deref())?;
     let ctx = || format!("retrieve {}", key.display());
     let out = out.map_or_else(|| key.clone(), Path::to_path_buf);
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -431,8 +432,8 @@ fn human(bytes: u64) -> String {
     }
 }
 
-fn print_status(st: &status::Status) {
-    let row = |name: String, b: &status::BackendStatus| -> [String; 6] {
+fn print_status(st: &probe::Status) {
+    let row = |name: String, b: &probe::BackendStatus| -> [String; 6] {
         let opt = |v: Option<u64>, f: fn(u64) -> String| v.map_or_else(|| "-".into(), f);
         [
             name,
@@ -462,7 +463,7 @@ fn print_status(st: &status::Status) {
             println!("{}", line.trim_end());
         }
     };
-    let label = |b: &status::BackendStatus| format!("{} - {}", b.address, b.namespace);
+    let label = |b: &probe::BackendStatus| format!("{} - {}", b.address, b.namespace);
     table(
         "metadata backends",
         st.meta.iter().map(|b| row(label(b), b)).collect(),

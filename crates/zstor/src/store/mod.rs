@@ -25,7 +25,6 @@ use crate::placement;
 use crate::stream::{ChunkReader, ChunkWriter};
 use crate::Error;
 
-#[path = "rebuild.rs"]
 mod rebuild;
 pub use rebuild::{RebuildReport, RebuildTarget};
 

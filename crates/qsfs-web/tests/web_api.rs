@@ -106,9 +106,9 @@ impl Client {
 }
 
 fn client(root: &std::path::Path) -> Client {
-    let state = qsfs::web::WebState::open(root, TOKEN.into(), None).unwrap();
+    let state = qsfs_web::WebState::open(root, TOKEN.into(), None).unwrap();
     Client {
-        app: qsfs::web::router(Arc::new(state)),
+        app: qsfs_web::router(Arc::new(state)),
         cookie: String::new(),
         csrf: String::new(),
     }

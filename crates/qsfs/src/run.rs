@@ -1,0 +1,312 @@
+//! Start-up and shutdown of a qsfs: stand-ins (embedded default), the local zdb engine with
+//! the offloader as its event sink, the zdbfs mount, the [`Stack`] and its tasks, the
+//! endpoints (control socket, metrics, web UI). Only the order of things lives here.
+//!
+//! Shutdown: unmount (zdbfs flushes and marks itself clean), close every open segment (the
+//! last checkpoint), upload what is staged (bounded wait), stop the tasks and stand-ins.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use zdb_engine::{Engine, EngineConfig};
+
+use crate::config::Config;
+use crate::offload::{Offloader, TEMP_NAMESPACE};
+use crate::restore;
+use crate::stack::Stack;
+use crate::standin::{self, Standins};
+
+/// How long shutdown waits for staged checkpoints to reach the backends.
+const SHUTDOWN_UPLOAD_WAIT: Duration = Duration::from_secs(600);
+/// How long the tasks and endpoints get to stop once the uploads are done.
+const TASKS_STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// Start everything, run until SIGTERM/SIGINT or an external unmount, then shut down.
+/// With `restore`, the empty cache folder is first refilled from the backends.
+pub fn run(config: Config, restore_first: bool) -> anyhow::Result<()> {
+    let _cache_lock = lock_cache(&config.qsfs.cache_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("qsfs")
+        .enable_all()
+        .build()?;
+    let mut standins = match &config.qsfs.standin_dir {
+        Some(dir) => {
+            let exe = std::env::current_exe().context("locating the qsfs binary")?;
+            Some(Standins::start(&exe, dir, &standin::specs(&config)?)?)
+        }
+        None => None,
+    };
+    let result = runtime.block_on(serve(config, restore_first));
+    if let Some(s) = standins.as_mut() {
+        s.stop();
+    }
+    result
+}
+
+async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
+    let cache = config.qsfs.cache_dir.clone();
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let store = Arc::new(config.store().context("zstor configuration")?);
+    if restore_first {
+        let r = restore::restore(&config, &store).await?;
+        println!(
+            "qsfs: restored {} namespaces ({} files, {} bytes) into {}",
+            r.namespaces,
+            r.files,
+            r.bytes,
+            cache.display()
+        );
+    } else if restore::cache_is_empty(&config)
+        && restore::stored_manifest(&config, &store)
+            .await
+            .context("asking the backends whether they already hold a filesystem")?
+            .is_some()
+    {
+        bail!(
+            "the cache folder {} is empty but the backends hold a qsfs filesystem for this \
+             configuration: run `qsfs restore --config {}` to bring it back",
+            cache.display(),
+            config.path.display()
+        );
+    }
+
+    let maintenance = Arc::new(zstor::daemon::Maintenance::start(
+        &config.path,
+        store.clone(),
+    ));
+    let offloader = Arc::new(Offloader::new(
+        &cache,
+        store,
+        maintenance,
+        tokio::runtime::Handle::current(),
+    )?);
+    let engine = {
+        let mut ec = EngineConfig::new(
+            config.zdb_dir().join("data"),
+            config.zdb_dir().join("index"),
+        );
+        ec.datasize = config.qsfs.segment_size_mib << 20;
+        let sink = offloader.clone();
+        let e = tokio::task::spawn_blocking(move || Engine::open(ec, sink)).await??;
+        Arc::new(e)
+    };
+    close_stored_open_segments(&engine, &offloader)?;
+
+    let names = zdbfs::Ns::ALL.map(|n| n.default_name().to_string());
+    let zstore = zdbfs::EngineStore::with_engine(engine.clone(), &names, true)?;
+    let mountpoint = config.qsfs.mountpoint.clone();
+    clear_dead_mount(&mountpoint)?;
+    std::fs::create_dir_all(&mountpoint)
+        .with_context(|| format!("creating mountpoint {}", mountpoint.display()))?;
+    let opts = zdbfs::MountOptions::engine(config.zdb_dir());
+    let mounted = {
+        let mp = mountpoint.clone();
+        tokio::task::spawn_blocking(move || zdbfs::mount(&mp, Arc::new(zstore), &opts))
+            .await?
+            .with_context(|| format!("mounting {}", mountpoint.display()))?
+    };
+    let stack = Stack::new(config, engine, offloader, mounted.fs().clone());
+    stack.start_tasks();
+    let tasks = &stack.tasks;
+    // The endpoints are extras: the filesystem runs even if one cannot start.
+    if let Some(port) = stack.config.zstor.prometheus_port {
+        let bound = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("binding 127.0.0.1:{port}"));
+        if let Some(listener) = optional("metrics endpoint", bound) {
+            println!("qsfs: metrics at http://127.0.0.1:{port}/metrics");
+            let app = crate::metrics::routes(stack.clone());
+            tasks.spawn("metrics", |stop| {
+                service_kit::http::serve(listener, app, stop, "metrics endpoint")
+            });
+        }
+    }
+    if let (Some(addr), Some(token)) = (stack.config.qsfs.web_listen, &stack.config.qsfs.web_token)
+    {
+        let web = async {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            let storage: Arc<dyn qsfs_web::StorageStatus> = stack.clone();
+            let state = qsfs_web::WebState::open(&mountpoint, token.clone(), Some(storage))
+                .with_context(|| format!("opening {}", mountpoint.display()))?;
+            anyhow::Ok((listener, state))
+        };
+        if let Some((listener, state)) = optional("web UI", web.await) {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "the web UI listens beyond loopback without TLS: put a TLS proxy in front");
+            }
+            println!("qsfs: web UI at http://{addr}/ (access token: {token})");
+            tasks.spawn("web", |stop| {
+                qsfs_web::serve(listener, Arc::new(state), stop)
+            });
+        }
+    }
+    let socket = stack.config.socket();
+    let control = service_kit::control::bind(&socket)
+        .await
+        .map_err(|e| match e {
+            service_kit::control::ControlError::AlreadyRunning(_) => anyhow::anyhow!(
+                "another qsfs is running with this cache folder ({})",
+                socket.display()
+            ),
+            e => e.into(),
+        })?;
+    let service = Arc::new(crate::control::Control(stack.clone()));
+    tasks.spawn("control", |stop| {
+        service_kit::control::serve(control, service, stop, TASKS_STOP_WAIT)
+    });
+
+    let config_path = std::path::absolute(&stack.config.path)?;
+    println!("qsfs: mounted at {}", mountpoint.display());
+    println!(
+        "qsfs: config {} (back it up: it holds the keys)",
+        config_path.display()
+    );
+    println!(
+        "qsfs: `qsfs status --config {}` shows its state",
+        config_path.display()
+    );
+    wait_for_stop(&mounted).await;
+
+    tracing::info!("stopping: unmounting and offloading the open segments");
+    let unmounted = tokio::task::spawn_blocking(move || mounted.unmount()).await?;
+    if let Err(e) = unmounted {
+        tracing::error!(error = %e, "unmount");
+    }
+    let s = stack.clone();
+    tokio::task::spawn_blocking(move || s.engine.rotate_all(Duration::ZERO)).await??;
+    let drain = async {
+        while !stack.offloader.upload_pending().await {
+            let left = stack.offloader.pending().len();
+            eprintln!(
+                "qsfs: {left} checkpoints waiting for the backends ({}); stop again to leave \
+                 them staged for the next start",
+                stack.offloader.last_error().unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    };
+    let drained = tokio::select! {
+        r = tokio::time::timeout(SHUTDOWN_UPLOAD_WAIT, drain) => r.is_ok(),
+        _ = stop_signal() => false,
+    };
+    if !drained {
+        tracing::error!(
+            "backends did not take every staged checkpoint; they stay staged in {} and go \
+             at the next start",
+            stack.config.qsfs.cache_dir.display()
+        );
+    }
+    tasks.stop(TASKS_STOP_WAIT).await;
+    stack.offloader.maintenance().stop().await;
+    let _ = std::fs::remove_file(stack.config.socket());
+    let s = stack.clone();
+    tokio::task::spawn_blocking(move || s.engine.sync_all()).await??;
+    if drained {
+        println!("qsfs: stopped; everything written is offloaded");
+    } else {
+        println!("qsfs: stopped; some checkpoints stay staged locally until the next start");
+    }
+    Ok(())
+}
+
+/// The value of an optional part, or `None` with the reason printed.
+fn optional<T>(what: &str, r: anyhow::Result<T>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!("{what} not started: {e:#}");
+            eprintln!("qsfs: {what} not started: {e:#}");
+            None
+        }
+    }
+}
+
+/// Hold an exclusive lock on the cache folder for the life of the returned file: a second
+/// qsfs on the same cache (which would open the same engine files) is refused at once.
+fn lock_cache(dir: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    match service_kit::sys::lock_exclusive(&dir.join("qsfs.lock")) {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => bail!(
+            "another qsfs is running with the cache folder {}",
+            dir.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("locking {}", dir.display())),
+    }
+}
+
+/// After a crash the kernel keeps the dead FUSE mount ("transport endpoint is not
+/// connected"): detach it so the new mount can take its place. A live mount there is an
+/// error (another filesystem is using the mountpoint).
+fn clear_dead_mount(mountpoint: &Path) -> anyhow::Result<()> {
+    if !service_kit::sys::is_mountpoint(mountpoint) {
+        return Ok(());
+    }
+    match service_kit::sys::probe_fs(mountpoint) {
+        Ok(()) => bail!(
+            "{} is already a mount point in use; unmount it or pick another",
+            mountpoint.display()
+        ),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            tracing::warn!(path = %mountpoint.display(), "detaching the dead mount of a crashed run");
+            zdbfs::lazy_umount(mountpoint)
+                .with_context(|| format!("detaching the dead mount {}", mountpoint.display()))
+        }
+        Err(e) => Err(e).with_context(|| format!("checking {}", mountpoint.display())),
+    }
+}
+
+/// A stored segment must never grow: if the open segment of a namespace is one the manifest
+/// holds (right after a restore), close it now.
+fn close_stored_open_segments(engine: &Engine, offloader: &Offloader) -> anyhow::Result<()> {
+    let manifest = offloader.manifest();
+    for name in engine.list() {
+        if name == TEMP_NAMESPACE {
+            continue;
+        }
+        let (Some(ns), Some(m)) = (engine.namespace(&name), manifest.namespaces.get(&name)) else {
+            continue;
+        };
+        if m.data.contains_key(&ns.info().current_segment) {
+            ns.jump()
+                .with_context(|| format!("closing restored segment of {name}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// SIGTERM or SIGINT (returns at once if the handlers cannot be installed).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stopping");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+async fn wait_for_stop(mounted: &zdbfs::Mounted) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => if mounted.is_finished() {
+                tracing::info!("unmounted from outside");
+                return;
+            }
+        }
+    }
+}
