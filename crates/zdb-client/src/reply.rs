@@ -4,6 +4,7 @@
 //! server. Error replies never reach these parsers: [`crate::Connection::request`] turns
 //! them into [`ClientError::Server`] first.
 
+use stack_abi::zdb::nsinfo;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -92,59 +93,59 @@ impl NsInfo {
 
     /// `name`.
     pub fn name(&self) -> Option<&str> {
-        self.get("name")
+        self.get(nsinfo::NAME)
     }
     /// `entries`: number of live keys.
     pub fn entries(&self) -> Option<u64> {
-        self.get_u64("entries")
+        self.get_u64(nsinfo::ENTRIES)
     }
     /// `public`: readable without password.
     pub fn public(&self) -> Option<bool> {
-        self.get_bool("public")
+        self.get_bool(nsinfo::PUBLIC)
     }
     /// `password`: whether a password is set.
     pub fn password(&self) -> Option<bool> {
-        self.get_bool("password")
+        self.get_bool(nsinfo::PASSWORD)
     }
     /// `data_size_bytes`: total payload bytes.
     pub fn data_size_bytes(&self) -> Option<u64> {
-        self.get_u64("data_size_bytes")
+        self.get_u64(nsinfo::DATA_SIZE_BYTES)
     }
     /// `data_limits_bytes`: size limit, 0 for unlimited.
     pub fn data_limits_bytes(&self) -> Option<u64> {
-        self.get_u64("data_limits_bytes")
+        self.get_u64(nsinfo::DATA_LIMITS_BYTES)
     }
     /// `index_size_bytes`.
     pub fn index_size_bytes(&self) -> Option<u64> {
-        self.get_u64("index_size_bytes")
+        self.get_u64(nsinfo::INDEX_SIZE_BYTES)
     }
     /// `mode`: `userkey` or `sequential`.
     pub fn mode(&self) -> Option<&str> {
-        self.get("mode")
+        self.get(nsinfo::MODE)
     }
     /// `worm`: write-once namespace.
     pub fn worm(&self) -> Option<bool> {
-        self.get_bool("worm")
+        self.get_bool(nsinfo::WORM)
     }
     /// `locked`: read-only.
     pub fn locked(&self) -> Option<bool> {
-        self.get_bool("locked")
+        self.get_bool(nsinfo::LOCKED)
     }
     /// `data_disk_freespace_bytes`.
     pub fn data_disk_freespace_bytes(&self) -> Option<u64> {
-        self.get_u64("data_disk_freespace_bytes")
+        self.get_u64(nsinfo::DATA_DISK_FREESPACE_BYTES)
     }
     /// `index_disk_freespace_bytes`.
     pub fn index_disk_freespace_bytes(&self) -> Option<u64> {
-        self.get_u64("index_disk_freespace_bytes")
+        self.get_u64(nsinfo::INDEX_DISK_FREESPACE_BYTES)
     }
     /// `data_current_id`: id of the data segment being written.
     pub fn data_current_id(&self) -> Option<u64> {
-        self.get_u64("data_current_id")
+        self.get_u64(nsinfo::DATA_CURRENT_ID)
     }
     /// `data_current_offset`: write offset in the current data segment.
     pub fn data_current_offset(&self) -> Option<u64> {
-        self.get_u64("data_current_offset")
+        self.get_u64(nsinfo::DATA_CURRENT_OFFSET)
     }
 }
 

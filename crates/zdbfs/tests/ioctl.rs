@@ -5,7 +5,9 @@ mod common;
 use std::os::fd::AsRawFd;
 
 use common::TestMount;
-use zdbfs::ioctl::{IOCTL_SNAPSHOT, IOCTL_STATISTICS, STATS_FIELDS, STATS_LEN};
+use stack_abi::zdbfs_stats::{
+    FIELDS as STATS_FIELDS, IOCTL_SNAPSHOT, IOCTL_STATISTICS, LEN as STATS_LEN,
+};
 
 fn field(buf: &[u8], name: &str) -> u64 {
     let i = STATS_FIELDS.iter().position(|f| *f == name).unwrap();

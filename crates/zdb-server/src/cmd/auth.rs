@@ -3,16 +3,8 @@
 use super::args::{exact, is_prefix_ci};
 use super::{fail, CmdResult, Ctx};
 use bytes::Bytes;
-use sha1::{Digest, Sha1};
 
-/// Lowercase hex SHA-1 of `<nonce>:<password>`, what SECURE clients send.
-pub fn secure_hash(nonce: &str, password: &str) -> String {
-    let mut h = Sha1::new();
-    h.update(nonce.as_bytes());
-    h.update(b":");
-    h.update(password.as_bytes());
-    hex::encode(h.finalize())
-}
+pub use stack_abi::zdb::secure_hash;
 
 /// `AUTH password` / `AUTH SECURE CHALLENGE` / `AUTH SECURE hash`.
 pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
@@ -64,20 +56,4 @@ fn secure(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     }
     ctx.sess.admin = true;
     ctx.ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hash_is_lowercase_sha1_of_nonce_colon_password() {
-        // sha1("abc:pwd")
-        let h = secure_hash("abc", "pwd");
-        assert_eq!(h.len(), 40);
-        assert_eq!(h, h.to_lowercase());
-        let mut s = Sha1::new();
-        s.update(b"abc:pwd");
-        assert_eq!(h, hex::encode(s.finalize()));
-    }
 }

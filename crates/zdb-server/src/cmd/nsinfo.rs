@@ -4,6 +4,7 @@ use super::args::{exact, ns_str, nsname};
 use super::{fail, CmdResult, Ctx};
 use crate::state::ServerState;
 use bytes::Bytes;
+use stack_abi::zdb::nsinfo;
 use std::fmt::Write;
 use std::path::Path;
 use zdb_engine::{Mode, Namespace};
@@ -41,25 +42,31 @@ fn render(srv: &ServerState, ns: &Namespace, admin: bool) -> String {
     let next_id = u64::from(info.next_id).swap_bytes();
     let mut t = String::with_capacity(1024);
     let _ = writeln!(t, "# namespace");
-    let _ = writeln!(t, "name: {}", info.name);
-    let _ = writeln!(t, "entries: {}", info.entries);
-    let _ = writeln!(t, "public: {}", yes(s.public));
-    let _ = writeln!(t, "worm: {}", yes(s.worm));
-    let _ = writeln!(t, "locked: {}", yes(s.locked || s.frozen));
-    let _ = writeln!(t, "password: {}", yes(srv.ns_password(ns).is_some()));
-    let _ = writeln!(t, "data_size_bytes: {data_size}");
+    let _ = writeln!(t, "{}: {}", nsinfo::NAME, info.name);
+    let _ = writeln!(t, "{}: {}", nsinfo::ENTRIES, info.entries);
+    let _ = writeln!(t, "{}: {}", nsinfo::PUBLIC, yes(s.public));
+    let _ = writeln!(t, "{}: {}", nsinfo::WORM, yes(s.worm));
+    let _ = writeln!(t, "{}: {}", nsinfo::LOCKED, yes(s.locked || s.frozen));
+    let _ = writeln!(
+        t,
+        "{}: {}",
+        nsinfo::PASSWORD,
+        yes(srv.ns_password(ns).is_some())
+    );
+    let _ = writeln!(t, "{}: {data_size}", nsinfo::DATA_SIZE_BYTES);
     let _ = writeln!(t, "data_size_mb: {:.2}", data_size as f64 / MB);
-    let _ = writeln!(t, "data_limits_bytes: {}", s.maxsize);
-    let _ = writeln!(t, "index_size_bytes: {}", info.index_bytes);
+    let _ = writeln!(t, "{}: {}", nsinfo::DATA_LIMITS_BYTES, s.maxsize);
+    let _ = writeln!(t, "{}: {}", nsinfo::INDEX_SIZE_BYTES, info.index_bytes);
     let _ = writeln!(t, "index_size_kb: {:.2}", info.index_bytes as f64 / 1024.0);
     let _ = writeln!(t, "next_internal_id: 0x{next_id:08x}");
     let _ = writeln!(
         t,
-        "mode: {}",
+        "{}: {}",
+        nsinfo::MODE,
         if s.mode == Mode::Seq {
-            "sequential"
+            nsinfo::MODE_SEQ
         } else {
-            "userkey"
+            nsinfo::MODE_USER
         }
     );
     for (kind, io) in [("index", &info.index_io), ("data", &info.data_io)] {

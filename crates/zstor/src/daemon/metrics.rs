@@ -163,11 +163,19 @@ pub fn render(shared: &Shared) -> String {
         }
     }
     let duration = "zstor_request_duration_seconds";
-    out.family(duration, Kind::Summary, "Time spent serving requests, by operation.");
+    out.family(
+        duration,
+        Kind::Summary,
+        "Time spent serving requests, by operation.",
+    );
     for op in OPS {
         let micros = m.stats(op).micros.load(Ordering::Relaxed);
         let labels = [("op", op.name())];
-        out.sample(&format!("{duration}_sum"), &labels, format!("{:.6}", micros as f64 / 1e6));
+        out.sample(
+            &format!("{duration}_sum"),
+            &labels,
+            format!("{:.6}", micros as f64 / 1e6),
+        );
         out.sample(&format!("{duration}_count"), &labels, m.count(op));
     }
     let scalars: [(&str, Kind, &str, &AtomicU64); 17] = [
@@ -374,4 +382,3 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: service_kit
     });
     service_kit::http::serve(listener, app, stop, "metrics endpoint").await
 }
-

@@ -211,7 +211,7 @@ pub struct Shared {
     sweeps: mpsc::Sender<repair::Sweep>,
     tunables: Tunables,
     /// The last statistics of the zdbfs at `zdbfs_mountpoint`, if it answered.
-    pub zdbfs: Mutex<Option<[u64; 30]>>,
+    pub zdbfs: Mutex<Option<stack_abi::zdbfs_stats::Stats>>,
 }
 
 impl Shared {
@@ -319,7 +319,9 @@ pub async fn run(config_path: &Path, config: Config) -> Result<(), DaemonError> 
     let tasks = service_kit::Tasks::new();
     let sh = || Arc::clone(&shared);
     tasks.spawn("health", |stop| health::run(sh(), stop.receiver()));
-    tasks.spawn("repair", |stop| repair::run(sh(), sweep_rx, stop.receiver()));
+    tasks.spawn("repair", |stop| {
+        repair::run(sh(), sweep_rx, stop.receiver())
+    });
     tasks.spawn("evict", |stop| evict::run(sh(), stop.receiver()));
     tasks.spawn("zdbfs-stats", |stop| zdbfs::run(sh(), stop.receiver()));
     if let Some(l) = metrics_listener {

@@ -159,7 +159,9 @@ pub async fn reachable(socket: &Path) -> Result<(), DaemonError> {
 /// Send `request` to the daemon on `socket` and wait for its answer (no time bound: a
 /// store of a large file takes as long as it takes; a dead daemon closes the connection).
 pub async fn call(socket: &Path, request: &Request) -> Result<Response, DaemonError> {
-    control::call(socket, request).await.map_err(DaemonError::from)
+    control::call(socket, request)
+        .await
+        .map_err(DaemonError::from)
 }
 
 /// Bind the socket: refuse if a daemon already answers there, else remove a stale file;

@@ -15,47 +15,10 @@ use tokio::sync::watch;
 
 use super::Shared;
 
-/// `stats_t` version 2 of 0-db-fs (`src/zdbfs.h`): 30 native-endian 64-bit counters in this
-/// order. The ABI is 0-db-fs's; our zdbfs writes the same layout (`zdbfs::ioctl`).
-const FIELDS: [&str; 30] = [
-    "version",
-    "fuse_reqs",
-    "cache_hit",
-    "cache_miss",
-    "cache_full",
-    "cache_linear_flush",
-    "cache_random_flush",
-    "cache_branches",
-    "cache_branches_allocated",
-    "cache_entries",
-    "cache_blocks",
-    "cache_blocksize",
-    "syscall_getattr",
-    "syscall_setattr",
-    "syscall_create",
-    "syscall_readdir",
-    "syscall_open",
-    "syscall_read",
-    "syscall_write",
-    "syscall_mkdir",
-    "syscall_unlink",
-    "syscall_rmdir",
-    "syscall_rename",
-    "syscall_link",
-    "syscall_symlink",
-    "syscall_statsfs",
-    "syscall_ioctl",
-    "read_bytes",
-    "write_bytes",
-    "errors",
-];
-const LEN: usize = FIELDS.len() * 8;
-/// `_IOR('E', 1, stats_t)`.
-const IOCTL_STATISTICS: u32 = (2 << 30) | ((LEN as u32) << 16) | ((b'E' as u32) << 8) | 1;
-const VERSION: u64 = 2;
+use stack_abi::zdbfs_stats::{Stats, FIELDS, IOCTL_STATISTICS, LEN, VERSION};
 
 /// The counters of the zdbfs mounted at `mountpoint`.
-pub fn read(mountpoint: &Path) -> std::io::Result<[u64; 30]> {
+pub fn read(mountpoint: &Path) -> std::io::Result<Stats> {
     use std::os::fd::AsRawFd;
     let dir = std::fs::File::open(mountpoint)?;
     let mut buf = [0u8; LEN];
@@ -64,28 +27,17 @@ pub fn read(mountpoint: &Path) -> std::io::Result<[u64; 30]> {
     if r != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let mut out = [0u64; 30];
-    for (v, chunk) in out.iter_mut().zip(buf.chunks_exact(8)) {
-        *v = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
-    }
-    if out[0] != VERSION {
-        return Err(std::io::Error::other(format!(
-            "zdbfs statistics version {} (this zstor reads {VERSION})",
-            out[0]
-        )));
-    }
-    Ok(out)
+    Stats::decode(&buf).ok_or_else(|| {
+        let version = u64::from_ne_bytes(buf[..8].try_into().unwrap_or_default());
+        std::io::Error::other(format!(
+            "zdbfs statistics version {version} (this zstor reads {VERSION})"
+        ))
+    })
 }
 
 /// Prometheus lines for `stats`, with 0-stor v2's names and types.
-pub fn render(stats: &[u64; 30], out: &mut Exposition) {
-    let get = |name: &str| {
-        FIELDS
-            .iter()
-            .position(|f| *f == name)
-            .map(|i| stats[i])
-            .unwrap_or(0)
-    };
+pub fn render(stats: &Stats, out: &mut Exposition) {
+    let get = |name: &str| stats.get(name);
     let mut one = |name: &str, kind: Kind, help: &str, v: u64| out.single(name, kind, help, v);
     one(
         "fs_fuse_reqs",

@@ -83,7 +83,7 @@ pub fn wait_for(what: &str, log: &Path, mut cond: impl FnMut() -> bool) {
 pub fn get_metrics(port: u16) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
