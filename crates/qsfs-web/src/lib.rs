@@ -10,6 +10,8 @@
 //! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
 //! API runs (and is tested) over a plain folder without FUSE.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod error;
 pub mod files;

@@ -36,6 +36,8 @@
 //! [`Decoder`] additionally remembers how far it has already validated an incomplete
 //! frame, so a frame that trickles in over many reads is scanned only once in total.
 
+#![forbid(unsafe_code)]
+
 mod decode;
 mod encode;
 mod error;

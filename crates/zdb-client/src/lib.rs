@@ -23,6 +23,8 @@
 //!   write at a higher level, or how to spread data over servers (that is zstor's job).
 //! * No server behaviour: it reproduces what a 0-db client sends and expects, nothing more.
 
+#![forbid(unsafe_code)]
+
 mod auth;
 mod commands;
 mod connection;

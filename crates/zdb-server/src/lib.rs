@@ -9,6 +9,8 @@
 //! Start a server in-process with [`Server::bind`] then [`Server::run`], or use [`run`].
 //! Behaviour follows 0-db v2.0.7 (`docs/compat/0db-facts.md`) with the documented exceptions.
 
+#![forbid(unsafe_code)]
+
 mod cmd;
 mod config;
 mod conn;

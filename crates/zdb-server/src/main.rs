@@ -1,6 +1,8 @@
 //! The `zdb` binary: parse flags, set up logging, optionally daemonize, run the server until
 //! SIGTERM/SIGINT. Everything else lives in the `zdb_server` library.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use anyhow::Context;
