@@ -262,7 +262,7 @@ mod tests {
 
     #[tokio::test]
     async fn overlong_line_is_a_protocol_error() {
-        let data = vec![b'a'; 100];
+        let data = [b'a'; 100];
         let got = read_line::<_, String>(&data[..], 10).await;
         assert!(matches!(got, Err(ControlError::Protocol(_))));
         let got = read_line::<_, String>(&b"\"abc"[..], 10).await;

@@ -249,7 +249,8 @@ impl Tasks {
     /// `<prefix>_task_runs_total`, `_task_failures_total` and `_task_running`, by task.
     pub fn write_metrics(&self, out: &mut Exposition, prefix: &str) {
         let list = self.list();
-        let families: [(&str, Kind, &str, fn(&TaskStatus) -> u64); 3] = [
+        type Family = (&'static str, Kind, &'static str, fn(&TaskStatus) -> u64);
+        let families: [Family; 3] = [
             (
                 "task_runs_total",
                 Kind::Counter,

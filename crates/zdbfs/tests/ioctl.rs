@@ -81,6 +81,7 @@ fn statistics_and_snapshot_answer_like_0db_fs() {
         .as_secs();
     assert!(now.abs_diff(unix) < 60, "snapshot answers the time: {now}");
     // An unknown command is refused.
+    // SAFETY: `root` is open and `now` is a live u64 the size the command encodes.
     let r = unsafe { libc::ioctl(root.as_raw_fd(), 0x8008_4563u32 as _, &mut now as *mut u64) };
     assert_eq!(r, -1);
 }

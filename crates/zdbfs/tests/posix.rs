@@ -127,10 +127,8 @@ fn random_and_sparse_writes_and_truncate() {
     // SAFETY: as above.
     assert_eq!(unsafe { libc::lseek(fd, 0, libc::SEEK_HOLE) }, 0);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { libc::lseek(fd, off as i64, libc::SEEK_HOLE) } as u64,
-        off + 3
-    );
+    let hole = unsafe { libc::lseek(fd, off as i64, libc::SEEK_HOLE) };
+    assert_eq!(hole as u64, off + 3);
 }
 
 #[test]
