@@ -478,7 +478,8 @@ impl Namespace {
             path: path.clone(),
         };
         self.events.emit(&ev).map_err(|why| {
-            tracing::warn!(namespace = %self.name, path = %path.display(), %why, "missing-data hook failed");
+            let why: &(dyn std::error::Error + 'static) = &why;
+            tracing::warn!(namespace = %self.name, path = %path.display(), why, "missing-data hook failed");
             Error::MissingSegment { path }
         })
     }
