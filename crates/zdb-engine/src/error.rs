@@ -6,6 +6,7 @@
 use crate::events::SinkError;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Everything that can go wrong inside the engine.
 #[derive(Debug, thiserror::Error)]
@@ -69,9 +70,10 @@ pub enum Error {
         offset: u64,
         what: &'static str,
     },
-    /// A batch could not be written out; nothing of it was acknowledged.
+    /// A batch could not be written out; nothing of it was acknowledged. Every item of the
+    /// batch that would have been written reports the one error that stopped the write-out.
     #[error("Write failed: {0}")]
-    WriteFailed(String),
+    WriteFailed(#[source] Arc<Error>),
     /// A blocking start-up event (`event`, e.g. `namespaces-init`) was refused by the sink.
     #[error("Start refused by hook: {source}")]
     HookRefused {

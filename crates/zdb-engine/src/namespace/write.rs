@@ -180,10 +180,11 @@ impl Namespace {
             }
             Ok(())
         });
+        let batch = batch.map_err(std::sync::Arc::new);
         results
             .into_iter()
             .map(|r| match (r.expect("every item settled"), &batch) {
-                (Ok(SetOutcome::Written(_)), Err(e)) => Err(Error::WriteFailed(e.to_string())),
+                (Ok(SetOutcome::Written(_)), Err(e)) => Err(Error::WriteFailed(e.clone())),
                 (r, _) => r,
             })
             .collect()
