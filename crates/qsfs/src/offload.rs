@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
-use zdb_engine::{Checkpoint, Event, EventSink};
+use zdb_engine::{Checkpoint, Event, EventSink, SinkError};
 
 use crate::manifest::{self, Manifest, StoredSegment};
 
@@ -502,20 +502,22 @@ impl Offloader {
 }
 
 impl EventSink for Offloader {
-    fn emit(&self, event: &Event) -> Result<(), String> {
+    fn emit(&self, event: &Event) -> Result<(), SinkError> {
         match event {
-            Event::MissingData { namespace, path } => self.fetch(namespace, path),
+            Event::MissingData { namespace, path } => {
+                self.fetch(namespace, path).map_err(SinkError::new)
+            }
             _ => Ok(()),
         }
     }
 
-    fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<bool, String> {
+    fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<bool, SinkError> {
         if cp.namespace == TEMP_NAMESPACE {
             return Ok(false);
         }
         self.stage(cp).map(|()| true).map_err(|e| {
             tracing::error!(namespace = cp.namespace, error = %e, "cannot stage checkpoint");
-            e
+            SinkError::new(e)
         })
     }
 }

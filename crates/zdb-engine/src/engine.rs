@@ -65,12 +65,14 @@ impl Engine {
         }
         std::fs::create_dir_all(&config.data_dir).at(&config.data_dir)?;
         std::fs::create_dir_all(&config.index_dir).at(&config.index_dir)?;
-        events
-            .emit(&Event::NamespacesInit {
-                index_root: config.index_dir.clone(),
-                data_root: config.data_dir.clone(),
-            })
-            .map_err(Error::HookRefused)?;
+        let init = Event::NamespacesInit {
+            index_root: config.index_dir.clone(),
+            data_root: config.data_dir.clone(),
+        };
+        events.emit(&init).map_err(|source| Error::HookRefused {
+            event: init.name(),
+            source,
+        })?;
         let engine = Engine {
             config,
             events,

@@ -1,8 +1,12 @@
 //! Typed engine errors. Where 0-db has a fixed reply text for a condition, the `Display` text
-//! here is exactly that text, so the server can forward it as `-{error}` unchanged.
+//! here is exactly that text, so the server can forward it as `-{error}` unchanged. Errors that
+//! come from elsewhere (I/O, an event sink's [`SinkError`]) are kept as their `source`, with
+//! what the engine was doing alongside.
 
+use crate::events::SinkError;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Everything that can go wrong inside the engine.
 #[derive(Debug, thiserror::Error)]
@@ -66,14 +70,26 @@ pub enum Error {
         offset: u64,
         what: &'static str,
     },
-    /// A batch could not be written out; nothing of it was acknowledged.
+    /// A batch could not be written out; nothing of it was acknowledged. Every item of the
+    /// batch that would have been written reports the one error that stopped the write-out.
     #[error("Write failed: {0}")]
-    WriteFailed(String),
-    #[error("Start refused by hook: {0}")]
-    HookRefused(String),
-    /// The event sink could not record a checkpoint; the segment was not closed.
-    #[error("Checkpoint failed: {0}")]
-    CheckpointFailed(String),
+    WriteFailed(#[source] Arc<Error>),
+    /// A blocking start-up event (`event`, e.g. `namespaces-init`) was refused by the sink.
+    #[error("Start refused by hook: {source}")]
+    HookRefused {
+        event: &'static str,
+        #[source]
+        source: SinkError,
+    },
+    /// The event sink could not record the checkpoint of data segment `segment`; the segment
+    /// was not closed.
+    #[error("Checkpoint failed: {source}")]
+    CheckpointFailed {
+        namespace: String,
+        segment: u32,
+        #[source]
+        source: SinkError,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

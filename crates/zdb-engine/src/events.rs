@@ -5,8 +5,60 @@
 //! outcome the engine waits for) are marked by [`Event::is_blocking`]. Events raised by writes
 //! are emitted after the namespace lock is released, so a slow sink delays only the write that
 //! caused the event, never other clients.
+//!
+//! A sink that refuses or fails says why with a [`SinkError`]; where that matters to a caller,
+//! the engine wraps it in its own [`crate::Error`] with what it was doing
+//! ([`crate::Error::HookRefused`], [`crate::Error::CheckpointFailed`]).
 
 use std::path::{Path, PathBuf};
+
+/// Why an [`EventSink`] refused or failed an event: a message for people, and the error behind
+/// it when there is one (reachable through [`std::error::Error::source`], not repeated in the
+/// message).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SinkError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SinkError {
+    /// A refusal or failure the message alone explains.
+    pub fn new(message: impl Into<String>) -> SinkError {
+        SinkError {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure caused by `source`; `message` says what the sink was doing.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> SinkError {
+        SinkError {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<String> for SinkError {
+    fn from(message: String) -> SinkError {
+        SinkError::new(message)
+    }
+}
+
+impl From<&str> for SinkError {
+    fn from(message: &str) -> SinkError {
+        SinkError::new(message)
+    }
+}
 
 /// Something that happened, or is about to happen, inside the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +163,7 @@ pub struct Checkpoint<'a> {
 pub trait EventSink: Send + Sync {
     /// Handle `event`. For blocking events, `Err` means refusal (start-up aborts) or failure
     /// (the missing segment is still missing); for others the result is ignored.
-    fn emit(&self, event: &Event) -> Result<(), String>;
+    fn emit(&self, event: &Event) -> Result<(), SinkError>;
 
     /// Whether an `Ok` from `jump-index` means the dirty index segments it listed were shipped
     /// elsewhere, so the engine may forget them (0-db resets its dirty list when the hook exits 0).
@@ -124,7 +176,7 @@ pub trait EventSink: Send + Sync {
     /// waits. `Ok(true)`: the sink kept the snapshot, the engine forgets the dirty ids.
     /// `Ok(false)`: not interested. `Err`: the jump fails (the write that caused it too) and
     /// the segment stays open, so no closed segment ever misses its checkpoint.
-    fn checkpoint(&self, _checkpoint: &Checkpoint<'_>) -> Result<bool, String> {
+    fn checkpoint(&self, _checkpoint: &Checkpoint<'_>) -> Result<bool, SinkError> {
         Ok(false)
     }
 }
@@ -133,7 +185,7 @@ pub trait EventSink: Send + Sync {
 pub struct NoEvents;
 
 impl EventSink for NoEvents {
-    fn emit(&self, _event: &Event) -> Result<(), String> {
+    fn emit(&self, _event: &Event) -> Result<(), SinkError> {
         Ok(())
     }
 }

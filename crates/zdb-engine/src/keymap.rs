@@ -28,6 +28,18 @@ impl Slot {
     pub fn is_deleted(&self) -> bool {
         self.flags & crate::format::FLAG_DELETED != 0
     }
+
+    /// The index entry this slot was made from (the key and index offset aside).
+    pub fn entry(&self) -> crate::format::IndexEntry {
+        crate::format::IndexEntry {
+            data_seg: self.seg,
+            data_off: self.data_off,
+            payload_len: self.payload_len,
+            timestamp: self.timestamp,
+            payload_crc: self.payload_crc,
+            flags: self.flags,
+        }
+    }
 }
 
 /// What a caller records about a key's newest version.

@@ -23,7 +23,7 @@ mod settings;
 
 pub use engine::{Engine, EngineConfig, DEFAULT_NAMESPACE};
 pub use error::{Error, Result};
-pub use events::{Checkpoint, Event, EventSink, NoEvents};
+pub use events::{Checkpoint, Event, EventSink, NoEvents, SinkError};
 pub use iostats::IoCounters;
 pub use namespace::{
     seq_key, CompactStats, Cursor, Direction, EntryMeta, HistoryItem, Namespace, NamespaceInfo,

@@ -34,20 +34,21 @@ impl Snapshots {
 }
 
 impl EventSink for Snapshots {
-    fn emit(&self, _event: &Event) -> Result<(), String> {
+    fn emit(&self, _event: &Event) -> Result<(), SinkError> {
         Ok(())
     }
 
-    fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<bool, String> {
+    fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<bool, SinkError> {
         if self.refuse.load(Ordering::SeqCst) {
-            return Err("staging area full".into());
+            return Err(SinkError::new("staging area full"));
         }
         let dir = self.root.join(cp.closed.to_string());
-        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| SinkError::with_source("cannot make the snapshot folder", e))?;
         let copy = |from: PathBuf, name: String| {
             fs::copy(&from, dir.join(name))
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(|e| SinkError::with_source(format!("cannot copy {}", from.display()), e))
         };
         copy(
             cp.data_dir.join(format!("d{}", cp.closed)),
@@ -148,7 +149,18 @@ fn a_refused_checkpoint_fails_the_jump_and_keeps_the_segment_open() {
     let ns = e.create("ns").unwrap();
     ns.set(b"a", b"1", None).unwrap();
     let err = ns.jump().unwrap_err();
-    assert!(matches!(err, Error::CheckpointFailed(_)), "{err}");
+    match &err {
+        Error::CheckpointFailed {
+            namespace,
+            segment,
+            source,
+        } => {
+            assert_eq!((namespace.as_str(), *segment), ("ns", 0));
+            assert_eq!(source.message(), "staging area full");
+        }
+        other => panic!("expected a failed checkpoint, got {other}"),
+    }
+    assert_eq!(err.to_string(), "Checkpoint failed: staging area full");
     assert_eq!(ns.info().current_segment, 0, "still in the first segment");
     assert_eq!(ns.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
     sink.refuse.store(false, Ordering::SeqCst);

@@ -157,11 +157,11 @@ struct FromFolder {
 }
 
 impl EventSink for FromFolder {
-    fn emit(&self, event: &Event) -> std::result::Result<(), String> {
+    fn emit(&self, event: &Event) -> std::result::Result<(), SinkError> {
         if let Event::MissingData { path, .. } = event {
             self.fetched.lock().unwrap().push(path.clone());
             let from = self.folder.join(path.file_name().unwrap());
-            std::fs::copy(from, path).map_err(|e| e.to_string())?;
+            std::fs::copy(from, path).map_err(|e| SinkError::with_source("cannot fetch", e))?;
         }
         Ok(())
     }

@@ -181,14 +181,15 @@ struct Restorer {
 }
 
 impl EventSink for Restorer {
-    fn emit(&self, event: &Event) -> Result<(), String> {
+    fn emit(&self, event: &Event) -> Result<(), SinkError> {
         if let Event::MissingData { path, .. } = event {
             self.calls.lock().unwrap().push(path.clone());
             if self.backup.exists() {
-                fs::copy(&self.backup, path).map_err(|e| e.to_string())?;
+                fs::copy(&self.backup, path)
+                    .map_err(|e| SinkError::with_source("cannot restore", e))?;
                 return Ok(());
             }
-            return Err("no copy".into());
+            return Err(SinkError::new("no copy"));
         }
         Ok(())
     }
@@ -256,11 +257,12 @@ struct SlowRestorer {
 }
 
 impl EventSink for SlowRestorer {
-    fn emit(&self, event: &Event) -> Result<(), String> {
+    fn emit(&self, event: &Event) -> Result<(), SinkError> {
         if let Event::MissingData { path, .. } = event {
             let _ = self.entered.send(());
             let _ = self.release.lock().unwrap().recv();
-            fs::copy(&self.backup, path).map_err(|e| e.to_string())?;
+            fs::copy(&self.backup, path)
+                .map_err(|e| SinkError::with_source("cannot restore", e))?;
         }
         Ok(())
     }

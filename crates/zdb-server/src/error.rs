@@ -23,9 +23,10 @@ pub enum ServerError {
     /// The configuration is inconsistent (e.g. no listener at all).
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// The blocking `ready` hook refused the start.
+    /// The blocking `ready` hook refused the start. The refusal is shown, not chained as a
+    /// source, so `{:#}` prints it once.
     #[error("the ready hook refused the start: {0}")]
-    HookRefused(String),
+    HookRefused(zdb_engine::SinkError),
     /// A background task of the engine failed (e.g. a panic in a blocking task).
     #[error("internal task failed: {0}")]
     Task(String),

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zdb_engine::{Event, EventSink};
+use zdb_engine::{Event, EventSink, SinkError};
 
 use crate::state::unix_now;
 
@@ -209,9 +209,10 @@ fn hook_args(ev: &Event) -> Vec<OsString> {
 }
 
 impl EventSink for HookRunner {
-    fn emit(&self, event: &Event) -> Result<(), String> {
+    fn emit(&self, event: &Event) -> Result<(), SinkError> {
         let blocking = event.is_blocking() || matches!(event, Event::Close);
         self.run(event.name(), hook_args(event), blocking)
+            .map_err(SinkError::new)
     }
 
     fn ships_dirty_index(&self) -> bool {

@@ -102,7 +102,7 @@ impl Server {
                 engine_config.index_dir.clone(),
             );
             Engine::open(engine_config, sink).map_err(|source| match source {
-                zdb_engine::Error::HookRefused(why) => ServerError::HookRefused(why),
+                zdb_engine::Error::HookRefused { source, .. } => ServerError::HookRefused(source),
                 source => ServerError::Engine {
                     data,
                     index,

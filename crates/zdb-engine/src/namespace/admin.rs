@@ -132,11 +132,15 @@ impl Namespace {
             closed: old,
             dirty: &dirty,
         };
-        if self
-            .events
-            .checkpoint(&checkpoint)
-            .map_err(Error::CheckpointFailed)?
-        {
+        let kept =
+            self.events
+                .checkpoint(&checkpoint)
+                .map_err(|source| Error::CheckpointFailed {
+                    namespace: self.name.clone(),
+                    segment: old,
+                    source,
+                })?;
+        if kept {
             st.dirty.clear();
         }
         let first_id = match &st.keys {

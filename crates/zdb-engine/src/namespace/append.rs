@@ -159,11 +159,10 @@ impl Namespace {
                 st.dirty.insert(seg);
                 off as u32
             }
-            AppendIndex::Overwrite(id) => {
+            AppendIndex::Overwrite { iseg, off } => {
                 let mut buf = std::mem::take(&mut st.scratch);
                 buf.clear();
                 format::encode_entry(&mut buf, &entry, &[]);
-                let (iseg, off) = self.seq(st).locate(id).ok_or(Error::InvalidKey)?;
                 let at = st.pending.index_at;
                 if iseg == seg && !st.pending.index.is_empty() && off >= at {
                     // The entry itself is still pending (created earlier in this batch).

@@ -10,11 +10,15 @@
 //! stops at the compacted copy; versions that were only in emptied segments are gone. That is
 //! what compaction is for. A tombstone is kept (moved) while any older segment still has records,
 //! so a deleted key can never come back from an older version during a later index rebuild.
+//!
+//! The records to move are listed under the shared lock, per mode ([`Candidates`]); each batch
+//! then checks them against the index under the write lock, once per batch, and moves those
+//! still current. Between the two the namespace may have been flushed and even switched mode:
+//! candidates of the other mode are then simply no longer current.
 
-use super::{AppendIndex, Keys, Namespace, State};
+use super::{AppendIndex, Keys, Namespace, SeqEntry, SeqIndex, State};
 use crate::error::{Error, IoContext, Result};
 use crate::format::{self, IndexEntry, FILE_HEADER_LEN};
-use crate::keymap::Placement;
 use crate::segment;
 use crate::segrefs::SegUse;
 use crate::Mode;
@@ -43,6 +47,15 @@ pub struct SegmentUsage {
 
 /// Records moved per hold of the write lock: keeps pauses for other clients short.
 const BATCH: usize = 256;
+
+/// Records of one closed segment that may still be current, listed under the shared lock.
+enum Candidates {
+    /// User mode: `(offset in the segment's index file, key)` of each of its index entries.
+    User(Vec<(u32, Vec<u8>)>),
+    /// Sequential mode: the ids whose entry pointed into the segment (entries of any index
+    /// segment may, since updates rewrite old entries in place).
+    Seq(Vec<u32>),
+}
 
 impl Namespace {
     /// Empty every closed segment on this disk whose dead fraction of bytes is at least
@@ -101,10 +114,7 @@ impl Namespace {
                 continue;
             }
             if used.records > 0 {
-                match self.mode() {
-                    Mode::User => self.move_user(seg, &mut stats)?,
-                    Mode::Seq => self.move_seq(seg, &mut stats)?,
-                }
+                self.move_live(seg, &mut stats)?;
             }
             if let Some(freed) = self.empty_segment(seg)? {
                 stats.segments_emptied += 1;
@@ -153,32 +163,84 @@ impl Namespace {
         self.append(st, key, &payload, h.timestamp, h.flags, None, target)
     }
 
-    fn move_user(&self, seg: u32, stats: &mut CompactStats) -> Result<()> {
+    /// Move every record of closed segment `seg` that is still current to the open segment.
+    fn move_live(&self, seg: u32, stats: &mut CompactStats) -> Result<()> {
         let candidates = {
             let st = self.state.read();
-            let (f, path) = self.file(&st, false, seg)?;
-            let len = f.metadata().at(&path)?.len();
-            let mut c = Vec::new();
-            let end =
-                segment::walk_entries(&f, &path, FILE_HEADER_LEN as u64, len, |off, _, key| {
-                    c.push((off as u32, key.to_vec()));
-                    Ok(())
-                })?;
-            if end.stopped.is_some() {
-                return Err(Error::Corrupt {
-                    path,
-                    offset: end.valid_end,
-                    what: "index entry checksum mismatch",
-                });
+            match &st.keys {
+                Keys::User(_) => Candidates::User(self.user_candidates(&st, seg)?),
+                Keys::Seq(s) => Candidates::Seq(self.seq_candidates(&st, s, seg)?),
             }
-            c
         };
         // A batch that meets the segment evicted meanwhile fetches it back and runs again:
         // records it already moved are skipped then (their index no longer points here).
-        for batch in candidates.chunks(BATCH) {
-            self.fetching(|| self.with_write(|st| self.move_user_batch(st, seg, batch, stats)))?;
+        match candidates {
+            Candidates::User(entries) => {
+                for batch in entries.chunks(BATCH) {
+                    self.fetching(|| {
+                        self.with_write(|st| self.move_user_batch(st, seg, batch, stats))
+                    })?;
+                }
+            }
+            Candidates::Seq(ids) => {
+                let mut touched = BTreeSet::new();
+                for batch in ids.chunks(BATCH) {
+                    self.fetching(|| {
+                        self.with_write(|st| {
+                            self.move_seq_batch(st, seg, batch, stats, &mut touched)
+                        })
+                    })?;
+                }
+                // The rewritten entries must be durable before their old records disappear.
+                let st = self.state.read();
+                for iseg in touched {
+                    let (f, path) = self.file(&st, false, iseg)?;
+                    f.sync_data().at(&path)?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Every index entry of user-mode segment `seg`, current or not.
+    fn user_candidates(&self, st: &State, seg: u32) -> Result<Vec<(u32, Vec<u8>)>> {
+        let (f, path) = self.file(st, false, seg)?;
+        let len = f.metadata().at(&path)?.len();
+        let mut c = Vec::new();
+        let end = segment::walk_entries(&f, &path, FILE_HEADER_LEN as u64, len, |off, _, key| {
+            c.push((off as u32, key.to_vec()));
+            Ok(())
+        })?;
+        if end.stopped.is_some() {
+            return Err(Error::Corrupt {
+                path,
+                offset: end.valid_end,
+                what: "index entry checksum mismatch",
+            });
+        }
+        Ok(c)
+    }
+
+    /// The ids whose entry points into data segment `seg`.
+    fn seq_candidates(&self, st: &State, s: &SeqIndex, seg: u32) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        for &(first, iseg) in &s.starts {
+            let (f, path) = self.file(st, false, iseg)?;
+            let len = if iseg == st.cur_seg() {
+                st.index_len
+            } else {
+                f.metadata().at(&path)?.len()
+            };
+            let mut id = first;
+            segment::walk_entries(&f, &path, FILE_HEADER_LEN as u64, len, |_, e, _| {
+                if e.data_seg == seg {
+                    ids.push(id);
+                }
+                id += 1;
+                Ok(())
+            })?;
+        }
+        Ok(ids)
     }
 
     fn move_user_batch(
@@ -188,81 +250,37 @@ impl Namespace {
         batch: &[(u32, Vec<u8>)],
         stats: &mut CompactStats,
     ) -> Result<()> {
-        {
-            let drop_tombstones = self.oldest_with_records(st, seg);
-            for (off, key) in batch {
-                let Keys::User(m) = &st.keys else {
-                    unreachable!()
-                };
-                let Some(slot) = m.get(key).copied() else {
-                    continue;
-                };
-                if slot.seg != seg || slot.idx_off != *off {
-                    continue; // dead, or moved meanwhile
-                }
-                if slot.is_deleted() && drop_tombstones {
-                    let Keys::User(m) = &mut st.keys else {
-                        unreachable!()
-                    };
-                    m.remove(key);
-                    continue;
-                }
-                let (e, idx_off) = self.copy_record(
-                    st,
-                    seg,
-                    slot.data_off,
-                    key,
-                    slot.payload_len,
-                    AppendIndex::Append,
-                )?;
-                let Keys::User(m) = &mut st.keys else {
-                    unreachable!()
-                };
-                m.put(key, Placement::of(&e, idx_off));
-                stats.records_moved += 1;
-                stats.bytes_moved += e.payload_len as u64;
-            }
-        }
-        Ok(())
-    }
-
-    fn move_seq(&self, seg: u32, stats: &mut CompactStats) -> Result<()> {
-        // Entries of any index segment may point here (updates rewrite old entries in place).
-        let ids: Vec<u32> = {
-            let st = self.state.read();
-            let Keys::Seq(s) = &st.keys else {
-                unreachable!()
-            };
-            let mut ids = Vec::new();
-            for &(first, iseg) in &s.starts {
-                let (f, path) = self.file(&st, false, iseg)?;
-                let len = if iseg == st.cur_seg() {
-                    st.index_len
-                } else {
-                    f.metadata().at(&path)?.len()
-                };
-                let mut id = first;
-                segment::walk_entries(&f, &path, FILE_HEADER_LEN as u64, len, |_, e, _| {
-                    if e.data_seg == seg {
-                        ids.push(id);
-                    }
-                    id += 1;
-                    Ok(())
-                })?;
-            }
-            ids
+        let drop_tombstones = self.oldest_with_records(st, seg);
+        let Keys::User(m) = &mut st.keys else {
+            return Ok(()); // flushed and switched to sequential mode since: nothing is current
         };
-        let mut touched = BTreeSet::new();
-        for batch in ids.chunks(BATCH) {
-            self.fetching(|| {
-                self.with_write(|st| self.move_seq_batch(st, seg, batch, stats, &mut touched))
-            })?;
+        // Sort the batch out first: moving one key's record never changes another key's slot.
+        let mut current = Vec::new();
+        for (off, key) in batch {
+            let Some(slot) = m.get(key).copied() else {
+                continue;
+            };
+            if slot.seg != seg || slot.idx_off != *off {
+                continue; // dead, or moved meanwhile
+            }
+            if slot.is_deleted() && drop_tombstones {
+                m.remove(key);
+                continue;
+            }
+            current.push((key, slot));
         }
-        // The rewritten entries must be durable before their old records disappear.
-        let st = self.state.read();
-        for iseg in touched {
-            let (f, path) = self.file(&st, false, iseg)?;
-            f.sync_data().at(&path)?;
+        for (key, slot) in current {
+            let (e, idx_off) = self.copy_record(
+                st,
+                seg,
+                slot.data_off,
+                key,
+                slot.payload_len,
+                AppendIndex::Append,
+            )?;
+            st.keys.record(key, Some(&slot.entry()), &e, idx_off);
+            stats.records_moved += 1;
+            stats.bytes_moved += e.payload_len as u64;
         }
         Ok(())
     }
@@ -276,54 +294,49 @@ impl Namespace {
         touched: &mut BTreeSet<u32>,
     ) -> Result<()> {
         let drop_tombstones = self.oldest_with_records(st, seg);
+        let Keys::Seq(s) = &st.keys else {
+            return Ok(()); // flushed and switched to user mode since: nothing is current
+        };
+        // Sort the batch out first: moving one id's record rewrites only that id's entry.
+        let mut current: Vec<SeqEntry> = Vec::new();
         for &id in batch {
-            let Some(old) = self.seq_entry(st, id)? else {
-                continue;
-            };
-            if old.data_seg != seg {
-                continue;
+            match self.seq_entry(st, s, id)? {
+                Some(old) if old.entry.data_seg == seg => current.push(old),
+                _ => {}
             }
-            let Keys::Seq(s) = &st.keys else {
-                unreachable!()
-            };
-            let (iseg, _) = s.locate(id).expect("id exists");
-            touched.insert(iseg);
-            let new = if old.is_deleted() && drop_tombstones {
-                let hole = IndexEntry::hole(old.timestamp);
-                self.write_seq_entry(st, id, &hole)?;
+        }
+        for old in current {
+            touched.insert(old.iseg);
+            let new = if old.entry.is_deleted() && drop_tombstones {
+                let hole = IndexEntry::hole(old.entry.timestamp);
+                self.write_seq_entry(st, &old, &hole)?;
                 // Checkpoints copy the index segments marked dirty (as appends mark them).
-                st.dirty.insert(iseg);
+                st.dirty.insert(old.iseg);
                 hole
             } else {
                 let (e, _) = self.copy_record(
                     st,
                     seg,
-                    old.data_off,
-                    &id.to_le_bytes(),
-                    old.payload_len,
-                    AppendIndex::Overwrite(id),
+                    old.entry.data_off,
+                    &old.id.to_le_bytes(),
+                    old.entry.payload_len,
+                    AppendIndex::overwrite(&old),
                 )?;
                 stats.records_moved += 1;
                 stats.bytes_moved += e.payload_len as u64;
                 e
             };
-            let Keys::Seq(s) = &mut st.keys else {
-                unreachable!()
-            };
-            s.account(Some(&old), Some(&new));
+            st.keys.record(&[], Some(&old.entry), &new, old.off as u32);
         }
         Ok(())
     }
 
-    fn write_seq_entry(&self, st: &State, id: u32, e: &IndexEntry) -> Result<()> {
-        let Keys::Seq(s) = &st.keys else {
-            unreachable!()
-        };
-        let (iseg, off) = s.locate(id).ok_or(Error::InvalidKey)?;
+    /// Rewrite the entry of `at` in place with `e`, straight to its file.
+    fn write_seq_entry(&self, st: &State, at: &SeqEntry, e: &IndexEntry) -> Result<()> {
         let mut b = Vec::with_capacity(format::SEQ_ENTRY_LEN);
         format::encode_entry(&mut b, e, &[]);
-        let (f, path) = self.file(st, false, iseg)?;
-        std::os::unix::fs::FileExt::write_all_at(&*f, &b, off).at(&path)
+        let (f, path) = self.file(st, false, at.iseg)?;
+        std::os::unix::fs::FileExt::write_all_at(&*f, &b, at.off).at(&path)
     }
 
     /// Truncate segment `seg` to its headers if nothing references it any more; returns the

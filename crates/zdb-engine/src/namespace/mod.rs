@@ -22,7 +22,7 @@ pub use scan::{Cursor, Direction, HistoryItem, ScanItem, ScanPage};
 use crate::error::{Error, IoContext, Result};
 use crate::events::{Event, EventSink};
 use crate::format::{self, IndexEntry, RecordHeader};
-use crate::keymap::KeyMap;
+use crate::keymap::{KeyMap, Placement};
 use crate::segment;
 use crate::segrefs::{record_len, SegRefs};
 use crate::settings::Settings;
@@ -61,11 +61,53 @@ pub struct EntryMeta {
 }
 
 /// The per-mode part of the in-memory index.
+///
+/// Code that needs one mode's index matches this once, where it looks the key up, and carries
+/// what it found (a [`keymap::Slot`](crate::keymap::Slot), a [`SeqEntry`]) from there; updates
+/// after an append go through [`Keys::record`], which does each mode's part. So no code path
+/// assumes a mode it did not match.
 pub(crate) enum Keys {
     /// User mode: every key in memory.
     User(KeyMap),
     /// Sequential mode: ids are positions in the index files; only segment starts in memory.
     Seq(SeqIndex),
+}
+
+impl Keys {
+    /// Point the index at `new`, the newest version of `key`, whose index entry is at offset
+    /// `idx_off` of its index segment. `old` is the version it supersedes, deleted or not
+    /// (`None`: the key had none). User mode keeps every key's version and finds `old` in its
+    /// map; sequential mode keeps only totals, so it is told, and an id with no `old` is the
+    /// new id `next_id` named. `key` is the key as the client sent it (unused for ids).
+    pub fn record(&mut self, key: &[u8], old: Option<&IndexEntry>, new: &IndexEntry, idx_off: u32) {
+        match self {
+            Keys::User(m) => {
+                let replaced = m.put(key, Placement::of(new, idx_off));
+                debug_assert_eq!(
+                    replaced.map(|s| (s.seg, s.data_off)),
+                    old.map(|o| (o.data_seg, o.data_off)),
+                    "the caller looked up the version it replaces under the same lock"
+                );
+            }
+            Keys::Seq(s) => {
+                if old.is_none() {
+                    s.next_id += 1;
+                }
+                s.account(old, Some(new));
+            }
+        }
+    }
+}
+
+/// A sequential id's index entry and where that entry is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeqEntry {
+    pub id: u32,
+    /// Index segment holding the entry.
+    pub iseg: u32,
+    /// Offset of the entry in that segment.
+    pub off: u64,
+    pub entry: IndexEntry,
 }
 
 #[derive(Default)]
@@ -350,10 +392,11 @@ impl Namespace {
                 seg: s.seg,
                 data_off: s.data_off,
             })),
-            Keys::Seq(_) => {
+            Keys::Seq(s) => {
                 let Ok(id) = seq_id(key) else { return Ok(None) };
                 Ok(self
-                    .seq_entry(st, id)?
+                    .seq_entry(st, s, id)?
+                    .map(|e| e.entry)
                     .filter(|e| !e.is_deleted())
                     .map(|e| EntryMeta {
                         payload_len: e.payload_len,
@@ -365,16 +408,10 @@ impl Namespace {
         }
     }
 
-    fn seq<'a>(&self, st: &'a State) -> &'a SeqIndex {
-        match &st.keys {
-            Keys::Seq(s) => s,
-            Keys::User(_) => unreachable!("seq() on a user-mode namespace"),
-        }
-    }
-
-    /// The index entry of sequential id `id`, `None` if never allocated.
-    pub(crate) fn seq_entry(&self, st: &State, id: u32) -> Result<Option<IndexEntry>> {
-        let Some((seg, off)) = self.seq(st).locate(id) else {
+    /// The index entry of sequential id `id` (`s` is `st`'s sequential index), `None` if never
+    /// allocated.
+    pub(crate) fn seq_entry(&self, st: &State, s: &SeqIndex, id: u32) -> Result<Option<SeqEntry>> {
+        let Some((seg, off)) = s.locate(id) else {
             return Ok(None);
         };
         let mut b = [0u8; format::SEQ_ENTRY_LEN];
@@ -387,7 +424,12 @@ impl Namespace {
                 what: "index entry checksum mismatch",
             }
         })?;
-        Ok(Some(e))
+        Ok(Some(SeqEntry {
+            id,
+            iseg: seg,
+            off,
+            entry: e,
+        }))
     }
 
     /// Read and verify the record at `(seg, off)`; returns its header and payload.
@@ -478,7 +520,8 @@ impl Namespace {
             path: path.clone(),
         };
         self.events.emit(&ev).map_err(|why| {
-            tracing::warn!(namespace = %self.name, path = %path.display(), %why, "missing-data hook failed");
+            let why: &(dyn std::error::Error + 'static) = &why;
+            tracing::warn!(namespace = %self.name, path = %path.display(), why, "missing-data hook failed");
             Error::MissingSegment { path }
         })
     }
@@ -536,8 +579,19 @@ impl Namespace {
 enum AppendIndex {
     /// A new entry at the end of the open index segment.
     Append,
-    /// Sequential mode: rewrite the fixed-size entry of this id in place.
-    Overwrite(u32),
+    /// Sequential mode: rewrite an existing id's fixed-size entry in place, at offset `off` of
+    /// index segment `iseg` (from its [`SeqEntry`]; a jump never moves existing ids).
+    Overwrite { iseg: u32, off: u64 },
+}
+
+impl AppendIndex {
+    /// Rewrite the entry of `e` in place.
+    fn overwrite(e: &SeqEntry) -> AppendIndex {
+        AppendIndex::Overwrite {
+            iseg: e.iseg,
+            off: e.off,
+        }
+    }
 }
 
 /// The id a seq-mode key names: 8 bytes little-endian as 0-db replies, or 4 bytes.

@@ -180,7 +180,8 @@ fn restore_missing(name: &str, events: &dyn EventSink, path: &Path) -> bool {
         path: path.to_path_buf(),
     };
     if let Err(why) = events.emit(&ev) {
-        tracing::warn!(namespace = name, path = %path.display(), %why, "missing-data hook failed");
+        let why: &(dyn std::error::Error + 'static) = &why;
+        tracing::warn!(namespace = name, path = %path.display(), why, "missing-data hook failed");
     }
     path.exists()
 }

@@ -267,13 +267,12 @@ impl Namespace {
                 let Ok(id) = super::seq_id(key) else {
                     return Ok(None);
                 };
-                match (s.locate(id), self.seq_entry(&st, id)?) {
-                    (Some((seg, off)), Some(e)) if !e.is_deleted() => Some(Cursor {
-                        seg,
-                        off: off as u32,
-                    }),
-                    _ => None,
-                }
+                self.seq_entry(&st, s, id)?
+                    .filter(|e| !e.entry.is_deleted())
+                    .map(|e| Cursor {
+                        seg: e.iseg,
+                        off: e.off as u32,
+                    })
             }
         })
     }
@@ -299,11 +298,12 @@ impl Namespace {
             Some(c) => Some((c.seg, c.off)),
             None => match &st.keys {
                 Keys::User(m) => m.get(key).map(|s| (s.seg, s.data_off)),
-                Keys::Seq(_) => {
+                Keys::Seq(s) => {
                     let Ok(id) = super::seq_id(key) else {
                         return Ok(None);
                     };
-                    self.seq_entry(&st, id)?.map(|e| (e.data_seg, e.data_off))
+                    self.seq_entry(&st, s, id)?
+                        .map(|e| (e.entry.data_seg, e.entry.data_off))
                 }
             },
         };

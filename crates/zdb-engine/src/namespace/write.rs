@@ -4,12 +4,16 @@
 //! first under the shared lock, so identical rewrites run in parallel like reads; only a real
 //! change takes the exclusive lock, where the check is redone if the key moved meanwhile.
 //! Events raised while writing (segment jumps) are emitted after the lock is released.
+//!
+//! A key is resolved once per lock hold into a [`Target`], which carries what that mode's index
+//! said about it; SET and DEL then write through one path (`put_version`) that needs no further
+//! look at the mode.
 
-use super::{seq_id, seq_key, AppendIndex, Keys, Namespace, SetOutcome, State};
+use super::{seq_id, seq_key, AppendIndex, Keys, Namespace, SeqEntry, SetOutcome, State};
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::format::{self, IndexEntry, FLAG_DELETED};
-use crate::keymap::{Placement, Slot};
+use crate::keymap::Slot;
 use crate::Mode;
 use parking_lot::RwLockWriteGuard;
 
@@ -18,40 +22,28 @@ use parking_lot::RwLockWriteGuard;
 enum Target {
     /// User mode, with the key's slot if it was ever written.
     User(Option<Slot>),
-    /// Sequential mode, empty key: a new id.
-    SeqNew,
+    /// Sequential mode, empty key: a new id (the namespace's `next_id` when resolved).
+    SeqNew(u32),
     /// Sequential mode, an existing live id.
-    SeqUpdate(u32, IndexEntry),
-}
-
-/// Where the current version lives and what it holds.
-#[derive(Debug, Clone, Copy)]
-struct Version {
-    seg: u32,
-    off: u32,
-    payload_len: u32,
-    payload_crc: u32,
-    deleted: bool,
+    SeqUpdate(SeqEntry),
 }
 
 impl Target {
-    fn version(&self) -> Option<Version> {
+    /// The version a write supersedes, deleted or not.
+    fn current(&self) -> Option<IndexEntry> {
         match self {
-            Target::User(s) => s.map(|s| Version {
-                seg: s.seg,
-                off: s.data_off,
-                payload_len: s.payload_len,
-                payload_crc: s.payload_crc,
-                deleted: s.is_deleted(),
-            }),
-            Target::SeqNew => None,
-            Target::SeqUpdate(_, e) => Some(Version {
-                seg: e.data_seg,
-                off: e.data_off,
-                payload_len: e.payload_len,
-                payload_crc: e.payload_crc,
-                deleted: e.is_deleted(),
-            }),
+            Target::User(s) => s.map(|s| s.entry()),
+            Target::SeqNew(_) => None,
+            Target::SeqUpdate(e) => Some(e.entry),
+        }
+    }
+
+    /// The sequential id written, `None` in user mode.
+    fn seq_id(&self) -> Option<u32> {
+        match self {
+            Target::User(_) => None,
+            Target::SeqNew(id) => Some(*id),
+            Target::SeqUpdate(e) => Some(e.id),
         }
     }
 }
@@ -96,14 +88,14 @@ impl Namespace {
                 }
                 Ok(Target::User(m.get(key).copied()))
             }
-            Keys::Seq(_) if key.is_empty() => Ok(Target::SeqNew),
-            Keys::Seq(_) => {
+            Keys::Seq(s) if key.is_empty() => Ok(Target::SeqNew(s.next_id)),
+            Keys::Seq(s) => {
                 let id = seq_id(key).map_err(|_| Error::SeqUpdateOnly)?;
                 let e = self
-                    .seq_entry(st, id)?
-                    .filter(|e| !e.is_deleted())
+                    .seq_entry(st, s, id)?
+                    .filter(|e| !e.entry.is_deleted())
                     .ok_or(Error::SeqUpdateOnly)?;
-                Ok(Target::SeqUpdate(id, e))
+                Ok(Target::SeqUpdate(e))
             }
         }
     }
@@ -180,10 +172,11 @@ impl Namespace {
             }
             Ok(())
         });
+        let batch = batch.map_err(std::sync::Arc::new);
         results
             .into_iter()
             .map(|r| match (r.expect("every item settled"), &batch) {
-                (Ok(SetOutcome::Written(_)), Err(e)) => Err(Error::WriteFailed(e.to_string())),
+                (Ok(SetOutcome::Written(_)), Err(e)) => Err(Error::WriteFailed(e.clone())),
                 (r, _) => r,
             })
             .collect()
@@ -202,7 +195,7 @@ impl Namespace {
         }
         Self::check_writable(st)?;
         let target = self.resolve(st, key)?;
-        match self.unchanged_or_worm(st, key, value, target.version())? {
+        match self.unchanged_or_worm(st, key, value, target.current())? {
             Some(out) => Ok(Err(out)),
             None => Ok(Ok(target)),
         }
@@ -220,41 +213,44 @@ impl Namespace {
         Self::check_writable(st)?;
         let target = self.resolve(st, key)?;
         if target != seen {
-            if let Some(out) = self.unchanged_or_worm(st, key, value, target.version())? {
+            if let Some(out) = self.unchanged_or_worm(st, key, value, target.current())? {
                 return Ok(out);
             }
         }
-        let written = match target {
-            Target::User(prev) => {
-                let live = prev.filter(|s| !s.is_deleted());
-                st.check_room(value.len(), live.map_or(0, |s| s.payload_len as u64))?;
-                let link = prev.map(|s| (s.seg, s.data_off));
-                let (e, idx_off) = self.append(st, key, value, ts, 0, link, AppendIndex::Append)?;
-                let Keys::User(m) = &mut st.keys else {
-                    unreachable!()
-                };
-                m.put(key, Placement::of(&e, idx_off));
-                key.to_vec()
-            }
-            Target::SeqNew | Target::SeqUpdate(..) => {
-                let (id, existing, dest) = match target {
-                    Target::SeqUpdate(id, e) => (id, Some(e), AppendIndex::Overwrite(id)),
-                    _ => (self.seq(st).next_id, None, AppendIndex::Append),
-                };
-                st.check_room(value.len(), existing.map_or(0, |e| e.payload_len as u64))?;
-                let link = existing.map(|e| (e.data_seg, e.data_off));
-                let (new, _) = self.append(st, &id.to_le_bytes(), value, ts, 0, link, dest)?;
-                let Keys::Seq(s) = &mut st.keys else {
-                    unreachable!()
-                };
-                if existing.is_none() {
-                    s.next_id += 1;
-                }
-                s.account(existing.as_ref(), Some(&new));
-                seq_key(id).to_vec()
-            }
-        };
+        let live = target.current().filter(|e| !e.is_deleted());
+        st.check_room(value.len(), live.map_or(0, |e| e.payload_len as u64))?;
+        let written = self.put_version(st, key, target, value, ts, 0)?;
         Ok(SetOutcome::Written(written))
+    }
+
+    /// Append `value` (with record `flags`) as the newest version of what `target` names,
+    /// linked to the version it supersedes, and point the index at it. Returns the key as
+    /// replied to the client (in sequential mode the id, 8 bytes little-endian).
+    fn put_version(
+        &self,
+        st: &mut State,
+        key: &[u8],
+        target: Target,
+        value: &[u8],
+        ts: u32,
+        flags: u8,
+    ) -> Result<Vec<u8>> {
+        let old = target.current();
+        let link = old.map(|o| (o.data_seg, o.data_off));
+        let id = target.seq_id();
+        // Data records of sequential ids carry the 4-byte id as their key.
+        let id_bytes = id.map(u32::to_le_bytes);
+        let stored_key = id_bytes.as_ref().map_or(key, |b| &b[..]);
+        let dest = match &target {
+            Target::SeqUpdate(e) => AppendIndex::overwrite(e),
+            Target::User(_) | Target::SeqNew(_) => AppendIndex::Append,
+        };
+        let (new, idx_off) = self.append(st, stored_key, value, ts, flags, link, dest)?;
+        st.keys.record(key, old.as_ref(), &new, idx_off);
+        Ok(match id {
+            Some(id) => seq_key(id).to_vec(),
+            None => key.to_vec(),
+        })
     }
 
     /// Refuse overwrites on `worm`, and detect a value identical to the stored one. A different
@@ -265,21 +261,18 @@ impl Namespace {
         st: &State,
         key: &[u8],
         value: &[u8],
-        prev: Option<Version>,
+        prev: Option<IndexEntry>,
     ) -> Result<Option<SetOutcome>> {
-        let Some(Version {
-            seg,
-            off,
+        let Some(IndexEntry {
+            data_seg: seg,
+            data_off: off,
             payload_len: len,
             payload_crc,
-            deleted,
-        }) = prev
+            ..
+        }) = prev.filter(|e| !e.is_deleted())
         else {
             return Ok(None);
         };
-        if deleted {
-            return Ok(None);
-        }
         if st.settings.worm {
             return Err(Error::WormOverwrite);
         }
@@ -307,46 +300,24 @@ impl Namespace {
         self.with_write(|st| {
             Self::check_writable(st)?;
             let ts = timestamp.unwrap_or_else(now);
-            match st.mode() {
-                Mode::User => {
-                    let Keys::User(m) = &st.keys else {
-                        unreachable!()
-                    };
-                    let slot = m
-                        .get(key)
-                        .copied()
-                        .filter(|s| !s.is_deleted())
-                        .ok_or(Error::KeyNotFound)?;
-                    if st.settings.worm {
-                        return Err(Error::WormDelete);
-                    }
-                    let link = Some((slot.seg, slot.data_off));
-                    let (tomb, idx_off) =
-                        self.append(st, key, &[], ts, FLAG_DELETED, link, AppendIndex::Append)?;
-                    let Keys::User(m) = &mut st.keys else {
-                        unreachable!()
-                    };
-                    m.put(key, Placement::of(&tomb, idx_off));
+            let target = match &st.keys {
+                Keys::User(m) => {
+                    let slot = m.get(key).copied().filter(|s| !s.is_deleted());
+                    Target::User(Some(slot.ok_or(Error::KeyNotFound)?))
                 }
-                Mode::Seq => {
+                Keys::Seq(s) => {
                     let id = seq_id(key).map_err(|_| Error::KeyNotFound)?;
                     let e = self
-                        .seq_entry(st, id)?
-                        .filter(|e| !e.is_deleted())
+                        .seq_entry(st, s, id)?
+                        .filter(|e| !e.entry.is_deleted())
                         .ok_or(Error::KeyNotFound)?;
-                    if st.settings.worm {
-                        return Err(Error::WormDelete);
-                    }
-                    let link = Some((e.data_seg, e.data_off));
-                    let dest = AppendIndex::Overwrite(id);
-                    let (tomb, _) =
-                        self.append(st, &id.to_le_bytes(), &[], ts, FLAG_DELETED, link, dest)?;
-                    let Keys::Seq(s) = &mut st.keys else {
-                        unreachable!()
-                    };
-                    s.account(Some(&e), Some(&tomb));
+                    Target::SeqUpdate(e)
                 }
+            };
+            if st.settings.worm {
+                return Err(Error::WormDelete);
             }
+            self.put_version(st, key, target, &[], ts, FLAG_DELETED)?;
             self.after_write(st)
         })
     }
