@@ -141,40 +141,16 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(opts: &Opts) -> Result<()> {
-    use tracing_subscriber::EnvFilter;
-    let filter = if opts.debug {
-        EnvFilter::new("debug")
+    use service_kit::logging::{self, Level};
+    let level = if opts.debug {
+        Level::Forced("debug")
+    } else if opts.log_file.is_some() || matches!(opts.cmd, Cmd::Monitor) {
+        // The daemon logs its lifecycle, health verdicts and repairs at info.
+        Level::Default("info")
     } else {
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            // The daemon logs its lifecycle, health verdicts and repairs at info.
-            EnvFilter::new(
-                if opts.log_file.is_some() || matches!(opts.cmd, Cmd::Monitor) {
-                    "info"
-                } else {
-                    "warn"
-                },
-            )
-        })
+        Level::Default("warn")
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match &opts.log_file {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening log file {}", path.display()))?;
-            builder
-                .with_ansi(false)
-                .with_writer(std::sync::Mutex::new(file))
-                .try_init()
-        }
-        None => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr)
-            .try_init(),
-    }
-    .map_err(|e| anyhow!("initialising logging: {e}"))
+    logging::init(level, opts.log_file.as_deref()).context("initialising logging")
 }
 
 async fn run(opts: Opts) -> Result<ExitCode> {
