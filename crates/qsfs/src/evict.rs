@@ -1,15 +1,18 @@
 //! Cache keeping: delete local data segments that the manifest says are stored, least recently
 //! used first, until the local data folder is under its limit (or all of them, on request).
 //!
-//! Only segments named in the manifest with the exact local size are candidates: the open
-//! segment, staged-but-not-uploaded segments and `zdbfs-temp` never are. The engine keeps
+//! The listing and the least-recently-used order are zstor's (`zstor::cache`, the one
+//! evictor's mechanism); only segments that may ever leave (not open, not `zdbfs-temp`) and
+//! that the manifest names with the exact local size are candidates, so staged-but-not-
+//! uploaded segments never are. The engine keeps
 //! mapped segments readable until its handle release notices the file is gone; the next
 //! read after that fetches the segment back (see `crate::offload`).
 
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::Path;
 
-use crate::manifest::{segment_number, Manifest};
+use zstor::cache;
+
+use crate::manifest::Manifest;
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -20,60 +23,15 @@ pub struct EvictReport {
     pub evicted_bytes: u64,
 }
 
-struct Segment {
-    path: PathBuf,
-    size: u64,
-    used: SystemTime,
-    stored: bool,
-}
-
-/// Every data segment under `data_dir` (`<ns>/d<N>`), with whether the manifest has it.
-fn segments(data_dir: &Path, manifest: &Manifest) -> std::io::Result<Vec<Segment>> {
-    let mut out = Vec::new();
-    for ns in std::fs::read_dir(data_dir)? {
-        let ns = ns?;
-        let name = ns.file_name().to_string_lossy().into_owned();
-        if !ns.file_type()?.is_dir() {
-            continue;
-        }
-        for file in std::fs::read_dir(ns.path())? {
-            let file = file?;
-            let Some(seg) = segment_number(&file.file_name().to_string_lossy(), 'd') else {
-                continue;
-            };
-            let meta = match file.metadata() {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            let used = match (meta.accessed(), meta.modified()) {
-                (Ok(a), Ok(m)) => a.max(m),
-                (_, Ok(m)) => m,
-                _ => SystemTime::UNIX_EPOCH,
-            };
-            out.push(Segment {
-                path: file.path(),
-                size: meta.len(),
-                used,
-                stored: manifest.is_stored(&name, seg, meta.len()),
-            });
-        }
-    }
-    Ok(out)
-}
-
 /// Bytes of local data segments under `data_dir`.
 pub fn local_bytes(data_dir: &Path) -> std::io::Result<u64> {
-    Ok(segments(data_dir, &Manifest::new())?
-        .iter()
-        .map(|s| s.size)
-        .sum())
+    Ok(cache::segments(data_dir)?.iter().map(|s| s.size).sum())
 }
 
 /// One pass: evict stored segments, least recently used first, while over `limit`; with
 /// `limit` = 0 every stored segment goes.
 pub fn pass(data_dir: &Path, manifest: &Manifest, limit: u64) -> std::io::Result<EvictReport> {
-    let mut all = segments(data_dir, manifest)?;
+    let mut all = cache::segments(data_dir)?;
     let mut total: u64 = all.iter().map(|s| s.size).sum();
     let mut report = EvictReport {
         before: total,
@@ -82,8 +40,7 @@ pub fn pass(data_dir: &Path, manifest: &Manifest, limit: u64) -> std::io::Result
     if total <= limit && limit > 0 {
         return Ok(report);
     }
-    all.retain(|s| s.stored);
-    all.sort_by(|a, b| a.used.cmp(&b.used).then_with(|| a.path.cmp(&b.path)));
+    all.retain(|s| s.evictable() && manifest.is_stored(&s.namespace, s.number, s.size));
     for s in all {
         if total <= limit && limit > 0 {
             break;

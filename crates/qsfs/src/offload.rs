@@ -33,8 +33,8 @@ use zdb_engine::{Checkpoint, Event, EventSink, SinkError};
 
 use crate::manifest::{self, Manifest, StoredSegment};
 
-/// The namespace zdbfs keeps its journal in: local scratch, never offloaded or evicted.
-pub const TEMP_NAMESPACE: &str = "zdbfs-temp";
+/// zdbfs's temporary namespace: never offloaded (nor evicted).
+pub use zstor::cache::TEMP_NAMESPACE;
 
 /// How long a read waits for an evicted segment to come back before failing.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
@@ -70,7 +70,7 @@ pub struct Offloader {
     store: Arc<zstor::Store>,
     /// zstor's health and repair loops; their key locks keep a repair from writing back an
     /// older record of an object (the manifest) that is being replaced.
-    maintenance: Arc<zstor::daemon::Maintenance>,
+    maintenance: Arc<zstor::maintenance::Maintenance>,
     runtime: tokio::runtime::Handle,
     manifest: Mutex<Manifest>,
     /// Namespaces whose first checkpoint of this run is done (later ones copy dirty files).
@@ -96,7 +96,7 @@ impl Offloader {
     pub fn new(
         cache: &Path,
         store: Arc<zstor::Store>,
-        maintenance: Arc<zstor::daemon::Maintenance>,
+        maintenance: Arc<zstor::maintenance::Maintenance>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Offloader, manifest::ManifestError> {
         let manifest_path = cache.join("manifest.json");
@@ -140,7 +140,7 @@ impl Offloader {
     }
 
     /// zstor's health and repair loops.
-    pub fn maintenance(&self) -> &Arc<zstor::daemon::Maintenance> {
+    pub fn maintenance(&self) -> &Arc<zstor::maintenance::Maintenance> {
         &self.maintenance
     }
 

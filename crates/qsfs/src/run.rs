@@ -73,10 +73,11 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
         );
     }
 
-    let maintenance = Arc::new(zstor::daemon::Maintenance::start(
+    let maintenance = zstor::maintenance::Maintenance::start(
         &config.path,
         store.clone(),
-    ));
+        zstor::maintenance::Settings::from_env(),
+    );
     let offloader = Arc::new(Offloader::new(
         &cache,
         store,

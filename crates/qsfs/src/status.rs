@@ -25,7 +25,7 @@ pub struct Status {
     /// zdbfs's counters.
     pub filesystem: zdbfs::metrics::Snapshot,
     /// zstor's health and repair loops.
-    pub repair: zstor::daemon::RepairSummary,
+    pub repair: zstor::maintenance::RepairSummary,
     /// qsfs's background tasks and endpoints.
     #[serde(default)]
     pub tasks: Vec<service_kit::TaskStatus>,

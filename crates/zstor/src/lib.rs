@@ -17,12 +17,18 @@
 //! * [`stream`]: reading and writing whole files without the page cache (direct I/O, read
 //!   ahead and written behind on a thread).
 //! * [`hash`]: the checksums used above (blake2b-128 for files, BLAKE3-128 for pieces).
-//! * [`daemon`]: `zstor monitor`: the unix-socket server the CLI talks to, backend health
-//!   probes, repair and scrub sweeps, Prometheus metrics, signal handling.
+//! * [`cache`]: the local zdb data folder as a cache: its segments, which may be evicted,
+//!   least recently used first (the one evictor's mechanism, used by `monitor` and qsfs).
+//! * [`maintenance`]: backend health probes, repair sweeps after a loss and periodic scrubs,
+//!   as named background tasks (run by `zstor monitor`, embedded by qsfs).
 //! * [`keys`]: how file paths become metadata keys (`root` stripped, `--key-path`), shared
 //!   by the command line, the daemon and cache eviction.
 //! * [`probe`]: backend health probes (reachability, namespace, space), used by `status`,
 //!   the daemon's health loop and the checks of `test`.
+//!
+//! The `zstor` binary (`src/bin/zstor/`) owns what only it needs: the command line, the
+//! `monitor` daemon (its socket server, metrics endpoint, cache eviction, zdbfs statistics,
+//! signals).
 //!
 //! # What this crate must not touch
 //!
@@ -33,11 +39,12 @@
 //! Formats are documented in `docs/format/zstor.md`.
 
 pub mod backend;
+pub mod cache;
 pub mod config;
-pub mod daemon;
 mod error;
 pub mod hash;
 pub mod keys;
+pub mod maintenance;
 pub mod meta;
 pub mod pipeline;
 pub mod placement;

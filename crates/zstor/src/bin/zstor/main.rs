@@ -17,6 +17,7 @@ use zstor::{keys, probe};
 use zstor::{Config, Error, Store};
 
 mod diagnose;
+mod monitor;
 mod remote;
 
 /// Compress, encrypt and erasure-code files over zdb backends (0-stor v2 compatible).
@@ -157,7 +158,7 @@ async fn run(opts: Opts) -> Result<ExitCode> {
     let config =
         Config::load(&opts.config).with_context(|| format!("config {}", opts.config.display()))?;
     if let Cmd::Monitor = &opts.cmd {
-        zstor::daemon::run(&opts.config, config)
+        monitor::run(&opts.config, config)
             .await
             .context("monitor")?;
         return Ok(ExitCode::SUCCESS);
@@ -255,7 +256,7 @@ async fn run(opts: Opts) -> Result<ExitCode> {
 /// but unreachable socket is warned about and the command runs in-process.
 async fn daemon_socket(config: &Config) -> Option<PathBuf> {
     let socket = config.socket.as_ref()?;
-    match zstor::daemon::server::reachable(socket).await {
+    match monitor::server::reachable(socket).await {
         Ok(()) => Some(socket.clone()),
         Err(e) => {
             tracing::info!(error = %e, "daemon not reachable; running in-process");

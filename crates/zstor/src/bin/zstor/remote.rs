@@ -1,14 +1,14 @@
 //! The `zstor` binary's client side of the daemon (part of the binary, not the library):
 //! when the config names a reachable `socket`, `store`/`retrieve`/`check`/`rebuild`/`status`
 //! resolve their paths here (absolute paths and metadata keys, as in-process) and send one
-//! request per file to the daemon ([`zstor::daemon::server`]); output and exit codes match
+//! request per file to the daemon ([`crate::monitor::server`]); output and exit codes match
 //! the in-process commands.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::monitor::server::{call, Request, Response};
 use anyhow::{anyhow, bail, Context, Result};
-use zstor::daemon::server::{call, Request, Response};
 use zstor::keys;
 use zstor::Config;
 

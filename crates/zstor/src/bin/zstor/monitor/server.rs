@@ -1,6 +1,6 @@
 //! The daemon's unix-socket protocol and its two ends.
 //!
-//! Owns: [`Request`]/[`Response`], executing requests on the current [`crate::Store`] with
+//! Owns: [`Request`]/[`Response`], executing requests on the current [`zstor::Store`] with
 //! bounded concurrency and the background-store queue. The framing (one request per
 //! connection, one JSON line each way; see `docs/format/zstor.md`), binding (stale file
 //! removed, mode 0600), the accept loop with drain on shutdown and the client side are
@@ -16,9 +16,9 @@ use service_kit::control;
 use tokio::net::UnixListener;
 
 use super::metrics::Op;
-use super::{DaemonError, Shared};
-use crate::probe::{self, Status};
-use crate::store::RebuildTarget;
+use super::{Monitor, MonitorError};
+use zstor::probe::{self, Status};
+use zstor::store::RebuildTarget;
 
 /// Background stores (`store -n`) waiting or running at most; more are refused.
 pub const MAX_QUEUED: usize = 1024;
@@ -152,28 +152,28 @@ pub enum Response {
 }
 
 /// Whether the daemon accepts connections on `socket` (2 s bound).
-pub async fn reachable(socket: &Path) -> Result<(), DaemonError> {
-    control::reachable(socket).await.map_err(DaemonError::from)
+pub async fn reachable(socket: &Path) -> Result<(), MonitorError> {
+    control::reachable(socket).await.map_err(MonitorError::from)
 }
 
 /// Send `request` to the daemon on `socket` and wait for its answer (no time bound: a
 /// store of a large file takes as long as it takes; a dead daemon closes the connection).
-pub async fn call(socket: &Path, request: &Request) -> Result<Response, DaemonError> {
+pub async fn call(socket: &Path, request: &Request) -> Result<Response, MonitorError> {
     control::call(socket, request)
         .await
-        .map_err(DaemonError::from)
+        .map_err(MonitorError::from)
 }
 
 /// Bind the socket: refuse if a daemon already answers there, else remove a stale file;
 /// the socket is made mode 0600 (only its owner may talk to the daemon).
-pub async fn bind(socket: &Path) -> Result<UnixListener, DaemonError> {
-    control::bind(socket).await.map_err(DaemonError::from)
+pub async fn bind(socket: &Path) -> Result<UnixListener, MonitorError> {
+    control::bind(socket).await.map_err(MonitorError::from)
 }
 
 /// The control-socket service of the monitor.
-pub struct Monitor(pub Arc<Shared>);
+pub struct ControlService(pub Arc<Monitor>);
 
-impl control::Service for Monitor {
+impl control::Service for ControlService {
     type Request = Request;
     type Answer = Response;
 
@@ -194,13 +194,13 @@ impl control::Service for Monitor {
 }
 
 /// Accept until `stop`, then drain in-flight requests within the configured bound.
-pub async fn serve(listener: UnixListener, shared: Arc<Shared>, stop: service_kit::Stop) {
+pub async fn serve(listener: UnixListener, shared: Arc<Monitor>, stop: service_kit::Stop) {
     let drain = shared.tunables.drain;
-    control::serve(listener, Arc::new(Monitor(shared)), stop, drain).await
+    control::serve(listener, Arc::new(ControlService(shared)), stop, drain).await
 }
 
 /// [`execute`] under the concurrency limit.
-async fn run_limited(shared: &Shared, request: Request) -> Response {
+async fn run_limited(shared: &Monitor, request: Request) -> Response {
     let Ok(_permit) = shared.requests.acquire().await else {
         return failed("daemon shutting down");
     };
@@ -212,7 +212,7 @@ async fn run_limited(shared: &Shared, request: Request) -> Response {
 }
 
 /// Queue a background store; refused when [`MAX_QUEUED`] are already waiting or running.
-fn queue(shared: &Arc<Shared>, request: Request) -> Response {
+fn queue(shared: &Arc<Monitor>, request: Request) -> Response {
     let mut jobs = match shared.background.lock() {
         Ok(j) => j,
         Err(p) => p.into_inner(),
@@ -241,7 +241,7 @@ fn failed(e: impl std::fmt::Display) -> Response {
 }
 
 /// Run one request on the current store, counting it in the metrics.
-pub async fn execute(shared: &Shared, request: Request) -> Response {
+pub async fn execute(shared: &Monitor, request: Request) -> Response {
     let store = shared.store();
     let m = &shared.metrics;
     let started = Instant::now();
@@ -252,7 +252,11 @@ pub async fn execute(shared: &Shared, request: Request) -> Response {
             delete,
             ..
         } => {
-            let _writer = shared.key_locks.lock(&store.meta().key_of(&key).0).await;
+            let _writer = shared
+                .maintenance
+                .key_locks()
+                .lock(&store.meta().key_of(&key).0)
+                .await;
             let r = match store.store_as(&source, &key).await {
                 Err(e) => failed(e),
                 Ok(meta) => {
@@ -283,7 +287,7 @@ pub async fn execute(shared: &Shared, request: Request) -> Response {
                     m.add(&m.bytes_out, meta.size);
                     Response::Retrieved { size: meta.size }
                 }
-                Err(crate::Error::NotFound(name)) => Response::NotFound { name },
+                Err(zstor::Error::NotFound(name)) => Response::NotFound { name },
                 Err(e) => failed(e),
             };
             (Op::Retrieve, r)
@@ -293,7 +297,7 @@ pub async fn execute(shared: &Shared, request: Request) -> Response {
                 Ok(sum) => Response::Checksum {
                     checksum: hex::encode(sum),
                 },
-                Err(crate::Error::NotFound(name)) => Response::NotFound { name },
+                Err(zstor::Error::NotFound(name)) => Response::NotFound { name },
                 Err(e) => failed(e),
             };
             (Op::Check, r)
@@ -310,7 +314,7 @@ pub async fn execute(shared: &Shared, request: Request) -> Response {
                 None => None,
             };
             let _writer = match &storage_key {
-                Some(k) => Some(shared.key_locks.lock(k).await),
+                Some(k) => Some(shared.maintenance.key_locks().lock(k).await),
                 None => None,
             };
             let r = match target {
@@ -321,7 +325,7 @@ pub async fn execute(shared: &Shared, request: Request) -> Response {
                         moved: rep.moved,
                         pieces_written: rep.pieces_written,
                     },
-                    Err(crate::Error::NotFound(name)) => Response::NotFound { name },
+                    Err(zstor::Error::NotFound(name)) => Response::NotFound { name },
                     Err(e) => failed(e),
                 },
             };
@@ -347,19 +351,16 @@ pub async fn execute(shared: &Shared, request: Request) -> Response {
 }
 
 /// The daemon's view for `status`.
-pub fn daemon_status(shared: &Shared) -> DaemonStatus {
+pub fn daemon_status(shared: &Monitor) -> DaemonStatus {
     let m = &shared.metrics;
-    let down = match shared.health.lock() {
-        Ok(h) => h.down_labels(),
-        Err(p) => p.into_inner().down_labels(),
-    };
+    let r = shared.maintenance.summary();
     DaemonStatus {
-        down,
-        repair_queue: m.get(&m.repair_queue),
-        repaired: m.get(&m.repaired),
-        repair_failures: m.get(&m.repair_failures),
-        scrubbed: m.get(&m.scrub_checked),
-        scrub_runs: m.get(&m.scrub_runs),
+        down: r.down,
+        repair_queue: r.queue,
+        repaired: r.repaired,
+        repair_failures: r.failures,
+        scrubbed: r.scrub_checked,
+        scrub_runs: r.scrubs,
         cache: shared
             .store()
             .config()

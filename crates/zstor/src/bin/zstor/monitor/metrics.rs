@@ -1,9 +1,10 @@
 //! The daemon's counters and the Prometheus `/metrics` endpoint.
 //!
-//! Owns: [`Metrics`] (lock-free counters updated by the other daemon tasks), rendering them
-//! and the last backend probe ([`super::health::Health`]) in the Prometheus text format
-//! (service-kit's writer), served on `127.0.0.1:prometheus_port` at `GET /metrics`. Must not
-//! touch: probing backends (the health loop does it; a scrape only reads its last result).
+//! Owns: [`Metrics`] (lock-free counters of requests, the store queue and the cache, updated
+//! by the other monitor tasks), rendering them with the maintenance's families (repair,
+//! scrub, the last backend probe, the tasks) in the Prometheus text format (service-kit's
+//! writer), served on `127.0.0.1:prometheus_port` at `GET /metrics`. Must not touch:
+//! probing backends (the health task does it; a scrape only reads its last result).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,8 +12,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use super::{io_err, DaemonError, Shared};
-use crate::probe::BackendStatus;
+use super::{io_err, Monitor, MonitorError};
 use service_kit::metrics::{Exposition, Kind};
 
 /// Operations counted per kind.
@@ -63,20 +63,6 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     /// Plaintext bytes retrieved.
     pub bytes_out: AtomicU64,
-    /// Objects left in the running repair or scrub sweep.
-    pub repair_queue: AtomicU64,
-    /// Objects repaired (something moved or rewritten).
-    pub repaired: AtomicU64,
-    /// Repairs that failed.
-    pub repair_failures: AtomicU64,
-    /// Repair sweeps run.
-    pub repair_sweeps: AtomicU64,
-    /// Objects checked by scrubs.
-    pub scrub_checked: AtomicU64,
-    /// Objects in the running scrub (0 when none runs).
-    pub scrub_total: AtomicU64,
-    /// Scrubs completed.
-    pub scrub_runs: AtomicU64,
     /// Successful config reloads.
     pub config_reloads: AtomicU64,
     /// Bytes under `zdb_data_dir_path` at the last eviction pass.
@@ -142,7 +128,7 @@ impl Metrics {
 }
 
 /// The whole exposition, Prometheus text format 0.0.4.
-pub fn render(shared: &Shared) -> String {
+pub fn render(shared: &Monitor) -> String {
     let m = &shared.metrics;
     let mut out = Exposition::new();
     for (name, help, value) in [
@@ -178,7 +164,7 @@ pub fn render(shared: &Shared) -> String {
         );
         out.sample(&format!("{duration}_count"), &labels, m.count(op));
     }
-    let scalars: [(&str, Kind, &str, &AtomicU64); 17] = [
+    let scalars: [(&str, Kind, &str, &AtomicU64); 10] = [
         (
             "zstor_store_queue_length",
             Kind::Gauge,
@@ -202,48 +188,6 @@ pub fn render(shared: &Shared) -> String {
             Kind::Counter,
             "Plaintext bytes retrieved.",
             &m.bytes_out,
-        ),
-        (
-            "zstor_repair_queue_length",
-            Kind::Gauge,
-            "Objects left in the running repair or scrub sweep.",
-            &m.repair_queue,
-        ),
-        (
-            "zstor_objects_repaired_total",
-            Kind::Counter,
-            "Objects whose shards were moved or rewritten by the daemon.",
-            &m.repaired,
-        ),
-        (
-            "zstor_repair_failures_total",
-            Kind::Counter,
-            "Object repairs that failed.",
-            &m.repair_failures,
-        ),
-        (
-            "zstor_repair_sweeps_total",
-            Kind::Counter,
-            "Repair sweeps run (after a backend loss or a config reload).",
-            &m.repair_sweeps,
-        ),
-        (
-            "zstor_scrub_objects_checked_total",
-            Kind::Counter,
-            "Objects read and verified by scrubs.",
-            &m.scrub_checked,
-        ),
-        (
-            "zstor_scrub_objects_in_run",
-            Kind::Gauge,
-            "Objects in the running scrub (0: none running).",
-            &m.scrub_total,
-        ),
-        (
-            "zstor_scrub_runs_total",
-            Kind::Counter,
-            "Scrubs completed.",
-            &m.scrub_runs,
         ),
         (
             "zstor_config_reloads_total",
@@ -286,80 +230,7 @@ pub fn render(shared: &Shared) -> String {
         out.single(name, kind, help, m.get(v));
     }
 
-    let (status, down) = match shared.health.lock() {
-        Ok(h) => (h.last.clone(), h.down_labels()),
-        Err(p) => {
-            let h = p.into_inner();
-            (h.last.clone(), h.down_labels())
-        }
-    };
-    let mut backends: Vec<(&str, &BackendStatus)> = Vec::new();
-    if let Some(st) = &status {
-        backends.extend(st.meta.iter().map(|b| ("meta", b)));
-        backends.extend(st.groups.iter().flatten().map(|b| ("data", b)));
-    }
-    fn labels<'a>(kind: &'a str, b: &'a BackendStatus) -> [(&'static str, &'a str); 3] {
-        [
-            ("address", &b.address),
-            ("namespace", &b.namespace),
-            ("kind", kind),
-        ]
-    }
-    type Field = fn(&BackendStatus) -> Option<u64>;
-    let per_backend: [(&str, &str, Field); 7] = [
-        (
-            "zstor_backend_reachable",
-            "Backend answered the last probe (1) or not (0).",
-            |b| Some(u64::from(b.reachable)),
-        ),
-        (
-            "zstor_backend_entries",
-            "Entries in the backend's namespace.",
-            |b| b.objects,
-        ),
-        (
-            "zstor_backend_data_size_bytes",
-            "Data bytes in the namespace.",
-            |b| b.used_bytes,
-        ),
-        (
-            "zstor_backend_data_limit_bytes",
-            "Namespace size limit (0: none).",
-            |b| Some(b.limit_bytes.unwrap_or(0)),
-        ),
-        (
-            "zstor_backend_index_size_bytes",
-            "Index bytes of the namespace.",
-            |b| b.index_bytes,
-        ),
-        (
-            "zstor_backend_io_errors",
-            "I/O errors on the namespace's files, as the server counts them.",
-            |b| b.io_errors,
-        ),
-        (
-            "zstor_backend_free_bytes",
-            "Bytes that can still be written.",
-            |b| b.free_bytes,
-        ),
-    ];
-    for (name, help, field) in per_backend {
-        out.family(name, Kind::Gauge, help);
-        for (kind, b) in &backends {
-            if let Some(v) = field(b) {
-                out.sample(name, &labels(kind, b), v);
-            }
-        }
-    }
-    out.family(
-        "zstor_backend_down",
-        Kind::Gauge,
-        "Data backend marked down by the health probe (failed consecutive probes).",
-    );
-    for (kind, b) in backends.iter().filter(|(k, _)| *k == "data") {
-        let is_down = down.contains(&format!("{}/{}", b.address, b.namespace));
-        out.sample("zstor_backend_down", &labels(kind, b), u64::from(is_down));
-    }
+    shared.maintenance.write_metrics(&mut out);
     let zdbfs = *shared.zdbfs.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(stats) = zdbfs {
         super::zdbfs::render(&stats, &mut out);
@@ -368,14 +239,14 @@ pub fn render(shared: &Shared) -> String {
 }
 
 /// Bind `127.0.0.1:port` (loopback only).
-pub async fn bind(port: u16) -> Result<TcpListener, DaemonError> {
+pub async fn bind(port: u16) -> Result<TcpListener, MonitorError> {
     TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(io_err(format!("bind metrics on 127.0.0.1:{port}")))
 }
 
 /// Serve `/metrics` until `stop`.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: service_kit::Stop) {
+pub async fn serve(listener: TcpListener, shared: Arc<Monitor>, stop: service_kit::Stop) {
     let app = service_kit::metrics::route(move || {
         let shared = Arc::clone(&shared);
         async move { render(&shared) }

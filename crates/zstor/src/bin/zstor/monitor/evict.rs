@@ -1,7 +1,7 @@
 //! Cache-size keeping: the local zdb data directory (`zdb_data_dir_path`) is kept under
 //! `max_zdb_data_dir_size` MiB by deleting closed data segments that are confirmed stored.
 //!
-//! Every [`super::Tunables::evict_interval`] one pass:
+//! Every [`super::Tunables::evict_interval`] one pass (the `evict` task):
 //! 1. measures the whole tree under `zdb_data_dir_path` (apparent file sizes, symbolic links
 //!    not followed) into `zstor_cache_bytes`;
 //! 2. when it exceeds the limit, lists the candidates: data segments `<root>/<ns>/d<N>` except
@@ -22,20 +22,15 @@
 //! the same path out meanwhile.
 //!
 //! Owns: the eviction loop and its counters. Must not touch: the stored objects themselves
-//! (it only calls [`crate::Store`]), zdb's index files or the open segment.
+//! (it only calls [`zstor::Store`]), zdb's index files or the open segment.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::path::Path;
 
-use tokio::sync::watch;
-
-use super::Shared;
-use crate::hash::Digest128;
-use crate::keys;
-
-/// The namespace zdbfs uses for temporary files: never offloaded, never evicted.
-pub const TEMP_NAMESPACE: &str = "zdbfs-temp";
+use super::Monitor;
+use service_kit::Stop;
+use zstor::cache::{self, Segment};
+use zstor::hash::Digest128;
+use zstor::keys;
 
 /// Deepest directory level walked when measuring the data directory.
 const MAX_DEPTH: usize = 16;
@@ -57,14 +52,14 @@ pub enum EvictError {
     },
     /// The path has no metadata key under the config (e.g. outside `root`).
     #[error("no metadata key: {0}")]
-    Key(crate::Error),
+    Key(zstor::Error),
     /// Asking for the stored checksum, or storing, failed.
     #[error("{context}: {error}")]
     Store {
         /// What was being done.
         context: &'static str,
         /// Why.
-        error: crate::Error,
+        error: zstor::Error,
     },
     /// The stored copy and the local file disagree after a store (the file changed).
     #[error("checksum not confirmed after store (local {local}, stored {stored})")]
@@ -82,17 +77,6 @@ pub enum EvictError {
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> EvictError {
     let context = context.into();
     move |error| EvictError::Io { context, error }
-}
-
-/// A data segment that may be evicted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    /// Its path.
-    pub path: PathBuf,
-    /// Apparent size in bytes.
-    pub size: u64,
-    /// Last use: the later of atime and mtime.
-    pub used: SystemTime,
 }
 
 /// Total apparent size of the regular files under `dir` (symbolic links not followed,
@@ -123,74 +107,16 @@ pub fn tree_size(dir: &Path) -> Result<u64, EvictError> {
     Ok(total)
 }
 
-/// The segment number of a data segment file name `d<N>`.
-fn segment_number(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix('d')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// Closed data segments under `dir`, least recently used first (see the module doc).
-pub fn candidates(dir: &Path) -> Result<Vec<Candidate>, EvictError> {
-    let mut out = Vec::new();
-    let namespaces = std::fs::read_dir(dir).map_err(io_err(format!("list {}", dir.display())))?;
-    for ns in namespaces {
-        let ns = ns.map_err(io_err(format!("list {}", dir.display())))?;
-        let ns_path = ns.path();
-        let is_dir = ns
-            .file_type()
-            .map_err(io_err(format!("stat {}", ns_path.display())))?
-            .is_dir();
-        if !is_dir || ns.file_name() == TEMP_NAMESPACE {
-            continue;
-        }
-        let mut segments: Vec<(u64, Candidate)> = Vec::new();
-        let files =
-            std::fs::read_dir(&ns_path).map_err(io_err(format!("list {}", ns_path.display())))?;
-        for f in files {
-            let f = f.map_err(io_err(format!("list {}", ns_path.display())))?;
-            let Some(n) = f.file_name().to_str().and_then(segment_number) else {
-                continue;
-            };
-            let path = f.path();
-            let meta = match std::fs::symlink_metadata(&path) {
-                Ok(m) => m,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err(format!("stat {}", path.display()))(e)),
-            };
-            if !meta.is_file() {
-                continue;
-            }
-            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            let used = meta.accessed().map_or(mtime, |a| a.max(mtime));
-            segments.push((
-                n,
-                Candidate {
-                    path,
-                    size: meta.len(),
-                    used,
-                },
-            ));
-        }
-        // The highest N is the open segment (zdb appends to it).
-        if let Some(open) = segments.iter().map(|(n, _)| *n).max() {
-            out.extend(
-                segments
-                    .into_iter()
-                    .filter(|(n, _)| *n != open)
-                    .map(|(_, c)| c),
-            );
-        }
-    }
-    out.sort_by(|a, b| a.used.cmp(&b.used).then_with(|| a.path.cmp(&b.path)));
-    Ok(out)
+/// The evictable data segments under `dir`, least recently used first (see the module doc
+/// and [`zstor::cache`]).
+pub fn candidates(dir: &Path) -> Result<Vec<Segment>, EvictError> {
+    let all = cache::segments(dir).map_err(io_err(format!("list {}", dir.display())))?;
+    Ok(all.into_iter().filter(Segment::evictable).collect())
 }
 
 /// blake2b-128 of the file at `path`, streamed.
 fn hash_file(path: &Path) -> Result<Digest128, EvictError> {
-    crate::hash::file_checksum(path).map_err(io_err(format!("read {}", path.display())))
+    zstor::hash::file_checksum(path).map_err(io_err(format!("read {}", path.display())))
 }
 
 async fn blocking<T: Send + 'static>(
@@ -201,23 +127,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| EvictError::Task(e.to_string()))?
 }
 
-/// Run passes every [`super::Tunables::evict_interval`] until `stop`.
-pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(shared.tunables.evict_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = ticker.tick() => {}
-        }
-        if let Err(e) = pass(&shared, &stop).await {
-            tracing::warn!(error = %e, "cache eviction pass failed");
-        }
-    }
-}
-
 /// One pass: measure, and evict while over the limit.
-async fn pass(shared: &Shared, stop: &watch::Receiver<bool>) -> Result<(), EvictError> {
+pub async fn pass(shared: &Monitor, stop: &Stop) -> Result<(), EvictError> {
     let m = &shared.metrics;
     let store = shared.store();
     let config = store.config();
@@ -246,7 +157,7 @@ async fn pass(shared: &Shared, stop: &watch::Receiver<bool>) -> Result<(), Evict
     let list = blocking(move || candidates(&listed)).await?;
     let mut store_failures = 0u32;
     for c in list {
-        if total <= limit || *stop.borrow() {
+        if total <= limit || stop.is_set() {
             break;
         }
         if store_failures >= MAX_STORE_FAILURES {
@@ -286,16 +197,20 @@ async fn pass(shared: &Shared, stop: &watch::Receiver<bool>) -> Result<(), Evict
 }
 
 /// Delete `path` once its content is confirmed stored (storing it first if needed).
-async fn evict_one(shared: &Shared, path: &Path) -> Result<(), EvictError> {
+async fn evict_one(shared: &Monitor, path: &Path) -> Result<(), EvictError> {
     let store = shared.store();
     let key = keys::store_key(path, None, None, store.config().root.as_deref())
         .map_err(EvictError::Key)?;
-    let _writer = shared.key_locks.lock(&store.meta().key_of(&key).0).await;
+    let _writer = shared
+        .maintenance
+        .key_locks()
+        .lock(&store.meta().key_of(&key).0)
+        .await;
     let p = path.to_path_buf();
     let local = blocking(move || hash_file(&p)).await?;
     let stored = match store.checksum(&key).await {
         Ok(sum) => Some(sum),
-        Err(crate::Error::NotFound(_)) => None,
+        Err(zstor::Error::NotFound(_)) => None,
         Err(error) => {
             return Err(EvictError::Store {
                 context: "read stored checksum",
@@ -341,7 +256,10 @@ async fn evict_one(shared: &Shared, path: &Path) -> Result<(), EvictError> {
 mod tests {
     use super::*;
     use std::fs::{File, FileTimes};
+    use std::path::PathBuf;
     use std::time::Duration;
+    use std::time::SystemTime;
+    use zstor::cache::TEMP_NAMESPACE;
 
     fn file(path: &Path, size: usize, age_secs: u64) {
         std::fs::write(path, vec![7u8; size]).expect("write");
@@ -394,9 +312,9 @@ mod tests {
             tree_size(root).expect("size"),
             10 + 20 + 5 * 4 + 60 + 80 + 4
         );
-        assert_eq!(segment_number("d0"), Some(0));
-        assert_eq!(segment_number("d"), None);
-        assert_eq!(segment_number("d+1"), None);
-        assert_eq!(segment_number("i3"), None);
+        assert_eq!(cache::segment_number("d0"), Some(0));
+        assert_eq!(cache::segment_number("d"), None);
+        assert_eq!(cache::segment_number("d+1"), None);
+        assert_eq!(cache::segment_number("i3"), None);
     }
 }

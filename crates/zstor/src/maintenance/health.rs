@@ -1,19 +1,15 @@
 //! Backend health: probe every configured backend at a fixed interval (`NSINFO`, through
 //! [`crate::probe`]), keep the last result for `/metrics`, and mark a data backend
-//! *down* after [`super::Tunables::probe_failures`] consecutive failed probes (up again after
+//! *down* after [`super::Settings::probe_failures`] consecutive failed probes (up again after
 //! one good probe).
 //!
-//! Owns: [`Health`] and the probe loop. A backend going down, and every few probes while
-//! one stays down, asks the repair worker for a sweep ([`super::repair::Sweep::Lost`]).
+//! Owns: [`Health`] and one probe of the `health` task. A backend going down, and every few
+//! probes while one stays down, wakes the `repair` task ([`super::repair::Sweep::Lost`]).
 //! Must not touch: repairing objects itself, or the metadata.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use tokio::sync::watch;
-
-use super::repair::Sweep;
-use super::Shared;
+use super::Maintenance;
 use crate::meta::BackendRef;
 use crate::probe::{self, Status};
 
@@ -28,7 +24,7 @@ pub struct Health {
     /// Consecutive failed probes per data backend.
     failures: BTreeMap<(String, Option<String>), u32>,
     /// Data backends marked down.
-    down: BTreeSet<(String, Option<String>)>,
+    pub(super) down: BTreeSet<(String, Option<String>)>,
 }
 
 impl Health {
@@ -47,7 +43,7 @@ impl Health {
     }
 
     /// Fold one probe in; returns whether a backend went down now.
-    fn update(&mut self, config: &crate::Config, st: Status, threshold: u32) -> bool {
+    pub(super) fn update(&mut self, config: &crate::Config, st: Status, threshold: u32) -> bool {
         let mut newly_down = false;
         let mut seen = BTreeSet::new();
         for (g, group) in config.groups.iter().enumerate() {
@@ -86,29 +82,20 @@ impl Health {
     }
 }
 
-/// Probe until `stop`.
-pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(shared.tunables.probe_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut tick: u64 = 0;
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = ticker.tick() => {}
-        }
-        tick = tick.wrapping_add(1);
-        let store = shared.store();
+impl Maintenance {
+    /// One probe of every backend (the `health` task; `n` counts the probes): fold it into
+    /// the verdicts, and ask for a repair sweep when a backend went down, or every
+    /// [`RETRY_EVERY`] probes while one stays down.
+    pub(super) async fn probe(&self, n: u64) {
+        let store = self.store();
         let st = probe::status(store.config()).await;
         let (newly_down, any_down) = {
-            let mut h = match shared.health.lock() {
-                Ok(h) => h,
-                Err(p) => p.into_inner(),
-            };
-            let newly = h.update(store.config(), st, shared.tunables.probe_failures);
+            let mut h = self.health();
+            let newly = h.update(store.config(), st, self.settings.probe_failures);
             (newly, !h.down.is_empty())
         };
-        if newly_down || (any_down && tick % RETRY_EVERY == 0) {
-            shared.request_sweep(Sweep::Lost);
+        if newly_down || (any_down && n % RETRY_EVERY == 0) {
+            self.request_repair();
         }
     }
 }

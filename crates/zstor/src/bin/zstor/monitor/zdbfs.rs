@@ -7,13 +7,10 @@
 
 use service_kit::metrics::{Exposition, Kind};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
-use super::Shared;
+use super::Monitor;
 
 use stack_abi::zdbfs_stats::{Stats, FIELDS, IOCTL_STATISTICS, LEN, VERSION};
 
@@ -130,33 +127,25 @@ pub fn render(stats: &Stats, out: &mut Exposition) {
     }
 }
 
-/// Poll the mount point named by the config every second until `stop`.
-pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let busy = Arc::new(AtomicBool::new(false));
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tick.tick() => {}
+/// How often the `zdbfs-stats` task asks the mount.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+
+/// One poll of the mount point named by the config (the `zdbfs-stats` task). The ioctl
+/// runs on the blocking pool; a hung mount holds this task (no other poll starts) and the
+/// last answer stays on `/metrics`.
+pub async fn poll(shared: Arc<Monitor>) -> Result<(), String> {
+    let Some(mountpoint) = shared.store().config().zdbfs_mountpoint.clone() else {
+        return Ok(());
+    };
+    let answer = tokio::task::spawn_blocking(move || {
+        let r = read(&mountpoint);
+        if let Err(e) = &r {
+            tracing::debug!(path = %mountpoint.display(), error = %e, "zdbfs statistics");
         }
-        let Some(mountpoint) = shared.store().config().zdbfs_mountpoint.clone() else {
-            continue;
-        };
-        if busy.swap(true, Ordering::AcqRel) {
-            continue; // the previous ioctl has not come back
-        }
-        let (busy, shared) = (Arc::clone(&busy), Arc::clone(&shared));
-        tokio::task::spawn_blocking(move || {
-            let r = read(&mountpoint);
-            let mut last = shared.zdbfs.lock().unwrap_or_else(|p| p.into_inner());
-            match r {
-                Ok(stats) => *last = Some(stats),
-                Err(e) => {
-                    tracing::debug!(path = %mountpoint.display(), error = %e, "zdbfs statistics");
-                    *last = None;
-                }
-            }
-            busy.store(false, Ordering::Release);
-        });
-    }
+        r.ok()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    *shared.zdbfs.lock().unwrap_or_else(|p| p.into_inner()) = answer;
+    Ok(())
 }
