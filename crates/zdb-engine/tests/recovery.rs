@@ -29,7 +29,9 @@ fn fill(dir: &Path, n: u32, mode: Mode) -> Vec<Vec<u8>> {
         };
         match ns.set(&key, value.as_bytes(), None).unwrap() {
             SetOutcome::Written(k) => keys.push(k),
-            SetOutcome::Unchanged => unreachable!(),
+            SetOutcome::Unchanged => {
+                unreachable!("every value differs (a new key or a new seq id)")
+            }
         }
     }
     keys
