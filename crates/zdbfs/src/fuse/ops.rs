@@ -1,9 +1,20 @@
-//! Request handlers: decode one request's arguments, call [`Fs`], encode the reply body.
-//! Transport-neutral: `/dev/fuse` and io_uring both hand a request here as its header, its
-//! fixed argument struct and the rest (names, data). Permission checks are the kernel's
-//! (`default_permissions`); `access` is answered here too.
+//! Request handlers: [`handle`] decodes a request once into a typed [`Operation`]
+//! ([`abi::request`]), dispatches it to one handler per operation, and each handler calls
+//! [`Fs`] and encodes the reply body. Transport-neutral: `/dev/fuse` and io_uring both hand
+//! a request here as its header, its fixed argument struct and the rest (names, data).
+//! Permission checks are the kernel's (`default_permissions`); `access` is answered here too.
+//!
+//! Owns: what each operation means for [`Fs`], the reply bodies, the kernel's cache
+//! lifetimes and the per-kind request counters. Must not touch: request bytes (handlers see
+//! typed arguments only; layouts and decoding are [`abi`]'s), the transports, the
+//! filesystem model beyond [`Fs`]'s public calls.
 
-use super::abi::{self, fattr, op, Args, InHeader, Reply};
+use super::abi::request::Forgets;
+use super::abi::structs::{
+    AccessIn, CreateIn, FallocateIn, ForgetIn, GetxattrIn, IoctlIn, LinkIn, LseekIn, MkdirIn,
+    MknodIn, OpenIn, ReadIn, ReleaseIn, SetattrIn, WriteIn,
+};
+use super::abi::{self, fattr, op, InHeader, Operation, Reply};
 use crate::error::{Errno, FsResult};
 use crate::fs::{Attr, Caller, Fs, NewNode, RenameMode, SetAttr};
 use crate::inode::{Kind, Ts, BLOCK, NAME_MAX};
@@ -148,7 +159,8 @@ fn call_of(opcode: u32) -> Option<Call> {
 /// fixed argument struct, `rest` what follows it; the reply body goes into `out`.
 pub fn handle(fs: &Fs, h: &InHeader, fixed: &[u8], rest: &[u8], out: &mut Reply) -> Outcome {
     fs.metrics().count_request(call_of(h.opcode));
-    match answer(fs, h, Args::new(fixed), Args::new(rest), out) {
+    let answer = Operation::decode(h.opcode, fixed, rest).and_then(|op| dispatch(fs, h, op, out));
+    match answer {
         Ok(o) => o,
         Err(e) => {
             // Misses (ENOENT, ENODATA for absent xattrs) are answers, not failures.
@@ -160,279 +172,322 @@ pub fn handle(fs: &Fs, h: &InHeader, fixed: &[u8], rest: &[u8], out: &mut Reply)
     }
 }
 
-fn answer(
-    fs: &Fs,
-    h: &InHeader,
-    mut fixed: Args<'_>,
-    mut rest: Args<'_>,
-    out: &mut Reply,
-) -> FsResult<Outcome> {
+/// One arm per operation: the handler that answers it.
+fn dispatch(fs: &Fs, h: &InHeader, op: Operation<'_>, out: &mut Reply) -> FsResult<Outcome> {
+    use Operation as O;
     let ino = h.nodeid;
     let who = Caller {
         uid: h.uid,
         gid: h.gid,
     };
-    match h.opcode {
-        op::LOOKUP => {
-            let name = rest.cstr()?;
-            match fs.lookup(ino, name) {
-                // A miss the kernel may remember (a negative entry): every create goes
-                // through it, so the answer stays true until then.
-                Err(Errno::ENOENT) => put_entry(out, None),
-                r => put_entry(out, Some(&r?)),
-            }
-        }
-        op::FORGET => {
-            fs.forget(ino, fixed.u64()?);
-            return Ok(Outcome::NoReply);
-        }
-        op::BATCH_FORGET => {
-            let count = fixed.u32()?;
-            for _ in 0..count {
-                let (Ok(node), Ok(n)) = (rest.u64(), rest.u64()) else {
-                    break;
-                };
-                fs.forget(node, n);
-            }
-            return Ok(Outcome::NoReply);
-        }
-        op::GETATTR => {
-            put_attr_out(out, &fs.getattr(ino)?);
-        }
-        op::SETATTR => {
-            let valid = fixed.u32()?;
-            fixed.skip(4)?;
-            let fh = fixed.u64()?;
-            let size = fixed.u64()?;
-            fixed.skip(8)?; // lock_owner
-            let (atime, mtime, ctime) = (fixed.u64()?, fixed.u64()?, fixed.u64()?);
-            let (atime_ns, mtime_ns, ctime_ns) = (fixed.u32()?, fixed.u32()?, fixed.u32()?);
-            let mode = fixed.u32()?;
-            fixed.skip(4)?;
-            let (uid, gid) = (fixed.u32()?, fixed.u32()?);
-            let on = |bit: u32| valid & bit != 0;
-            let set = SetAttr {
-                perm: on(fattr::MODE).then_some(mode),
-                uid: on(fattr::UID).then_some(uid),
-                gid: on(fattr::GID).then_some(gid),
-                size: on(fattr::SIZE).then_some(size),
-                atime: set_time(valid, fattr::ATIME, fattr::ATIME_NOW, atime, atime_ns),
-                mtime: set_time(valid, fattr::MTIME, fattr::MTIME_NOW, mtime, mtime_ns),
-                ctime: on(fattr::CTIME).then_some(Ts {
-                    secs: ctime as i64,
-                    nanos: ctime_ns,
-                }),
-                // The kernel asks for it (callers without CAP_FSETID) under KILLPRIV_V2.
-                kill_suidgid: on(fattr::KILL_SUIDGID),
-            };
-            put_attr_out(out, &fs.setattr(ino, on(fattr::FH).then_some(fh), set)?);
-        }
-        op::READLINK => {
-            out.bytes(&fs.readlink(ino)?);
-        }
-        op::MKNOD => {
-            let mode = fixed.u32()?;
-            let rdev = fixed.u32()?;
-            let kind = Kind::from_mode(mode)
-                .filter(|k| *k != Kind::Dir && *k != Kind::Symlink)
-                .ok_or(Errno::EINVAL)?;
-            let name = rest.cstr()?;
-            let node = NewNode {
-                rdev,
-                ..new_node(kind, mode)
-            };
-            put_entry(out, Some(&fs.create_node(who, ino, name, node)?));
-        }
-        op::MKDIR => {
-            let mode = fixed.u32()?;
-            let name = rest.cstr()?;
-            let node = new_node(Kind::Dir, mode);
-            put_entry(out, Some(&fs.create_node(who, ino, name, node)?));
-        }
-        op::SYMLINK => {
-            let name = rest.cstr()?;
-            let target = rest.cstr()?;
-            if target.len() > 4096 {
-                return Err(Errno::ENAMETOOLONG);
-            }
-            let node = NewNode {
-                target,
-                ..new_node(Kind::Symlink, 0o777)
-            };
-            put_entry(out, Some(&fs.create_node(who, ino, name, node)?));
-        }
-        op::UNLINK => fs.unlink(ino, rest.cstr()?)?,
-        op::RMDIR => fs.rmdir(ino, rest.cstr()?)?,
-        op::RENAME | op::RENAME2 => {
-            let newdir = fixed.u64()?;
-            let flags = if h.opcode == op::RENAME2 {
-                fixed.u32()?
-            } else {
-                0
-            };
-            let mode = match flags {
-                0 => RenameMode::Replace,
-                abi::RENAME_NOREPLACE => RenameMode::NoReplace,
-                abi::RENAME_EXCHANGE => RenameMode::Exchange,
-                _ => return Err(Errno::EINVAL),
-            };
-            let name = rest.cstr()?;
-            let newname = rest.cstr()?;
-            fs.rename(ino, name, newdir, newname, mode)?;
-        }
-        op::LINK => {
-            let old = fixed.u64()?;
-            let newname = rest.cstr()?;
-            put_entry(out, Some(&fs.link(old, ino, newname)?));
-        }
-        op::OPEN => {
-            let flags = fixed.u32()?;
-            let fh = fs.open_file(ino, flags as i32)?;
-            // The file's pages stay in the kernel's cache across opens (its data only ever
-            // changes through this mount, see `TTL`) unless a read must reach us for atime.
-            let keep = if fs.keeps_page_cache(ino) {
-                abi::FOPEN_KEEP_CACHE
-            } else {
-                0
-            };
-            put_open(out, fh, keep);
-        }
-        op::READ => {
-            fixed.skip(8)?;
-            let offset = fixed.u64()?;
-            let size = fixed.u32()?;
-            return Ok(Outcome::Data(fs.read(ino, offset, size)?));
-        }
-        op::WRITE => {
-            let fh = fixed.u64()?;
-            let offset = fixed.u64()?;
-            let size = fixed.u32()? as usize;
-            let write_flags = fixed.u32()?;
-            let data = rest.bytes(size)?;
-            let kill = write_flags & abi::WRITE_KILL_SUIDGID != 0;
-            let n = fs.write(fh, ino, offset, data, kill)?;
-            out.u32(n).u32(0);
-        }
-        op::STATFS => {
-            let (total, used, files) = fs.statfs()?;
-            let bs = 4096u64;
-            let blocks = total / bs;
-            let free = blocks.saturating_sub(used.div_ceil(bs));
-            let max_files = 1u64 << 32;
-            out.u64(blocks).u64(free).u64(free);
-            out.u64(max_files).u64(max_files.saturating_sub(files));
-            out.u32(bs as u32)
-                .u32(NAME_MAX as u32)
-                .u32(bs as u32)
-                .u32(0);
-            out.bytes(&[0; 24]);
-        }
-        op::RELEASE => fs.release(fixed.u64()?)?,
+    match op {
+        O::Lookup { name } => lookup(fs, ino, name, out),
+        O::Forget(arg) => forget(fs, ino, arg),
+        O::BatchForget(nodes) => batch_forget(fs, nodes),
+        O::Getattr => getattr(fs, ino, out),
+        O::Setattr(arg) => setattr(fs, ino, &arg, out),
+        O::Readlink => readlink(fs, ino, out),
+        O::Symlink { name, target } => symlink(fs, who, ino, name, target, out),
+        O::Mknod { arg, name } => mknod(fs, who, ino, arg, name, out),
+        O::Mkdir { arg, name } => mkdir(fs, who, ino, arg, name, out),
+        O::Unlink { name } => replied(fs.unlink(ino, name)),
+        O::Rmdir { name } => replied(fs.rmdir(ino, name)),
+        O::Rename { arg, name, newname } => rename(fs, ino, arg.newdir, 0, name, newname),
+        O::Rename2 { arg, name, newname } => rename(fs, ino, arg.newdir, arg.flags, name, newname),
+        O::Link { arg, newname } => link(fs, ino, arg, newname, out),
+        O::Open(arg) => open(fs, ino, arg, out),
+        O::Read(arg) => read(fs, ino, arg),
+        O::Write { arg, data } => write(fs, ino, arg, data, out),
+        O::Statfs => statfs(fs, out),
+        O::Release(arg) => replied(fs.release(arg.fh)),
         // Nothing to do on close(2) itself (release stores the file; dirty pages of the
         // writeback cache are written before any FLUSH): ENOSYS makes the kernel stop
         // sending FLUSH, one round trip less per close.
-        op::FLUSH => return Err(Errno(libc::ENOSYS)),
-        op::FSYNC | op::FSYNCDIR => fs.fsync()?,
-        op::SETXATTR => {
-            let size = fixed.u32()? as usize;
-            let flags = fixed.u32()?;
-            let name = rest.cstr()?;
-            let value = rest.bytes(size)?;
-            fs.setxattr(ino, name, value, flags as i32)?;
+        O::Flush => Err(Errno(libc::ENOSYS)),
+        O::Fsync | O::Fsyncdir => replied(fs.fsync()),
+        O::Setxattr { arg, name, value } => {
+            replied(fs.setxattr(ino, name, value, arg.flags as i32))
         }
-        op::GETXATTR | op::LISTXATTR => {
-            let size = fixed.u32()? as usize;
-            let v = if h.opcode == op::GETXATTR {
-                fs.getxattr(ino, rest.cstr()?)?
-            } else {
-                fs.listxattr(ino)?
-            };
-            if size == 0 {
-                out.u32(v.len() as u32).u32(0);
-            } else if v.len() > size {
-                return Err(Errno::ERANGE);
-            } else {
-                out.bytes(&v);
-            }
-        }
-        op::REMOVEXATTR => fs.removexattr(ino, rest.cstr()?)?,
-        op::OPENDIR => {
-            // The kernel may keep the listing across opens: it drops it itself whenever the
-            // directory changes, and every change comes through it (see `TTL`). It may also
-            // build one listing from the READDIRs of several handles, so an offset must name
-            // the same entry in every handle's snapshot of an unchanged directory: it does,
-            // since snapshots follow the in-memory buckets' order, and a directory stays in
-            // memory while the kernel holds its inode (`State::try_evict`).
-            let fh = fs.opendir(ino)?;
-            put_open(out, fh, abi::FOPEN_CACHE_DIR | abi::FOPEN_KEEP_CACHE);
-        }
-        op::READDIR | op::READDIRPLUS => {
-            let fh = fixed.u64()?;
-            let offset = fixed.u64()?;
-            let size = fixed.u32()? as usize;
-            readdir(fs, h.opcode == op::READDIRPLUS, fh, offset, size, out)?;
-        }
-        op::RELEASEDIR => fs.releasedir(fixed.u64()?),
-        op::ACCESS => {
-            let mask = fixed.u32()? as i32;
-            if !access_ok(&fs.getattr(ino)?, who, mask) {
-                return Err(Errno::EACCES);
-            }
-        }
-        op::CREATE => {
-            let flags = fixed.u32()?;
-            let mode = fixed.u32()?;
-            let name = rest.cstr()?;
-            let node = new_node(Kind::File, mode);
-            let a = fs.create_node(who, ino, name, node)?;
-            let fh = fs.open_created(a.ino, flags as i32)?;
-            put_entry(out, Some(&a));
-            put_open(out, fh, 0);
-        }
-        op::IOCTL => ioctl(fs, &mut fixed, out)?,
-        op::FALLOCATE => {
-            fixed.skip(8)?;
-            let offset = fixed.u64()?;
-            let length = fixed.u64()?;
-            let mode = fixed.u32()? as i32;
-            fs.fallocate(ino, offset, length, mode)?;
-            // A modification like a write: with KILLPRIV_V2 the set-id bits are ours to
-            // clear, for callers without CAP_FSETID (approximated by "not root": FALLOCATE
-            // carries no flag for it).
-            if mode != libc::FALLOC_FL_KEEP_SIZE && h.uid != 0 {
-                fs.kill_suidgid(ino)?;
-            }
-        }
-        op::LSEEK => {
-            fixed.skip(8)?;
-            let offset = fixed.u64()? as i64;
-            let whence = fixed.u32()? as i32;
-            let data = match whence {
-                libc::SEEK_DATA => true,
-                libc::SEEK_HOLE => false,
-                _ => return Err(Errno::EINVAL),
-            };
-            let offset = u64::try_from(offset).map_err(|_| Errno(libc::ENXIO))?;
-            out.u64(fs.seek_data_hole(ino, offset, data)?);
-        }
+        O::Getxattr { arg, name } => xattr_reply(fs.getxattr(ino, name)?, arg, out),
+        O::Listxattr(arg) => xattr_reply(fs.listxattr(ino)?, arg, out),
+        O::Removexattr { name } => replied(fs.removexattr(ino, name)),
+        O::Opendir => opendir(fs, ino, out),
+        O::Readdir(arg) => readdir(fs, false, arg, out),
+        O::Readdirplus(arg) => readdir(fs, true, arg, out),
+        O::Releasedir(arg) => releasedir(fs, arg),
+        O::Access(arg) => access(fs, who, ino, arg),
+        O::Create { arg, name } => create(fs, who, ino, arg, name, out),
+        O::Ioctl(arg) => ioctl(fs, arg, out),
+        O::Fallocate(arg) => fallocate(fs, who, ino, arg),
+        O::Lseek(arg) => lseek(fs, ino, arg, out),
         // The kernel never waits on a request this server has not answered yet for long:
         // an interrupt changes nothing; the request's own answer follows.
-        op::INTERRUPT => return Ok(Outcome::NoReply),
-        op::DESTROY => {}
-        _ => return Err(Errno(libc::ENOSYS)),
+        O::Interrupt => Ok(Outcome::NoReply),
+        O::Destroy => Ok(Outcome::Reply),
+        O::Unknown(_) => Err(Errno(libc::ENOSYS)),
+    }
+}
+
+/// A call whose answer is an empty reply.
+fn replied(r: FsResult<()>) -> FsResult<Outcome> {
+    r.map(|()| Outcome::Reply)
+}
+
+fn lookup(fs: &Fs, ino: u64, name: &[u8], out: &mut Reply) -> FsResult<Outcome> {
+    match fs.lookup(ino, name) {
+        // A miss the kernel may remember (a negative entry): every create goes through it,
+        // so the answer stays true until then.
+        Err(Errno::ENOENT) => put_entry(out, None),
+        r => put_entry(out, Some(&r?)),
     }
     Ok(Outcome::Reply)
 }
 
-/// READDIR / READDIRPLUS: as many entries from `offset` as fit in `size` bytes.
-fn readdir(
+fn forget(fs: &Fs, ino: u64, arg: ForgetIn) -> FsResult<Outcome> {
+    fs.forget(ino, arg.nlookup);
+    Ok(Outcome::NoReply)
+}
+
+fn batch_forget(fs: &Fs, nodes: Forgets<'_>) -> FsResult<Outcome> {
+    for one in nodes {
+        fs.forget(one.nodeid, one.nlookup);
+    }
+    Ok(Outcome::NoReply)
+}
+
+fn getattr(fs: &Fs, ino: u64, out: &mut Reply) -> FsResult<Outcome> {
+    put_attr_out(out, &fs.getattr(ino)?);
+    Ok(Outcome::Reply)
+}
+
+fn setattr(fs: &Fs, ino: u64, a: &SetattrIn, out: &mut Reply) -> FsResult<Outcome> {
+    let valid = a.valid;
+    let on = |bit: u32| valid & bit != 0;
+    let set = SetAttr {
+        perm: on(fattr::MODE).then_some(a.mode),
+        uid: on(fattr::UID).then_some(a.uid),
+        gid: on(fattr::GID).then_some(a.gid),
+        size: on(fattr::SIZE).then_some(a.size),
+        atime: set_time(valid, fattr::ATIME, fattr::ATIME_NOW, a.atime, a.atimensec),
+        mtime: set_time(valid, fattr::MTIME, fattr::MTIME_NOW, a.mtime, a.mtimensec),
+        ctime: on(fattr::CTIME).then_some(Ts {
+            secs: a.ctime as i64,
+            nanos: a.ctimensec,
+        }),
+        // The kernel asks for it (callers without CAP_FSETID) under KILLPRIV_V2.
+        kill_suidgid: on(fattr::KILL_SUIDGID),
+    };
+    put_attr_out(out, &fs.setattr(ino, on(fattr::FH).then_some(a.fh), set)?);
+    Ok(Outcome::Reply)
+}
+
+fn readlink(fs: &Fs, ino: u64, out: &mut Reply) -> FsResult<Outcome> {
+    out.bytes(&fs.readlink(ino)?);
+    Ok(Outcome::Reply)
+}
+
+/// Create a node and answer with its entry.
+fn new_entry(
     fs: &Fs,
-    plus: bool,
-    fh: u64,
-    offset: u64,
-    size: usize,
+    who: Caller,
+    parent: u64,
+    name: &[u8],
+    node: NewNode<'_>,
     out: &mut Reply,
-) -> FsResult<()> {
+) -> FsResult<Outcome> {
+    put_entry(out, Some(&fs.create_node(who, parent, name, node)?));
+    Ok(Outcome::Reply)
+}
+
+fn symlink(
+    fs: &Fs,
+    who: Caller,
+    ino: u64,
+    name: &[u8],
+    target: &[u8],
+    out: &mut Reply,
+) -> FsResult<Outcome> {
+    if target.len() > 4096 {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    let node = NewNode {
+        target,
+        ..new_node(Kind::Symlink, 0o777)
+    };
+    new_entry(fs, who, ino, name, node, out)
+}
+
+fn mknod(
+    fs: &Fs,
+    who: Caller,
+    ino: u64,
+    arg: MknodIn,
+    name: &[u8],
+    out: &mut Reply,
+) -> FsResult<Outcome> {
+    let kind = Kind::from_mode(arg.mode)
+        .filter(|k| *k != Kind::Dir && *k != Kind::Symlink)
+        .ok_or(Errno::EINVAL)?;
+    let node = NewNode {
+        rdev: arg.rdev,
+        ..new_node(kind, arg.mode)
+    };
+    new_entry(fs, who, ino, name, node, out)
+}
+
+fn mkdir(
+    fs: &Fs,
+    who: Caller,
+    ino: u64,
+    arg: MkdirIn,
+    name: &[u8],
+    out: &mut Reply,
+) -> FsResult<Outcome> {
+    new_entry(fs, who, ino, name, new_node(Kind::Dir, arg.mode), out)
+}
+
+fn rename(
+    fs: &Fs,
+    ino: u64,
+    newdir: u64,
+    flags: u32,
+    name: &[u8],
+    newname: &[u8],
+) -> FsResult<Outcome> {
+    let mode = match flags {
+        0 => RenameMode::Replace,
+        abi::RENAME_NOREPLACE => RenameMode::NoReplace,
+        abi::RENAME_EXCHANGE => RenameMode::Exchange,
+        _ => return Err(Errno::EINVAL),
+    };
+    replied(fs.rename(ino, name, newdir, newname, mode))
+}
+
+fn link(fs: &Fs, ino: u64, arg: LinkIn, newname: &[u8], out: &mut Reply) -> FsResult<Outcome> {
+    put_entry(out, Some(&fs.link(arg.oldnodeid, ino, newname)?));
+    Ok(Outcome::Reply)
+}
+
+fn open(fs: &Fs, ino: u64, arg: OpenIn, out: &mut Reply) -> FsResult<Outcome> {
+    let fh = fs.open_file(ino, arg.flags as i32)?;
+    // The file's pages stay in the kernel's cache across opens (its data only ever changes
+    // through this mount, see `TTL`) unless a read must reach us for atime.
+    let keep = if fs.keeps_page_cache(ino) {
+        abi::FOPEN_KEEP_CACHE
+    } else {
+        0
+    };
+    put_open(out, fh, keep);
+    Ok(Outcome::Reply)
+}
+
+fn read(fs: &Fs, ino: u64, arg: ReadIn) -> FsResult<Outcome> {
+    Ok(Outcome::Data(fs.read(ino, arg.offset, arg.size)?))
+}
+
+fn write(fs: &Fs, ino: u64, arg: WriteIn, data: &[u8], out: &mut Reply) -> FsResult<Outcome> {
+    let kill = arg.write_flags & abi::WRITE_KILL_SUIDGID != 0;
+    let n = fs.write(arg.fh, ino, arg.offset, data, kill)?;
+    out.u32(n).u32(0);
+    Ok(Outcome::Reply)
+}
+
+/// `fuse_statfs_out`.
+fn statfs(fs: &Fs, out: &mut Reply) -> FsResult<Outcome> {
+    let (total, used, files) = fs.statfs()?;
+    let bs = 4096u64;
+    let blocks = total / bs;
+    let free = blocks.saturating_sub(used.div_ceil(bs));
+    let max_files = 1u64 << 32;
+    out.u64(blocks).u64(free).u64(free);
+    out.u64(max_files).u64(max_files.saturating_sub(files));
+    out.u32(bs as u32)
+        .u32(NAME_MAX as u32)
+        .u32(bs as u32)
+        .u32(0);
+    out.bytes(&[0; 24]);
+    Ok(Outcome::Reply)
+}
+
+/// GETXATTR / LISTXATTR: the value, or its size when the caller asks for that (size 0).
+fn xattr_reply(v: Vec<u8>, arg: GetxattrIn, out: &mut Reply) -> FsResult<Outcome> {
+    let size = arg.size as usize;
+    if size == 0 {
+        out.u32(v.len() as u32).u32(0);
+    } else if v.len() > size {
+        return Err(Errno::ERANGE);
+    } else {
+        out.bytes(&v);
+    }
+    Ok(Outcome::Reply)
+}
+
+fn opendir(fs: &Fs, ino: u64, out: &mut Reply) -> FsResult<Outcome> {
+    // The kernel may keep the listing across opens: it drops it itself whenever the
+    // directory changes, and every change comes through it (see `TTL`). It may also build
+    // one listing from the READDIRs of several handles, so an offset must name the same
+    // entry in every handle's snapshot of an unchanged directory: it does, since snapshots
+    // follow the in-memory buckets' order, and a directory stays in memory while the kernel
+    // holds its inode (`State::try_evict`).
+    let fh = fs.opendir(ino)?;
+    put_open(out, fh, abi::FOPEN_CACHE_DIR | abi::FOPEN_KEEP_CACHE);
+    Ok(Outcome::Reply)
+}
+
+fn releasedir(fs: &Fs, arg: ReleaseIn) -> FsResult<Outcome> {
+    fs.releasedir(arg.fh);
+    Ok(Outcome::Reply)
+}
+
+fn access(fs: &Fs, who: Caller, ino: u64, arg: AccessIn) -> FsResult<Outcome> {
+    if !access_ok(&fs.getattr(ino)?, who, arg.mask as i32) {
+        return Err(Errno::EACCES);
+    }
+    Ok(Outcome::Reply)
+}
+
+fn create(
+    fs: &Fs,
+    who: Caller,
+    ino: u64,
+    arg: CreateIn,
+    name: &[u8],
+    out: &mut Reply,
+) -> FsResult<Outcome> {
+    let node = new_node(Kind::File, arg.mode);
+    let a = fs.create_node(who, ino, name, node)?;
+    let fh = fs.open_created(a.ino, arg.flags as i32)?;
+    put_entry(out, Some(&a));
+    put_open(out, fh, 0);
+    Ok(Outcome::Reply)
+}
+
+fn fallocate(fs: &Fs, who: Caller, ino: u64, arg: FallocateIn) -> FsResult<Outcome> {
+    let mode = arg.mode as i32;
+    fs.fallocate(ino, arg.offset, arg.length, mode)?;
+    // A modification like a write: with KILLPRIV_V2 the set-id bits are ours to clear, for
+    // callers without CAP_FSETID (approximated by "not root": FALLOCATE carries no flag for
+    // it).
+    if mode != libc::FALLOC_FL_KEEP_SIZE && who.uid != 0 {
+        fs.kill_suidgid(ino)?;
+    }
+    Ok(Outcome::Reply)
+}
+
+fn lseek(fs: &Fs, ino: u64, arg: LseekIn, out: &mut Reply) -> FsResult<Outcome> {
+    let data = match arg.whence as i32 {
+        libc::SEEK_DATA => true,
+        libc::SEEK_HOLE => false,
+        _ => return Err(Errno::EINVAL),
+    };
+    let offset = u64::try_from(arg.offset as i64).map_err(|_| Errno(libc::ENXIO))?;
+    out.u64(fs.seek_data_hole(ino, offset, data)?);
+    Ok(Outcome::Reply)
+}
+
+/// READDIR / READDIRPLUS: as many entries from `offset` as fit in `size` bytes.
+fn readdir(fs: &Fs, plus: bool, arg: ReadIn, out: &mut Reply) -> FsResult<Outcome> {
+    let (fh, offset, size) = (arg.fh, arg.offset, arg.size as usize);
     let start = out.len();
     // Whether an entry of `len` bytes still fits (the kernel's buffer is `size` bytes).
     let fits = |out: &Reply, name_len: usize, head: usize| {
@@ -445,7 +500,7 @@ fn readdir(
             .u32(kind.ifmt() >> 12);
         out.bytes(name).align8();
     };
-    if plus {
+    let listed = if plus {
         fs.readdirplus(fh, offset, |off, item, attr| {
             if !fits(out, item.name.len(), 128 + 24) {
                 return true;
@@ -462,14 +517,13 @@ fn readdir(
             dirent(out, item.ino, off, item.kind, &item.name);
             false
         })
-    }
+    };
+    replied(listed)
 }
 
 /// 0-db-fs's ioctls (see [`crate::ioctl`]); `fuse_ioctl_out` then the data.
-fn ioctl(fs: &Fs, fixed: &mut Args<'_>, out: &mut Reply) -> FsResult<()> {
-    fixed.skip(12)?; // fh, flags
-    let cmd = fixed.u32()?;
-    let data = match cmd {
+fn ioctl(fs: &Fs, arg: IoctlIn, out: &mut Reply) -> FsResult<Outcome> {
+    let data = match arg.cmd {
         crate::ioctl::IOCTL_STATISTICS => {
             crate::ioctl::encode_stats(&fs.metrics().snapshot(), fs.cached_blocks() as u64, BLOCK)
                 .to_vec()
@@ -485,7 +539,7 @@ fn ioctl(fs: &Fs, fixed: &mut Args<'_>, out: &mut Reply) -> FsResult<()> {
         _ => return Err(Errno::EINVAL),
     };
     out.u32(0).u32(0).u32(0).u32(0).bytes(&data);
-    Ok(())
+    Ok(Outcome::Reply)
 }
 
 #[cfg(test)]

@@ -1,8 +1,17 @@
-//! The kernel's FUSE wire format (`include/uapi/linux/fuse.h`, protocol 7.45): opcodes, the
-//! request header, readers for request arguments and writers for replies. Both transports
-//! (`/dev/fuse` and io_uring) carry the same bytes; only their framing differs.
+//! The kernel's FUSE wire format (`include/uapi/linux/fuse.h`, protocol 7.45). Both
+//! transports (`/dev/fuse` and io_uring) carry the same bytes; only their framing differs.
+//!
+//! Owns, here: opcodes and flag bits, the request header, how long each opcode's fixed
+//! argument struct is (the transports split a request there), the reply writer and the
+//! reply header. In [`structs`]: the kernel's request argument structs as typed structs.
+//! In [`request`]: decoding a request's arguments once into one typed [`Operation`].
+//!
+//! Must not touch: what a request does (`ops`), the transports' buffers and system calls.
 
-use crate::error::{Errno, FsResult};
+pub mod request;
+pub mod structs;
+
+pub use request::Operation;
 
 /// Request opcodes this server answers (others get ENOSYS).
 pub mod op {
@@ -82,15 +91,18 @@ pub struct InHeader {
 }
 
 impl InHeader {
+    /// The header at the start of `b` (`None` if `b` is shorter than a header).
     pub fn parse(b: &[u8]) -> Option<InHeader> {
-        let mut a = Args::new(b.get(..IN_HEADER_LEN)?);
-        let _len = a.u32().ok()?;
+        let b = b.get(..IN_HEADER_LEN)?;
+        let u32_at = |at: usize| b.get(at..at + 4)?.try_into().ok().map(u32::from_ne_bytes);
+        let u64_at = |at: usize| b.get(at..at + 8)?.try_into().ok().map(u64::from_ne_bytes);
+        // `fuse_in_header`: len, opcode, unique, nodeid, uid, gid, pid, total_extlen, padding.
         Some(InHeader {
-            opcode: a.u32().ok()?,
-            unique: a.u64().ok()?,
-            nodeid: a.u64().ok()?,
-            uid: a.u32().ok()?,
-            gid: a.u32().ok()?,
+            opcode: u32_at(4)?,
+            unique: u64_at(8)?,
+            nodeid: u64_at(16)?,
+            uid: u32_at(24)?,
+            gid: u32_at(28)?,
         })
     }
 }
@@ -98,66 +110,33 @@ impl InHeader {
 /// Length of the fixed argument struct of `opcode` (`in_args[0]`), 0 for names-only ops.
 /// The io_uring transport delivers it apart from the rest (in the header buffer's `op_in`).
 pub fn fixed_args_len(opcode: u32) -> usize {
+    use structs::*;
     match opcode {
-        op::GETATTR | op::RENAME2 | op::MKNOD | op::FSYNC | op::FSYNCDIR | op::CREATE => 16,
-        op::SETATTR => 88,
-        op::MKDIR | op::RENAME | op::LINK | op::OPEN | op::OPENDIR | op::SETXATTR => 8,
-        op::GETXATTR | op::LISTXATTR | op::ACCESS | op::FORGET | op::BATCH_FORGET => 8,
+        op::FORGET => ForgetIn::SIZE,
+        op::BATCH_FORGET => BatchForgetIn::SIZE,
+        op::SETATTR => SetattrIn::SIZE,
+        op::MKNOD => MknodIn::SIZE,
+        op::MKDIR => MkdirIn::SIZE,
+        op::RENAME => RenameIn::SIZE,
+        op::RENAME2 => Rename2In::SIZE,
+        op::LINK => LinkIn::SIZE,
+        op::OPEN | op::OPENDIR => OpenIn::SIZE,
+        op::READ | op::READDIR | op::READDIRPLUS => ReadIn::SIZE,
+        op::WRITE => WriteIn::SIZE,
+        op::RELEASE | op::RELEASEDIR => ReleaseIn::SIZE,
+        op::SETXATTR => SetxattrIn::SIZE,
+        op::GETXATTR | op::LISTXATTR => GetxattrIn::SIZE,
+        op::ACCESS => AccessIn::SIZE,
+        op::CREATE => CreateIn::SIZE,
+        op::IOCTL => IoctlIn::SIZE,
+        op::FALLOCATE => FallocateIn::SIZE,
+        op::LSEEK => LseekIn::SIZE,
+        // Carried but unread: `fuse_getattr_in`, `fuse_fsync_in`, `fuse_flush_in`,
+        // `fuse_interrupt_in`.
+        op::GETATTR | op::FSYNC | op::FSYNCDIR => 16,
+        op::FLUSH => 24,
         op::INTERRUPT => 8,
-        op::READ | op::READDIR | op::READDIRPLUS | op::WRITE => 40,
-        op::RELEASE | op::RELEASEDIR | op::FLUSH | op::LSEEK => 24,
-        op::IOCTL | op::FALLOCATE => 32,
         _ => 0,
-    }
-}
-
-/// A cursor over request argument bytes; every read is bounds-checked, and a request too
-/// short for what its opcode carries is EINVAL.
-pub struct Args<'a> {
-    b: &'a [u8],
-}
-
-impl<'a> Args<'a> {
-    pub fn new(b: &'a [u8]) -> Self {
-        Args { b }
-    }
-
-    fn take(&mut self, n: usize) -> FsResult<&'a [u8]> {
-        if self.b.len() < n {
-            return Err(Errno::EINVAL);
-        }
-        let (head, rest) = self.b.split_at(n);
-        self.b = rest;
-        Ok(head)
-    }
-
-    pub fn u32(&mut self) -> FsResult<u32> {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(self.take(4)?);
-        Ok(u32::from_ne_bytes(b))
-    }
-
-    pub fn u64(&mut self) -> FsResult<u64> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(self.take(8)?);
-        Ok(u64::from_ne_bytes(b))
-    }
-
-    pub fn skip(&mut self, n: usize) -> FsResult<()> {
-        self.take(n).map(|_| ())
-    }
-
-    /// A NUL-terminated string (without its NUL).
-    pub fn cstr(&mut self) -> FsResult<&'a [u8]> {
-        let end = self.b.iter().position(|&c| c == 0).ok_or(Errno::EINVAL)?;
-        let s = self.take(end)?;
-        self.take(1)?;
-        Ok(s)
-    }
-
-    /// The next `n` bytes.
-    pub fn bytes(&mut self, n: usize) -> FsResult<&'a [u8]> {
-        self.take(n)
     }
 }
 
@@ -208,7 +187,7 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn header_and_args_read_back() {
+    fn header_reads_back() {
         let mut b = Reply::default();
         b.u32(56)
             .u32(op::LOOKUP)
@@ -223,30 +202,68 @@ mod tests {
             (h.opcode, h.unique, h.nodeid, h.uid, h.gid),
             (1, 7, 1, 1000, 100)
         );
-        let mut a = Args::new(b"name\0target\0tail");
-        assert_eq!(a.cstr(), Ok(&b"name"[..]));
-        assert_eq!(a.cstr(), Ok(&b"target"[..]));
-        assert_eq!(
-            a.cstr(),
-            Err(Errno::EINVAL),
-            "an unterminated string is malformed"
-        );
-        assert_eq!(a.bytes(4), Ok(&b"tail"[..]));
-        assert_eq!(a.bytes(1), Err(Errno::EINVAL), "nothing is left");
         assert!(InHeader::parse(&[0; 39]).is_none());
     }
 
+    /// The split point of every opcode, as it was before the structs were typed.
+    #[test]
+    fn fixed_args_lengths_are_the_kernels() {
+        let lens: &[(&[u32], usize)] = &[
+            (
+                &[
+                    op::GETATTR,
+                    op::RENAME2,
+                    op::MKNOD,
+                    op::FSYNC,
+                    op::FSYNCDIR,
+                    op::CREATE,
+                ],
+                16,
+            ),
+            (&[op::SETATTR], 88),
+            (
+                &[
+                    op::MKDIR,
+                    op::RENAME,
+                    op::LINK,
+                    op::OPEN,
+                    op::OPENDIR,
+                    op::SETXATTR,
+                ],
+                8,
+            ),
+            (
+                &[
+                    op::GETXATTR,
+                    op::LISTXATTR,
+                    op::ACCESS,
+                    op::FORGET,
+                    op::BATCH_FORGET,
+                ],
+                8,
+            ),
+            (&[op::INTERRUPT], 8),
+            (&[op::READ, op::READDIR, op::READDIRPLUS, op::WRITE], 40),
+            (&[op::RELEASE, op::RELEASEDIR, op::FLUSH, op::LSEEK], 24),
+            (&[op::IOCTL, op::FALLOCATE], 32),
+            (
+                &[op::LOOKUP, op::SYMLINK, op::UNLINK, op::RMDIR, op::READLINK],
+                0,
+            ),
+            (&[op::STATFS, op::REMOVEXATTR, op::DESTROY, 7, 9999], 0),
+        ];
+        for (ops, len) in lens {
+            for &o in *ops {
+                assert_eq!(fixed_args_len(o), *len, "opcode {o}");
+            }
+        }
+    }
+
     proptest! {
-        /// Arbitrary bytes never panic a reader: every field is read or refused.
+        /// Arbitrary bytes never panic the header reader.
         #[test]
-        fn readers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
-            let _ = InHeader::parse(&bytes);
-            let mut a = Args::new(&bytes);
-            while a.u32().is_ok() {}
-            let mut a = Args::new(&bytes);
-            while a.cstr().is_ok() {}
-            let mut a = Args::new(&bytes);
-            let _ = (a.u64(), a.skip(3), a.bytes(5));
+        fn header_reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            prop_assert_eq!(InHeader::parse(&bytes).is_some(), bytes.len() >= IN_HEADER_LEN);
         }
     }
 }
