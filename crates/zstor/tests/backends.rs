@@ -8,7 +8,7 @@ use zdb_client::{Client, ClientConfig};
 use zstor::{Config, Error, Store};
 
 mod common;
-use common::{cluster, config_text, make_namespace, Zdb};
+use common::{cluster, TestZdb};
 
 fn sample_file(dir: &Path, len: usize) -> (PathBuf, Vec<u8>) {
     let mut bytes = vec![0u8; len];
@@ -24,24 +24,8 @@ fn sample_file(dir: &Path, len: usize) -> (PathBuf, Vec<u8>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_retrieve_survives_bitrot_and_two_lost_backends() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut data: Vec<Zdb> = (0..6)
-        .map(|i| Zdb::start(&tmp.path().join(format!("d{i}"))))
-        .collect();
-    let mut meta: Vec<Zdb> = (0..4)
-        .map(|i| Zdb::start(&tmp.path().join(format!("m{i}"))))
-        .collect();
-    for z in &data {
-        make_namespace(&z.addr, "data", "seq").await;
-    }
-    for z in &meta {
-        make_namespace(&z.addr, "meta", "user").await;
-    }
     let key = "42".repeat(32);
-    let text = config_text(
-        &data.iter().collect::<Vec<_>>(),
-        &meta.iter().collect::<Vec<_>>(),
-        &key,
-    );
+    let (mut data, mut meta, text) = cluster(tmp.path(), 6, &key).await;
     let config = Config::from_toml(&text).expect("valid config");
     let store = Store::new(config.clone())
         .expect("store")
@@ -174,7 +158,7 @@ async fn unknown_path_is_not_found() {
 }
 
 /// Live pieces on the data backends (DBSIZE counts entries not deleted).
-async fn live_pieces(data: &[Zdb]) -> u64 {
+async fn live_pieces(data: &[TestZdb]) -> u64 {
     let mut total = 0;
     for z in data {
         let c = Client::new(

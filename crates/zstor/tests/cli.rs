@@ -10,7 +10,7 @@ use rand::{RngCore, SeedableRng};
 
 mod common;
 use common::run::*;
-use common::{config_text, Zdb};
+use common::{config_text, TestZdb};
 
 /// The checksum `zstor check` must print: `b2sum -l 128` when installed, else the library's.
 fn expected_sum(path: &Path) -> String {
@@ -41,8 +41,8 @@ fn sample(path: &Path, len: usize, seed: u64) -> Vec<u8> {
 }
 
 struct Cluster {
-    data: Vec<Zdb>,
-    _meta: Vec<Zdb>,
+    data: Vec<TestZdb>,
+    _meta: Vec<TestZdb>,
     text: String,
 }
 
@@ -356,7 +356,7 @@ fn rebuild_moves_lost_shards_repairs_bitrot_and_reencodes() {
     c.data
         .iter_mut()
         .filter(|z| z.addr == lost1)
-        .for_each(Zdb::stop);
+        .for_each(TestZdb::stop);
     let out = ok(&zstor(&config, &["rebuild", "-f", name]));
     assert!(
         out.contains("3 piece(s) rewritten") && out.contains("[1]"),
@@ -374,7 +374,7 @@ fn rebuild_moves_lost_shards_repairs_bitrot_and_reencodes() {
     c.data
         .iter_mut()
         .filter(|z| z.addr == lost2 || z.addr == lost3)
-        .for_each(Zdb::stop);
+        .for_each(TestZdb::stop);
     let out_file = tmp.path().join("out.bin");
     ok(&zstor(
         &config,
@@ -389,7 +389,7 @@ fn rebuild_moves_lost_shards_repairs_bitrot_and_reencodes() {
     assert_eq!(std::fs::read(&out_file).expect("read"), bytes);
 
     // Another code (4+0 over the 4 backends left): re-encoded, and still byte-exact.
-    let live: Vec<&Zdb> = c
+    let live: Vec<&TestZdb> = c
         .data
         .iter()
         .filter(|z| ![&lost1, &lost2, &lost3].contains(&&z.addr))
@@ -440,7 +440,7 @@ fn rebuild_moves_lost_shards_repairs_bitrot_and_reencodes() {
 #[test]
 fn bad_config_names_the_field() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let fake = Zdb::start(&tmp.path().join("z"));
+    let fake = TestZdb::start_in(&tmp.path().join("z"));
     let good = config_text(&[&fake; 6], &[&fake; 4], &"42".repeat(32));
     // Field checks run in order: these fail before the duplicated backends would.
     let bad = good.replace("minimal_shards = 4", "minimal_shards = 0");
