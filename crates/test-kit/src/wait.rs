@@ -18,6 +18,19 @@ pub fn until(what: &str, timeout: Duration, condition: impl FnMut() -> bool) {
 pub fn until_or(
     what: &str,
     timeout: Duration,
+    condition: impl FnMut() -> bool,
+    context: impl FnOnce() -> String,
+) {
+    until_every(what, timeout, POLL, condition, context);
+}
+
+/// Like [`until_or`], polling every `interval` (for a condition that is costly to ask, e.g.
+/// one that runs a command).
+#[track_caller]
+pub fn until_every(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
     mut condition: impl FnMut() -> bool,
     context: impl FnOnce() -> String,
 ) {
@@ -30,7 +43,7 @@ pub fn until_or(
             }
             panic!("timed out waiting for {what} ({timeout:?}); {context}");
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(interval);
     }
 }
 
@@ -49,9 +62,28 @@ pub fn until_some<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
 /// `timeout` (the child is left running: its owner's drop kills it).
 #[track_caller]
 pub fn exit(what: &str, child: &mut Child, timeout: Duration) -> ExitStatus {
-    until_some(&format!("{what} to exit"), timeout, || {
-        child.try_wait().expect("wait for child")
-    })
+    exit_or(what, child, timeout, String::new)
+}
+
+/// Like [`exit`], with `context()` (e.g. the child's log) appended to the panic message.
+#[track_caller]
+pub fn exit_or(
+    what: &str,
+    child: &mut Child,
+    timeout: Duration,
+    context: impl FnOnce() -> String,
+) -> ExitStatus {
+    let mut status = None;
+    until_or(
+        &format!("{what} to exit"),
+        timeout,
+        || {
+            status = child.try_wait().expect("wait for child");
+            status.is_some()
+        },
+        context,
+    );
+    status.expect("the child exited")
 }
 
 #[cfg(test)]
