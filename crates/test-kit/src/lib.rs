@@ -1,6 +1,5 @@
 //! Shared test fixtures of the workspace's test suites: real servers ([`zdb::TestZdb`], an
-//! in-process zdb on loopback), mounts ([`mount`]: is a path mounted, wait for it, detach
-//! it), readiness waits ([`wait`]: bounded polls with a clear panic message, never a fixed
+//! in-process zdb on loopback), mounts ([`mount`]: is a path mounted, wait for it), readiness waits ([`wait`]: bounded polls with a clear panic message, never a fixed
 //! sleep that hopes), free ports ([`net`]) and metric scrapes ([`metrics`]). The WAN test
 //! rig will join it later.
 //!

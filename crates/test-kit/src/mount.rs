@@ -1,8 +1,6 @@
 //! Mount points: whether a path is one (per `/proc/self/mountinfo`), waiting for it to
-//! become or stop being one, and detaching it.
+//! become or stop being one. (Detaching one is `zdbfs::lazy_umount`.)
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,19 +56,6 @@ pub fn wait_mounted(path: &Path, want: bool) {
     );
 }
 
-/// Detach the mount at `path` (`umount -l`): it goes at once, open files keep working.
-pub fn lazy_unmount(path: &Path) -> std::io::Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-    let r = unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +67,5 @@ mod tests {
         assert!(!is_mounted(dir.path()));
         assert!(!is_live(dir.path(), "zdbfs"));
         wait_mounted(dir.path(), false);
-        assert!(lazy_unmount(dir.path()).is_err());
     }
 }

@@ -8,16 +8,11 @@ use zdb_client::{Client, ClientConfig};
 use zstor::{Config, Error, Store};
 
 mod common;
-use common::{cluster, TestZdb};
+use common::{cluster, sample, TestZdb};
 
 fn sample_file(dir: &Path, len: usize) -> (PathBuf, Vec<u8>) {
-    let mut bytes = vec![0u8; len];
-    rand::rngs::StdRng::seed_from_u64(7).fill_bytes(&mut bytes[..len / 2]);
-    for (i, b) in bytes[len / 2..].iter_mut().enumerate() {
-        *b = b"compressible text "[i % 18];
-    }
     let path = dir.join("input.bin");
-    std::fs::write(&path, &bytes).expect("write input");
+    let bytes = sample(&path, len, 7);
     (path, bytes)
 }
 

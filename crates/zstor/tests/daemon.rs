@@ -112,16 +112,7 @@ fn store_input(s: &Setup, dir: &Path) -> Vec<u8> {
     let mut bytes = vec![0u8; (5 << 20) + 77];
     rand::rngs::StdRng::seed_from_u64(7).fill_bytes(&mut bytes);
     std::fs::write(&input, &bytes).expect("input");
-    let out = zstor(
-        &s.cli_cfg,
-        &[
-            "store",
-            "-f",
-            input.to_str().expect("utf8"),
-            "-k",
-            "/virtualroot/dir",
-        ],
-    );
+    let out = store_file(&s.cli_cfg, &input, "/virtualroot/dir");
     ok(&out);
     assert!(
         !text(&out.stderr).contains("in-process"),
@@ -132,15 +123,10 @@ fn store_input(s: &Setup, dir: &Path) -> Vec<u8> {
 }
 
 fn retrieve_exact(s: &Setup, out: &Path, bytes: &[u8]) {
-    ok(&zstor(
+    ok(&retrieve_file(
         &s.cli_cfg,
-        &[
-            "retrieve",
-            "-f",
-            "/virtualroot/dir/input.bin",
-            "-o",
-            out.to_str().expect("utf8"),
-        ],
+        "/virtualroot/dir/input.bin",
+        &out,
     ));
     assert!(std::fs::read(out).expect("retrieved") == bytes);
 }

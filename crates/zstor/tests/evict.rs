@@ -218,16 +218,7 @@ fn monitor_keeps_the_data_dir_under_its_limit() {
     std::fs::create_dir_all(&out).expect("out dir");
     for (i, name) in ["a/d0", "a/d1", "b/d0"].into_iter().enumerate() {
         let dst = out.join(i.to_string());
-        ok(&zstor(
-            &f.cli_cfg,
-            &[
-                "retrieve",
-                "-f",
-                &f.path_str(name),
-                "-o",
-                dst.to_str().expect("utf8"),
-            ],
-        ));
+        ok(&retrieve_file(&f.cli_cfg, &f.path_str(name), &dst));
         assert!(
             std::fs::read(&dst).expect(name) == f.bytes(name),
             "{name} differs"

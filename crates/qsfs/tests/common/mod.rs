@@ -109,7 +109,7 @@ impl Drop for Qsfs {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
-            let _ = test_kit::mount::lazy_unmount(&self.mount);
+            let _ = zdbfs::lazy_umount(&self.mount);
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod run;
 
 use std::path::Path;
 
+use rand::{RngCore, SeedableRng};
+
 pub use test_kit::zdb::TestZdb;
 use zdb_client::{Client, ClientConfig};
 
@@ -65,4 +67,15 @@ pub fn config_text(data: &[&TestZdb], meta: &[&TestZdb], key: &str) -> String {
         );
     }
     s
+}
+
+/// `len` bytes, half seeded random, half compressible text, written to `path`.
+pub fn sample(path: &Path, len: usize, seed: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut bytes[..len / 2]);
+    for (i, b) in bytes[len / 2..].iter_mut().enumerate() {
+        *b = b"compressible text "[i % 18];
+    }
+    std::fs::write(path, &bytes).expect("write sample");
+    bytes
 }

@@ -40,6 +40,18 @@ pub fn run(mut cmd: Command) -> Output {
     }
 }
 
+/// `zstor -c config store -f <file> -k <key_dir>`.
+pub fn store_file(config: &Path, file: &Path, key_dir: &str) -> Output {
+    let file = file.to_str().expect("utf8");
+    zstor(config, &["store", "-f", file, "-k", key_dir])
+}
+
+/// `zstor -c config retrieve -f <key> -o <out>`.
+pub fn retrieve_file(config: &Path, key: &str, out: &Path) -> Output {
+    let out = out.to_str().expect("utf8");
+    zstor(config, &["retrieve", "-f", key, "-o", out])
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
