@@ -8,14 +8,16 @@ use common::*;
 
 /// Wait until no checkpoint is staged or uploading.
 fn wait_uploads_done(root: &std::path::Path) {
-    wait_for(
-        std::time::Duration::from_secs(60),
+    wait::until_every(
         "uploads to finish",
+        std::time::Duration::from_secs(60),
+        STATUS_POLL,
         || {
             let s: serde_json::Value =
                 serde_json::from_str(&qsfs_cmd(root, &["status", "--json"])).unwrap();
             s["offload"]["pending"] == 0
         },
+        String::new,
     );
 }
 

@@ -59,14 +59,16 @@ fn offload_evict_lose_backends_restore() {
         .count();
     assert_eq!(down, M, "{metrics}");
     assert!(metrics.contains("zdbfs_reads_total "), "{metrics}");
-    wait_for(
-        Duration::from_secs(60),
+    wait::until_every(
         "the health probe to mark them down",
+        Duration::from_secs(60),
+        STATUS_POLL,
         || {
             let status: serde_json::Value =
                 serde_json::from_str(&qsfs_cmd(root, &["status", "--json"])).unwrap();
             status["repair"]["down"].as_array().unwrap().len() == M
         },
+        String::new,
     );
     assert!(
         scrape_metrics(root).contains("zstor_repair"),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::wait_for;
+use common::wait;
 
 fn sibling(name: &str) -> PathBuf {
     let p = Path::new(common::BIN).with_file_name(name);
@@ -31,23 +31,10 @@ impl Drop for Kill {
     }
 }
 
-/// `n` distinct free ports (all bound at once, so none is handed out twice).
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
 fn connect(port: u16) -> TcpStream {
-    let mut stream = None;
-    wait_for(Duration::from_secs(30), "the server to listen", || {
-        stream = TcpStream::connect(("127.0.0.1", port)).ok();
-        stream.is_some()
-    });
-    stream.unwrap()
+    wait::until_some("the server to listen", Duration::from_secs(30), || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    })
 }
 
 /// Send one command, read one reply: `Ok(Some(bytes))` for a bulk or status, `Ok(None)` for a
@@ -143,7 +130,7 @@ fn value(i: u32) -> Vec<u8> {
 fn zdb_hook_offloads_closed_segments_and_fetches_them_back() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let mut ports = free_ports(11);
+    let mut ports = test_kit::net::free_ports(11);
     let zdb_port = ports.pop().unwrap();
     let _backends: Vec<Kill> = ports
         .iter()
@@ -180,21 +167,24 @@ fn zdb_hook_offloads_closed_segments_and_fetches_them_back() {
             .output()
             .unwrap()
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let check = zstor(&["check", "-f", d0.to_str().unwrap()]);
-        if check.status.success() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            panic!(
-                "the hook did not store d0: {}\nzdb log:\n{}",
-                String::from_utf8_lossy(&check.stderr),
+    let last_error = std::cell::RefCell::new(String::new());
+    wait::until_every(
+        "the hook to store d0",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let check = zstor(&["check", "-f", d0.to_str().unwrap()]);
+            *last_error.borrow_mut() = String::from_utf8_lossy(&check.stderr).into_owned();
+            check.status.success()
+        },
+        || {
+            format!(
+                "{}\nzdb log:\n{}",
+                last_error.borrow(),
                 std::fs::read_to_string(root.join("zdb.log")).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+            )
+        },
+    );
 
     // Lose d0 locally while zdb is down; a read after the restart fetches it back.
     drop(c);

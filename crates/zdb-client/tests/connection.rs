@@ -206,11 +206,8 @@ async fn protocol_error_in_reply() {
 
 #[tokio::test]
 async fn connect_failure_is_an_error_not_a_hang() {
-    // Bind then drop a listener to get a port nobody listens on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A free port: bound, then released, so nobody listens on it.
+    let port = test_kit::net::free_port();
     let ep = Endpoint::Tcp(format!("127.0.0.1:{port}"));
     let e = Connection::connect_with(&ep, &quick()).await.unwrap_err();
     assert!(matches!(e, ClientError::Io(_)), "{e:?}");

@@ -6,36 +6,21 @@
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use test_kit::zdb::TestZdb;
 use zdb_client::{Client, ClientConfig, Endpoint};
 
-/// The server under test: `$ZDB_TEST_ENDPOINT`, or an in-process `zdb` on 127.0.0.1.
+/// The server under test: `$ZDB_TEST_ENDPOINT`, or an in-process `zdb` on 127.0.0.1 that
+/// lives as long as the test process (a static is never dropped).
 fn endpoint() -> Endpoint {
-    static ADDR: OnceLock<String> = OnceLock::new();
-    let addr = ADDR.get_or_init(|| match std::env::var("ZDB_TEST_ENDPOINT") {
-        Ok(e) => e,
-        Err(_) => start_server(),
-    });
-    addr.parse().expect("valid endpoint")
-}
-
-/// Start our server on a runtime of its own that lives as long as the test process.
-fn start_server() -> String {
-    let dir = tempfile::tempdir().expect("tempdir").keep();
-    let mut config = zdb_server::ServerConfig::new(dir.join("data"), dir.join("index"));
-    config.listen = "127.0.0.1".into();
-    config.port = 0;
-    config.admin = Some("admin".into());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        rt.block_on(async move {
-            let server = zdb_server::Server::bind(config).await.expect("bind");
-            tx.send(server.local_addr().expect("tcp address"))
-                .expect("report address");
-            server.run().await.expect("serve");
-        });
-    });
-    rx.recv().expect("server address").to_string()
+    static OURS: OnceLock<TestZdb> = OnceLock::new();
+    match std::env::var("ZDB_TEST_ENDPOINT") {
+        Ok(e) => e.parse().expect("valid endpoint"),
+        Err(_) => OURS
+            .get_or_init(|| TestZdb::options().admin("admin").start())
+            .addr
+            .parse()
+            .expect("valid endpoint"),
+    }
 }
 
 fn admin_password() -> String {

@@ -76,7 +76,7 @@ fn kill9_with_sync_keeps_every_acknowledged_write() {
         acked
     });
     // Let a few hundred writes through, then kill mid-stream.
-    eventually("some writes", || {
+    wait::until("some writes", WAIT, || {
         let mut r = Raw::connect(port);
         matches!(r.cmd(&["DBSIZE"]), Frame::Integer(n) if n >= 200)
     });
@@ -113,7 +113,7 @@ fn hooks_run_with_argv_and_are_listed() {
     assert_eq!(r.cmd(&["NSJUMP"]), ok());
     let (i0, i1) = (index.join("default/i0"), index.join("default/i1"));
     let (d0, d1) = (data.join("default/d0"), data.join("default/d1"));
-    eventually("jump hooks", || {
+    wait::until("jump hooks", WAIT, || {
         let l = log_lines(&log);
         l.iter().any(|x| {
             x.starts_with(&format!(
@@ -134,7 +134,7 @@ fn hooks_run_with_argv_and_are_listed() {
     assert!(!dirty.contains(&int(0)), "{dirty:?}");
     assert_eq!(r.cmd(&["NSNEW", "made"]), ok());
     assert_eq!(r.cmd(&["NSSET", "made", "public", "0"]), ok());
-    eventually("namespace hooks", || {
+    wait::until("namespace hooks", WAIT, || {
         let l = log_lines(&log);
         l.contains(&format!("namespace-created {instance} made"))
             && l.contains(&format!("namespace-updated {instance} made"))
@@ -157,7 +157,7 @@ fn hooks_run_with_argv_and_are_listed() {
     assert!(z.stop().success());
     let l = log_lines(&log);
     assert!(l.contains(&format!("close {instance}")), "{l:?}");
-    eventually("namespace-closing", || {
+    wait::until("namespace-closing", WAIT, || {
         log_lines(&log)
             .iter()
             .any(|x| x.starts_with("namespace-closing "))
@@ -197,7 +197,9 @@ fn rotate_jumps_old_segments() {
     let z = Zdb::start(&["--rotate", "1", "--synctime", "1"]);
     let mut r = z.raw();
     r.cmd(&["SET", "k", "v"]);
-    eventually("rotation", || z.data_dir().join("default/d1").exists());
+    wait::until("rotation", WAIT, || {
+        z.data_dir().join("default/d1").exists()
+    });
     assert_eq!(r.cmd(&["GET", "k"]), bulk("v"));
 }
 
@@ -295,11 +297,7 @@ fn dump_prints_namespaces() {
 #[test]
 fn background_detaches_once_ready() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let logfile = tmp.path().join("zdb.log");
     let out = zdb()
         .args([
@@ -336,10 +334,10 @@ fn background_detaches_once_ready() {
     unsafe {
         libc::kill(pid, libc::SIGTERM);
     }
-    eventually("daemon exit", || {
+    wait::until("daemon exit", WAIT, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
     });
-    eventually("log written", || {
+    wait::until("log written", WAIT, || {
         std::fs::read_to_string(&logfile).is_ok_and(|l| l.contains("shutting down"))
     });
 }
@@ -373,7 +371,7 @@ fn missing_data_hook_restores_an_offloaded_segment() {
 
     assert_eq!(r.cmd(&["EXISTS", "old"]), int(1), "the index alone answers");
     // Handles of closed segments are released every second; then the read goes to the hook.
-    eventually("missing-data hook", || {
+    wait::until("missing-data hook", WAIT, || {
         assert_eq!(r.cmd(&["GET", "old"]), bulk("in segment zero"));
         log_lines(&log)
             .iter()

@@ -182,15 +182,8 @@ fn sigterm_flushes_everything() {
     }
     // SAFETY: signalling our own child.
     unsafe { libc::kill(d.child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = d.child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "zdbfs did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = test_kit::wait::exit("zdbfs (SIGTERM)", &mut d.child, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
     wait_mounted(&mnt, false);
     let t = TestMountAt::new(&mnt, &engine);
     assert!(
@@ -332,14 +325,15 @@ fn background_mode_detaches_once_mounted_and_logs_to_file() {
         zdbfs::lazy_umount(&mnt).unwrap();
     }
     assert!(mounted, "background zdbfs not mounted");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("clean shutdown")
-    {
-        assert!(Instant::now() < deadline, "no clean shutdown in the log");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    test_kit::wait::until(
+        "a clean shutdown in the log",
+        Duration::from_secs(20),
+        || {
+            fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("clean shutdown")
+        },
+    );
 }
 
 #[test]

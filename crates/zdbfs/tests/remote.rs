@@ -10,40 +10,8 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use test_kit::zdb::TestZdb;
 use zdbfs::{MountOptions, Mounted};
-
-/// A zdb server on its own runtime; dropping the runtime kills it (sockets closed at once).
-struct Server {
-    rt: Option<tokio::runtime::Runtime>,
-    port: u16,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        Self::start_on(dir, 0)
-    }
-
-    /// Serve `dir` on `port` (0: any free port).
-    fn start_on(dir: &Path, port: u16) -> Server {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let mut config = zdb_server::ServerConfig::new(dir.join("data"), dir.join("index"));
-        config.listen = "127.0.0.1".into();
-        config.port = port;
-        let server = rt.block_on(zdb_server::Server::bind(config)).expect("bind");
-        let port = server.local_addr().expect("tcp").port();
-        rt.spawn(async move {
-            let r = server.run().await;
-            eprintln!("zdb server ended: {r:?}");
-        });
-        Server { rt: Some(rt), port }
-    }
-
-    fn kill(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
-}
 
 fn mount_remote(mnt: &Path, port: u16) -> Mounted {
     watchdog(mnt);
@@ -78,9 +46,9 @@ impl Drop for Guard<'_> {
 #[test]
 fn remote_backend_persists_and_fails_fast_when_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&dir.path().join("zdb"));
+    let mut server = TestZdb::start_in(&dir.path().join("zdb"));
     let mnt = dir.path().join("mnt");
-    let mut g = Guard(Some(mount_remote(&mnt, server.port)), &mnt);
+    let mut g = Guard(Some(mount_remote(&mnt, server.port())), &mnt);
     fs::create_dir(mnt.join("d")).unwrap();
     fs::write(mnt.join("d/f"), vec![5u8; 300_000]).unwrap();
     File::create(mnt.join("d/g")).unwrap().sync_all().unwrap();
@@ -88,10 +56,11 @@ fn remote_backend_persists_and_fails_fast_when_gone() {
         m.unmount().unwrap();
     }
     wait_mounted(&mnt, false);
-    g.0 = Some(mount_remote(&mnt, server.port));
+    g.0 = Some(mount_remote(&mnt, server.port()));
     assert_eq!(fs::read(mnt.join("d/f")).unwrap(), vec![5u8; 300_000]);
     let mut f = File::create(mnt.join("d/h")).unwrap();
-    // The backend goes away: calls that need it fail with EIO, within a bounded time.
+    // The backend goes away (sockets closed at once, as a crash): calls that need it fail
+    // with EIO, within a bounded time.
     server.kill();
     let start = Instant::now();
     f.write_all(b"data").unwrap();
@@ -113,12 +82,13 @@ fn remote_backend_persists_and_fails_fast_when_gone() {
     drop(f);
 
     // The backend comes back on the same address: the same mount serves again.
-    let _server = Server::start_on(&dir.path().join("zdb"), server.port);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fs::read(mnt.join("d/f")).is_err() {
-        assert!(Instant::now() < deadline, "the mount did not recover");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = TestZdb::options()
+        .dir(&dir.path().join("zdb"))
+        .port(server.port())
+        .start();
+    test_kit::wait::until("the mount to recover", Duration::from_secs(30), || {
+        fs::read(mnt.join("d/f")).is_ok()
+    });
     assert_eq!(fs::read(mnt.join("d/f")).unwrap(), vec![5u8; 300_000]);
     let mut again = File::create(mnt.join("d/after")).unwrap();
     again.write_all(b"back").unwrap();

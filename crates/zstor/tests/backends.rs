@@ -8,40 +8,19 @@ use zdb_client::{Client, ClientConfig};
 use zstor::{Config, Error, Store};
 
 mod common;
-use common::{cluster, config_text, make_namespace, Zdb};
+use common::{cluster, sample, TestZdb};
 
 fn sample_file(dir: &Path, len: usize) -> (PathBuf, Vec<u8>) {
-    let mut bytes = vec![0u8; len];
-    rand::rngs::StdRng::seed_from_u64(7).fill_bytes(&mut bytes[..len / 2]);
-    for (i, b) in bytes[len / 2..].iter_mut().enumerate() {
-        *b = b"compressible text "[i % 18];
-    }
     let path = dir.join("input.bin");
-    std::fs::write(&path, &bytes).expect("write input");
+    let bytes = sample(&path, len, 7);
     (path, bytes)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_retrieve_survives_bitrot_and_two_lost_backends() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut data: Vec<Zdb> = (0..6)
-        .map(|i| Zdb::start(&tmp.path().join(format!("d{i}"))))
-        .collect();
-    let mut meta: Vec<Zdb> = (0..4)
-        .map(|i| Zdb::start(&tmp.path().join(format!("m{i}"))))
-        .collect();
-    for z in &data {
-        make_namespace(&z.addr, "data", "seq").await;
-    }
-    for z in &meta {
-        make_namespace(&z.addr, "meta", "user").await;
-    }
     let key = "42".repeat(32);
-    let text = config_text(
-        &data.iter().collect::<Vec<_>>(),
-        &meta.iter().collect::<Vec<_>>(),
-        &key,
-    );
+    let (mut data, mut meta, text) = cluster(tmp.path(), 6, &key).await;
     let config = Config::from_toml(&text).expect("valid config");
     let store = Store::new(config.clone())
         .expect("store")
@@ -174,7 +153,7 @@ async fn unknown_path_is_not_found() {
 }
 
 /// Live pieces on the data backends (DBSIZE counts entries not deleted).
-async fn live_pieces(data: &[Zdb]) -> u64 {
+async fn live_pieces(data: &[TestZdb]) -> u64 {
     let mut total = 0;
     for z in data {
         let c = Client::new(

@@ -10,7 +10,7 @@ use rand::{RngCore, SeedableRng};
 
 mod common;
 use common::run::*;
-use common::{config_text, Zdb};
+use common::{config_text, sample, TestZdb};
 
 /// The checksum `zstor check` must print: `b2sum -l 128` when installed, else the library's.
 fn expected_sum(path: &Path) -> String {
@@ -30,19 +30,9 @@ fn expected_sum(path: &Path) -> String {
     ))
 }
 
-fn sample(path: &Path, len: usize, seed: u64) -> Vec<u8> {
-    let mut bytes = vec![0u8; len];
-    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut bytes[..len / 2]);
-    for (i, b) in bytes[len / 2..].iter_mut().enumerate() {
-        *b = b"compressible text "[i % 18];
-    }
-    std::fs::write(path, &bytes).expect("write sample");
-    bytes
-}
-
 struct Cluster {
-    data: Vec<Zdb>,
-    _meta: Vec<Zdb>,
+    data: Vec<TestZdb>,
+    _meta: Vec<TestZdb>,
     text: String,
 }
 
@@ -84,16 +74,7 @@ fn store_check_retrieve_status_test_and_failures() {
     // Store a 2-chunk file under the virtual root with -k; quiet when stderr is not a tty.
     let input = tmp.path().join("input.bin");
     let bytes = sample(&input, (5 << 20) + 123, 1);
-    let out = zstor(
-        &config,
-        &[
-            "store",
-            "-f",
-            input.to_str().expect("utf8"),
-            "-k",
-            "/virtualroot/dir",
-        ],
-    );
+    let out = store_file(&config, &input, "/virtualroot/dir");
     ok(&out);
     assert!(
         out.stderr.is_empty(),
@@ -139,15 +120,10 @@ fn store_check_retrieve_status_test_and_failures() {
 
     // `retrieve -o`: byte-exact.
     let out_file = tmp.path().join("out.bin");
-    ok(&zstor(
+    ok(&retrieve_file(
         &config,
-        &[
-            "retrieve",
-            "-f",
-            "/virtualroot/dir/input.bin",
-            "-o",
-            out_file.to_str().expect("utf8"),
-        ],
+        "/virtualroot/dir/input.bin",
+        &out_file,
     ));
     assert_eq!(std::fs::read(&out_file).expect("read out"), bytes);
 
@@ -188,15 +164,10 @@ fn store_check_retrieve_status_test_and_failures() {
         &c.text.replace(&key, &"43".repeat(32)),
     );
     let wrong_out = tmp.path().join("wrong.bin");
-    let err = fails(&zstor(
+    let err = fails(&retrieve_file(
         &wrong,
-        &[
-            "retrieve",
-            "-f",
-            "/virtualroot/dir/input.bin",
-            "-o",
-            wrong_out.to_str().expect("utf8"),
-        ],
+        "/virtualroot/dir/input.bin",
+        &wrong_out,
     ));
     assert!(err.contains("decryption failed"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -261,16 +232,7 @@ fn store_check_retrieve_status_test_and_failures() {
     let err = fails(&zstor(&config, &["test"]));
     assert!(err.contains(&lost) && err.contains("unreachable"), "{err}");
     assert!(err.contains("5 reachable, 6 needed"), "{err}");
-    let err = fails(&zstor(
-        &config,
-        &[
-            "store",
-            "-f",
-            input.to_str().expect("utf8"),
-            "-k",
-            "/virtualroot/again",
-        ],
-    ));
+    let err = fails(&store_file(&config, &input, "/virtualroot/again"));
     assert!(err.contains("5 reachable, 6 needed"), "{err}");
     // Rebuild has nowhere to move the lost shard.
     let err = fails(&zstor(
@@ -290,15 +252,10 @@ fn store_check_retrieve_status_test_and_failures() {
     assert_eq!(down[0]["address"], lost.as_str());
     // Still retrievable from 5 of 6.
     std::fs::remove_file(&out_file).expect("rm");
-    ok(&zstor(
+    ok(&retrieve_file(
         &config,
-        &[
-            "retrieve",
-            "-f",
-            "/virtualroot/dir/input.bin",
-            "-o",
-            out_file.to_str().expect("utf8"),
-        ],
+        "/virtualroot/dir/input.bin",
+        &out_file,
     ));
     assert_eq!(std::fs::read(&out_file).expect("read out"), bytes);
 }
@@ -312,16 +269,7 @@ fn rebuild_moves_lost_shards_repairs_bitrot_and_reencodes() {
     let input = tmp.path().join("input.bin");
     let bytes = sample(&input, (4 << 20) + 4321, 5);
     let name = "/virtualroot/r/input.bin";
-    ok(&zstor(
-        &config,
-        &[
-            "store",
-            "-f",
-            input.to_str().expect("utf8"),
-            "-k",
-            "/virtualroot/r",
-        ],
-    ));
+    ok(&store_file(&config, &input, "/virtualroot/r"));
 
     // Healthy: nothing to do, by path and by raw metadata key.
     let out = ok(&zstor(&config, &["rebuild", "-f", name]));
@@ -356,7 +304,7 @@ fn rebuild_moves_lost_shards_repairs_bitrot_and_reencodes() {
     c.data
         .iter_mut()
         .filter(|z| z.addr == lost1)
-        .for_each(Zdb::stop);
+        .for_each(TestZdb::stop);
     let out = ok(&zstor(&config, &["rebuild", "-f", name]));
     assert!(
         out.contains("3 piece(s) rewritten") && out.contains("[1]"),
@@ -374,22 +322,13 @@ fn rebuild_moves_lost_shards_repairs_bitrot_and_reencodes() {
     c.data
         .iter_mut()
         .filter(|z| z.addr == lost2 || z.addr == lost3)
-        .for_each(Zdb::stop);
+        .for_each(TestZdb::stop);
     let out_file = tmp.path().join("out.bin");
-    ok(&zstor(
-        &config,
-        &[
-            "retrieve",
-            "-f",
-            name,
-            "-o",
-            out_file.to_str().expect("utf8"),
-        ],
-    ));
+    ok(&retrieve_file(&config, name, &out_file));
     assert_eq!(std::fs::read(&out_file).expect("read"), bytes);
 
     // Another code (4+0 over the 4 backends left): re-encoded, and still byte-exact.
-    let live: Vec<&Zdb> = c
+    let live: Vec<&TestZdb> = c
         .data
         .iter()
         .filter(|z| ![&lost1, &lost2, &lost3].contains(&&z.addr))
@@ -422,16 +361,7 @@ fn rebuild_moves_lost_shards_repairs_bitrot_and_reencodes() {
     let out = ok(&zstor(&smaller, &["rebuild", "-f", name]));
     assert!(out.contains("re-encoded"), "{out}");
     std::fs::remove_file(&out_file).expect("rm");
-    ok(&zstor(
-        &smaller,
-        &[
-            "retrieve",
-            "-f",
-            name,
-            "-o",
-            out_file.to_str().expect("utf8"),
-        ],
-    ));
+    ok(&retrieve_file(&smaller, name, &out_file));
     assert_eq!(std::fs::read(&out_file).expect("read"), bytes);
     let sum = ok(&zstor(&smaller, &["check", "-f", name]));
     assert_eq!(sum.trim(), expected_sum(&input));
@@ -440,7 +370,7 @@ fn rebuild_moves_lost_shards_repairs_bitrot_and_reencodes() {
 #[test]
 fn bad_config_names_the_field() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let fake = Zdb::start(&tmp.path().join("z"));
+    let fake = TestZdb::start_in(&tmp.path().join("z"));
     let good = config_text(&[&fake; 6], &[&fake; 4], &"42".repeat(32));
     // Field checks run in order: these fail before the duplicated backends would.
     let bad = good.replace("minimal_shards = 4", "minimal_shards = 0");

@@ -7,13 +7,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use rand::{RngCore, SeedableRng};
 
 mod common;
 use common::run::*;
-use common::Zdb;
+use common::TestZdb;
 
 /// The daemon; killed if the test fails before stopping it.
 struct Daemon {
@@ -39,8 +38,8 @@ fn signal(pid: u32, sig: &str) {
 }
 
 struct Setup {
-    data: Vec<Zdb>,
-    _meta: Vec<Zdb>,
+    data: Vec<TestZdb>,
+    _meta: Vec<TestZdb>,
     rt: tokio::runtime::Runtime,
     port: u16,
     socket: PathBuf,
@@ -56,10 +55,7 @@ struct Setup {
 fn setup(dir: &Path, data_backends: usize) -> Setup {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (data, meta, base) = rt.block_on(common::cluster(dir, data_backends, &"42".repeat(32)));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = test_kit::net::free_port();
     let socket = dir.join("zstor.sock");
     let pid_file = dir.join("zstor.pid");
     let good = format!(
@@ -106,7 +102,7 @@ fn start_daemon(s: &Setup, scrub_secs: &str) -> (Daemon, u32) {
     wait_for("the socket", &s.log, || {
         std::os::unix::net::UnixStream::connect(&s.socket).is_ok()
     });
-    wait_for("/metrics", &s.log, || get_metrics(s.port).is_some());
+    wait_for("/metrics", &s.log, || scrape(s.port).is_some());
     (daemon, pid)
 }
 
@@ -116,16 +112,7 @@ fn store_input(s: &Setup, dir: &Path) -> Vec<u8> {
     let mut bytes = vec![0u8; (5 << 20) + 77];
     rand::rngs::StdRng::seed_from_u64(7).fill_bytes(&mut bytes);
     std::fs::write(&input, &bytes).expect("input");
-    let out = zstor(
-        &s.cli_cfg,
-        &[
-            "store",
-            "-f",
-            input.to_str().expect("utf8"),
-            "-k",
-            "/virtualroot/dir",
-        ],
-    );
+    let out = store_file(&s.cli_cfg, &input, "/virtualroot/dir");
     ok(&out);
     assert!(
         !text(&out.stderr).contains("in-process"),
@@ -136,15 +123,10 @@ fn store_input(s: &Setup, dir: &Path) -> Vec<u8> {
 }
 
 fn retrieve_exact(s: &Setup, out: &Path, bytes: &[u8]) {
-    ok(&zstor(
+    ok(&retrieve_file(
         &s.cli_cfg,
-        &[
-            "retrieve",
-            "-f",
-            "/virtualroot/dir/input.bin",
-            "-o",
-            out.to_str().expect("utf8"),
-        ],
+        "/virtualroot/dir/input.bin",
+        &out,
     ));
     assert!(std::fs::read(out).expect("retrieved") == bytes);
 }
@@ -191,7 +173,7 @@ fn monitor_serves_the_cli_repairs_reloads_and_drains() {
 
     // store / check / retrieve through the daemon.
     let bytes = store_input(&s, dir);
-    let m = get_metrics(port).expect("metrics");
+    let m = scrape(port).expect("metrics");
     assert_eq!(value(&m, "zstor_requests_total{op=\"store\"}"), Some(1.0));
     assert_eq!(value(&m, "zstor_bytes_in_total"), Some(bytes.len() as f64));
     assert_eq!(
@@ -206,7 +188,7 @@ fn monitor_serves_the_cli_repairs_reloads_and_drains() {
     ));
     assert_eq!(sum.trim(), want);
     retrieve_exact(&s, &dir.join("out/first.bin"), &bytes);
-    let m = get_metrics(port).expect("metrics");
+    let m = scrape(port).expect("metrics");
     assert_eq!(
         value(&m, "zstor_requests_total{op=\"retrieve\"}"),
         Some(1.0)
@@ -333,14 +315,7 @@ fn monitor_serves_the_cli_repairs_reloads_and_drains() {
     // SIGTERM: exit 0, socket and pid file removed.
     signal(pid, "TERM");
     let mut child = daemon.child.take().expect("child");
-    let deadline = Instant::now() + WAIT_LIMIT;
-    let code = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "monitor did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = test_kit::wait::exit("monitor (SIGTERM)", &mut child, WAIT_LIMIT);
     assert!(code.success(), "monitor exit: {code}");
     assert!(!socket.exists(), "socket removed");
     assert!(!pid_file.exists(), "pid file removed");
@@ -489,23 +464,10 @@ fn sigterm_finishes_an_in_flight_store() {
     });
     signal(pid, "TERM");
     let mut child = daemon.child.take().expect("child");
-    let deadline = Instant::now() + WAIT_LIMIT;
-    let code = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "monitor did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = test_kit::wait::exit("monitor (SIGTERM)", &mut child, WAIT_LIMIT);
     assert!(code.success(), "monitor exit: {code}");
-    let deadline = Instant::now() + WAIT_LIMIT;
-    let out = loop {
-        if store.try_wait().expect("wait").is_some() {
-            break store.wait_with_output().expect("store output");
-        }
-        assert!(Instant::now() < deadline, "store did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    test_kit::wait::exit("the store", &mut store, WAIT_LIMIT);
+    let out = store.wait_with_output().expect("store output");
     ok(&out);
     assert!(
         !text(&out.stderr).contains("in-process"),
@@ -562,11 +524,11 @@ fn metrics_carry_the_statistics_of_the_zdbfs_mount() {
     std::fs::write(&s.daemon_cfg, config).expect("config");
     let (_daemon, _) = start_daemon(&s, "0");
     wait_for("zdbfs statistics on /metrics", &s.log, || {
-        get_metrics(s.port)
+        scrape(s.port)
             .and_then(|m| value(&m, "fs_bytes_written"))
             .is_some_and(|v| v >= 200_000.0)
     });
-    let m = get_metrics(s.port).expect("metrics");
+    let m = scrape(s.port).expect("metrics");
     assert!(
         value(&m, "fs_syscalls{syscall=\"write\"}").is_some_and(|v| v >= 1.0),
         "{m}"

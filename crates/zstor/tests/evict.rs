@@ -13,7 +13,7 @@ use rand::{RngCore, SeedableRng};
 
 mod common;
 use common::run::*;
-use common::{config_text, make_namespace, Zdb};
+use common::{cluster, TestZdb};
 
 const KIB: usize = 1024;
 
@@ -45,8 +45,8 @@ fn age(path: &Path, age_secs: u64) {
 }
 
 struct Fixture {
-    data: Vec<Zdb>,
-    _meta: Vec<Zdb>,
+    data: Vec<TestZdb>,
+    _meta: Vec<TestZdb>,
     dir: std::path::PathBuf,
     cache: std::path::PathBuf,
     port: u16,
@@ -97,32 +97,11 @@ impl Fixture {
 /// it. `a/d0` and `a/d1` are stored beforehand, then `a/d1` changes; `b/d0` is never stored.
 fn fixture(dir: &Path) -> Fixture {
     let dir = dir.canonicalize().expect("canonical tempdir");
-    let data: Vec<Zdb> = (0..6)
-        .map(|i| Zdb::start(&dir.join(format!("z{i}"))))
-        .collect();
-    let meta: Vec<Zdb> = (0..4)
-        .map(|i| Zdb::start(&dir.join(format!("m{i}"))))
-        .collect();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        for z in &data {
-            make_namespace(&z.addr, "data", "seq").await;
-        }
-        for z in &meta {
-            make_namespace(&z.addr, "meta", "user").await;
-        }
-    });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let (data, meta, base) = rt.block_on(cluster(&dir, 6, &"42".repeat(32)));
+    let port = test_kit::net::free_port();
     let cache = dir.join("cache");
-    let base = config_text(
-        &data.iter().collect::<Vec<_>>(),
-        &meta.iter().collect::<Vec<_>>(),
-        &"42".repeat(32),
-    )
-    .replace(
+    let base = base.replace(
         "root = \"/virtualroot\"",
         &format!("root = \"{}\"", dir.display()),
     );
@@ -239,16 +218,7 @@ fn monitor_keeps_the_data_dir_under_its_limit() {
     std::fs::create_dir_all(&out).expect("out dir");
     for (i, name) in ["a/d0", "a/d1", "b/d0"].into_iter().enumerate() {
         let dst = out.join(i.to_string());
-        ok(&zstor(
-            &f.cli_cfg,
-            &[
-                "retrieve",
-                "-f",
-                &f.path_str(name),
-                "-o",
-                dst.to_str().expect("utf8"),
-            ],
-        ));
+        ok(&retrieve_file(&f.cli_cfg, &f.path_str(name), &dst));
         assert!(
             std::fs::read(&dst).expect(name) == f.bytes(name),
             "{name} differs"

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use test_kit::wait;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_qsfs");
 /// The 4+2 code of the embedded default.
@@ -39,16 +41,25 @@ impl Qsfs {
             mount,
             log,
         };
-        let deadline = Instant::now() + Duration::from_secs(120);
         // The binary prints this line once its mount answers (a dead mount of a crashed
         // run may still look mounted for a moment).
-        while !(q.log_text().contains("qsfs: mounted at") && is_mounted(&q.mount)) {
-            if let Some(status) = q.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("qsfs exited ({status}):\n{}", q.log_text());
-            }
-            assert!(Instant::now() < deadline, "no mount:\n{}", q.log_text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let log = q.log.clone();
+        wait::until_or(
+            "the qsfs mount",
+            Duration::from_secs(120),
+            || {
+                if let Some(status) = q.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!("qsfs exited ({status}):\n{}", q.log_text());
+                }
+                q.log_text().contains("qsfs: mounted at") && is_mounted(&q.mount)
+            },
+            || {
+                format!(
+                    "log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            },
+        );
         q
     }
 
@@ -74,9 +85,9 @@ impl Qsfs {
     pub fn stop(mut self, backends_down: bool) {
         self.signal(libc::SIGTERM);
         if backends_down {
-            wait_for(
-                Duration::from_secs(120),
+            wait::until(
                 "qsfs to report staged checkpoints",
+                Duration::from_secs(120),
                 || {
                     self.log_text()
                         .contains("checkpoints waiting for the backends")
@@ -85,18 +96,9 @@ impl Qsfs {
             self.signal(libc::SIGTERM);
         }
         let mut child = self.child.take().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "qsfs did not stop:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = wait::exit_or("qsfs", &mut child, Duration::from_secs(120), || {
+            format!("log:\n{}", self.log_text())
+        });
         assert!(status.success(), "qsfs failed:\n{}", self.log_text());
         assert!(!is_mounted(&self.mount));
     }
@@ -107,31 +109,18 @@ impl Drop for Qsfs {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
-            let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+            let _ = zdbfs::lazy_umount(&self.mount);
         }
     }
 }
 
 /// A live zdbfs mount at `path` (a dead one left by a crash fails `stat` with ENOTCONN).
 pub fn is_mounted(path: &Path) -> bool {
-    let Ok(abs) = std::fs::canonicalize(path) else {
-        return false;
-    };
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let abs = abs.to_string_lossy();
-    let listed = mounts
-        .lines()
-        .any(|l| l.split(' ').nth(4) == Some(&*abs) && l.contains("zdbfs"));
-    listed && std::fs::metadata(path).is_ok()
+    test_kit::mount::is_live(path, "zdbfs")
 }
 
-pub fn wait_for(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How often a wait that runs `qsfs status` asks.
+pub const STATUS_POLL: Duration = Duration::from_millis(50);
 
 pub fn qsfs_cmd(root: &Path, args: &[&str]) -> String {
     let out = Command::new(BIN)
@@ -217,7 +206,7 @@ pub fn kill_data_backends(root: &Path, which: std::ops::Range<usize>) {
             .unwrap();
         // SAFETY: kill(2) of a stand-in this test's qsfs started.
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        wait_for(Duration::from_secs(30), "the backend to die", || {
+        wait::until("the backend to die", Duration::from_secs(30), || {
             // SAFETY: signal 0 only checks the pid exists.
             let gone = unsafe { libc::kill(pid, 0) != 0 };
             gone || std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -247,7 +236,6 @@ pub fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The body of `GET /metrics` from the qsfs of `root`'s embedded default.
 pub fn scrape_metrics(root: &Path) -> String {
-    use std::io::{Read, Write};
     let config = std::fs::read_to_string(root.join("qsfs-data/qsfs.toml")).unwrap();
     let port: u16 = config
         .lines()
@@ -256,17 +244,7 @@ pub fn scrape_metrics(root: &Path) -> String {
         .trim()
         .parse()
         .unwrap();
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out
+    test_kit::metrics::scrape(port).unwrap_or_else(|| panic!("no 200 on :{port}/metrics"))
 }
 
 /// The manifest of `root`'s embedded default (its local copy).

@@ -1,15 +1,18 @@
-//! Test harness: start the real `zdb` binary on 127.0.0.1 with temp dirs, wait for readiness
-//! by polling (no fixed sleeps), talk to it with the `redis` crate or a raw RESP client, and
-//! kill it on drop.
+//! Test harness: start the real `zdb` binary (this crate's own; other suites use test-kit's
+//! in-process server) on 127.0.0.1 with temp dirs, wait for readiness by polling (test-kit's
+//! waits, no fixed sleeps), talk to it with the `redis` crate or a raw RESP client, and kill
+//! it on drop.
 #![allow(dead_code)]
 
 use bytes::BytesMut;
 use resp::{Frame, Limits};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+pub use test_kit::net::free_port;
+pub use test_kit::wait;
 
 /// How long a start may take (debug builds on a busy machine).
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -22,14 +25,6 @@ pub struct Zdb {
     args: Vec<String>,
     /// Removed on drop (after the process is killed).
     tmp: Option<tempfile::TempDir>,
-}
-
-/// A free TCP port on 127.0.0.1 (bound then released; start retries on a race).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// One PING round trip on a fresh connection.
@@ -87,25 +82,22 @@ impl Zdb {
             .spawn()
             .expect("spawn zdb");
         self.child = Some(child);
-        let deadline = Instant::now() + START_DEADLINE;
-        while Instant::now() < deadline {
-            if let Some(st) = self
+        let mut exited = None;
+        // The port is bound before the engine opens and the ready hook runs: ready means a
+        // PING is answered.
+        wait::until("zdb to answer PING", START_DEADLINE, || {
+            exited = self
                 .child
                 .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                eprintln!("zdb exited during start: {st}");
-                self.child = None;
-                return false;
-            }
-            // The port is bound before the engine opens and the ready hook runs: ready means
-            // a PING is answered.
-            if ping(self.port) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+                .and_then(|c| c.try_wait().ok().flatten());
+            exited.is_some() || ping(self.port)
+        });
+        if let Some(st) = exited {
+            eprintln!("zdb exited during start: {st}");
+            self.child = None;
+            return false;
         }
-        panic!("zdb not ready within {START_DEADLINE:?}");
+        true
     }
 
     /// Restart on the same directories and flags (after stop or kill).
@@ -139,14 +131,7 @@ impl Zdb {
         unsafe {
             libc::kill(child.id() as i32, libc::SIGTERM);
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = child.try_wait().expect("wait") {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "zdb did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait::exit("zdb (SIGTERM)", &mut child, Duration::from_secs(30))
     }
 
     /// SIGKILL and reap.
@@ -341,14 +326,5 @@ pub fn id(n: u64) -> Vec<u8> {
     n.to_le_bytes().to_vec()
 }
 
-/// Poll `cond` until true or the deadline passes.
-pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out waiting for {what}");
-}
+/// Bound of a test's wait for something to happen (`wait::until(what, WAIT, …)`).
+pub const WAIT: Duration = Duration::from_secs(20);

@@ -5,7 +5,7 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zdbfs::{MountOptions, Mounted};
 
 /// A mount of the in-process engine under a temp dir.
@@ -117,27 +117,8 @@ pub fn watchdog(mnt: &Path) {
     }
 }
 
-/// Whether `path` is a mount point (per /proc/self/mountinfo).
-pub fn is_mounted(path: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = path.to_string_lossy();
-    info.lines()
-        .any(|l| l.split(' ').nth(4).is_some_and(|m| m == want))
-}
-
-/// Poll (bounded) until `path` is (or is no longer) a mount point.
-pub fn wait_mounted(path: &Path, want: bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while is_mounted(path) != want {
-        assert!(
-            Instant::now() < deadline,
-            "mount state of {path:?} never became {want}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+/// Whether `path` is a mount point, and the bounded wait until it is (or is no longer) one.
+pub use test_kit::mount::{is_mounted, wait_mounted};
 
 /// `f_type` of a FUSE filesystem in statfs(2).
 pub const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: in-process zdb servers and configs.
+//! Helpers shared by the integration tests: clusters of in-process zdb servers (test-kit's
+//! [`TestZdb`]) and configs for them.
 
 #![allow(dead_code)]
 
@@ -6,51 +7,10 @@ pub mod run;
 
 use std::path::Path;
 
+use rand::{RngCore, SeedableRng};
+
+pub use test_kit::zdb::TestZdb;
 use zdb_client::{Client, ClientConfig};
-
-pub struct Zdb {
-    pub addr: String,
-    shutdown: zdb_server::ShutdownHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Zdb {
-    /// Start a server on its own runtime and thread.
-    pub fn start(dir: &Path) -> Zdb {
-        let mut config = zdb_server::ServerConfig::new(dir.join("data"), dir.join("index"));
-        config.listen = "127.0.0.1".into();
-        config.port = 0;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().expect("runtime");
-            rt.block_on(async move {
-                let server = zdb_server::Server::bind(config).await.expect("bind");
-                let addr = server.local_addr().expect("tcp address");
-                tx.send((addr, server.shutdown_handle())).expect("report");
-                server.run().await.expect("serve");
-            });
-        });
-        let (addr, shutdown) = rx.recv().expect("server started");
-        Zdb {
-            addr: addr.to_string(),
-            shutdown,
-            thread: Some(thread),
-        }
-    }
-
-    pub fn stop(&mut self) {
-        self.shutdown.shutdown();
-        if let Some(t) = self.thread.take() {
-            t.join().expect("server thread");
-        }
-    }
-}
-
-impl Drop for Zdb {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 pub async fn make_namespace(addr: &str, name: &str, mode: &str) {
     let c = Client::connect(ClientConfig::new(addr.parse().expect("endpoint")))
@@ -62,12 +22,12 @@ pub async fn make_namespace(addr: &str, name: &str, mode: &str) {
 
 /// `data` data backends (sequential namespace `data`) and 4 metadata backends (user
 /// namespace `meta`) started under `dir`, and a config for them with data key `key`.
-pub async fn cluster(dir: &Path, data: usize, key: &str) -> (Vec<Zdb>, Vec<Zdb>, String) {
-    let data: Vec<Zdb> = (0..data)
-        .map(|i| Zdb::start(&dir.join(format!("d{i}"))))
+pub async fn cluster(dir: &Path, data: usize, key: &str) -> (Vec<TestZdb>, Vec<TestZdb>, String) {
+    let data: Vec<TestZdb> = (0..data)
+        .map(|i| TestZdb::start_in(&dir.join(format!("d{i}"))))
         .collect();
-    let meta: Vec<Zdb> = (0..4)
-        .map(|i| Zdb::start(&dir.join(format!("m{i}"))))
+    let meta: Vec<TestZdb> = (0..4)
+        .map(|i| TestZdb::start_in(&dir.join(format!("m{i}"))))
         .collect();
     for z in &data {
         make_namespace(&z.addr, "data", "seq").await;
@@ -83,7 +43,7 @@ pub async fn cluster(dir: &Path, data: usize, key: &str) -> (Vec<Zdb>, Vec<Zdb>,
     (data, meta, text)
 }
 
-pub fn config_text(data: &[&Zdb], meta: &[&Zdb], key: &str) -> String {
+pub fn config_text(data: &[&TestZdb], meta: &[&TestZdb], key: &str) -> String {
     let mut s = format!(
         "minimal_shards = 4\nexpected_shards = 6\nredundant_groups = 0\nredundant_nodes = 0\n\
          root = \"/virtualroot\"\n\
@@ -107,4 +67,15 @@ pub fn config_text(data: &[&Zdb], meta: &[&Zdb], key: &str) -> String {
         );
     }
     s
+}
+
+/// `len` bytes, half seeded random, half compressible text, written to `path`.
+pub fn sample(path: &Path, len: usize, seed: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut bytes[..len / 2]);
+    for (i, b) in bytes[len / 2..].iter_mut().enumerate() {
+        *b = b"compressible text "[i % 18];
+    }
+    std::fs::write(path, &bytes).expect("write sample");
+    bytes
 }

@@ -1,11 +1,13 @@
 //! Running the real `zstor` binary from tests: bounded runs, output checks, polling, and
-//! scraping the daemon's `/metrics`.
+//! scraping the daemon's `/metrics` (test-kit's scrape).
 
-use std::io::{Read, Write};
+#[allow(unused_imports)] // each test binary uses a part
+pub use test_kit::metrics::{scrape, value};
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const RUN_LIMIT: Duration = Duration::from_secs(120);
 pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
@@ -38,6 +40,18 @@ pub fn run(mut cmd: Command) -> Output {
     }
 }
 
+/// `zstor -c config store -f <file> -k <key_dir>`.
+pub fn store_file(config: &Path, file: &Path, key_dir: &str) -> Output {
+    let file = file.to_str().expect("utf8");
+    zstor(config, &["store", "-f", file, "-k", key_dir])
+}
+
+/// `zstor -c config retrieve -f <key> -o <out>`.
+pub fn retrieve_file(config: &Path, key: &str, out: &Path) -> Output {
+    let out = out.to_str().expect("utf8");
+    zstor(config, &["retrieve", "-f", key, "-o", out])
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -65,42 +79,18 @@ pub fn fails(out: &Output) -> String {
     text(&out.stderr)
 }
 
-/// Poll `cond` every 50 ms until it holds or [`WAIT_LIMIT`] passes.
+/// Poll `cond` until it holds; after [`WAIT_LIMIT`], panic with the daemon's log.
 #[track_caller]
-pub fn wait_for(what: &str, log: &Path, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT_LIMIT;
-    while !cond() {
-        if Instant::now() > deadline {
-            panic!(
-                "timed out waiting for {what}; daemon log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+pub fn wait_for(what: &str, log: &Path, cond: impl FnMut() -> bool) {
+    test_kit::wait::until_or(what, WAIT_LIMIT, cond, || {
+        format!(
+            "daemon log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    });
 }
 
-pub fn get_metrics(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
-}
-
-/// The value of the series `series` (name with labels, exactly as exposed).
-pub fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| {
-        let rest = l.strip_prefix(series)?;
-        rest.strip_prefix(' ')?.trim().parse().ok()
-    })
-}
-
+/// The value of `series` on the daemon's `/metrics`, -1 when absent or not answering.
 pub fn metric(port: u16, series: &str) -> f64 {
-    get_metrics(port)
-        .and_then(|m| value(&m, series))
-        .unwrap_or(-1.0)
+    test_kit::metrics::get(port, series).unwrap_or(-1.0)
 }

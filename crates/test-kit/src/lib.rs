@@ -1,0 +1,16 @@
+//! Shared test fixtures of the workspace's test suites: real servers ([`zdb::TestZdb`], an
+//! in-process zdb on loopback), mounts ([`mount`]: is a path mounted, wait for it), readiness waits ([`wait`]: bounded polls with a clear panic message, never a fixed
+//! sleep that hopes), free ports ([`net`]) and metric scrapes ([`metrics`]). The WAN test
+//! rig will join it later.
+//!
+//! Owns: only what more than one suite needs the same way; a suite's special cases stay in
+//! its own `tests/common`.
+//!
+//! Must not touch: non-test code. It is a dev-dependency only (`publish = false`); no
+//! crate's `[dependencies]` may name it, and it never reaches into a crate's private state.
+
+pub mod metrics;
+pub mod mount;
+pub mod net;
+pub mod wait;
+pub mod zdb;
