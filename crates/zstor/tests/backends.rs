@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rand::{RngCore, SeedableRng};
 use zdb_client::{Client, ClientConfig};
 use zstor::{Config, Error, Store};
 

@@ -6,8 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rand::{RngCore, SeedableRng};
-
 mod common;
 use common::run::*;
 use common::{config_text, sample, TestZdb};

@@ -102,7 +102,10 @@ fn start_daemon(s: &Setup, scrub_secs: &str) -> (Daemon, u32) {
     wait_for("the socket", &s.log, || {
         std::os::unix::net::UnixStream::connect(&s.socket).is_ok()
     });
-    wait_for("/metrics", &s.log, || scrape(s.port).is_some());
+    // The first probe runs at start; its verdicts are on /metrics once it finished.
+    wait_for("the first backend probe on /metrics", &s.log, || {
+        scrape(s.port).is_some_and(|m| m.contains("zstor_backend_reachable{"))
+    });
     (daemon, pid)
 }
 
@@ -126,7 +129,7 @@ fn retrieve_exact(s: &Setup, out: &Path, bytes: &[u8]) {
     ok(&retrieve_file(
         &s.cli_cfg,
         "/virtualroot/dir/input.bin",
-        &out,
+        out,
     ));
     assert!(std::fs::read(out).expect("retrieved") == bytes);
 }

@@ -151,7 +151,8 @@ impl Maintenance {
             async move { me.sweep(repair::Sweep::Scrub, &stop).await }
         });
         let (me, mut probes) = (Arc::clone(&m), 0u64);
-        m.tasks
+        let health = m
+            .tasks
             .every("health", Some(settings.probe_interval), move || {
                 probes = probes.wrapping_add(1);
                 let (me, probe) = (Arc::clone(&me), probes);
@@ -160,6 +161,9 @@ impl Maintenance {
                     Ok::<(), String>(())
                 }
             });
+        // The first probe at once: status and /metrics know the backends from the start,
+        // not one probe interval (10 s by default) later.
+        health.wake();
         m
     }
 
