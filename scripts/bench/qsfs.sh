@@ -19,6 +19,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/scripts/lib/packages.sh"
 SIZE=${SIZE:-2G}
 SEGMENT_MIB=${SEGMENT_MIB:-16}
 CACHE_MIB=${CACHE_MIB:-512}
@@ -31,11 +32,7 @@ die() {
 }
 
 [[ $(id -u) == 0 ]] || die "run as root (FUSE mount, drop_caches, apt-get)"
-if ! command -v fio >/dev/null 2>&1; then
-    log "installing fio"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq fio >/dev/null
-fi
+command -v fio >/dev/null 2>&1 || install_packages fio || die "fio missing"
 for t in fio jq awk numfmt du; do command -v $t >/dev/null || die "$t not found"; done
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}

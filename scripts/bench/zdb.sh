@@ -25,6 +25,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/scripts/lib/packages.sh"
 N=${N:-300000}
 GET_MULT=${GET_MULT:-2}
 PIPE_MULT=${PIPE_MULT:-4}
@@ -48,13 +49,7 @@ for t in redis-server redis-cli redis-benchmark; do
     command -v "$t" >/dev/null 2>&1 || need_apt=(redis-server redis-tools)
 done
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
-if ((${#need_apt[@]})); then
-    [[ $(id -u) == 0 ]] || die "missing ${need_apt[*]}; run as root or install them"
-    log "installing ${need_apt[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+install_packages ${need_apt[@]+"${need_apt[@]}"} || die "packages missing"
 # The Debian package starts a system redis on 6379; we never use it (our ports are random).
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}

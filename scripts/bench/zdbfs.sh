@@ -48,6 +48,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/scripts/lib/packages.sh"
 SIZE=${SIZE:-1G}
 RUNTIME=${RUNTIME:-30}
 RAND_DIRECT=${RAND_DIRECT:-1}
@@ -66,12 +67,7 @@ die() {
 [[ -e /dev/fuse ]] || die "/dev/fuse missing"
 
 # ---------------------------------------------------------------- tools
-if ! command -v fio >/dev/null 2>&1; then
-    log "installing fio"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq fio >/dev/null
-fi
+command -v fio >/dev/null 2>&1 || install_packages fio || die "fio missing"
 for t in fio jq awk tar mountpoint du df; do
     command -v $t >/dev/null 2>&1 || die "$t not found"
 done

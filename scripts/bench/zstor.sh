@@ -18,6 +18,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/scripts/lib/packages.sh"
 SIZE=${SIZE:-1G}
 FILES=${FILES:-"random text"}
 HOST=127.0.0.1
@@ -28,13 +29,7 @@ die() { echo "[zstor-bench] error: $*" >&2; exit 1; }
 need_apt=()
 [[ -x /usr/bin/time ]] || need_apt+=(time)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
-if ((${#need_apt[@]})); then
-    [[ $(id -u) == 0 ]] || die "missing ${need_apt[*]}; run as root or install them"
-    log "installing ${need_apt[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+install_packages ${need_apt[@]+"${need_apt[@]}"} || die "packages missing"
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 ZDB=$TARGET_DIR/release/zdb

@@ -12,11 +12,8 @@ export ARTIFACTS=${ARTIFACTS:-$ROOT/target/browser-artifacts}
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v npm >/dev/null || need+=(nodejs npm)
-if ((${#need[@]})); then
-    [ "$(id -u)" = 0 ] || { echo "browser test: ${need[*]} needed (run as root to install)" >&2; exit 1; }
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+. "$HERE/../../scripts/lib/packages.sh"
+install_packages ${need[@]+"${need[@]}"} || { echo "browser test: ${need[*]} needed" >&2; exit 1; }
 (cd "$HERE" && npm ci --no-audit --no-fund --silent)
 [ -x "$QSFS" ] || { echo "browser test: $QSFS missing (cargo build first)" >&2; exit 1; }
 

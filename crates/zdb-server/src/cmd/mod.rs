@@ -207,6 +207,16 @@ pub(crate) fn lookup(name: &[u8]) -> Option<&'static Spec> {
         .find(|s| s.name.len() == name.len() && s.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// A session whose namespace was deleted under it (NSDEL from another connection) gets
+/// one error and is closed, whatever it asks.
+pub(crate) fn refuse_on_deleted_namespace(sess: &Session, out: &mut BytesMut) -> Option<Flow> {
+    if !sess.ns.is_deleted() {
+        return None;
+    }
+    resp::write_error(out, &zdb_engine::Error::NamespaceGone.to_string());
+    Some(Flow::Close)
+}
+
 /// Execute one request (`args` non-empty), appending its reply to `out`.
 pub(crate) fn execute(
     srv: &ServerState,
@@ -215,9 +225,8 @@ pub(crate) fn execute(
     out: &mut BytesMut,
     batch: &mut BatchStats,
 ) -> Flow {
-    if sess.ns.is_deleted() {
-        resp::write_error(out, &zdb_engine::Error::NamespaceGone.to_string());
-        return Flow::Close;
+    if let Some(closed) = refuse_on_deleted_namespace(sess, out) {
+        return closed;
     }
     let Some(spec) = args.first().and_then(|name| lookup(name)) else {
         batch.failed += 1;

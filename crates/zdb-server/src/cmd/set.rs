@@ -48,9 +48,8 @@ pub(crate) fn set_run(
     out: &mut BytesMut,
     batch: &mut BatchStats,
 ) -> Flow {
-    if sess.ns.is_deleted() {
-        resp::write_error(out, &zdb_engine::Error::NamespaceGone.to_string());
-        return Flow::Close;
+    if let Some(closed) = super::refuse_on_deleted_namespace(sess, out) {
+        return closed;
     }
     // Per-request checks first; the survivors go to the engine together.
     let checks: Vec<Result<(), &'static str>> = run

@@ -17,6 +17,39 @@ use std::sync::atomic::Ordering::Relaxed;
 /// load fault its memory in again (4 KiB random reads at half the rate).
 const TRIM_BYTES: usize = 256 << 20;
 
+/// The part of one block that a byte range `offset..end` of a file covers.
+#[derive(Debug, PartialEq, Eq)]
+struct Span {
+    /// The block's number in the file.
+    block: u64,
+    /// Where the part starts inside the block.
+    in_block: usize,
+    /// Its length.
+    len: usize,
+    /// Where it starts relative to `offset` (in the caller's buffer).
+    at: usize,
+}
+
+/// The blocks a byte range touches, in order, each with the part of it the range covers.
+fn spans(offset: u64, end: u64) -> impl Iterator<Item = Span> {
+    let mut pos = offset;
+    std::iter::from_fn(move || {
+        if pos >= end {
+            return None;
+        }
+        let in_block = pos % BLOCK;
+        let len = (BLOCK - in_block).min(end - pos);
+        let span = Span {
+            block: pos / BLOCK,
+            in_block: in_block as usize,
+            len: len as usize,
+            at: (pos - offset) as usize,
+        };
+        pos += len;
+        Some(span)
+    })
+}
+
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free heap pages to the system.
@@ -189,19 +222,14 @@ impl Fs {
         }
         let end = fsize.min(offset.saturating_add(size as u64));
         let mut out = vec![0u8; (end - offset) as usize];
-        let mut pos = offset;
         let mut hits = (0, 0);
-        while pos < end {
-            let bi = pos / BLOCK;
-            let boff = (pos % BLOCK) as usize;
-            let n = ((BLOCK as usize - boff) as u64).min(end - pos) as usize;
-            let b = st.block(store, ino, bi, &mut hits)?;
-            let dst = (pos - offset) as usize;
+        for span in spans(offset, end) {
+            let (boff, n, dst) = (span.in_block, span.len, span.at);
+            let b = st.block(store, ino, span.block, &mut hits)?;
             if boff < b.data.len() {
                 let m = n.min(b.data.len() - boff);
                 out[dst..dst + m].copy_from_slice(&b.data[boff..boff + m]);
             }
-            pos += n as u64;
         }
         let hits = (hits.0.saturating_sub(fetched), hits.1 + fetched);
         self.metrics.count_read(out.len() as u64, hits);
@@ -277,13 +305,10 @@ impl Fs {
             .checked_add(data.len() as u64)
             .filter(|&e| e <= MAX_FILE_SIZE)
             .ok_or(Errno::EFBIG)?;
-        let mut pos = offset;
         let mut hits = (0, 0);
-        while pos < end {
-            let bi = pos / BLOCK;
-            let boff = (pos % BLOCK) as usize;
-            let n = ((BLOCK as usize - boff) as u64).min(end - pos) as usize;
-            let src = &data[(pos - offset) as usize..(pos - offset) as usize + n];
+        for span in spans(offset, end) {
+            let (bi, boff, n) = (span.block, span.in_block, span.len);
+            let src = &data[span.at..span.at + n];
             if n == BLOCK as usize && !st.blocks.contains_key(&(ino, bi)) {
                 // A whole-block overwrite needs nothing of the old bytes: no load.
                 st.blocks.insert((ino, bi), CBlock::new(Vec::new()));
@@ -306,7 +331,6 @@ impl Fs {
             if boff + n == BLOCK as usize {
                 st.full_blocks += 1;
             }
-            pos += n as u64;
         }
         let i = st.inode(store, ino)?;
         if end > i.size {
@@ -480,5 +504,28 @@ impl State {
         self.inode(store, ino)?.touch_modified();
         self.mark(ino);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(offset: u64, end: u64) -> Vec<(u64, usize, usize, usize)> {
+        spans(offset, end)
+            .map(|s| (s.block, s.in_block, s.len, s.at))
+            .collect()
+    }
+
+    #[test]
+    fn spans_cover_the_range_block_by_block() {
+        let b = BLOCK as usize;
+        assert_eq!(all(0, 0), vec![]);
+        assert_eq!(all(5, 10), vec![(0, 5, 5, 0)]);
+        assert_eq!(all(0, BLOCK), vec![(0, 0, b, 0)]);
+        assert_eq!(
+            all(BLOCK - 3, 2 * BLOCK + 4),
+            vec![(0, b - 3, 3, 0), (1, 0, b, 3), (2, 0, 4, b + 3)]
+        );
     }
 }

@@ -433,16 +433,17 @@ impl State {
             return;
         }
         self.dirs.remove(&ino);
-        let keys: Vec<(u64, u64)> = self
-            .blocks
+        for k in self.cached_blocks(ino) {
+            self.drop_block(k);
+        }
+    }
+
+    /// The cache keys of `ino`'s cached blocks.
+    fn cached_blocks(&self, ino: u64) -> Vec<(u64, u64)> {
+        self.blocks
             .range((ino, 0)..=(ino, u64::MAX))
             .map(|(k, _)| *k)
-            .collect();
-        for k in keys {
-            if let Some(b) = self.blocks.remove(&k) {
-                self.cached_bytes -= b.data.len();
-            }
-        }
+            .collect()
     }
 
     pub fn mark(&mut self, ino: u64) {
@@ -460,12 +461,7 @@ impl State {
         self.free_meta.extend(i.buckets.iter().flatten().copied());
         self.free_meta.push(ino);
         self.dirs.remove(&ino);
-        let keys: Vec<(u64, u64)> = self
-            .blocks
-            .range((ino, 0)..=(ino, u64::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in keys {
+        for k in self.cached_blocks(ino) {
             self.drop_block(k);
         }
     }
