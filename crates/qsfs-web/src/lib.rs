@@ -100,7 +100,7 @@ pub fn router(state: Arc<WebState>) -> Router {
 
 /// Serve until `stop`; requests in flight finish first.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<WebState>, stop: Stop) {
-    service_kit::http::serve(listener, router(state), stop, "web UI").await
+    service_kit::http::serve(listener, router(state), stop, "web UI").await;
 }
 
 /// The page may only load its own scripts and styles; file previews come from `/api/file`.

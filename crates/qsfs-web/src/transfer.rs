@@ -447,7 +447,7 @@ fn write_zip(root: &Dir, top: &RelPath, sink: ChannelWriter) -> zip::result::Zip
             } else if m.is_file() {
                 let opts = SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Stored)
-                    .large_file(m.len() >= u32::MAX as u64);
+                    .large_file(m.len() >= u64::from(u32::MAX));
                 zip.start_file(inner, opts)?;
                 let mut f = root.open(child.as_path())?;
                 std::io::copy(&mut f, &mut zip)?;

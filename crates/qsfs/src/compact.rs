@@ -83,7 +83,7 @@ impl Stack {
                     u.area > 0
                         && !staged.contains(&(name.clone(), u.segment))
                         && u.dead().saturating_mul(100)
-                            >= u.area.saturating_mul(dead_percent as u64)
+                            >= u.area.saturating_mul(u64::from(dead_percent))
                 })
                 .map(|u| u.segment)
                 .collect();
@@ -97,11 +97,11 @@ impl Stack {
             let counters = &self.offloader.stats;
             counters
                 .segments_compacted
-                .fetch_add(stats.segments_emptied as u64, Relaxed);
+                .fetch_add(u64::from(stats.segments_emptied), Relaxed);
             counters
                 .records_moved
                 .fetch_add(stats.records_moved, Relaxed);
-            report.segments += stats.segments_emptied as u64;
+            report.segments += u64::from(stats.segments_emptied);
             report.records_moved += stats.records_moved;
             report.bytes_moved += stats.bytes_moved;
             tracing::info!(namespace = %name, segments = ?stats.emptied, records_moved = stats.records_moved, "compacted");

@@ -168,7 +168,7 @@ impl Status {
     /// The human-readable form.
     pub fn render(&self) -> String {
         let mut o = String::new();
-        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let mib = |b: u64| b as f64 / f64::from(1 << 20);
         let _ = writeln!(o, "mount      {}", self.mountpoint);
         let _ = writeln!(o, "config     {}", self.config);
         let _ = writeln!(

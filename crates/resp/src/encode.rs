@@ -243,7 +243,7 @@ mod tests {
                     Part::Buffered(r) => sent.extend_from_slice(&out[r.clone()]),
                     Part::Borrowed(b) => {
                         proptest::prop_assert!(b.len() >= by_ref);
-                        sent.extend_from_slice(b)
+                        sent.extend_from_slice(b);
                     }
                 }
             }

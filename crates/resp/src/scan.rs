@@ -202,25 +202,22 @@ impl Scanner {
 
     fn scan_inline(&mut self, buf: &[u8], limits: &Limits) -> Result<Scan, ProtocolError> {
         let from = self.hint;
-        match memchr(b'\n', &buf[from..]) {
-            Some(i) => {
-                let nl = from + i;
-                if nl > limits.max_inline_len {
-                    return Err(ProtocolError::InlineTooLong {
-                        limit: limits.max_inline_len,
-                    });
-                }
-                Ok(Scan::Inline(nl + 1))
+        if let Some(i) = memchr(b'\n', &buf[from..]) {
+            let nl = from + i;
+            if nl > limits.max_inline_len {
+                return Err(ProtocolError::InlineTooLong {
+                    limit: limits.max_inline_len,
+                });
             }
-            None => {
-                if buf.len() > limits.max_inline_len {
-                    return Err(ProtocolError::InlineTooLong {
-                        limit: limits.max_inline_len,
-                    });
-                }
-                self.hint = buf.len();
-                Ok(Scan::Incomplete)
+            Ok(Scan::Inline(nl + 1))
+        } else {
+            if buf.len() > limits.max_inline_len {
+                return Err(ProtocolError::InlineTooLong {
+                    limit: limits.max_inline_len,
+                });
             }
+            self.hint = buf.len();
+            Ok(Scan::Incomplete)
         }
     }
 }
@@ -243,27 +240,24 @@ pub(crate) fn find_crlf(
     limit: usize,
 ) -> Result<Line, ProtocolError> {
     let from = from.min(buf.len());
-    match memchr2(b'\r', b'\n', &buf[from..]) {
-        Some(i) => {
-            let cr = from + i;
-            if cr - start > limit {
-                return Err(ProtocolError::LineTooLong { limit });
-            }
-            if buf[cr] == b'\n' {
-                return Err(ProtocolError::MissingCrlf);
-            }
-            match buf.get(cr + 1) {
-                None => Ok(Line::Incomplete(cr)),
-                Some(b'\n') => Ok(Line::Found(cr)),
-                Some(_) => Err(ProtocolError::MissingCrlf),
-            }
+    if let Some(i) = memchr2(b'\r', b'\n', &buf[from..]) {
+        let cr = from + i;
+        if cr - start > limit {
+            return Err(ProtocolError::LineTooLong { limit });
         }
-        None => {
-            if buf.len().saturating_sub(start) > limit {
-                return Err(ProtocolError::LineTooLong { limit });
-            }
-            Ok(Line::Incomplete(buf.len()))
+        if buf[cr] == b'\n' {
+            return Err(ProtocolError::MissingCrlf);
         }
+        match buf.get(cr + 1) {
+            None => Ok(Line::Incomplete(cr)),
+            Some(b'\n') => Ok(Line::Found(cr)),
+            Some(_) => Err(ProtocolError::MissingCrlf),
+        }
+    } else {
+        if buf.len().saturating_sub(start) > limit {
+            return Err(ProtocolError::LineTooLong { limit });
+        }
+        Ok(Line::Incomplete(buf.len()))
     }
 }
 

@@ -229,7 +229,9 @@ pub(crate) fn array(command: &'static str, frame: Frame) -> Result<Vec<Frame>, C
 pub(crate) fn seq_id(command: &'static str, key: &[u8]) -> Result<u64, ClientError> {
     match key.len() {
         8 => Ok(u64::from_le_bytes(key.try_into().expect("length checked"))),
-        4 => Ok(u32::from_le_bytes(key.try_into().expect("length checked")) as u64),
+        4 => Ok(u64::from(u32::from_le_bytes(
+            key.try_into().expect("length checked"),
+        ))),
         n => Err(ClientError::unexpected(
             command,
             format!("expected an 8-byte id, got {n} bytes"),

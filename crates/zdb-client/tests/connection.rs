@@ -197,7 +197,7 @@ async fn protocol_error_in_reply() {
         .unwrap();
     match conn.request(&["GET", "k"]).await {
         Err(ClientError::Protocol(e)) => {
-            assert!(e.to_string().contains("exceeds limit"), "{e}")
+            assert!(e.to_string().contains("exceeds limit"), "{e}");
         }
         other => panic!("unexpected {other:?}"),
     }

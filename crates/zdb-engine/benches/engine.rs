@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             raw.write_all_at(&value, off).unwrap();
             off += value.len() as u64;
-        })
+        });
     });
 
     let mut i = 0u64;
@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
             i += 1;
             ns.set(format!("key:{i:012}").as_bytes(), &value, None)
                 .unwrap()
-        })
+        });
     });
     let n = i.max(1);
     let mut j = 0u64;
@@ -40,13 +40,13 @@ fn bench(c: &mut Criterion) {
             j = (j + 1) % n + 1;
             ns.set(format!("key:{j:012}").as_bytes(), &value, None)
                 .unwrap()
-        })
+        });
     });
     g.bench_function("get", |b| {
         b.iter(|| {
             j = (j + 1) % n + 1;
             ns.get(format!("key:{j:012}").as_bytes()).unwrap()
-        })
+        });
     });
     g.finish();
 }

@@ -60,7 +60,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Open (or create) the instance, loading and recovering every namespace found on disk.
     pub fn open(config: EngineConfig, events: Arc<dyn EventSink>) -> Result<Engine> {
-        if config.datasize < 512 * 1024 || config.datasize >= u32::MAX as u64 {
+        if config.datasize < 512 * 1024 || config.datasize >= u64::from(u32::MAX) {
             return Err(Error::InvalidArgument);
         }
         std::fs::create_dir_all(&config.data_dir).at(&config.data_dir)?;

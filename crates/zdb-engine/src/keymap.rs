@@ -125,7 +125,7 @@ impl KeyMap {
             let s = self.slots[i as usize];
             if !s.is_deleted() {
                 self.live -= 1;
-                self.live_bytes -= s.payload_len as u64;
+                self.live_bytes -= u64::from(s.payload_len);
             }
             self.refs.sub(s.seg, record_len(key.len(), s.payload_len));
         }
@@ -146,10 +146,10 @@ impl KeyMap {
                 .sub(old.seg, record_len(key.len(), old.payload_len));
             self.refs.add(p.seg, record_len(key.len(), p.payload_len));
             if !old.is_deleted() {
-                self.live_bytes -= old.payload_len as u64;
+                self.live_bytes -= u64::from(old.payload_len);
             }
             if !deleted {
-                self.live_bytes += p.payload_len as u64;
+                self.live_bytes += u64::from(p.payload_len);
             }
             s.seg = p.seg;
             s.data_off = p.data_off;
@@ -189,7 +189,7 @@ impl KeyMap {
         });
         if !deleted {
             self.live += 1;
-            self.live_bytes += p.payload_len as u64;
+            self.live_bytes += u64::from(p.payload_len);
         }
         None
     }

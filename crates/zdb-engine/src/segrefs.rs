@@ -43,5 +43,5 @@ impl SegRefs {
 
 /// On-disk length of a record with this key length and payload length.
 pub fn record_len(key_len: usize, payload_len: u32) -> u64 {
-    (crate::format::RECORD_HEADER_LEN + key_len) as u64 + payload_len as u64
+    (crate::format::RECORD_HEADER_LEN + key_len) as u64 + u64::from(payload_len)
 }

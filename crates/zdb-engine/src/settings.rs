@@ -42,11 +42,11 @@ impl Settings {
         let mut b = Vec::with_capacity(64);
         b.extend_from_slice(MAGIC);
         b.push(VERSION);
-        let flags = self.public as u8
-            | (self.worm as u8) << 1
-            | (self.locked as u8) << 2
-            | (self.frozen as u8) << 3
-            | (self.password.is_some() as u8) << 4;
+        let flags = u8::from(self.public)
+            | u8::from(self.worm) << 1
+            | u8::from(self.locked) << 2
+            | u8::from(self.frozen) << 3
+            | u8::from(self.password.is_some()) << 4;
         b.push(flags);
         b.push(self.mode.as_byte());
         b.extend_from_slice(&self.maxsize.to_le_bytes());

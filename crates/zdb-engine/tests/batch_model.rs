@@ -19,7 +19,7 @@ fn item(mode: Mode) -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
         (Mode::User, 9) => vec![b'k'; 256],
         (Mode::User, k) => vec![b'k', k],
         (Mode::Seq, 0..=3) => vec![],
-        (Mode::Seq, k) => seq_key(k as u32 - 4).to_vec(),
+        (Mode::Seq, k) => seq_key(u32::from(k) - 4).to_vec(),
     });
     let value = (0u8..4, 0usize..3).prop_map(|(v, size)| vec![v; [1, 100, 200_000][size]]);
     (key, value)
@@ -55,7 +55,7 @@ proptest! {
         }
         prop_assert_eq!(a.len(), b.len());
         for k in 0u8..10 {
-            let key = match mode { Mode::User => vec![b'k', k], Mode::Seq => seq_key(k as u32).to_vec() };
+            let key = match mode { Mode::User => vec![b'k', k], Mode::Seq => seq_key(u32::from(k)).to_vec() };
             prop_assert_eq!(a.get(&key).unwrap(), b.get(&key).unwrap());
         }
     }

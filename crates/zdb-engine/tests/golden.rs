@@ -282,7 +282,8 @@ fn check_namespace(ns: &Namespace, ops: &[Op], settings: Settings, mode: Mode) {
     assert_eq!(info.segments, m.segments, "{name}: segments");
     assert_eq!(info.current_segment, m.cur(), "{name}: current segment");
     assert_eq!(
-        info.current_offset, m.data_len as u64,
+        info.current_offset,
+        u64::from(m.data_len),
         "{name}: end of the open data segment"
     );
     assert_eq!(info.entries, m.live().count() as u64, "{name}: entries");
@@ -404,7 +405,12 @@ fn check_segment_headers(root: &Path, ns: &str, ops: &[Op], mode: Mode) {
             assert!(b.len() >= 32, "{}", path.display());
             assert_eq!(&b[0..4], magic, "{}: magic", path.display());
             assert_eq!(&b[4..6], &1u16.to_le_bytes(), "{}: version", path.display());
-            assert_eq!(b[6], (mode == Mode::Seq) as u8, "{}: mode", path.display());
+            assert_eq!(
+                b[6],
+                u8::from(mode == Mode::Seq),
+                "{}: mode",
+                path.display()
+            );
             assert_eq!(&b[8..12], &seg.to_le_bytes(), "{}: segment", path.display());
             if mode == Mode::Seq {
                 let first = m.starts.iter().find(|s| s.1 == seg).unwrap().0;
@@ -425,7 +431,11 @@ fn check_segment_headers(root: &Path, ns: &str, ops: &[Op], mode: Mode) {
     }
     let last = m.cur();
     let d = std::fs::metadata(root.join("data").join(ns).join(format!("d{last}"))).unwrap();
-    assert_eq!(d.len(), m.data_len as u64, "{ns}: open data segment length");
+    assert_eq!(
+        d.len(),
+        u64::from(m.data_len),
+        "{ns}: open data segment length"
+    );
 }
 
 fn check_all(root: &Path) {

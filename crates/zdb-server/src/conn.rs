@@ -85,7 +85,7 @@ pub(crate) async fn serve<S>(
         }
     }
     .instrument(span)
-    .await
+    .await;
 }
 
 struct Conn<S> {

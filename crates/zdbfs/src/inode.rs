@@ -49,7 +49,7 @@ impl Ts {
     }
 
     pub fn to_system(self) -> SystemTime {
-        let nanos = std::time::Duration::from_nanos(self.nanos as u64);
+        let nanos = std::time::Duration::from_nanos(u64::from(self.nanos));
         if self.secs >= 0 {
             UNIX_EPOCH + std::time::Duration::from_secs(self.secs as u64) + nanos
         } else {

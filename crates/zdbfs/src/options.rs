@@ -155,7 +155,7 @@ pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
                 m.fs.dirty_limit = usize::try_from(n).map_err(|_| bad(k, "too large"))?;
             }
             "expire" => {
-                m.fs.dirty_expire = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.0))
+                m.fs.dirty_expire = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.0));
             }
             "cachesize" => {
                 let n: usize = parse_num(k, val()?)?;
@@ -167,7 +167,7 @@ pub fn parse(opts: &[String], engine_dir: PathBuf) -> Result<MountOptions> {
             "size" => m.fs.size = parse_size(k, val()?)?,
             "engine" => m.backend = Backend::Engine(PathBuf::from(val()?)),
             "flush" => {
-                m.flush_interval = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.05))
+                m.flush_interval = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.05));
             }
             "timeout" => timeout = Duration::from_secs_f64(parse_num::<f64>(k, val()?)?.max(0.1)),
             "threads" => m.threads = parse_num::<usize>(k, val()?)?.clamp(1, 64),

@@ -30,7 +30,7 @@ pub fn encode_super(s: &Superblock) -> Vec<u8> {
         .u8(VERSION)
         .bytes(MAGIC)
         .u32(s.block_size)
-        .u8(s.clean as u8);
+        .u8(u8::from(s.clean));
     w.buf
 }
 
@@ -40,7 +40,7 @@ pub fn decode_super(b: &[u8]) -> Result<Superblock> {
         return Err(Error::NotZdbfs("bad superblock magic".into()));
     }
     let block_size = r.u32()?;
-    if block_size as u64 != BLOCK {
+    if u64::from(block_size) != BLOCK {
         return Err(Error::NotZdbfs(format!(
             "unsupported block size {block_size}"
         )));
@@ -93,9 +93,11 @@ pub fn encode_inode(i: &Inode) -> Vec<u8> {
             for (&b, &id) in &i.blocks {
                 match runs.last_mut() {
                     Some((fb, fid, n))
-                        if *fb + *n as u64 == b && *fid + *n as u64 == id && *n < u32::MAX =>
+                        if *fb + u64::from(*n) == b
+                            && *fid + u64::from(*n) == id
+                            && *n < u32::MAX =>
                     {
-                        *n += 1
+                        *n += 1;
                     }
                     _ => runs.push((b, id, 1)),
                 }
@@ -150,7 +152,7 @@ pub fn decode_inode(b: &[u8]) -> Result<Inode> {
             let mut blocks = BTreeMap::new();
             for _ in 0..n {
                 let (b, id, len) = (r.u64()?, r.u64()?, r.u32()?);
-                for k in 0..len as u64 {
+                for k in 0..u64::from(len) {
                     let bi = b
                         .checked_add(k)
                         .ok_or_else(|| Error::Corrupt("run".into()))?;

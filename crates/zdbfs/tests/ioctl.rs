@@ -38,7 +38,7 @@ fn statistics_and_snapshot_answer_like_0db_fs() {
     let root = std::fs::File::open(m.p("")).unwrap();
     let mut buf = [0u8; STATS_LEN];
     // SAFETY: `buf` is as large as the size the command encodes; the fd is open.
-    let r = unsafe { libc::ioctl(root.as_raw_fd(), IOCTL_STATISTICS as _, buf.as_mut_ptr()) };
+    let r = unsafe { libc::ioctl(root.as_raw_fd(), IOCTL_STATISTICS.into(), buf.as_mut_ptr()) };
     assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
     assert_eq!(field(&buf, "version"), 2);
     assert!(field(&buf, "write_bytes") >= 300_000);
@@ -73,7 +73,7 @@ fn statistics_and_snapshot_answer_like_0db_fs() {
 
     let mut now = 0u64;
     // SAFETY: as above, 8 bytes for an 8-byte command.
-    let r = unsafe { libc::ioctl(root.as_raw_fd(), IOCTL_SNAPSHOT as _, &mut now as *mut u64) };
+    let r = unsafe { libc::ioctl(root.as_raw_fd(), IOCTL_SNAPSHOT.into(), &raw mut now) };
     assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
     let unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -82,6 +82,6 @@ fn statistics_and_snapshot_answer_like_0db_fs() {
     assert!(now.abs_diff(unix) < 60, "snapshot answers the time: {now}");
     // An unknown command is refused.
     // SAFETY: `root` is open and `now` is a live u64 the size the command encodes.
-    let r = unsafe { libc::ioctl(root.as_raw_fd(), 0x8008_4563u32 as _, &mut now as *mut u64) };
+    let r = unsafe { libc::ioctl(root.as_raw_fd(), 0x8008_4563u32.into(), &raw mut now) };
     assert_eq!(r, -1);
 }

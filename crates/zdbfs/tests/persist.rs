@@ -206,7 +206,7 @@ impl TestMountAt {
         TestMountAt(TestMount::at(mnt, engine))
     }
     fn remount(&mut self) {
-        self.0.remount()
+        self.0.remount();
     }
 }
 

@@ -260,7 +260,10 @@ fn links_symlinks_fifos() {
     // FIFO via mknod.
     let c = cstr(&t.p("fifo"));
     // SAFETY: valid path.
-    check(unsafe { libc::mknod(c.as_ptr(), libc::S_IFIFO | 0o640, 0) } as i64).unwrap();
+    check(i64::from(unsafe {
+        libc::mknod(c.as_ptr(), libc::S_IFIFO | 0o640, 0)
+    }))
+    .unwrap();
     let st = lstat(&t.p("fifo")).unwrap();
     assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFIFO);
     assert_eq!(st.st_mode & 0o777, 0o640 & !umask());
@@ -298,7 +301,10 @@ fn attributes_times_and_statfs() {
         },
     ];
     // SAFETY: valid path and two timespecs.
-    check(unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), ts.as_ptr(), 0) } as i64).unwrap();
+    check(i64::from(unsafe {
+        libc::utimensat(libc::AT_FDCWD, c.as_ptr(), ts.as_ptr(), 0)
+    }))
+    .unwrap();
     let m = fs::metadata(&p).unwrap();
     assert_eq!((m.atime(), m.atime_nsec()), (1_000_000_000, 123_456_789));
     assert_eq!((m.mtime(), m.mtime_nsec()), (1_500_000_000, 987_654_321));
@@ -330,7 +336,7 @@ fn attributes_times_and_statfs() {
     // SAFETY: zeroed statvfs is a valid out-buffer.
     let mut sv: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and buffer.
-    check(unsafe { libc::statvfs(c.as_ptr(), &mut sv) } as i64).unwrap();
+    check(i64::from(unsafe { libc::statvfs(c.as_ptr(), &raw mut sv) })).unwrap();
     assert_eq!(sv.f_namemax, 255);
     assert!(sv.f_blocks > 0 && sv.f_bfree <= sv.f_blocks);
     // fsync / fdatasync.
@@ -348,10 +354,9 @@ fn extended_attributes() {
     let set = |name: &str, v: &[u8], flags: i32| {
         let n = std::ffi::CString::new(name).unwrap();
         // SAFETY: valid path, name and value buffer.
-        check(
-            unsafe { libc::setxattr(c.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), flags) }
-                as i64,
-        )
+        check(i64::from(unsafe {
+            libc::setxattr(c.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), flags)
+        }))
     };
     let get = |name: &str| -> Result<Vec<u8>, i32> {
         let n = std::ffi::CString::new(name).unwrap();
@@ -382,7 +387,10 @@ fn extended_attributes() {
     assert_eq!(list, b"user.color\0user.size\0");
     let n = std::ffi::CString::new("user.color").unwrap();
     // SAFETY: valid path and name.
-    check(unsafe { libc::removexattr(c.as_ptr(), n.as_ptr()) } as i64).unwrap();
+    check(i64::from(unsafe {
+        libc::removexattr(c.as_ptr(), n.as_ptr())
+    }))
+    .unwrap();
     assert_eq!(get("user.color"), Err(libc::ENODATA));
 }
 
@@ -454,9 +462,9 @@ fn modifications_clear_set_id_bits_and_capabilities() {
     let c = cstr(&p);
     let n = std::ffi::CString::new("security.capability").unwrap();
     // SAFETY: valid path, name and value buffer.
-    check(
-        unsafe { libc::setxattr(c.as_ptr(), n.as_ptr(), cap.as_ptr().cast(), cap.len(), 0) } as i64,
-    )
+    check(i64::from(unsafe {
+        libc::setxattr(c.as_ptr(), n.as_ptr(), cap.as_ptr().cast(), cap.len(), 0)
+    }))
     .unwrap();
     OpenOptions::new()
         .append(true)

@@ -312,7 +312,7 @@ fn gbps(run: &mut Run, budget: Duration) -> f64 {
             run();
             iters += 1;
         }
-        best = best.min(start.elapsed().as_secs_f64() / iters as f64);
+        best = best.min(start.elapsed().as_secs_f64() / f64::from(iters));
     }
     SIZE as f64 / best / 1e9
 }

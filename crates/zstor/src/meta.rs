@@ -109,7 +109,7 @@ impl ObjectMeta {
     pub fn chunk_count(&self) -> u64 {
         match self.chunk_size {
             0 => 0,
-            cs => self.size.div_ceil(cs as u64),
+            cs => self.size.div_ceil(u64::from(cs)),
         }
     }
 

@@ -9,7 +9,7 @@ fn sample(chunks: u64) -> ObjectMeta {
         version: META_VERSION,
         object_id: [3; 16],
         checksum: blake2b_128(b"x"),
-        size: chunks * chunk_size as u64 - 5,
+        size: chunks * u64::from(chunk_size) - 5,
         chunk_size,
         k: 4,
         m: 2,
@@ -19,10 +19,10 @@ fn sample(chunks: u64) -> ObjectMeta {
             .map(|i| ShardMeta {
                 index: i,
                 backend: BackendRef {
-                    address: format!("127.0.0.1:{}", 9900 + i as u16),
+                    address: format!("127.0.0.1:{}", 9900 + u16::from(i)),
                     namespace: Some("data".into()),
                 },
-                keys: (0..chunks).map(|c| c * 3 + i as u64).collect(),
+                keys: (0..chunks).map(|c| c * 3 + u64::from(i)).collect(),
                 checksum: [i; 16],
             })
             .collect(),
@@ -162,7 +162,7 @@ proptest! {
             version: META_VERSION,
             object_id,
             checksum: blake2b_128(&seed.to_le_bytes()),
-            size: chunks * chunk_size as u64,
+            size: chunks * u64::from(chunk_size),
             chunk_size,
             k,
             m,
@@ -171,8 +171,8 @@ proptest! {
             shards: (0..k + m)
                 .map(|i| ShardMeta {
                     index: i,
-                    backend: BackendRef { address: format!("[::1]:{}", 9000 + i as u16), namespace: ns.clone() },
-                    keys: (0..chunks).map(|c| seed.wrapping_add(c * 977 + i as u64)).collect(),
+                    backend: BackendRef { address: format!("[::1]:{}", 9000 + u16::from(i)), namespace: ns.clone() },
+                    keys: (0..chunks).map(|c| seed.wrapping_add(c * 977 + u64::from(i))).collect(),
                     checksum: [i; 16],
                 })
                 .collect(),

@@ -499,7 +499,7 @@ fn meta_keys_follow_every_scan_page() {
     let want: Vec<String> = s.rt.block_on(async {
         let mut want = Vec::new();
         for i in 0..2500u32 {
-            let key = format!("/test/meta/{:032x}", i);
+            let key = format!("/test/meta/{i:032x}");
             b.put_key(key.as_bytes(), b"x").await.expect("set");
             want.push(key);
         }

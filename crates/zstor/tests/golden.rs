@@ -65,7 +65,7 @@ fn backend(i: u8) -> BackendRef {
 }
 
 fn keys(i: u8) -> Vec<u64> {
-    (0..CHUNKS).map(|c| 100 * i as u64 + c).collect()
+    (0..CHUNKS).map(|c| 100 * u64::from(i) + c).collect()
 }
 
 fn params() -> CodecParams {
@@ -103,7 +103,7 @@ fn expected_meta() -> ObjectMeta {
         m: M,
         compression: Compression::Zstd,
         encryption: EncryptionAlgorithm::Aes256Gcm,
-        shards: (0..K + M)
+        shards: (0..=K)
             .map(|i| {
                 let sums: Vec<[u8; 16]> = (0..CHUNKS)
                     .map(|c| PieceHeader::stored_checksum(&read(&piece_name(c, i))).unwrap())
@@ -252,7 +252,7 @@ fn golden_v1_data_pieces_decode_to_the_file() {
     let mut dec = ChunkDecoder::new(meta.params(), &DataKey::new(DATA_KEY), OBJECT_ID).unwrap();
     let mut out = Vec::new();
     for c in 0..CHUNKS {
-        let pieces: Vec<Vec<u8>> = (0..K + M).map(|i| read(&piece_name(c, i))).collect();
+        let pieces: Vec<Vec<u8>> = (0..=K).map(|i| read(&piece_name(c, i))).collect();
         let start = c as usize * CHUNK_SIZE as usize;
         let chunk = &file[start..(start + CHUNK_SIZE as usize).min(file.len())];
         for (i, p) in pieces.iter().enumerate() {
@@ -321,7 +321,7 @@ fn regenerate() {
         m: M,
         compression: Compression::Zstd,
         encryption: EncryptionAlgorithm::Aes256Gcm,
-        shards: (0..K + M)
+        shards: (0..=K)
             .map(|i| ShardMeta {
                 index: i,
                 backend: backend(i),

@@ -240,10 +240,10 @@ impl Namespace {
         let (f, path) = self.file(&st, true, seg)?;
         let corrupt = |what| Error::Corrupt {
             path: path.clone(),
-            offset: off as u64,
+            offset: u64::from(off),
             what,
         };
-        let head = segment::read_at(&f, &path, off as u64, format::RECORD_HEADER_LEN)?;
+        let head = segment::read_at(&f, &path, u64::from(off), format::RECORD_HEADER_LEN)?;
         let key_len = head[25] as usize;
         let payload_len = format::u32le(&head, 8) as usize;
         if payload_len > format::MAX_PAYLOAD_LEN {
@@ -252,7 +252,7 @@ impl Namespace {
         let b = segment::read_at(
             &f,
             &path,
-            off as u64,
+            u64::from(off),
             format::RECORD_HEADER_LEN + key_len + payload_len,
         )?;
         let (h, key, payload) =

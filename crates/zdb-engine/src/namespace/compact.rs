@@ -280,7 +280,7 @@ impl Namespace {
             )?;
             st.keys.record(key, Some(&slot.entry()), &e, idx_off);
             stats.records_moved += 1;
-            stats.bytes_moved += e.payload_len as u64;
+            stats.bytes_moved += u64::from(e.payload_len);
         }
         Ok(())
     }
@@ -323,7 +323,7 @@ impl Namespace {
                     AppendIndex::overwrite(&old),
                 )?;
                 stats.records_moved += 1;
-                stats.bytes_moved += e.payload_len as u64;
+                stats.bytes_moved += u64::from(e.payload_len);
                 e
             };
             st.keys.record(&[], Some(&old.entry), &new, old.off as u32);

@@ -126,14 +126,14 @@ impl SeqIndex {
         if let Some(o) = old {
             if !o.is_deleted() {
                 self.live -= 1;
-                self.live_bytes -= o.payload_len as u64;
+                self.live_bytes -= u64::from(o.payload_len);
             }
             self.refs.sub(o.data_seg, record_len(4, o.payload_len));
         }
         if let Some(n) = new {
             if !n.is_deleted() {
                 self.live += 1;
-                self.live_bytes += n.payload_len as u64;
+                self.live_bytes += u64::from(n.payload_len);
             }
             self.refs.add(n.data_seg, record_len(4, n.payload_len));
         }
@@ -331,7 +331,7 @@ impl Namespace {
             let len = format::RECORD_HEADER_LEN + key_len + m.payload_len as usize;
             let payload = len - m.payload_len as usize..len;
             // Mapped: verify and hand over the bytes in place, a single copy in all.
-            let off = m.data_off as u64;
+            let off = u64::from(m.data_off);
             let mapped = self.with_mapped(&st, m.seg, off, len, |rec| -> Result<T> {
                 self.check_record(rec, m.seg, m.data_off, key_len, m.payload_len)?;
                 Ok(call(Some(&rec[payload.clone()])))
@@ -443,7 +443,7 @@ impl Namespace {
     ) -> Result<(RecordHeader, Vec<u8>)> {
         let len = format::RECORD_HEADER_LEN + key_len + payload_len as usize;
         let mut b = vec![0u8; len];
-        self.read_into(st, true, seg, off as u64, &mut b)?;
+        self.read_into(st, true, seg, u64::from(off), &mut b)?;
         let h = self.check_record(&b, seg, off, key_len, payload_len)?;
         b.drain(..format::RECORD_HEADER_LEN + key_len);
         Ok((h, b))
@@ -462,7 +462,7 @@ impl Namespace {
             self.io.data.fault();
             Error::Corrupt {
                 path: self.seg_path(true, seg),
-                offset: off as u64,
+                offset: u64::from(off),
                 what,
             }
         };
@@ -597,7 +597,7 @@ impl AppendIndex {
 /// The id a seq-mode key names: 8 bytes little-endian as 0-db replies, or 4 bytes.
 pub(crate) fn seq_id(key: &[u8]) -> Result<u32> {
     let wide = match key.len() {
-        4 => u32::from_le_bytes([key[0], key[1], key[2], key[3]]) as u64,
+        4 => u64::from(u32::from_le_bytes([key[0], key[1], key[2], key[3]])),
         8 => u64::from_le_bytes(key.try_into().map_err(|_| Error::InvalidKey)?),
         _ => return Err(Error::InvalidKey),
     };
@@ -606,7 +606,7 @@ pub(crate) fn seq_id(key: &[u8]) -> Result<u32> {
 
 /// The key a seq-mode id is known by on the wire (8 bytes little-endian, as 0-db).
 pub fn seq_key(id: u32) -> [u8; 8] {
-    (id as u64).to_le_bytes()
+    u64::from(id).to_le_bytes()
 }
 
 /// Length of the key as stored in data records (seq mode stores the 4-byte id).

@@ -48,12 +48,11 @@ impl Namespace {
     ) -> Result<Namespace> {
         std::fs::create_dir_all(&data_dir).at(&data_dir)?;
         std::fs::create_dir_all(&index_dir).at(&index_dir)?;
-        let settings = match Settings::load(&index_dir)? {
-            Some(s) => s,
-            None => {
-                defaults.store(&index_dir)?;
-                defaults
-            }
+        let settings = if let Some(s) = Settings::load(&index_dir)? {
+            s
+        } else {
+            defaults.store(&index_dir)?;
+            defaults
         };
         let restore = |path: &Path| restore_missing(name, &*events, path);
         let state = load_state(&data_dir, &index_dir, settings, &restore)?;
@@ -208,31 +207,30 @@ fn load_state(
         }
     }
     let mode = settings.mode;
-    match replay_index(data_dir, index_dir, mode, &index_segs, &data_segs)? {
-        Some(state) => finish(data_dir, index_dir, settings, index_segs, state),
-        None => {
-            tracing::warn!(index = %index_dir.display(), "index damaged or missing: rebuilding it from the data segments");
-            // A rebuild needs every data segment from the first to the last.
-            let (first, last) = (
-                data_segs[0].min(index_segs.first().copied().unwrap_or(u32::MAX)),
-                *data_segs.last().expect("checked"),
-            );
-            for seg in first..=last {
-                let path = segment::data_path(data_dir, seg);
-                if !path.exists() && !restore(&path) {
-                    return Err(Error::MissingSegment { path });
-                }
+    if let Some(state) = replay_index(data_dir, index_dir, mode, &index_segs, &data_segs)? {
+        finish(data_dir, index_dir, settings, index_segs, state)
+    } else {
+        tracing::warn!(index = %index_dir.display(), "index damaged or missing: rebuilding it from the data segments");
+        // A rebuild needs every data segment from the first to the last.
+        let (first, last) = (
+            data_segs[0].min(index_segs.first().copied().unwrap_or(u32::MAX)),
+            *data_segs.last().expect("checked"),
+        );
+        for seg in first..=last {
+            let path = segment::data_path(data_dir, seg);
+            if !path.exists() && !restore(&path) {
+                return Err(Error::MissingSegment { path });
             }
-            let data_segs: Vec<u32> = (first..=last).collect();
-            let segs = super::rebuild::rebuild_from_data(data_dir, index_dir, mode, &data_segs)?;
-            let state =
-                replay_index(data_dir, index_dir, mode, &segs, &segs)?.ok_or(Error::Corrupt {
-                    path: index_dir.to_path_buf(),
-                    offset: 0,
-                    what: "index rebuilt from data does not load",
-                })?;
-            finish(data_dir, index_dir, settings, segs, state)
         }
+        let data_segs: Vec<u32> = (first..=last).collect();
+        let segs = super::rebuild::rebuild_from_data(data_dir, index_dir, mode, &data_segs)?;
+        let state =
+            replay_index(data_dir, index_dir, mode, &segs, &segs)?.ok_or(Error::Corrupt {
+                path: index_dir.to_path_buf(),
+                offset: 0,
+                what: "index rebuilt from data does not load",
+            })?;
+        finish(data_dir, index_dir, settings, segs, state)
     }
 }
 
@@ -275,9 +273,9 @@ fn replay_index(
         let end = segment::walk_entries(&f, &path, FILE_HEADER_LEN as u64, len, |off, e, key| {
             if e.data_seg == last {
                 let key_len = if mode == Mode::Seq { 4 } else { key.len() };
-                let rec_end = e.data_off as u64
+                let rec_end = u64::from(e.data_off)
                     + (format::RECORD_HEADER_LEN + key_len) as u64
-                    + e.payload_len as u64;
+                    + u64::from(e.payload_len);
                 indexed_end = indexed_end.max(rec_end);
             }
             apply_entry(&mut keys, off, e, key);

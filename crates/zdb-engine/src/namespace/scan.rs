@@ -110,8 +110,8 @@ impl Namespace {
         }
         let end = self.index_len(st, c.seg)?;
         let (f, path) = self.file(st, false, c.seg)?;
-        let want = (format::ENTRY_FIXED_LEN as u64 + 255).min(end.saturating_sub(c.off as u64));
-        let b = segment::read_at(&f, &path, c.off as u64, want as usize)
+        let want = (format::ENTRY_FIXED_LEN as u64 + 255).min(end.saturating_sub(u64::from(c.off)));
+        let b = segment::read_at(&f, &path, u64::from(c.off), want as usize)
             .map_err(|_| Error::InvalidKey)?;
         let (_, _, n) = format::decode_entry(&b).map_err(|_| Error::InvalidKey)?;
         Ok(n)
@@ -133,7 +133,7 @@ impl Namespace {
         match &st.keys {
             Keys::User(m) => {
                 let s = m.get(key)?;
-                (s.seg == seg && s.idx_off as u64 == off && !s.is_deleted()).then(|| ScanItem {
+                (s.seg == seg && u64::from(s.idx_off) == off && !s.is_deleted()).then(|| ScanItem {
                     key: key.to_vec(),
                     payload_len: e.payload_len,
                     timestamp: e.timestamp,
@@ -166,7 +166,7 @@ impl Namespace {
     ) -> Result<()> {
         let (start_seg, mut pos) = match from {
             None => (st.segments[0], FILE_HEADER_LEN as u64),
-            Some(c) => (c.seg, c.off as u64 + self.entry_at(st, c)? as u64),
+            Some(c) => (c.seg, u64::from(c.off) + self.entry_at(st, c)? as u64),
         };
         for &seg in st.segments.iter().filter(|&&s| s >= start_seg) {
             if seg != start_seg {
@@ -214,7 +214,7 @@ impl Namespace {
             None => (st.cur_seg(), st.index_len),
             Some(c) => {
                 self.entry_at(st, c)?;
-                (c.seg, c.off as u64)
+                (c.seg, u64::from(c.off))
             }
         };
         for &seg in st.segments.iter().rev().filter(|&&s| s <= start_seg) {
@@ -317,7 +317,7 @@ impl Namespace {
         let head = segment::read_at(
             &f,
             &path,
-            off as u64,
+            u64::from(off),
             format::RECORD_HEADER_LEN + stored_key.len(),
         )
         .map_err(|_| Error::InvalidKey)?;

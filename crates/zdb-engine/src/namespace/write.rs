@@ -218,7 +218,7 @@ impl Namespace {
             }
         }
         let live = target.current().filter(|e| !e.is_deleted());
-        st.check_room(value.len(), live.map_or(0, |e| e.payload_len as u64))?;
+        st.check_room(value.len(), live.map_or(0, |e| u64::from(e.payload_len)))?;
         let written = self.put_version(st, key, target, value, ts, 0)?;
         Ok(SetOutcome::Written(written))
     }

@@ -51,7 +51,7 @@ impl Zdb {
 
     /// Start with `<dir>/data` and `<dir>/index`.
     pub fn start_in(dir: &Path, args: &[&str]) -> Zdb {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = args.iter().map(|s| (*s).to_string()).collect();
         for _ in 0..5 {
             let port = free_port();
             let mut z = Zdb {

@@ -220,7 +220,7 @@ impl Fs {
         if offset >= fsize {
             return Ok(Vec::new());
         }
-        let end = fsize.min(offset.saturating_add(size as u64));
+        let end = fsize.min(offset.saturating_add(u64::from(size)));
         let mut out = vec![0u8; (end - offset) as usize];
         let mut hits = (0, 0);
         for span in spans(offset, end) {
@@ -247,7 +247,7 @@ impl Fs {
             let Ok(i) = st.inode(&*self.store, ino) else {
                 return 0;
             };
-            let end = i.size.min(offset.saturating_add(size as u64));
+            let end = i.size.min(offset.saturating_add(u64::from(size)));
             if offset >= end {
                 return 0;
             }

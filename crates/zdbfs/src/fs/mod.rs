@@ -84,8 +84,8 @@ fn default_dirty_limit() -> usize {
     // SAFETY: sysinfo only writes into the zeroed struct it is given.
     let ram = unsafe {
         let mut si: libc::sysinfo = std::mem::zeroed();
-        if libc::sysinfo(&mut si) == 0 {
-            (si.totalram as u64).saturating_mul(si.mem_unit as u64)
+        if libc::sysinfo(&raw mut si) == 0 {
+            (si.totalram as u64).saturating_mul(u64::from(si.mem_unit))
         } else {
             0
         }

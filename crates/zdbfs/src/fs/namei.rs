@@ -334,11 +334,11 @@ impl Fs {
         st.add_entry(store, parent, name, b)?;
         st.add_entry(store, newparent, newname, a)?;
         if parent != newparent {
-            let delta = (a.kind == Kind::Dir) as i64 - (b.kind == Kind::Dir) as i64;
+            let delta = i64::from(a.kind == Kind::Dir) - i64::from(b.kind == Kind::Dir);
             let p = st.inode(store, parent)?;
-            p.nlink = (p.nlink as i64 - delta) as u32;
+            p.nlink = (i64::from(p.nlink) - delta) as u32;
             let q = st.inode(store, newparent)?;
-            q.nlink = (q.nlink as i64 + delta) as u32;
+            q.nlink = (i64::from(q.nlink) + delta) as u32;
             if a.kind == Kind::Dir {
                 st.inode(store, a.ino)?.parent = newparent;
             }

@@ -89,7 +89,7 @@ pub(crate) fn fsck(store: &dyn Store) -> Result<FsckReport> {
             },
             Some(&TAG_PLACEHOLDER) => {
                 rep.placeholders += 1;
-                junk.push(id)
+                junk.push(id);
             }
             _ => junk.push(id),
         }

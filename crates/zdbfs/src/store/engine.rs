@@ -156,7 +156,7 @@ impl Store for EngineStore {
 /// A seq-mode key (4 or 8 bytes little-endian) as an id.
 pub(crate) fn parse_id(key: &[u8]) -> Option<u64> {
     match key.len() {
-        4 => Some(u32::from_le_bytes(key.try_into().ok()?) as u64),
+        4 => Some(u64::from(u32::from_le_bytes(key.try_into().ok()?))),
         8 => Some(u64::from_le_bytes(key.try_into().ok()?)),
         _ => None,
     }

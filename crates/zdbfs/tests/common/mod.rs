@@ -129,7 +129,7 @@ pub fn fs_type(p: &Path) -> i64 {
     // SAFETY: zeroed statfs is a valid out-buffer.
     let mut sf: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and buffer.
-    let r = unsafe { libc::statfs(c.as_ptr(), &mut sf) };
+    let r = unsafe { libc::statfs(c.as_ptr(), &raw mut sf) };
     assert_eq!(r, 0, "statfs {p:?}");
     sf.f_type as i64
 }
@@ -179,5 +179,5 @@ pub fn lstat(p: &Path) -> Result<libc::stat, i32> {
     // SAFETY: zeroed stat is a valid out-buffer.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and buffer.
-    check(unsafe { libc::lstat(c.as_ptr(), &mut st) } as i64).map(|_| st)
+    check(i64::from(unsafe { libc::lstat(c.as_ptr(), &raw mut st) })).map(|_| st)
 }

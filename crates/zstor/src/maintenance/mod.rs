@@ -43,13 +43,14 @@ pub struct Settings {
 /// unset or not a number (the latter logged).
 pub fn env_u64(name: &str, default: u64, min: u64, max: u64) -> u64 {
     match std::env::var(name) {
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(n) => n.clamp(min, max),
-            Err(_) => {
+        Ok(v) => {
+            if let Ok(n) = v.trim().parse::<u64>() {
+                n.clamp(min, max)
+            } else {
                 tracing::warn!(variable = name, value = %v, "not a number; using {default}");
                 default
             }
-        },
+        }
         Err(_) => default,
     }
 }

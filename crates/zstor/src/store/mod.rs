@@ -464,7 +464,7 @@ impl Store {
                 decoded = decoder.decode(chunk, &as_refs(&pieces)).map(<[u8]>::len);
             }
             let len = decoded?;
-            let expected = left.min(meta.chunk_size as u64);
+            let expected = left.min(u64::from(meta.chunk_size));
             if len as u64 != expected {
                 return Err(Error::CorruptChunk(
                     "chunk length differs from the metadata",

@@ -31,12 +31,11 @@ pub fn run(mut cmd: Command) -> Output {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(RUN_LIMIT) {
-        Ok(out) => out.expect("wait for zstor"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("zstor {cmd:?} did not finish within {RUN_LIMIT:?}");
-        }
+    if let Ok(out) = rx.recv_timeout(RUN_LIMIT) {
+        out.expect("wait for zstor")
+    } else {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        panic!("zstor {cmd:?} did not finish within {RUN_LIMIT:?}");
     }
 }
 

@@ -251,5 +251,5 @@ pub async fn serve(listener: TcpListener, shared: Arc<Monitor>, stop: service_ki
         let shared = Arc::clone(&shared);
         async move { render(&shared) }
     });
-    service_kit::http::serve(listener, app, stop, "metrics endpoint").await
+    service_kit::http::serve(listener, app, stop, "metrics endpoint").await;
 }

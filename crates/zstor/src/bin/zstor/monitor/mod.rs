@@ -156,7 +156,7 @@ impl Monitor {
                 self.metrics.inc(&self.metrics.config_reloads);
             }
             Err(e) => {
-                tracing::error!(error = %e, "config reload refused; keeping the current config")
+                tracing::error!(error = %e, "config reload refused; keeping the current config");
             }
         }
     }

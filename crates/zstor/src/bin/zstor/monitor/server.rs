@@ -196,7 +196,7 @@ impl control::Service for ControlService {
 /// Accept until `stop`, then drain in-flight requests within the configured bound.
 pub async fn serve(listener: UnixListener, shared: Arc<Monitor>, stop: service_kit::Stop) {
     let drain = shared.tunables.drain;
-    control::serve(listener, Arc::new(ControlService(shared)), stop, drain).await
+    control::serve(listener, Arc::new(ControlService(shared)), stop, drain).await;
 }
 
 /// [`execute`] under the concurrency limit.

@@ -20,7 +20,7 @@ pub fn read(mountpoint: &Path) -> std::io::Result<Stats> {
     let dir = std::fs::File::open(mountpoint)?;
     let mut buf = [0u8; LEN];
     // SAFETY: `buf` holds exactly the size the command encodes; `dir` stays open meanwhile.
-    let r = unsafe { libc::ioctl(dir.as_raw_fd(), IOCTL_STATISTICS as _, buf.as_mut_ptr()) };
+    let r = unsafe { libc::ioctl(dir.as_raw_fd(), IOCTL_STATISTICS.into(), buf.as_mut_ptr()) };
     if r != 0 {
         return Err(std::io::Error::last_os_error());
     }
