@@ -21,6 +21,12 @@ pub enum StoreError {
     /// The namespace exists but is not in sequential mode.
     #[error("namespace {0} is not in sequential mode")]
     NotSeq(String),
+    /// `autons` created the namespace, but the server cannot make it sequential.
+    #[error(
+        "namespace {ns} was created but the server cannot make it sequential ({msg}); zdbfs \
+         needs sequential namespaces: start zdb with --mode seq or without --mode (mixed)"
+    )]
+    ServerNotSeq { ns: String, msg: String },
 }
 
 /// An error of the library API (mount, format, recovery).

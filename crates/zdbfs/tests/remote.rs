@@ -95,3 +95,48 @@ fn remote_backend_persists_and_fails_fast_when_gone() {
     again.sync_all().unwrap();
     assert_eq!(fs::read(mnt.join("d/after")).unwrap(), b"back");
 }
+
+/// `autons` against every runtime mode of the server: `--mode seq` (how ThreeFold's
+/// quantum-storage deploys it: the new namespaces are sequential already and NSSET mode is
+/// refused), the default mixed mode (NSSET makes them sequential), and `--mode user` (no
+/// sequential namespace possible: a clear error naming the fix).
+#[test]
+fn autons_works_on_seq_and_mixed_servers_and_explains_user_mode() {
+    use test_kit::zdb::Mode;
+    for mode in [Some(Mode::Seq), None] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = TestZdb::options().dir(&dir.path().join("zdb"));
+        if let Some(m) = mode {
+            options = options.mode(m);
+        }
+        let server = options.start();
+        let mnt = dir.path().join("mnt");
+        let g = Guard(Some(mount_remote(&mnt, server.port())), &mnt);
+        fs::write(mnt.join("f"), b"on a zdb server").unwrap();
+        assert_eq!(
+            fs::read(mnt.join("f")).unwrap(),
+            b"on a zdb server",
+            "{mode:?}"
+        );
+        drop(g);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestZdb::options()
+        .dir(&dir.path().join("zdb"))
+        .mode(Mode::User)
+        .start();
+    let opts: MountOptions = zdbfs::options::parse(
+        &[format!(
+            "host=127.0.0.1,port={},autons,timeout=2",
+            server.port()
+        )],
+        "unused".into(),
+    )
+    .unwrap();
+    let err = zdbfs::open_store(&opts)
+        .err()
+        .expect("user mode refused")
+        .to_string();
+    assert!(err.contains("--mode seq"), "{err}");
+    assert!(err.contains("single runtime mode"), "{err}");
+}

@@ -54,6 +54,29 @@ fn map(ns: Ns, e: ClientError) -> StoreError {
     }
 }
 
+/// `autons`: create namespace `name` and make it sequential. A server started with
+/// `--mode seq` creates it sequential already and refuses NSSET mode (one runtime mode), so
+/// the mode is set only when NSINFO says it differs (as 0-db-fs does); a `--mode user`
+/// server can hold no sequential namespace at all.
+async fn create_sequential(
+    admin: &Client,
+    name: &str,
+) -> Result<Result<(), crate::Error>, ClientError> {
+    admin.nsnew(name).await?;
+    if admin.nsinfo(name).await?.mode() == Some("sequential") {
+        return Ok(Ok(()));
+    }
+    match admin.nsset(name, "mode", "seq").await {
+        Ok(()) => Ok(Ok(())),
+        Err(ClientError::Server(msg)) => Ok(Err(StoreError::ServerNotSeq {
+            ns: name.to_owned(),
+            msg,
+        }
+        .into())),
+        Err(e) => Err(e),
+    }
+}
+
 impl RemoteStore {
     /// Connect, check (or with `autons` create) the namespaces.
     pub fn connect(config: RemoteConfig) -> Result<RemoteStore, crate::Error> {
@@ -76,11 +99,8 @@ impl RemoteStore {
                     }
                 }
                 Err(ClientError::Server(_)) if config.autons => {
-                    rt.block_on(async {
-                        admin.nsnew(&spec.name).await?;
-                        admin.nsset(&spec.name, "mode", "seq").await
-                    })
-                    .map_err(|e| map(*ns, e))?;
+                    rt.block_on(create_sequential(&admin, &spec.name))
+                        .map_err(|e| map(*ns, e))??;
                 }
                 Err(ClientError::Server(_)) => {
                     return Err(StoreError::NoNamespace(spec.name.clone()).into())
