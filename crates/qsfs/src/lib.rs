@@ -34,6 +34,26 @@
 //! `rotate_seconds`, on `qsfs rotate`, on clean shutdown) and its checkpoint was uploaded.
 //! Losing the whole local machine loses at most what was written since the last rotation.
 
+/// Print a line for the person running qsfs on stdout. A closed or broken stdout (`qsfs |
+/// tee log` stopped with Ctrl-C kills `tee` too) is ignored, never a panic: shutdown, and
+/// the offload it promises, must not depend on whoever reads the output.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`say!`] on stderr.
+#[macro_export]
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod compact;
 pub mod config;
 pub mod control;

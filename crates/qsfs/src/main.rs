@@ -78,7 +78,7 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("qsfs: {e:#}");
+            qsfs::say_err!("qsfs: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -108,15 +108,15 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Status { json } => {
             let config = existing(&cli)?;
             match ask(&config, Request::Status)? {
-                Response::Status(s) if json => println!("{}", serde_json::to_string_pretty(&s)?),
-                Response::Status(s) => print!("{}", s.render()),
+                Response::Status(s) if json => qsfs::say!("{}", serde_json::to_string_pretty(&s)?),
+                Response::Status(s) => qsfs::say!("{}", s.render().trim_end()),
                 other => bail!("unexpected answer: {other:?}"),
             }
             Ok(())
         }
         Command::Rotate => match ask(&existing(&cli)?, Request::Rotate)? {
             Response::Rotated { offloaded: true } => {
-                println!("rotated; everything is offloaded");
+                qsfs::say!("rotated; everything is offloaded");
                 Ok(())
             }
             Response::Rotated { offloaded: false } => {
@@ -126,9 +126,10 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         },
         Command::Evict => match ask(&existing(&cli)?, Request::Evict)? {
             Response::Evicted(r) => {
-                println!(
+                qsfs::say!(
                     "evicted {} segments ({} bytes)",
-                    r.evicted_files, r.evicted_bytes
+                    r.evicted_files,
+                    r.evicted_bytes
                 );
                 Ok(())
             }
@@ -137,9 +138,11 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         Command::Compact { dead_percent } => {
             match ask(&existing(&cli)?, Request::Compact { dead_percent })? {
                 Response::Compacted { report, offloaded } => {
-                    println!(
+                    qsfs::say!(
                         "compacted {} segments ({} records, {} bytes moved)",
-                        report.segments, report.records_moved, report.bytes_moved
+                        report.segments,
+                        report.records_moved,
+                        report.bytes_moved
                     );
                     if !offloaded {
                         bail!("some checkpoints are still waiting for the backends (see `qsfs status`)");
@@ -174,7 +177,7 @@ fn embedded(cli: &Cli) -> anyhow::Result<Config> {
     }
     let config =
         config::write_embedded_default(data, &cli.mountpoint, cli.cache_mib, cli.segment_mib)?;
-    eprintln!(
+    qsfs::say_err!(
         "qsfs: created the embedded default in {}: 6 data + 4 metadata stand-in backends \
          (4+2 code) and fresh keys.\n\
          qsfs: WARNING: back up {} now. Its keys are the only way to read your data.",

@@ -52,7 +52,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     let store = Arc::new(config.store().context("zstor configuration")?);
     if restore_first {
         let r = restore::restore(&config, &store).await?;
-        println!(
+        crate::say!(
             "qsfs: restored {} namespaces ({} files, {} bytes) into {}",
             r.namespaces,
             r.files,
@@ -118,7 +118,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding 127.0.0.1:{port}"));
         if let Some(listener) = optional("metrics endpoint", bound) {
-            println!("qsfs: metrics at http://127.0.0.1:{port}/metrics");
+            crate::say!("qsfs: metrics at http://127.0.0.1:{port}/metrics");
             let app = crate::metrics::routes(stack.clone());
             tasks.spawn("metrics", |stop| {
                 service_kit::http::serve(listener, app, stop, "metrics endpoint")
@@ -140,7 +140,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             if !addr.ip().is_loopback() {
                 tracing::warn!(%addr, "the web UI listens beyond loopback without TLS: put a TLS proxy in front");
             }
-            println!("qsfs: web UI at http://{addr}/ (access token: {token})");
+            crate::say!("qsfs: web UI at http://{addr}/ (access token: {token})");
             tasks.spawn("web", |stop| {
                 qsfs_web::serve(listener, Arc::new(state), stop)
             });
@@ -162,12 +162,12 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     });
 
     let config_path = std::path::absolute(&stack.config.path)?;
-    println!("qsfs: mounted at {}", mountpoint.display());
-    println!(
+    crate::say!("qsfs: mounted at {}", mountpoint.display());
+    crate::say!(
         "qsfs: config {} (back it up: it holds the keys)",
         config_path.display()
     );
-    println!(
+    crate::say!(
         "qsfs: `qsfs status --config {}` shows its state",
         config_path.display()
     );
@@ -183,7 +183,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     let drain = async {
         while !stack.offloader.upload_pending().await {
             let left = stack.offloader.pending().len();
-            eprintln!(
+            crate::say_err!(
                 "qsfs: {left} checkpoints waiting for the backends ({}); stop again to leave \
                  them staged for the next start",
                 stack.offloader.last_error().unwrap_or_default()
@@ -208,9 +208,9 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     let s = stack.clone();
     tokio::task::spawn_blocking(move || s.engine.sync_all()).await??;
     if drained {
-        println!("qsfs: stopped; everything written is offloaded");
+        crate::say!("qsfs: stopped; everything written is offloaded");
     } else {
-        println!("qsfs: stopped; some checkpoints stay staged locally until the next start");
+        crate::say!("qsfs: stopped; some checkpoints stay staged locally until the next start");
     }
     Ok(())
 }
@@ -221,7 +221,7 @@ fn optional<T>(what: &str, r: anyhow::Result<T>) -> Option<T> {
         Ok(v) => Some(v),
         Err(e) => {
             tracing::error!("{what} not started: {e:#}");
-            eprintln!("qsfs: {what} not started: {e:#}");
+            crate::say_err!("qsfs: {what} not started: {e:#}");
             None
         }
     }

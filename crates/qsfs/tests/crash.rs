@@ -90,3 +90,51 @@ fn kill9_keeps_fsynced_files_and_a_lost_cache_keeps_the_last_rotation() {
     // Superseded copies are deleted: the backends hold exactly what the manifest names.
     assert_backends_hold_what_the_manifest_names(root);
 }
+
+/// `qsfs 2>&1 | tee log`, then Ctrl-C: the terminal's SIGINT ends `tee` as well, so qsfs's
+/// output pipe is broken while it shuts down. The shutdown still unmounts, offloads the open
+/// segments and exits 0 (it used to panic on "failed printing to stdout").
+#[test]
+fn ctrl_c_with_a_broken_output_pipe_still_offloads() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let mut child = std::process::Command::new(BIN)
+        .current_dir(root)
+        .args(["--mountpoint", "mnt", "--segment-mib", "1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mount = root.join("mnt");
+    // Read the output as `tee` would until the mount is announced, then close the pipe.
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("qsfs: mounted at") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "qsfs ended its output"
+        );
+    }
+    wait::until("the mount", std::time::Duration::from_secs(60), || {
+        is_mounted(&mount)
+    });
+    drop(out);
+    write_files(&mount, 0..20, true);
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = wait::exit("qsfs", &mut child, std::time::Duration::from_secs(120));
+    assert!(status.success(), "qsfs: {status}");
+    assert!(!is_mounted(&mount));
+    // Everything written reached the backends: a restore from them alone gives it back.
+    std::fs::remove_dir_all(root.join("qsfs-data/cache")).unwrap();
+    let q = Qsfs::start(
+        root,
+        &["restore", "--config", "qsfs-data/qsfs.toml"],
+        "restored.log",
+    );
+    read_all_exact(&q.mount, 0..20);
+    q.stop(false);
+}
