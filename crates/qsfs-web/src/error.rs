@@ -29,6 +29,11 @@ impl ApiError {
     /// An I/O error on `what` (a path as the API shows it), mapped to the closest status.
     pub fn io(what: &str, e: std::io::Error) -> ApiError {
         use std::io::ErrorKind::*;
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return ApiError::bad_path(format!(
+                "{what}: too many levels of symbolic links (a link loop)"
+            ));
+        }
         let status = match e.kind() {
             NotFound => StatusCode::NOT_FOUND,
             AlreadyExists | DirectoryNotEmpty => StatusCode::CONFLICT,

@@ -115,6 +115,23 @@ pub struct FileQuery {
     download: bool,
 }
 
+/// Only regular files are served: a folder is 400 (it has /api/zip), anything else (FIFO,
+/// socket, device) 415.
+fn regular_file(shown: &str, m: &Metadata) -> ApiResult<()> {
+    if m.is_file() {
+        Ok(())
+    } else if m.is_dir() {
+        Err(ApiError::bad_request(format!(
+            "{shown}: is a folder (download it with /api/zip)"
+        )))
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("{shown}: not a regular file (a FIFO, socket or device is not served)"),
+        ))
+    }
+}
+
 /// `GET /api/file?path=&download=`: the file's bytes, with `Range`, `ETag` and
 /// `If-None-Match` handled.
 pub async fn download(
@@ -127,15 +144,17 @@ pub async fn download(
     let name = rel.name().unwrap_or_default();
     let (file, meta) = on_root(&st, move |root| {
         let shown = rel.display();
+        // Asked before opening: opening a FIFO for reading waits for a writer, and a
+        // device is no file to serve.
+        let before = root
+            .metadata(rel.as_path())
+            .map_err(|e| ApiError::io(&shown, e))?;
+        regular_file(&shown, &before)?;
         let f = root
             .open(rel.as_path())
             .map_err(|e| ApiError::io(&shown, e))?;
         let m = f.metadata().map_err(|e| ApiError::io(&shown, e))?;
-        if m.is_dir() {
-            return Err(ApiError::bad_request(format!(
-                "{shown}: is a folder (download it with /api/zip)"
-            )));
-        }
+        regular_file(&shown, &m)?;
         Ok((f, m))
     })
     .await?;

@@ -399,3 +399,38 @@ async fn folders_search_zip_markdown() {
     assert_eq!(c.get("/assets/app.js").await.status, StatusCode::OK);
     assert_eq!(c.get("/assets/nope.js").await.status, StatusCode::NOT_FOUND);
 }
+
+/// A FIFO is never opened (opening it waits for a writer: each GET used to hold a thread
+/// until the listing timed out); a socket or device likewise; a symlink loop is the
+/// caller's 400, not a 500.
+#[tokio::test]
+async fn only_regular_files_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink("loop", dir.path().join("loop")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("socket")).unwrap();
+    let mut c = client(dir.path());
+    c.login().await;
+    for (uri, status) in [
+        ("/api/file?path=/fifo", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ("/api/file?path=/socket", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ("/api/file?path=/loop", StatusCode::BAD_REQUEST),
+    ] {
+        // Bounded: a hang here is the failure being tested.
+        let r = tokio::time::timeout(std::time::Duration::from_secs(30), c.get(uri))
+            .await
+            .unwrap_or_else(|_| panic!("{uri} hung"));
+        assert_eq!(r.status, status, "{uri}: {:?}", r.json());
+        assert!(
+            r.json()["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{uri}: a clear error"
+        );
+    }
+    let r = c.get("/api/list?path=/").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}

@@ -100,10 +100,19 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             qsfs::run::run(config, false)
         }
         Command::Restore => {
-            let Some(path) = &cli.config else {
-                bail!("restore needs --config FILE (the configuration holding the keys)");
-            };
-            qsfs::run::run(load(path)?, true)
+            // The configuration holds the keys: restore never creates one.
+            let path = cli
+                .config
+                .clone()
+                .unwrap_or_else(|| cli.data.join("qsfs.toml"));
+            if !path.exists() {
+                bail!(
+                    "restore needs the configuration holding the keys: {} does not exist \
+                     (give --config FILE)",
+                    path.display()
+                );
+            }
+            qsfs::run::run(load(&path)?, true)
         }
         Command::Status { json } => {
             let config = existing(&cli)?;

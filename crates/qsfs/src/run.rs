@@ -53,11 +53,13 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     if restore_first {
         let r = restore::restore(&config, &store).await?;
         crate::say!(
-            "qsfs: restored {} namespaces ({} files, {} bytes) into {}",
+            "qsfs: restored the last checkpoint of {} storage namespaces into {} ({} index, \
+             descriptor and newest segment files, {} bytes); older data comes back from the \
+             backends when it is read",
             r.namespaces,
+            cache.display(),
             r.files,
-            r.bytes,
-            cache.display()
+            r.bytes
         );
     } else if restore::cache_is_empty(&config)
         && restore::stored_manifest(&config, &store)

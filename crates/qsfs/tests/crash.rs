@@ -128,13 +128,15 @@ fn ctrl_c_with_a_broken_output_pipe_still_offloads() {
     let status = wait::exit("qsfs", &mut child, std::time::Duration::from_secs(120));
     assert!(status.success(), "qsfs: {status}");
     assert!(!is_mounted(&mount));
-    // Everything written reached the backends: a restore from them alone gives it back.
+    // Everything written reached the backends: a restore from them alone gives it back
+    // (`restore` takes the embedded default's configuration, like every other command).
     std::fs::remove_dir_all(root.join("qsfs-data/cache")).unwrap();
-    let q = Qsfs::start(
-        root,
-        &["restore", "--config", "qsfs-data/qsfs.toml"],
-        "restored.log",
-    );
+    let q = Qsfs::start(root, &["restore"], "restored.log");
     read_all_exact(&q.mount, 0..20);
+    assert!(
+        q.log_text().contains("restored the last checkpoint of"),
+        "{}",
+        q.log_text()
+    );
     q.stop(false);
 }
