@@ -101,10 +101,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
         }
         Command::Restore => {
             // The configuration holds the keys: restore never creates one.
-            let path = cli
-                .config
-                .clone()
-                .unwrap_or_else(|| cli.data.join("qsfs.toml"));
+            let path = config_path(&cli);
             if !path.exists() {
                 bail!(
                     "restore needs the configuration holding the keys: {} does not exist \
@@ -168,13 +165,16 @@ fn load(path: &Path) -> anyhow::Result<Config> {
     Config::load(path).with_context(|| "invalid configuration".to_string())
 }
 
-/// The configuration of a running qsfs: `--config`, else the embedded default's.
+/// Where the configuration is: `--config`, else the embedded default's.
+fn config_path(cli: &Cli) -> PathBuf {
+    cli.config
+        .clone()
+        .unwrap_or_else(|| cli.data.join("qsfs.toml"))
+}
+
+/// The configuration of a running qsfs.
 fn existing(cli: &Cli) -> anyhow::Result<Config> {
-    load(
-        &cli.config
-            .clone()
-            .unwrap_or_else(|| cli.data.join("qsfs.toml")),
-    )
+    load(&config_path(cli))
 }
 
 /// The embedded default in `data`: reused when it exists, created (with a warning) if not.
