@@ -370,7 +370,26 @@ pub async fn upload(
         let root = Arc::clone(&st.root);
         let _ = tokio::task::spawn_blocking(move || root.remove_file(tmp.as_path())).await;
     }
-    done.map(Json)
+    done.map(Json).map_err(|e| with_room_left(&st, e))
+}
+
+/// A 507 says how much room the drive has left (once the partial upload is gone).
+fn with_room_left(st: &WebState, e: ApiError) -> ApiError {
+    if e.status != StatusCode::INSUFFICIENT_STORAGE {
+        return e;
+    }
+    match service_kit::sys::space_of(&*st.root) {
+        Ok(s) => ApiError::new(
+            e.status,
+            format!(
+                "{}; the drive has {:.1} MiB free of {:.1} MiB",
+                e.message,
+                s.available as f64 / f64::from(1 << 20),
+                s.total as f64 / f64::from(1 << 20)
+            ),
+        ),
+        Err(_) => e,
+    }
 }
 
 #[derive(Deserialize)]

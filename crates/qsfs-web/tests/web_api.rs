@@ -434,3 +434,24 @@ async fn only_regular_files_are_served() {
     let r = c.get("/api/list?path=/").await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
 }
+
+/// An upload larger than the room left is a 507 that says how much room there is, and the
+/// partial upload is removed, so the drive is not left full.
+#[tokio::test]
+async fn an_upload_that_does_not_fit_is_507_with_the_room_left() {
+    let disk = test_kit::mount::SmallDisk::new(16);
+    let mut c = client(&disk.path);
+    c.login().await;
+    let big = vec![7u8; 40 << 20];
+    let r = c.put("/big.bin", &big, &[]).await;
+    assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE, "{:?}", r.json());
+    let message = r.json()["error"].as_str().unwrap().to_string();
+    assert!(message.contains("MiB free of"), "{message}");
+    assert_eq!(
+        std::fs::read_dir(&disk.path).unwrap().count(),
+        0,
+        "no partial upload left"
+    );
+    let r = c.put("/small.txt", b"fits", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}

@@ -55,6 +55,12 @@ pub struct Section {
     /// (one `zdb` per backend of this file, on its 127.0.0.1 port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standin_dir: Option<PathBuf>,
+    /// Embedded default only: the stand-ins' admin password (`zdb --admin`), so that no other
+    /// local user can delete their namespaces. Each backend's namespace password is its
+    /// `password` below. Older embedded defaults have neither: add both, the stand-ins take
+    /// them at the next start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standin_admin_password: Option<String>,
     /// Address of the web file browser (loopback unless you put TLS in front); none: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_listen: Option<std::net::SocketAddr>,
@@ -204,7 +210,7 @@ pub fn write_embedded_default(
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(data).map_err(io)?;
+    zdb_engine::private::private_dir(data).map_err(io)?;
     // One port per stand-in, and the metrics endpoint's.
     let mut ports = free_ports(META_BACKENDS + DATA_BACKENDS + 2).map_err(io)?;
     let metrics_port = ports.pop().unwrap_or(9100);
@@ -228,6 +234,7 @@ pub fn write_embedded_default(
         compact_dead_percent: default_compact_dead_percent(),
         compact_seconds: default_compact_seconds(),
         standin_dir: Some(abs(&data.join("backends"))),
+        standin_admin_password: Some(key()),
         web_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], web_port))),
         web_token: Some(qsfs_web::auth::new_token()),
     };
@@ -243,13 +250,17 @@ pub fn write_embedded_default(
     );
     for port in &ports[..META_BACKENDS] {
         text += &format!(
-            "[[meta.config.backends]]\naddress = \"127.0.0.1:{port}\"\nnamespace = \"qsfs-meta\"\n\n"
+            "[[meta.config.backends]]\naddress = \"127.0.0.1:{port}\"\nnamespace = \"qsfs-meta\"\n\
+             password = \"{}\"\n\n",
+            key()
         );
     }
     text += "[[groups]]\n\n";
     for port in &ports[META_BACKENDS..] {
         text += &format!(
-            "[[groups.backends]]\naddress = \"127.0.0.1:{port}\"\nnamespace = \"qsfs-data\"\n\n"
+            "[[groups.backends]]\naddress = \"127.0.0.1:{port}\"\nnamespace = \"qsfs-data\"\n\
+             password = \"{}\"\n\n",
+            key()
         );
     }
     let mut qsfs = toml::Table::new();

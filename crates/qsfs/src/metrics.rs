@@ -160,8 +160,13 @@ pub fn render(s: &Status) -> Exposition {
         ),
         (
             "zdbfs_errors_total",
-            "Operations answered with an error other than ENOENT.",
+            "Operations that failed (EIO, ENOSPC, ...).",
             x.errors,
+        ),
+        (
+            "zdbfs_refused_total",
+            "Operations refused as asked (unsupported, not allowed, exists, not empty, ...).",
+            x.refused,
         ),
     ] {
         o.single(name, Kind::Counter, help, v);

@@ -2,8 +2,9 @@
 //! the offloader as its event sink, the zdbfs mount, the [`Stack`] and its tasks, the
 //! endpoints (control socket, metrics, web UI). Only the order of things lives here.
 //!
-//! Shutdown: unmount (zdbfs flushes and marks itself clean), close every open segment (the
-//! last checkpoint), upload what is staged (bounded wait), stop the tasks and stand-ins.
+//! Shutdown: stop the web UI (it holds the mount's root), unmount (zdbfs flushes and marks
+//! itself clean), close every open segment (the last checkpoint), upload what is staged
+//! (bounded wait), stop the tasks and stand-ins.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,7 +36,13 @@ pub fn run(config: Config, restore_first: bool) -> anyhow::Result<()> {
     let mut standins = match &config.qsfs.standin_dir {
         Some(dir) => {
             let exe = std::env::current_exe().context("locating the qsfs binary")?;
-            Some(Standins::start(&exe, dir, &standin::specs(&config)?)?)
+            let admin = config.qsfs.standin_admin_password.as_deref();
+            Some(Standins::start(
+                &exe,
+                dir,
+                &standin::specs(&config)?,
+                admin,
+            )?)
         }
         None => None,
     };
@@ -48,7 +55,6 @@ pub fn run(config: Config, restore_first: bool) -> anyhow::Result<()> {
 
 async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     let cache = config.qsfs.cache_dir.clone();
-    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
     let store = Arc::new(config.store().context("zstor configuration")?);
     if restore_first {
         let r = restore::restore(&config, &store).await?;
@@ -127,6 +133,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             });
         }
     }
+    let mut web_task = None;
     if let (Some(addr), Some(token)) = (stack.config.qsfs.web_listen, &stack.config.qsfs.web_token)
     {
         let web = async {
@@ -143,9 +150,9 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
                 tracing::warn!(%addr, "the web UI listens beyond loopback without TLS: put a TLS proxy in front");
             }
             crate::say!("qsfs: web UI at http://{addr}/ (access token: {token})");
-            tasks.spawn("web", |stop| {
+            web_task = Some(tasks.spawn("web", |stop| {
                 qsfs_web::serve(listener, Arc::new(state), stop)
-            });
+            }));
         }
     }
     let socket = stack.config.socket();
@@ -176,6 +183,12 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     wait_for_stop(&mounted).await;
 
     tracing::info!("stopping: unmounting and offloading the open segments");
+    // The web UI holds the mount's root open: it must let go first, or the unmount is busy.
+    if let Some(web) = web_task {
+        if !web.stop(TASKS_STOP_WAIT).await {
+            tracing::warn!("the web UI did not stop in time; the unmount may be busy");
+        }
+    }
     let unmounted = tokio::task::spawn_blocking(move || mounted.unmount()).await?;
     if let Err(e) = unmounted {
         tracing::error!(error = %e, "unmount");
@@ -232,7 +245,8 @@ fn optional<T>(what: &str, r: anyhow::Result<T>) -> Option<T> {
 /// Hold an exclusive lock on the cache folder for the life of the returned file: a second
 /// qsfs on the same cache (which would open the same engine files) is refused at once.
 fn lock_cache(dir: &Path) -> anyhow::Result<std::fs::File> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The cache holds the mount's blocks in plaintext: its owner's alone.
+    zdb_engine::private::private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     match service_kit::sys::lock_exclusive(&dir.join("qsfs.lock")) {
         Ok(file) => Ok(file),
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => bail!(

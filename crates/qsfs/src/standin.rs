@@ -27,7 +27,14 @@ pub struct Spec {
     pub namespace: String,
     /// Metadata backends are keyed (user mode), data backends sequential.
     pub sequential: bool,
+    /// The namespace's password (the backend's `password`).
+    pub password: Option<String>,
 }
+
+/// Environment variables that hand a stand-in its passwords: the command line is readable by
+/// every local user (`/proc/PID/cmdline`), the environment only by the owner.
+pub const ADMIN_ENV: &str = "QSFS_STANDIN_ADMIN";
+pub const PASSWORD_ENV: &str = "QSFS_STANDIN_PASSWORD";
 
 /// Which stand-ins a configuration needs.
 pub fn specs(config: &Config) -> anyhow::Result<Vec<Spec>> {
@@ -52,6 +59,7 @@ pub fn specs(config: &Config) -> anyhow::Result<Vec<Spec>> {
                 port: addr.port(),
                 namespace: b.namespace.clone().unwrap_or_else(|| "default".into()),
                 sequential: role == "data",
+                password: b.password.clone(),
             });
         }
     }
@@ -66,13 +74,26 @@ pub struct Standins {
 impl Standins {
     /// Start one process per spec under `dir` (each `exe standin …`, `exe` being the qsfs
     /// binary) and wait until each answers.
-    pub fn start(exe: &Path, dir: &Path, specs: &[Spec]) -> anyhow::Result<Standins> {
+    pub fn start(
+        exe: &Path,
+        dir: &Path,
+        specs: &[Spec],
+        admin: Option<&str>,
+    ) -> anyhow::Result<Standins> {
+        if admin.is_none() {
+            tracing::warn!(
+                "the stand-in backends have no admin password: any local user can delete \
+                 their namespaces; set [qsfs].standin_admin_password and each backend's \
+                 password in the configuration (taken at the next start)"
+            );
+        }
         let mut started = Standins {
             children: Vec::new(),
         };
         for spec in specs {
             let home = dir.join(&spec.label);
-            std::fs::create_dir_all(&home)
+            // The stand-ins' shards are ciphertext, but deleting them is enough to do harm.
+            zdb_engine::private::private_dir(&home)
                 .with_context(|| format!("creating {}", home.display()))?;
             wait_previous_gone(&home, &spec.label)?;
             let log = std::fs::OpenOptions::new()
@@ -81,6 +102,13 @@ impl Standins {
                 .open(home.join("zdb.log"))
                 .with_context(|| format!("opening {}/zdb.log", home.display()))?;
             let mut cmd = Command::new(exe);
+            cmd.env_remove(ADMIN_ENV).env_remove(PASSWORD_ENV);
+            if let Some(a) = admin {
+                cmd.env(ADMIN_ENV, a);
+            }
+            if let Some(p) = &spec.password {
+                cmd.env(PASSWORD_ENV, p);
+            }
             cmd.arg("standin")
                 .arg("--dir")
                 .arg(&home)
@@ -215,6 +243,8 @@ fn ping(addr: std::net::SocketAddr) -> bool {
 /// Body of `qsfs standin`: serve one zdb on 127.0.0.1:`port` from `dir`, with `namespace`
 /// (in sequential mode for data backends), until SIGTERM/SIGINT.
 pub fn serve(dir: &Path, port: u16, namespace: &str, sequential: bool) -> anyhow::Result<()> {
+    let admin = std::env::var(ADMIN_ENV).ok();
+    let password = std::env::var(PASSWORD_ENV).ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -223,12 +253,16 @@ pub fn serve(dir: &Path, port: u16, namespace: &str, sequential: bool) -> anyhow
         let mut config = zdb_server::ServerConfig::new(dir.join("data"), dir.join("index"));
         config.listen = "127.0.0.1".into();
         config.port = port;
+        config.admin = admin;
         let server = zdb_server::Server::bind(config)
             .await
             .with_context(|| format!("stand-in on 127.0.0.1:{port}"))?;
         let engine = server.engine().clone();
         let name = namespace.to_string();
-        tokio::task::spawn_blocking(move || ensure_namespace(&engine, &name, sequential)).await??;
+        tokio::task::spawn_blocking(move || {
+            ensure_namespace(&engine, &name, sequential, password.as_deref())
+        })
+        .await??;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         server
             .run_until(async move {
@@ -242,10 +276,12 @@ pub fn serve(dir: &Path, port: u16, namespace: &str, sequential: bool) -> anyhow
     })
 }
 
+/// Create the namespace if missing; give it the password (not public: reading needs it too).
 fn ensure_namespace(
     engine: &zdb_engine::Engine,
     name: &str,
     sequential: bool,
+    password: Option<&str>,
 ) -> anyhow::Result<()> {
     use zdb_engine::{Mode, SettingChange};
     if name == zdb_engine::DEFAULT_NAMESPACE {
@@ -257,6 +293,15 @@ fn ensure_namespace(
     };
     if sequential && ns.mode() != Mode::Seq && ns.is_empty() {
         ns.change_setting(SettingChange::Mode(Mode::Seq))?;
+    }
+    if let Some(p) = password {
+        let s = ns.settings();
+        if s.password.as_deref() != Some(p) {
+            ns.change_setting(SettingChange::Password(Some(p.to_string())))?;
+        }
+        if s.public {
+            ns.change_setting(SettingChange::Public(false))?;
+        }
     }
     Ok(())
 }

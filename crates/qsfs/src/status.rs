@@ -241,8 +241,10 @@ impl Status {
         let x = &self.filesystem;
         let _ = writeln!(
             o,
-            "filesystem {} ops, {} reads ({:.1} MiB), {} writes ({:.1} MiB), cache {} hits / {} misses, {} errors",
-            x.ops, x.calls.read, mib(x.bytes_read), x.calls.write, mib(x.bytes_written), x.cache_hits, x.cache_misses, x.errors
+            "filesystem {} ops, {} reads ({:.1} MiB), {} writes ({:.1} MiB), cache {} hits / {} misses, \
+             {} errors, {} refused (unsupported or not allowed, e.g. ACLs, file clones)",
+            x.ops, x.calls.read, mib(x.bytes_read), x.calls.write, mib(x.bytes_written), x.cache_hits, x.cache_misses,
+            x.errors, x.refused
         );
         let r = &self.repair;
         let down = if r.down.is_empty() {

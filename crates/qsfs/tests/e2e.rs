@@ -31,6 +31,15 @@ fn offload_evict_lose_backends_restore() {
         "key warning shown"
     );
 
+    // The cache holds what the mount holds in plaintext; no other local user may read it.
+    let secret = format!("SECRET-{}", std::process::id());
+    let mut f = std::fs::File::create(q.mount.join("secret.txt")).unwrap();
+    std::io::Write::write_all(&mut f, secret.repeat(100).as_bytes()).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    private_to_root(root, &secret);
+    standins_refuse_strangers(root);
+
     // 2. Force rotation (waits for the offload), evict everything stored.
     let out = qsfs_cmd(root, &["rotate"]);
     assert!(out.contains("everything is offloaded"), "{out}");
@@ -127,4 +136,69 @@ fn offload_evict_lose_backends_restore() {
         assert_eq!(r.map(|b| b.len()), Err(Some(libc::EIO)));
     }
     q.stop(true);
+}
+
+/// `grep -rl secret qsfs-data` finds the secret in the cache as root, and nothing as the
+/// user nobody (the test's root folder opened to everyone first, as a home folder may be).
+fn private_to_root(root: &std::path::Path, secret: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let grep = |as_nobody: bool| {
+        let mut cmd = std::process::Command::new(if as_nobody { "setpriv" } else { "grep" });
+        if as_nobody {
+            cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "grep"]);
+        }
+        let out = cmd
+            .args(["-rl", secret, "qsfs-data"])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        grep(false).contains("qsfs-data/cache/"),
+        "the secret is in the cache"
+    );
+    assert_eq!(grep(true), "", "another local user reads the cache");
+    let mode = |p: &str| {
+        std::fs::metadata(root.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("qsfs-data"), 0o700);
+    assert_eq!(mode("qsfs-data/qsfs.toml"), 0o600);
+}
+
+/// The stand-ins have an admin password and their namespaces passwords: a local user who
+/// finds a port can neither delete a namespace nor read one.
+fn standins_refuse_strangers(root: &std::path::Path) {
+    let config = std::fs::read_to_string(root.join("qsfs-data/qsfs.toml")).unwrap();
+    let ports: Vec<u16> = config
+        .lines()
+        .filter_map(|l| l.strip_prefix("address = \"127.0.0.1:"))
+        .map(|p| p.trim_end_matches('"').parse().unwrap())
+        .collect();
+    assert_eq!(ports.len(), 10, "{config}");
+    for (port, ns) in [(ports[0], "qsfs-meta"), (ports[9], "qsfs-data")] {
+        let reply = |args: &[&str]| {
+            use std::io::{BufRead, Write};
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let mut req = format!("*{}\r\n", args.len());
+            for a in args {
+                req += &format!("${}\r\n{a}\r\n", a.len());
+            }
+            s.write_all(req.as_bytes()).unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(s).read_line(&mut line).unwrap();
+            line
+        };
+        assert!(reply(&["NSDEL", ns]).starts_with('-'), "NSDEL {ns} refused");
+        assert!(
+            reply(&["SELECT", ns]).starts_with('-'),
+            "SELECT {ns} refused"
+        );
+        assert_eq!(reply(&["PING"]), "+PONG\r\n");
+    }
 }

@@ -38,13 +38,23 @@ pub struct Space {
 
 /// The space of the file system holding `path`.
 pub fn space(path: &Path) -> std::io::Result<Space> {
-    let st = rustix::fs::statvfs(path)?;
-    let unit = st.f_frsize.max(1);
-    Ok(Space {
-        total: st.f_blocks.saturating_mul(unit),
-        free: st.f_bfree.saturating_mul(unit),
-        available: st.f_bavail.saturating_mul(unit),
-    })
+    Ok(Space::of(&rustix::fs::statvfs(path)?))
+}
+
+/// The space of the file system holding the open file or folder `fd`.
+pub fn space_of(fd: impl std::os::fd::AsFd) -> std::io::Result<Space> {
+    Ok(Space::of(&rustix::fs::fstatvfs(fd)?))
+}
+
+impl Space {
+    fn of(st: &rustix::fs::StatVfs) -> Space {
+        let unit = st.f_frsize.max(1);
+        Space {
+            total: st.f_blocks.saturating_mul(unit),
+            free: st.f_bfree.saturating_mul(unit),
+            available: st.f_bavail.saturating_mul(unit),
+        }
+    }
 }
 
 /// Whether `path` is listed as a mount point in /proc/self/mountinfo.

@@ -4,7 +4,8 @@
 //! its servers) are each one [`Tasks`] entry with a name, an optional period and a status:
 //! how often it ran, how long the last run took, its last error. [`Tasks::list`] is what a
 //! `status` command shows; [`Tasks::write_metrics`] exports the same. One [`Tasks::stop`]
-//! ends them all, bounded.
+//! ends them all, bounded; [`TaskHandle::stop`] ends one before the others (a server that
+//! holds a resource the shutdown must release first).
 //!
 //! Three shapes, one mechanism:
 //! - [`Tasks::every`]: run some async work every period (the first run one period after the
@@ -67,6 +68,10 @@ pub struct TaskStatus {
 struct Entry {
     wake: Notify,
     status: Mutex<TaskStatus>,
+    /// This task's stop, set by [`TaskHandle::stop`] or [`Tasks::stop`].
+    stop: watch::Sender<bool>,
+    /// Told when a run (or a spawned task's loop) ends.
+    ended: Notify,
 }
 
 impl Entry {
@@ -86,6 +91,7 @@ impl Entry {
     fn finished(&self, name: &str, took: Duration, outcome: Result<(), String>) {
         let mut s = self.status();
         s.running = false;
+        self.ended.notify_waiters();
         s.runs += 1;
         s.last_took_secs = Some(took.as_secs_f64());
         match outcome {
@@ -112,6 +118,25 @@ impl TaskHandle {
     /// This task's status now.
     pub fn status(&self) -> TaskStatus {
         self.0.status().clone()
+    }
+
+    /// Stop this task alone and wait, at most `bound`, until it has ended (a spawned task:
+    /// its loop returned; a periodic one: no run in progress, and none will start). `false`
+    /// if it was still running at the bound.
+    pub async fn stop(&self, bound: Duration) -> bool {
+        let _ = self.0.stop.send(true);
+        let ended = async {
+            loop {
+                let notified = self.0.ended.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if !self.0.status().running {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(bound, ended).await.is_ok()
     }
 }
 
@@ -151,6 +176,9 @@ impl Tasks {
                 period_secs: period.map(|p| p.as_secs_f64()),
                 ..TaskStatus::default()
             }),
+            // A task added after `Tasks::stop` is stopped from the start.
+            stop: watch::channel(*self.stop.borrow()).0,
+            ended: Notify::new(),
         });
         self.entries
             .lock()
@@ -172,7 +200,7 @@ impl Tasks {
         E: std::fmt::Display,
     {
         let entry = self.register(name, period);
-        let (mut stop, e, name) = (self.stop_signal(), entry.clone(), name.to_owned());
+        let (mut stop, e, name) = (Stop(entry.stop.subscribe()), entry.clone(), name.to_owned());
         self.join_set().spawn(async move {
             let mut ticker = period.map(|p| {
                 let mut t = tokio::time::interval_at(tokio::time::Instant::now() + p, p);
@@ -227,7 +255,7 @@ impl Tasks {
         let entry = self.register(name, None);
         entry.started();
         let (e, name) = (entry.clone(), name.to_owned());
-        let fut = task(self.stop_signal());
+        let fut = task(Stop(entry.stop.subscribe()));
         self.join_set().spawn(async move {
             let began = Instant::now();
             fut.await;
@@ -283,6 +311,14 @@ impl Tasks {
     /// aborted (a blocking run in progress finishes on its own thread, unobserved).
     pub async fn stop(&self, bound: Duration) {
         let _ = self.stop.send(true);
+        for e in self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = e.stop.send(true);
+        }
         // A task added after this sees stop set at once and ends by itself.
         let mut joins = std::mem::take(&mut *self.join_set());
         let drained =
@@ -384,5 +420,23 @@ mod tests {
         assert!(out
             .finish()
             .contains("x_task_runs_total{task=\"server\"} 1\n"));
+    }
+
+    #[tokio::test]
+    async fn one_task_stops_alone_and_its_stop_waits_for_the_end() {
+        let tasks = Tasks::new();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let web = tasks.spawn("web", |mut stop| async move {
+            stop.wait().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = tx.send(());
+        });
+        let other = tasks.spawn("control", |mut stop| async move { stop.wait().await });
+        assert!(web.stop(Duration::from_secs(5)).await);
+        assert!(!web.status().running);
+        assert!(rx.await.is_ok(), "the task had finished its loop");
+        assert!(other.status().running, "the others go on");
+        tasks.stop(Duration::from_secs(5)).await;
+        assert!(!other.status().running);
     }
 }

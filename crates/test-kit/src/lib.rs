@@ -1,7 +1,8 @@
 //! Shared test fixtures of the workspace's test suites: real servers ([`zdb::TestZdb`], an
-//! in-process zdb on loopback), mounts ([`mount`]: is a path mounted, wait for it), readiness waits ([`wait`]: bounded polls with a clear panic message, never a fixed
-//! sleep that hopes), free ports ([`net`]) and metric scrapes ([`metrics`]). The WAN test
-//! rig will join it later.
+//! in-process zdb on loopback), mounts ([`mount`]: is a path mounted, wait for it, a small
+//! disk that fills), readiness waits ([`wait`]: bounded polls with a clear panic message,
+//! never a fixed sleep that hopes), free ports ([`net`]) and metric scrapes ([`metrics`]).
+//! The WAN test rig will join it later.
 //!
 //! Owns: only what more than one suite needs the same way; a suite's special cases stay in
 //! its own `tests/common`.

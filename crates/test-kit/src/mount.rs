@@ -1,5 +1,5 @@
 //! Mount points: whether a path is one (per `/proc/self/mountinfo`), waiting for it to
-//! become or stop being one. (Detaching one is `zdbfs::lazy_umount`.)
+//! become or stop being one (detaching one is `zdbfs::lazy_umount`); a small disk that fills.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,6 +54,42 @@ pub fn wait_mounted(path: &Path, want: bool) {
         MOUNT_TIMEOUT,
         || is_mounted(path) == want,
     );
+}
+
+/// A tmpfs of `mib` MiB mounted on a fresh folder, unmounted when dropped: a disk that
+/// fills up (tests run as root).
+pub struct SmallDisk {
+    _dir: tempfile::TempDir,
+    /// The mounted folder.
+    pub path: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn new(mib: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs (needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { _dir: dir, path }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The engine: the set of namespaces under a data root and an index root.
 
+use crate::disk::DiskGuard;
 use crate::error::{Error, IoContext, Result};
 use crate::events::{Event, EventSink};
 use crate::namespace::{Namespace, Shared};
@@ -27,6 +28,9 @@ pub struct EngineConfig {
     /// `maxsize` given to new namespaces (0 = unlimited).
     pub default_maxsize: u64,
     pub durability: Durability,
+    /// Bytes kept free on the data folder's disk for deletes and compaction (capped at 5 %
+    /// of the disk; 0: none). New values are refused with [`Error::DiskFull`] below it.
+    pub disk_reserve: u64,
 }
 
 impl EngineConfig {
@@ -38,6 +42,7 @@ impl EngineConfig {
             datasize: 256 * 1024 * 1024,
             default_maxsize: 0,
             durability: Durability::Os,
+            disk_reserve: crate::disk::DEFAULT_RESERVE,
         }
     }
 }
@@ -45,6 +50,7 @@ impl EngineConfig {
 /// All namespaces of one instance.
 pub struct Engine {
     config: EngineConfig,
+    disk: Arc<DiskGuard>,
     events: Arc<dyn EventSink>,
     namespaces: RwLock<BTreeMap<String, Arc<Namespace>>>,
 }
@@ -63,8 +69,8 @@ impl Engine {
         if config.datasize < 512 * 1024 || config.datasize >= u64::from(u32::MAX) {
             return Err(Error::InvalidArgument);
         }
-        std::fs::create_dir_all(&config.data_dir).at(&config.data_dir)?;
-        std::fs::create_dir_all(&config.index_dir).at(&config.index_dir)?;
+        crate::private::private_dir(&config.data_dir).at(&config.data_dir)?;
+        crate::private::private_dir(&config.index_dir).at(&config.index_dir)?;
         let init = Event::NamespacesInit {
             index_root: config.index_dir.clone(),
             data_root: config.data_dir.clone(),
@@ -73,7 +79,9 @@ impl Engine {
             event: init.name(),
             source,
         })?;
+        let disk = Arc::new(DiskGuard::new(&config.data_dir, config.disk_reserve)?);
         let engine = Engine {
+            disk,
             config,
             events,
             namespaces: RwLock::new(BTreeMap::new()),
@@ -101,10 +109,17 @@ impl Engine {
         &self.config
     }
 
+    /// Bytes new values may still take on the data folder's disk (above the reserve), and
+    /// the reserve.
+    pub fn disk_space(&self) -> Result<(u64, u64)> {
+        Ok((self.disk.available()?, self.disk.reserve()))
+    }
+
     fn load(&self, name: &str) -> Result<Arc<Namespace>> {
         let shared = Shared {
             datasize: self.config.datasize,
             durability: self.config.durability,
+            disk: self.disk.clone(),
         };
         let mut defaults = Settings::new(
             self.config.mode.unwrap_or(Mode::User),

@@ -25,6 +25,16 @@ pub enum Error {
     PayloadTooLarge,
     #[error("No space left on this namespace")]
     NamespaceFull,
+    /// The disk of the data folder is down to its reserve (see `disk.rs`).
+    #[error(
+        "No space left on device: {available} bytes free in {path}, {reserve} of them kept \
+         for deletes and compaction"
+    )]
+    DiskFull {
+        path: PathBuf,
+        available: u64,
+        reserve: u64,
+    },
     #[error("Namespace is temporarily locked (read-only)")]
     Locked,
     #[error("Namespace is temporarily frozen (read-write disabled)")]
@@ -93,6 +103,22 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether this is a lack of space: the namespace's limit, the disk's reserve, or the
+    /// disk itself (ENOSPC, EDQUOT), also inside a failed write-out.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            Error::NamespaceFull | Error::DiskFull { .. } => true,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+            ),
+            Error::WriteFailed(inner) => inner.is_no_space(),
+            _ => false,
+        }
+    }
+}
 
 /// Attach a path to an `io::Error`, which otherwise never says which file failed.
 pub(crate) trait IoContext<T> {

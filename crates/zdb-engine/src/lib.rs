@@ -10,6 +10,7 @@
 //! page cache (`Durability::Os`, survives a process crash) or on stable storage
 //! (`Durability::Always`, survives a power cut). On-disk format: `docs/format/zdb.md`.
 
+mod disk;
 mod engine;
 mod error;
 pub mod events;
@@ -17,6 +18,7 @@ pub mod format;
 mod iostats;
 mod keymap;
 mod namespace;
+pub mod private;
 mod segment;
 mod segrefs;
 mod settings;

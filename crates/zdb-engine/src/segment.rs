@@ -44,7 +44,7 @@ pub fn list_segments(dir: &Path, prefix: &str) -> Result<Vec<u32>> {
 
 /// Create (or truncate) a segment file holding just its header, durably.
 pub fn create(path: &Path, header: &FileHeader) -> Result<File> {
-    let f = OpenOptions::new()
+    let f = crate::private::private_file()
         .read(true)
         .write(true)
         .create(true)

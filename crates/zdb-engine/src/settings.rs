@@ -105,7 +105,13 @@ impl Settings {
     pub fn store(&self, dir: &Path) -> Result<()> {
         let path = dir.join(DESCRIPTOR_FILE);
         let tmp = dir.join(format!("{DESCRIPTOR_FILE}.tmp"));
-        let mut f = fs::File::create(&tmp).at(&tmp)?;
+        // It holds the namespace password.
+        let mut f = crate::private::private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .at(&tmp)?;
         f.write_all(&self.encode()).at(&tmp)?;
         f.sync_all().at(&tmp)?;
         fs::rename(&tmp, &path).at(&path)?;

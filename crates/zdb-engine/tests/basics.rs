@@ -61,9 +61,17 @@ fn seq_mode_ids_updates_deletes() {
             seq_key(i)
         );
     }
-    written(ns.set(&seq_key(5), b"five", None).unwrap());
-    // Ids stay contiguous after an update.
-    assert_eq!(written(ns.set(b"", b"next", None).unwrap()), seq_key(100));
+    assert_eq!(
+        written(ns.set(&seq_key(5), b"five", None).unwrap()),
+        seq_key(5)
+    );
+    // An update spends the next id (as in 0-db), so the next new value gets 101.
+    assert_eq!(written(ns.set(b"", b"next", None).unwrap()), seq_key(101));
+    assert_eq!(
+        ns.get(&seq_key(100)).unwrap(),
+        None,
+        "a spent id holds nothing"
+    );
     assert_eq!(ns.get(&seq_key(5)).unwrap().unwrap(), b"five");
     assert_eq!(ns.get(&5u32.to_le_bytes()).unwrap().unwrap(), b"five");
     assert!(matches!(
@@ -89,7 +97,64 @@ fn seq_mode_ids_updates_deletes() {
     assert_eq!(ns.len(), 100);
     assert_eq!(ns.get(&seq_key(5)).unwrap().unwrap(), b"five");
     assert_eq!(ns.get(&seq_key(99)).unwrap().unwrap(), 99u32.to_le_bytes());
-    assert_eq!(written(ns.set(b"", b"more", None).unwrap()), seq_key(101));
+    assert_eq!(written(ns.set(b"", b"more", None).unwrap()), seq_key(102));
+}
+
+/// 0-db's own suite (`default_set_hello_again_seq`, `default_get_hello_new_seq`): SET, an
+/// update of that id and a DEL leave the next new id at 2; an unchanged value spends nothing.
+#[test]
+fn seq_ids_are_spent_by_updates_as_in_0db() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path());
+    let ns = e.create("seq").unwrap();
+    ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+    assert_eq!(written(ns.set(b"", b"world", None).unwrap()), seq_key(0));
+    assert_eq!(
+        written(ns.set(&seq_key(0), b"worldnewdata", None).unwrap()),
+        seq_key(0)
+    );
+    assert!(matches!(
+        ns.set(&seq_key(0), b"worldnewdata", None).unwrap(),
+        SetOutcome::Unchanged
+    ));
+    assert_eq!(ns.get(&seq_key(0)).unwrap().unwrap(), b"worldnewdata");
+    ns.delete(&seq_key(0)).unwrap();
+    assert_eq!(
+        written(ns.set(b"", b"helloworld", None).unwrap()),
+        seq_key(2)
+    );
+    assert_eq!(ns.get(&seq_key(2)).unwrap().unwrap(), b"helloworld");
+    assert_eq!(ns.get(&seq_key(1)).unwrap(), None);
+    assert!(matches!(
+        ns.set(&seq_key(1), b"x", None),
+        Err(Error::SeqUpdateOnly)
+    ));
+    assert_eq!(ns.len(), 1);
+    assert_eq!(ns.info().next_id, 3);
+    // The delete and both values stay in the history, newest first.
+    let mut history = Vec::new();
+    let mut at = None;
+    while let Some(h) = ns.history(&seq_key(0), at).unwrap() {
+        history.push((h.deleted, h.payload));
+        match h.prev {
+            Some(p) => at = Some(p),
+            None => break,
+        }
+    }
+    assert_eq!(
+        history,
+        [
+            (true, b"".to_vec()),
+            (false, b"worldnewdata".to_vec()),
+            (false, b"world".to_vec())
+        ]
+    );
+    drop(ns);
+    drop(e);
+    let e = open(dir.path());
+    let ns = e.namespace("seq").unwrap();
+    assert_eq!(ns.info().next_id, 3);
+    assert_eq!(written(ns.set(b"", b"after", None).unwrap()), seq_key(3));
 }
 
 #[test]
@@ -301,6 +366,11 @@ fn set_many_batches_in_order_and_survives_restart() {
             None,
         );
         assert!(out.iter().all(|r| matches!(r, Ok(SetOutcome::Written(_)))));
+        // Ids 2 and 3 went to the placeholders of the two updates before "two".
+        assert_eq!(
+            out[1].as_ref().unwrap(),
+            &SetOutcome::Written(seq_key(4).to_vec())
+        );
     }
     let e = open(dir.path());
     let ns = e.namespace(DEFAULT_NAMESPACE).unwrap();
@@ -310,6 +380,51 @@ fn set_many_batches_in_order_and_survives_restart() {
     let seq = e.namespace("seq").unwrap();
     assert_eq!(seq.get(&seq_key(0)).unwrap().unwrap(), b"zero again");
     assert_eq!(seq.get(&seq_key(1)).unwrap().unwrap(), b"one v3");
-    assert_eq!(seq.get(&seq_key(2)).unwrap().unwrap(), b"two");
+    assert_eq!(seq.get(&seq_key(4)).unwrap().unwrap(), b"two");
+    assert_eq!(seq.get(&seq_key(2)).unwrap(), None);
     assert_eq!(seq.len(), 3);
+    assert_eq!(seq.info().next_id, 6);
+}
+
+/// Values lie in the segment files as written: folders 0700 and files 0600 whatever the
+/// umask, and folders an older build left open to others are closed when opened.
+#[test]
+fn stored_data_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path());
+        let ns = e.create("private").unwrap();
+        ns.change_setting(SettingChange::Password(Some("pw".into())))
+            .unwrap();
+        ns.set(b"k", b"plaintext", None).unwrap();
+    }
+    let mut seen = 0;
+    let mut stack = vec![dir.path().join("data"), dir.path().join("index")];
+    while let Some(d) = stack.pop() {
+        assert_eq!(mode(&d), 0o700, "{}", d.display());
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 5, "segments and descriptors checked: {seen}");
+    for open_to_all in ["data", "data/private", "index/private"] {
+        let p = dir.path().join(open_to_all);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let e = open(dir.path());
+    assert_eq!(
+        e.namespace("private").unwrap().get(b"k").unwrap().unwrap(),
+        b"plaintext"
+    );
+    for p in ["data", "data/private", "index/private"] {
+        assert_eq!(mode(&dir.path().join(p)), 0o700, "{p} closed again");
+    }
 }

@@ -108,6 +108,47 @@ fn records_written_without_their_index_entry_are_reindexed() {
     }
 }
 
+/// An update rewrites its id's entry in place and spends the next id on a placeholder at the
+/// index tail. When that tail is lost (with a new id's entry after it), the new record is
+/// indexed again at its own id, the placeholder comes back, and the update stays: for an old
+/// id, and for the newest one (whose rewritten entry is then the last one left).
+#[test]
+fn lost_index_tail_after_updates_keeps_every_id() {
+    for updated in [3usize, 19] {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = fill(dir.path(), 20, Mode::Seq);
+        let added = {
+            let e = open(dir.path());
+            let ns = e.namespace("ns").unwrap();
+            assert_eq!(
+                written(ns.set(&keys[updated], b"updated", None)),
+                keys[updated]
+            );
+            written(ns.set(b"", b"after the update", None))
+        };
+        assert_eq!(added, seq_key(21), "id 20 went to the update's placeholder");
+        // Crash before the index tail reached the disk: the placeholder and the new entry.
+        truncate_by(&file(dir.path(), "index", last_seg(dir.path())), 2 * 27);
+        for _ in 0..2 {
+            let e = open(dir.path());
+            let ns = e.namespace("ns").unwrap();
+            let got = ns.get(&added).unwrap();
+            assert_eq!(got.as_deref(), Some(&b"after the update"[..]), "{updated}");
+            assert_eq!(ns.get(&keys[updated]).unwrap().unwrap(), b"updated");
+            assert_eq!(ns.get(&seq_key(20)).unwrap(), None);
+            assert_eq!(ns.len(), 21);
+            assert_eq!(ns.info().next_id, 22);
+        }
+    }
+}
+
+fn written(out: Result<SetOutcome>) -> Vec<u8> {
+    match out.unwrap() {
+        SetOutcome::Written(k) => k,
+        SetOutcome::Unchanged => panic!("expected a write"),
+    }
+}
+
 #[test]
 fn lost_or_damaged_index_is_rebuilt_from_data() {
     for mode in [Mode::User, Mode::Seq] {

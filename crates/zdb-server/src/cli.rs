@@ -78,13 +78,27 @@ pub struct Cli {
     /// [extension] Most arguments per request, command name included
     #[arg(long, default_value_t = 1024)]
     pub max_args: usize,
-    /// [extension] Most simultaneous client connections
+    /// [extension] Most simultaneous client connections (an admin may still authenticate on
+    /// a few more)
     #[arg(long, default_value_t = 4096)]
     pub max_clients: usize,
     /// [extension] Seconds a partially received request may take before the connection is
     /// closed (0 = never)
     #[arg(long, default_value_t = 60)]
+    pub request_timeout: u64,
+    /// [extension] Seconds of silence after which a connection gives its slot to a new
+    /// client when all --max-clients slots are taken (0 = never)
+    #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
+    /// [extension] Space kept free on the --data disk for DEL and compaction: SETs of new
+    /// values are refused below it (at most 5 % of the disk; 0 = none)
+    #[arg(long, value_parser = parse_bytes, default_value = "64M")]
+    pub disk_reserve: u64,
+}
+
+/// A duration flag in seconds, 0 meaning none.
+fn seconds(n: u64) -> Option<Duration> {
+    (n > 0).then(|| Duration::from_secs(n))
 }
 
 /// The `--mode` values.
@@ -111,6 +125,18 @@ fn parse_mode(s: &str) -> Result<ModeArg, String> {
 /// Parse a size such as `1048576`, `512k`, `1.5M`, `2G` (powers of 1024, case-sensitive
 /// suffix) and check 512 KiB <= size < 4 GiB.
 pub fn parse_datasize(s: &str) -> Result<u64, String> {
+    let bytes = parse_bytes(s)?;
+    if bytes < 512 * 1024 || bytes >= u64::from(u32::MAX) {
+        return Err(format!(
+            "datasize {bytes} out of range (512 KiB <= size < 4 GiB)"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Parse a size such as `0`, `1048576`, `512k`, `64M`, `1.5G` (powers of 1024,
+/// case-sensitive suffix).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let (num, mult) = match s.as_bytes().last() {
         Some(b'k') => (&s[..s.len() - 1], 1u64 << 10),
         Some(b'M') => (&s[..s.len() - 1], 1 << 20),
@@ -122,13 +148,7 @@ pub fn parse_datasize(s: &str) -> Result<u64, String> {
     if !v.is_finite() || v < 0.0 {
         return Err(format!("invalid size {s:?}"));
     }
-    let bytes = (v * mult as f64) as u64;
-    if bytes < 512 * 1024 || bytes >= u64::from(u32::MAX) {
-        return Err(format!(
-            "datasize {bytes} out of range (512 KiB <= size < 4 GiB)"
-        ));
-    }
-    Ok(bytes)
+    Ok((v * mult as f64) as u64)
 }
 
 impl Cli {
@@ -151,6 +171,7 @@ impl Cli {
             Some(ModeArg::Mix) | None => None,
         };
         c.engine.datasize = self.datasize;
+        c.engine.disk_reserve = self.disk_reserve;
         c.engine.default_maxsize = self.maxsize;
         c.engine.durability = if self.sync {
             Durability::Always
@@ -171,7 +192,8 @@ impl Cli {
             max_request_bytes: self.max_request_bytes,
             max_args: self.max_args,
             max_clients: self.max_clients,
-            idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
+            request_timeout: seconds(self.request_timeout),
+            idle_timeout: seconds(self.idle_timeout),
         };
         Ok(c)
     }
@@ -192,6 +214,8 @@ mod tests {
         assert!(parse_datasize("32").is_err());
         assert!(parse_datasize("1m").is_err());
         assert!(parse_datasize("abc").is_err());
+        assert_eq!(parse_bytes("0"), Ok(0));
+        assert_eq!(parse_bytes("64M"), Ok(64 << 20));
     }
 
     #[test]
@@ -205,9 +229,17 @@ mod tests {
             "--sync",
             "--datasize",
             "1M",
+            "--disk-reserve",
+            "1G",
         ])
         .unwrap();
         let c = cli.server_config().unwrap();
+        assert_eq!(c.engine.disk_reserve, 1 << 30);
+        let default = Cli::try_parse_from(["zdb"])
+            .unwrap()
+            .server_config()
+            .unwrap();
+        assert_eq!(default.engine.disk_reserve, 64 << 20);
         assert_eq!(c.port, 1234);
         assert_eq!(c.engine.mode, Some(Mode::Seq));
         assert_eq!(c.engine.datasize, 1 << 20);

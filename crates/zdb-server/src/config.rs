@@ -12,11 +12,15 @@ pub struct ConnLimits {
     pub max_request_bytes: usize,
     /// Most arguments in one request, command name included (0-db: 1024).
     pub max_args: usize,
-    /// Most simultaneous connections; further ones get `-Too many clients` and are closed.
+    /// Most simultaneous connections; when full, a new one takes the slot of a connection
+    /// silent for `idle_timeout`, else it gets `-Too many clients` and is closed (an admin
+    /// may still authenticate: see `admission.rs`).
     pub max_clients: usize,
     /// A partially received request older than this closes the connection (slowloris guard);
-    /// also bounds how long a reply write may stay blocked. `None` disables it. Idle
-    /// connections with nothing pending are never closed.
+    /// also bounds how long a reply write may stay blocked. `None` disables it.
+    pub request_timeout: Option<Duration>,
+    /// How long a connection must have been silent before a new client may take its slot on
+    /// a full server. `None`: never. Silent connections are not closed otherwise.
     pub idle_timeout: Option<Duration>,
 }
 
@@ -26,7 +30,8 @@ impl Default for ConnLimits {
             max_request_bytes: 9 * 1024 * 1024,
             max_args: 1024,
             max_clients: 4096,
-            idle_timeout: Some(Duration::from_secs(60)),
+            request_timeout: Some(Duration::from_secs(60)),
+            idle_timeout: Some(Duration::from_secs(300)),
         }
     }
 }

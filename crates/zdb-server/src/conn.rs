@@ -5,6 +5,7 @@
 //! replies to one output buffer (flushed early only when it grows large), write it, then read
 //! more. Shutdown is only observed between batches, so a batch in flight always completes.
 
+use crate::admission::{Admission, Presence, Slot, TOO_MANY_CLIENTS};
 use crate::cmd::{self, Flow, WaitFor};
 use crate::session::Session;
 use crate::state::ServerState;
@@ -27,6 +28,8 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Most consecutive SETs handed to the engine as one batch.
 const SET_RUN: usize = 256;
 
+const SLOT_TAKEN: &str = "silent too long: its slot went to a new client";
+
 /// Why a connection ends.
 #[derive(Debug)]
 enum End {
@@ -44,10 +47,11 @@ pub(crate) async fn serve<S>(
     srv: Arc<ServerState>,
     shutdown: watch::Receiver<bool>,
     peer: String,
+    slot: &Slot,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let id = srv.next_conn_id();
+    let id = slot.id;
     let span = tracing::info_span!("conn", id, %peer);
     async move {
         let Some(ns) = srv.default_namespace() else {
@@ -74,6 +78,8 @@ pub(crate) async fn serve<S>(
             sess,
             batch: BatchStats::default(),
             blocking,
+            presence: slot.presence.clone(),
+            admin_room: slot.admission == Admission::AdminRoom,
         };
         tracing::debug!("connected");
         let end = conn.run(shutdown).await;
@@ -98,6 +104,9 @@ struct Conn<S> {
     batch: BatchStats,
     /// Run commands inside `block_in_place` (every write fsyncs).
     blocking: bool,
+    presence: Arc<Presence>,
+    /// Let in over the client limit: only admin authentication is served until it succeeds.
+    admin_room: bool,
 }
 
 /// What the synchronous batch core asks of the async shell.
@@ -153,7 +162,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
                 self.rbuf.reserve(READ_CHUNK);
             }
-            let deadline = partial_since.zip(limits.idle_timeout).map(|(t, d)| t + d);
+            let deadline = partial_since
+                .zip(limits.request_timeout)
+                .map(|(t, d)| t + d);
+            if self.rbuf.is_empty() {
+                self.presence.silent(&self.srv.admission);
+            }
             let read = async {
                 match deadline {
                     Some(d) => tokio::time::timeout_at(d, self.stream.read_buf(&mut self.rbuf))
@@ -162,13 +176,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     None => Some(self.stream.read_buf(&mut self.rbuf).await),
                 }
             };
+            let presence = self.presence.clone();
             let n = tokio::select! {
                 r = read => r,
+                () = presence.evicted() => return End::Failed(SLOT_TAKEN.into()),
                 _ = shutdown.changed() => return End::Shutdown,
             };
             match n {
                 None => return End::Failed("partial request timed out".into()),
                 Some(Ok(0)) => return End::Done,
+                Some(Ok(_)) if !self.presence.busy() => return End::Failed(SLOT_TAKEN.into()),
                 Some(Ok(n)) => Stats::add(&self.srv.stats.network_rx, n as u64),
                 Some(Err(e)) => return End::Failed(e.to_string()),
             }
@@ -225,6 +242,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     return Step::Fatal("Missing arguments".into());
                 }
                 continue;
+            }
+            if self.admin_room && !self.sess.admin && !cmd::is_auth(&args) {
+                return Step::Fatal(TOO_MANY_CLIENTS.into());
             }
             if cmd::is_plain_set(&args) {
                 sets.push(args);
@@ -314,7 +334,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             return Ok(());
         }
         let write = self.stream.write_all(&self.wbuf);
-        let res = match self.srv.config.limits.idle_timeout {
+        let res = match self.srv.config.limits.request_timeout {
             Some(d) => tokio::time::timeout(d.max(Duration::from_secs(1)), write)
                 .await
                 .map_err(|_| End::Failed("write timed out".into()))?,

@@ -5,16 +5,15 @@
 //! stop accepting, let connections finish their batch, `sync_all`, `close` hook, then
 //! `namespace-closing` per namespace.
 
+use crate::admission::{Slot, TOO_MANY_CLIENTS};
 use crate::config::ServerConfig;
 use crate::conn;
 use crate::error::ServerError;
 use crate::hooks::HookRunner;
 use crate::state::ServerState;
-use crate::stats::Stats;
 use crate::timers;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -88,6 +87,13 @@ impl Server {
         let local_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(addr) = local_addr {
             config.port = addr.port();
+            if config.admin.is_none() && !addr.ip().is_loopback() {
+                tracing::warn!(
+                    %addr,
+                    "listening beyond loopback without --admin: every client that reaches this \
+                     port is admin and may delete any namespace; set --admin PASSWORD"
+                );
+            }
         }
         let unix = match &config.socket {
             Some(p) => Some(bind_unix(p)?),
@@ -230,29 +236,6 @@ fn close(state: &ServerState) {
     }
 }
 
-/// Admission control shared by both listeners; the guard frees the slot.
-struct Slot(Arc<ServerState>);
-
-impl Slot {
-    fn take(state: &Arc<ServerState>) -> Option<Slot> {
-        let n = state.clients.fetch_add(1, Ordering::AcqRel);
-        if n >= state.config.limits.max_clients {
-            state.clients.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Stats::add(&state.stats.clients_lifetime, 1);
-        Some(Slot(state.clone()))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.clients.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-const TOO_MANY: &[u8] = b"-Too many clients\r\n";
-
 /// A listener the accept loop can serve: TCP or unix socket.
 trait Listener: Send + 'static {
     type Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
@@ -292,10 +275,12 @@ async fn accept_loop<L: Listener>(
         };
         match accepted {
             Ok((mut sock, peer)) => {
-                let Some(slot) = Slot::take(&state) else {
+                let id = state.next_conn_id();
+                let Some(slot) = Slot::take(&state, id) else {
                     // Bounded: a client that does not read must not stall the accept loop.
                     let refuse = async {
-                        let _ = sock.write_all(TOO_MANY).await;
+                        let refusal = format!("-{TOO_MANY_CLIENTS}\r\n");
+                        let _ = sock.write_all(refusal.as_bytes()).await;
                         let _ = sock.shutdown().await;
                     };
                     let _ = tokio::time::timeout(Duration::from_millis(100), refuse).await;
@@ -303,7 +288,7 @@ async fn accept_loop<L: Listener>(
                 };
                 let (st, rx, done) = (state.clone(), shutdown.clone(), done.clone());
                 tokio::spawn(async move {
-                    conn::serve(sock, st, rx, peer).await;
+                    conn::serve(sock, st, rx, peer, &slot).await;
                     drop((slot, done));
                 });
             }

@@ -1,6 +1,7 @@
 //! State shared by every connection of one server: engine, configuration, counters, waiters,
 //! hooks and identity.
 
+use crate::admission::Registry;
 use crate::config::ServerConfig;
 use crate::hooks::HookRunner;
 use crate::stats::Stats;
@@ -24,6 +25,8 @@ pub(crate) struct ServerState {
     pub boot_instant: Instant,
     /// Live connections (for `--max-clients`).
     pub clients: AtomicUsize,
+    /// Their silence, for giving an idle one's slot to a new client.
+    pub admission: Registry,
     next_conn_id: AtomicU64,
 }
 
@@ -39,6 +42,7 @@ impl ServerState {
             boot_time: unix_now(),
             boot_instant: Instant::now(),
             clients: AtomicUsize::new(0),
+            admission: Registry::default(),
             next_conn_id: AtomicU64::new(1),
         }
     }

@@ -154,13 +154,14 @@ fn seq_mode_ids_updates_and_errors() {
     assert_eq!(r.cmd(&["SET", "", "a"]), bulk(id(0)));
     assert_eq!(r.cmd(&["SET", "", "b"]), bulk(id(1)));
     assert_eq!(r.cmdb(&[b"GET", &id(0)]), bulk("a"));
-    // Update keeps the id and (our documented choice) consumes no new id.
+    // An update keeps the id and, as in 0-db, spends the next one (id 2 here).
     assert_eq!(r.cmdb(&[b"SET", &id(0), b"a2"]), bulk(id(0)));
     assert_eq!(r.cmdb(&[b"SET", &id(0), b"a2"]), nil());
     assert_eq!(r.cmdb(&[b"GET", &id(0)]), bulk("a2"));
     assert_eq!(r.cmdb(&[b"DEL", &id(0)]), ok());
     assert_eq!(r.cmdb(&[b"GET", &id(0)]), nil());
-    assert_eq!(r.cmd(&["SET", "", "c"]), bulk(id(2)));
+    assert_eq!(r.cmd(&["SET", "", "c"]), bulk(id(3)));
+    assert_eq!(r.cmdb(&[b"EXISTS", &id(2)]), int(0));
     assert_eq!(
         r.cmdb(&[b"SET", &id(0), b"x"]),
         err("Invalid key, only update authorized")
@@ -175,7 +176,7 @@ fn seq_mode_ids_updates_and_errors() {
     );
     assert_eq!(r.cmdb(&[b"DEL", &id(0)]), err("Key not found"));
     assert_eq!(r.cmdb(&[b"EXISTS", &id(1)]), int(1));
-    assert_eq!(r.cmdb(&[b"LENGTH", &id(2)]), int(1));
+    assert_eq!(r.cmdb(&[b"LENGTH", &id(3)]), int(1));
     assert_eq!(r.cmd(&["DBSIZE"]), int(2));
     assert_eq!(
         r.cmd(&["KSCAN", "x"]),
@@ -185,7 +186,7 @@ fn seq_mode_ids_updates_and_errors() {
     assert_eq!(field(&info, "mode").as_deref(), Some("sequential"));
     assert_eq!(
         field(&info, "next_internal_id").as_deref(),
-        Some("0x300000000000000")
+        Some("0x400000000000000")
     );
     // A forced mode cannot be changed per namespace.
     assert_eq!(
@@ -410,4 +411,37 @@ fn kscan_prefix() {
         ])
     );
     assert_eq!(r.cmd(&["KSCAN", "zz"]), err("No keys match"));
+}
+
+/// On a disk down to its reserve a SET of a new value is refused with the numbers, while
+/// reads and DEL go on (tombstones use the reserve), so the disk can be emptied from inside.
+#[test]
+fn a_full_disk_refuses_sets_with_the_numbers_and_keeps_reads_and_deletes() {
+    let disk = test_kit::mount::SmallDisk::new(32);
+    let z = Zdb::start_in(&disk.path, &["--datasize", "1M"]);
+    let mut r = z.raw();
+    let value = vec![b'v'; 512 * 1024];
+    let mut stored = 0;
+    let refusal = loop {
+        let key = format!("k{stored}");
+        match r.cmdb(&[b"SET", key.as_bytes(), &value]) {
+            Frame::Bulk(_) => stored += 1,
+            other => break other,
+        }
+        assert!(stored < 1000, "the disk never filled");
+    };
+    let Frame::Error(text) = refusal else {
+        panic!("expected an error, got {refusal:?}")
+    };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    assert!(
+        text.starts_with("No space left on device") && text.contains("kept for deletes"),
+        "{text}"
+    );
+    assert!(stored > 10, "most of the disk was usable: {stored}");
+    assert_eq!(r.cmd(&["GET", "k0"]), bulk(&value));
+    for i in 0..stored {
+        assert_eq!(r.cmd(&["DEL", &format!("k{i}")]), ok());
+    }
+    assert_eq!(r.cmd(&["GET", "k0"]), nil());
 }

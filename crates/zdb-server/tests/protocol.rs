@@ -146,35 +146,38 @@ fn byte_by_byte_and_straddling_requests() {
 
 #[test]
 fn partial_request_times_out() {
-    let z = Zdb::start(&["--idle-timeout", "1"]);
+    let z = Zdb::start(&["--request-timeout", "1", "--idle-timeout", "1"]);
     let mut idle = z.raw();
     let mut r = z.raw();
     r.send(b"*2\r\n$3\r\nGET\r\n$10\r\nabc");
     let t = Instant::now();
     assert!(r.closed());
     assert!(t.elapsed() < Duration::from_secs(10));
-    // A connection with nothing pending is never closed for idleness.
+    // A connection with nothing pending is not closed for idleness while slots are free.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(idle.cmd(&["PING"]), status("PONG"));
+}
+
+/// A connection that answered PING, once a slot is free (the harness's readiness probe may
+/// still hold one for a moment, a silent connection may be giving its own up).
+fn connect(z: &Zdb) -> Raw {
+    let mut conn = None;
+    wait::until("a free client slot", WAIT, || {
+        let mut c = z.raw();
+        c.send(b"*1\r\n$4\r\nPING\r\n");
+        let pong = c.read() == Some(status("PONG"));
+        if pong {
+            conn = Some(c);
+        }
+        pong
+    });
+    conn.expect("connected")
 }
 
 #[test]
 fn max_clients_and_many_connections() {
     let z = Zdb::start(&["--max-clients", "2"]);
-    // The harness's readiness probe may still hold a slot for a moment.
-    let connect = || {
-        let mut conn = None;
-        wait::until("a free client slot", WAIT, || {
-            let mut c = z.raw();
-            c.send(b"*1\r\n$4\r\nPING\r\n");
-            let pong = c.read() == Some(status("PONG"));
-            if pong {
-                conn = Some(c);
-            }
-            pong
-        });
-        conn.expect("connected")
-    };
+    let connect = || connect(&z);
     let a = connect();
     let _b = connect();
     let mut c = z.raw();
@@ -187,6 +190,48 @@ fn max_clients_and_many_connections() {
     for c in &mut conns {
         assert_eq!(c.cmd(&["PING"]), status("PONG"));
     }
+}
+
+/// Idle sockets must not lock real clients out: on a full server a new client takes the slot
+/// of the connection silent the longest, once silent for --idle-timeout; never a busy one.
+#[test]
+fn a_full_server_gives_a_silent_connections_slot_to_a_new_client() {
+    let z = Zdb::start(&["--max-clients", "2", "--idle-timeout", "1"]);
+    let mut silent = connect(&z);
+    let mut talking = connect(&z);
+    // `talking` keeps speaking, so `silent` is the one that has been silent the longest.
+    let mut newcomer = wait::until_some("the silent connection's slot", WAIT, || {
+        assert_eq!(talking.cmd(&["PING"]), status("PONG"));
+        let mut c = z.raw();
+        c.send(b"*1\r\n$4\r\nPING\r\n");
+        (c.read() == Some(status("PONG"))).then_some(c)
+    });
+    assert!(silent.closed(), "the silent connection was closed");
+    assert_eq!(talking.cmd(&["PING"]), status("PONG"));
+    assert_eq!(newcomer.cmd(&["PING"]), status("PONG"));
+}
+
+/// At the limit with nothing silent enough, an admin can still get in (a few connections over
+/// the limit that serve only AUTH); anyone else is refused as before.
+#[test]
+fn an_admin_gets_in_on_a_full_server() {
+    let z = Zdb::start(&["--max-clients", "1", "--idle-timeout", "0", "--admin", "pw"]);
+    let _holder = connect(&z);
+    let mut user = z.raw();
+    assert_eq!(user.cmd(&["PING"]), err("Too many clients"));
+    assert!(user.closed());
+    let mut admin = z.raw();
+    assert_eq!(admin.cmd(&["AUTH", "bad"]), err("Access denied"));
+    assert_eq!(admin.cmd(&["AUTH", "pw"]), status("OK"));
+    assert_eq!(admin.cmd(&["PING"]), status("PONG"));
+    assert!(matches!(admin.cmd(&["NSLIST"]), Frame::Array(_)));
+    // The room is small: three more fill it, the next is refused at once.
+    let mut room: Vec<Raw> = (0..3).map(|_| z.raw()).collect();
+    for r in &mut room {
+        assert_eq!(r.cmd(&["AUTH", "bad"]), err("Access denied"));
+    }
+    let mut over = z.raw();
+    assert_eq!(over.read(), Some(err("Too many clients")));
 }
 
 #[test]

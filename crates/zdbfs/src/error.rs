@@ -12,9 +12,9 @@ pub enum StoreError {
     /// The backend cannot be reached (connection refused, timeout).
     #[error("backend {ns} unavailable: {msg}")]
     Unavailable { ns: &'static str, msg: String },
-    /// The namespace reached its size limit.
-    #[error("namespace {0} is full")]
-    Full(&'static str),
+    /// No room: the namespace's size limit, or the disk under it (down to its reserve).
+    #[error("no space on {ns}: {msg}")]
+    Full { ns: &'static str, msg: String },
     /// The namespace is missing and `autons` was not given.
     #[error("namespace {0} does not exist (use -o autons to create it)")]
     NoNamespace(String),
@@ -86,9 +86,11 @@ impl fmt::Debug for Errno {
 }
 
 impl From<StoreError> for Errno {
-    /// Every backend failure reaches the caller as EIO (logged once here).
+    /// A lack of space is ENOSPC; every other backend failure reaches the caller as EIO
+    /// (logged once here).
     fn from(e: StoreError) -> Errno {
-        if let StoreError::Full(_) = e {
+        if let StoreError::Full { .. } = e {
+            tracing::warn!(error = %e, "write refused");
             return Errno::ENOSPC;
         }
         tracing::error!(error = %e, "backend failure");

@@ -45,6 +45,7 @@ pub struct Metrics {
     block_bytes_stored: AtomicU64,
     flushes: AtomicU64,
     errors: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// Per-request counts at one instant (see [`Call`]).
@@ -87,8 +88,12 @@ pub struct Snapshot {
     pub block_bytes_stored: u64,
     /// Metadata transactions committed.
     pub flushes: u64,
-    /// Operations answered with an error other than ENOENT.
+    /// Operations that failed: the filesystem could not do what it should (EIO, ENOSPC, …).
     pub errors: u64,
+    /// Operations refused as asked: unsupported (ACL xattrs, file clones), not allowed,
+    /// already there, not empty, … (see [`Metrics::count_errno`]). Misses (ENOENT, ENODATA)
+    /// are answers and count in neither.
+    pub refused: u64,
 }
 
 impl Metrics {
@@ -119,8 +124,33 @@ impl Metrics {
     pub(crate) fn count_flush(&self) {
         self.flushes.fetch_add(1, Relaxed);
     }
-    pub(crate) fn count_error(&self) {
-        self.errors.fetch_add(1, Relaxed);
+    /// Count an operation answered with `errno`: a refusal, a failure, or a miss.
+    pub(crate) fn count_errno(&self, errno: i32) {
+        match errno {
+            libc::ENOENT | libc::ENODATA => {}
+            libc::EOPNOTSUPP
+            | libc::ENOTTY
+            | libc::ENOSYS
+            | libc::EPERM
+            | libc::EACCES
+            | libc::EEXIST
+            | libc::ENOTEMPTY
+            | libc::EINVAL
+            | libc::ERANGE
+            | libc::ENAMETOOLONG
+            | libc::EISDIR
+            | libc::ENOTDIR
+            | libc::EXDEV
+            | libc::EFBIG
+            | libc::EMLINK
+            | libc::ELOOP
+            | libc::EBADF => {
+                self.refused.fetch_add(1, Relaxed);
+            }
+            _ => {
+                self.errors.fetch_add(1, Relaxed);
+            }
+        }
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -153,6 +183,26 @@ impl Metrics {
             block_bytes_stored: self.block_bytes_stored.load(Relaxed),
             flushes: self.flushes.load(Relaxed),
             errors: self.errors.load(Relaxed),
+            refused: self.refused.load(Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_misses_are_not_failures() {
+        let m = Metrics::default();
+        for e in [libc::EOPNOTSUPP, libc::ENOTTY, libc::EEXIST, libc::EACCES] {
+            m.count_errno(e);
+        }
+        m.count_errno(libc::ENOENT);
+        m.count_errno(libc::ENODATA);
+        m.count_errno(libc::EIO);
+        m.count_errno(libc::ENOSPC);
+        let s = m.snapshot();
+        assert_eq!((s.errors, s.refused), (2, 4));
     }
 }

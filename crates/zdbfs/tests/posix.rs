@@ -478,3 +478,46 @@ fn modifications_clear_set_id_bits_and_capabilities() {
     assert_eq!(r, -1, "security.capability survived a write");
     assert_eq!(fs::read(&p).unwrap(), b"#!/y");
 }
+
+/// `cp -a` asks for what zdbfs does not do (ACL xattrs, reflink clones, copy offload): those
+/// answers are counted as refusals, apart from real failures, which must stay at zero.
+#[test]
+fn cp_a_refusals_are_not_counted_as_errors() {
+    let t = TestMount::new();
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..20 {
+        std::fs::write(src.path().join(format!("f{i}")), vec![b'x'; 10_000 + i]).unwrap();
+    }
+    let before = t.mounted().fs().metrics().snapshot();
+    let out = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(src.path())
+        .arg(t.p("copy"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = t.mounted().fs().metrics().snapshot();
+    assert_eq!(after.errors, before.errors, "nothing failed");
+    assert!(
+        after.refused > before.refused,
+        "cp -a met refusals: {after:?}"
+    );
+    assert_eq!(std::fs::read(t.p("copy/f3")).unwrap().len(), 10_003);
+}
+
+/// As root the mount reads ahead 4 MiB (the kernel gives FUSE 128 KiB) and has the ordinary
+/// dirty-page limits: sequential reads keep several large READs in flight.
+#[test]
+fn the_mount_reads_ahead_4_mib_as_root() {
+    use std::os::unix::fs::MetadataExt;
+    let t = TestMount::new();
+    let dev = std::fs::metadata(t.p("")).unwrap().dev();
+    let bdi = format!("/sys/class/bdi/{}:{}", libc::major(dev), libc::minor(dev));
+    let knob = |name: &str| std::fs::read_to_string(format!("{bdi}/{name}")).unwrap();
+    assert_eq!(knob("read_ahead_kb").trim(), "4096");
+    assert_eq!(knob("strict_limit").trim(), "0");
+}

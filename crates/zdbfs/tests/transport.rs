@@ -1,6 +1,6 @@
 //! Both ways the kernel's requests reach zdbfs: `/dev/fuse` always, FUSE over io_uring when
-//! the kernel offers it (its `fuse.enable_uring` switch on; `scripts/test` runs this suite
-//! with the switch each way). The same work gives the same results over each.
+//! the kernel offers it (its `fuse.enable_uring` switch on, which zdbfs as root turns on;
+//! `scripts/test` runs the suite over each). The same work gives the same results over each.
 
 mod common;
 
@@ -8,10 +8,12 @@ use common::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use zdbfs::options::Uring;
 
-/// Whether this kernel offers FUSE over io_uring to servers that ask.
-fn kernel_offers_uring() -> bool {
+/// Whether a default mount gets FUSE over io_uring: the kernel has the switch, and it is on
+/// or zdbfs runs as root (and so turns it on).
+fn default_mount_uses_uring() -> bool {
     std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
-        .is_ok_and(|v| v.trim() == "Y")
+        // SAFETY: geteuid has no preconditions.
+        .is_ok_and(|v| v.trim() == "Y" || unsafe { libc::geteuid() } == 0)
 }
 
 /// Files, a directory listing, a rename, attributes, xattrs, a symlink, an unlink, a
@@ -60,7 +62,10 @@ fn workload(t: &mut TestMount) {
 
 #[test]
 fn requests_over_dev_fuse_and_over_io_uring_give_the_same_results() {
-    for (uring, expect_ring) in [(Uring::Off, false), (Uring::Auto, kernel_offers_uring())] {
+    for (uring, expect_ring) in [
+        (Uring::Off, false),
+        (Uring::Auto, default_mount_uses_uring()),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let mut t = TestMount::at(&dir.path().join("mnt"), &dir.path().join("engine"));
         t.unmount();

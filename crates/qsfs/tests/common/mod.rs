@@ -101,6 +101,11 @@ impl Qsfs {
         });
         assert!(status.success(), "qsfs failed:\n{}", self.log_text());
         assert!(!is_mounted(&self.mount));
+        let log = self.log_text();
+        assert!(
+            !log.contains("unmount failed"),
+            "a clean stop unmounts at once (nothing holds the mount):\n{log}"
+        );
     }
 }
 
@@ -265,6 +270,7 @@ pub fn assert_backends_hold_what_the_manifest_names(root: &Path) {
         Path::new(BIN),
         &root.join("qsfs-data/backends"),
         &qsfs::standin::specs(&config).unwrap(),
+        config.qsfs.standin_admin_password.as_deref(),
     )
     .unwrap();
     let stored = tokio::runtime::Runtime::new()

@@ -146,18 +146,8 @@ impl Namespace {
         };
         let idx_off = match target {
             AppendIndex::Append => {
-                if st.pending.index.is_empty() {
-                    st.pending.index_at = st.index_len;
-                }
-                let before = st.pending.index.len();
                 let key = if st.mode() == Mode::Seq { &[][..] } else { key };
-                format::encode_entry(&mut st.pending.index, &entry, key);
-                let n = (st.pending.index.len() - before) as u64;
-                let off = st.index_len;
-                st.index_len += n;
-                st.index_bytes += n;
-                st.dirty.insert(seg);
-                off as u32
+                Self::append_entry(st, &entry, key)
             }
             AppendIndex::Overwrite { iseg, off } => {
                 let mut buf = std::mem::take(&mut st.scratch);
@@ -179,6 +169,36 @@ impl Namespace {
             }
         };
         Ok((entry, idx_off))
+    }
+
+    /// Append `entry` (stored under `key`) to the open index segment; returns its offset there.
+    fn append_entry(st: &mut State, entry: &IndexEntry, key: &[u8]) -> u32 {
+        if st.pending.index.is_empty() {
+            st.pending.index_at = st.index_len;
+        }
+        let before = st.pending.index.len();
+        format::encode_entry(&mut st.pending.index, entry, key);
+        let n = (st.pending.index.len() - before) as u64;
+        let off = st.index_len;
+        st.index_len += n;
+        st.index_bytes += n;
+        let seg = st.cur_seg();
+        st.dirty.insert(seg);
+        off as u32
+    }
+
+    /// Sequential mode: spend the next id on a deleted placeholder that names no record.
+    ///
+    /// 0-db does this on every update of an existing id (it appends a deleted copy of the old
+    /// entry before rewriting the original in place), so after SET, an update and a DEL the
+    /// next new id is 2, not 1; clients that count ids rely on it.
+    pub(super) fn append_seq_placeholder(st: &mut State, ts: u32) {
+        let hole = IndexEntry::hole(ts);
+        Self::append_entry(st, &hole, &[]);
+        if let super::Keys::Seq(s) = &mut st.keys {
+            s.next_id += 1;
+            s.account(None, Some(&hole));
+        }
     }
 
     /// Write the pending bytes out: data first, so an index entry never names unwritten data.

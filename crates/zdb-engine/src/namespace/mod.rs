@@ -40,6 +40,7 @@ use std::time::Instant;
 pub(crate) struct Shared {
     pub datasize: u64,
     pub durability: Durability,
+    pub disk: Arc<crate::disk::DiskGuard>,
 }
 
 /// Outcome of a SET.
@@ -235,6 +236,8 @@ pub struct Namespace {
     /// Read maps of closed data segments, made on first read.
     maps: RwLock<HashMap<u32, Arc<mapped::Mapped>>>,
     deleted: AtomicBool,
+    /// New values may use the disk's reserve (see [`Namespace::use_reserve`]).
+    into_reserve: AtomicBool,
     io: crate::iostats::IoStats,
 }
 
@@ -254,6 +257,12 @@ impl Namespace {
     /// Whether this namespace was deleted while still referenced.
     pub fn is_deleted(&self) -> bool {
         self.deleted.load(Ordering::Acquire)
+    }
+
+    /// Let this namespace's writes use the disk reserve kept for deletes and compaction: for
+    /// small records that deleting needs (a filesystem's metadata). Not persisted.
+    pub fn use_reserve(&self, yes: bool) {
+        self.into_reserve.store(yes, Ordering::Relaxed);
     }
 
     pub(crate) fn mark_deleted(&self) {

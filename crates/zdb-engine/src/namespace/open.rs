@@ -46,8 +46,8 @@ impl Namespace {
         defaults: Settings,
         events: Arc<dyn EventSink>,
     ) -> Result<Namespace> {
-        std::fs::create_dir_all(&data_dir).at(&data_dir)?;
-        std::fs::create_dir_all(&index_dir).at(&index_dir)?;
+        crate::private::private_dir(&data_dir).at(&data_dir)?;
+        crate::private::private_dir(&index_dir).at(&index_dir)?;
         let settings = if let Some(s) = Settings::load(&index_dir)? {
             s
         } else {
@@ -66,6 +66,7 @@ impl Namespace {
             files: Mutex::new(HashMap::new()),
             maps: RwLock::new(HashMap::new()),
             deleted: AtomicBool::new(false),
+            into_reserve: AtomicBool::new(false),
             io: Default::default(),
         })
     }
@@ -254,6 +255,9 @@ fn replay_index(
         Mode::Seq => Keys::Seq(SeqIndex::default()),
     };
     let mut indexed_end = FILE_HEADER_LEN as u64;
+    // Sequential mode: the entry at the last position of the open index segment that names a
+    // record of the open data segment, as (record offset, record end).
+    let mut last_seq_entry: Option<(u32, u64)> = None;
     for &seg in index_segs {
         let path = segment::index_path(index_dir, seg);
         let (f, header, len) = match segment::open_rw(&path, FileKind::Index) {
@@ -276,7 +280,11 @@ fn replay_index(
                 let rec_end = u64::from(e.data_off)
                     + (format::RECORD_HEADER_LEN + key_len) as u64
                     + u64::from(e.payload_len);
-                indexed_end = indexed_end.max(rec_end);
+                match mode {
+                    Mode::User => indexed_end = indexed_end.max(rec_end),
+                    Mode::Seq if seg == last => last_seq_entry = Some((e.data_off, rec_end)),
+                    Mode::Seq => {}
+                }
             }
             apply_entry(&mut keys, off, e, key);
             Ok(())
@@ -301,11 +309,32 @@ fn replay_index(
     }
     let data_path = segment::data_path(data_dir, last);
     let data_len = std::fs::metadata(&data_path).at(&data_path)?.len();
+    if let Some((off, end)) = last_seq_entry {
+        indexed_end = seq_indexed_end(&data_path, off, end)?;
+    }
     if indexed_end > data_len {
         tracing::warn!(path = %data_path.display(), "index points past the end of its data");
         return Ok(None);
     }
     Ok(Some(Replay { keys, indexed_end }))
+}
+
+/// How far the open data segment of a sequential namespace is surely indexed. Entries are
+/// rewritten in place by updates, so the last one may name a record written after new ids
+/// whose entries were lost: only when it names the first version of its id (a record with no
+/// link to an older one: an append, or a record compaction moved, which it synced) do all
+/// records up to it have their entries. Otherwise the whole open segment is walked again;
+/// updates walked that were not lost change nothing (`finish`).
+fn seq_indexed_end(data_path: &Path, off: u32, end: u64) -> Result<u64> {
+    let f = File::open(data_path).at(data_path)?;
+    let mut head = [0u8; format::RECORD_HEADER_LEN + 4];
+    if f.read_exact_at(&mut head, u64::from(off)).is_err() {
+        return Ok(end); // past the end of the data: the caller has the index rebuilt
+    }
+    Ok(match format::decode_record_header(&head) {
+        Ok((h, _)) if h.prev().is_none() => end,
+        _ => FILE_HEADER_LEN as u64,
+    })
 }
 
 /// Fold one index entry (at offset `off` of its index segment) into the in-memory index.
@@ -339,7 +368,10 @@ fn finish(
     let mode = settings.mode;
     let mut index_len = index_len;
     let mut entries = Vec::new();
-    let mut overwrites: Vec<(u32, IndexEntry)> = Vec::new();
+    // Sequential mode: the newest record walked of each existing id (the newest wins).
+    let mut overwrites: std::collections::BTreeMap<u32, IndexEntry> = Default::default();
+    // Updates re-applied from the data tail whose id placeholder may also be lost.
+    let mut unplaced_holes = 0u32;
     let end = segment::walk_records(
         &data,
         &dpath,
@@ -355,13 +387,31 @@ fn finish(
                 }
                 Keys::Seq(s) => {
                     let id = key.try_into().map(u32::from_le_bytes).unwrap_or(u32::MAX);
-                    if id == s.next_id {
-                        format::encode_entry(&mut entries, &e, &[]);
-                        s.next_id += 1;
-                        s.account(None, Some(&e));
-                    } else if id < s.next_id {
-                        overwrites.push((id, e));
+                    if id < s.next_id {
+                        overwrites.insert(id, e);
+                        if !e.is_deleted() {
+                            unplaced_holes += 1;
+                        }
+                        return Ok(());
                     }
+                    // Each update spent an id on a placeholder entry; those lost with the
+                    // index tail show as a gap before the next new id. There are no more of
+                    // them than updates walked here (the walk starts at the last appended
+                    // entry's record, see `replay`), so nothing else can open a gap.
+                    let gap = id - s.next_id;
+                    if gap > unplaced_holes {
+                        return Ok(());
+                    }
+                    unplaced_holes -= gap;
+                    let hole = IndexEntry::hole(h.timestamp);
+                    for _ in 0..gap {
+                        format::encode_entry(&mut entries, &hole, &[]);
+                        s.next_id += 1;
+                        s.account(None, Some(&hole));
+                    }
+                    format::encode_entry(&mut entries, &e, &[]);
+                    s.next_id += 1;
+                    s.account(None, Some(&e));
                 }
             }
             Ok(())
@@ -438,6 +488,9 @@ fn rewrite_seq_entry(
         .at(&path)?;
     let old = segment::read_at(&f, &path, off, format::SEQ_ENTRY_LEN)?;
     let old = format::decode_entry(&old).ok().map(|(o, _, _)| o);
+    if old.as_ref() == Some(e) {
+        return Ok(()); // the update was not lost, only walked again
+    }
     s.account(old.as_ref(), Some(e));
     let mut b = Vec::with_capacity(format::SEQ_ENTRY_LEN);
     format::encode_entry(&mut b, e, &[]);

@@ -16,6 +16,7 @@ use crate::format::{self, IndexEntry, FLAG_DELETED};
 use crate::keymap::Slot;
 use crate::Mode;
 use parking_lot::RwLockWriteGuard;
+use std::sync::atomic::Ordering;
 
 /// What a key names in its namespace, resolved under a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +220,10 @@ impl Namespace {
         }
         let live = target.current().filter(|e| !e.is_deleted());
         st.check_room(value.len(), live.map_or(0, |e| u64::from(e.payload_len)))?;
+        let record = (format::RECORD_HEADER_LEN + key.len() + value.len()) as u64;
+        self.shared
+            .disk
+            .admit(record, self.into_reserve.load(Ordering::Relaxed))?;
         let written = self.put_version(st, key, target, value, ts, 0)?;
         Ok(SetOutcome::Written(written))
     }
@@ -247,6 +252,11 @@ impl Namespace {
         };
         let (new, idx_off) = self.append(st, stored_key, value, ts, flags, link, dest)?;
         st.keys.record(key, old.as_ref(), &new, idx_off);
+        if matches!(target, Target::SeqUpdate(_)) && flags & FLAG_DELETED == 0 {
+            // An update consumes an id as in 0-db (a DEL does not). After the record, which
+            // may have jumped, so the placeholder sits where the open segment's ids continue.
+            Self::append_seq_placeholder(st, ts);
+        }
         Ok(match id {
             Some(id) => seq_key(id).to_vec(),
             None => key.to_vec(),

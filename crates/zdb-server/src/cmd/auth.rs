@@ -6,6 +6,12 @@ use bytes::Bytes;
 
 pub use stack_abi::zdb::secure_hash;
 
+/// Whether a request is AUTH (the only command served in the admin room, `admission.rs`).
+pub(crate) fn is_auth(args: &[Bytes]) -> bool {
+    args.first()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"AUTH"))
+}
+
 /// `AUTH password` / `AUTH SECURE CHALLENGE` / `AUTH SECURE hash`.
 pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) -> CmdResult {
     match args.len() {

@@ -27,6 +27,7 @@ mod ping;
 mod scan;
 mod select;
 mod set;
+pub(crate) use auth::is_auth;
 pub(crate) use set::{is_plain_set, set_run};
 mod stop;
 mod wait;

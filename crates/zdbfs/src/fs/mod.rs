@@ -363,11 +363,18 @@ impl Fs {
     }
 
     /// Filesystem statistics: `(total bytes, used bytes, inodes in use)`.
+    /// `(total, used, files)` bytes for statfs: on a store that knows its disk, what is
+    /// used plus what new data may still take (so `df` shows the real room left); otherwise
+    /// the `size` option.
     pub fn statfs(&self) -> FsResult<(u64, u64, u64)> {
         let used = self.store.used_bytes(Ns::Data)?;
         // An estimate: inode records average well under 256 bytes.
         let files = self.store.used_bytes(Ns::Meta)? / 256;
-        Ok((self.config.size.max(used), used, files))
+        let total = match self.store.available_bytes()? {
+            Some(available) => used + available,
+            None => self.config.size.max(used),
+        };
+        Ok((total, used, files))
     }
 }
 

@@ -44,7 +44,7 @@ pub struct Session {
 
 /// Mount `fs` at `mountpoint` and start serving it.
 pub fn start(fs: Arc<Fs>, mountpoint: &Path, opts: &MountOptions) -> Result<Session> {
-    if opts.uring == Uring::On {
+    if opts.uring == Uring::On || opts.uring == Uring::Auto && crate::is_root() {
         switch_kernel_uring_on();
     }
     let mut config = fuser::Config::default();
@@ -193,12 +193,16 @@ impl fuser::Filesystem for Negotiator {
     }
 }
 
-/// `-o uring`: turn the kernel's switch on (it only lets FUSE servers ask for io_uring).
+/// `-o uring`, and the default as root: turn the kernel's switch on (it only lets FUSE
+/// servers ask for io_uring; `-o nouring` leaves it alone).
 fn switch_kernel_uring_on() {
     match std::fs::read_to_string(URING_SWITCH) {
         Ok(v) if v.trim() == "Y" => {}
         Ok(_) => match std::fs::write(URING_SWITCH, "Y") {
-            Ok(()) => tracing::info!("turned the kernel's FUSE io_uring switch on"),
+            Ok(()) => tracing::info!(
+                "turned the kernel's FUSE io_uring switch on ({URING_SWITCH} = Y; -o nouring \
+                 serves over /dev/fuse and leaves it alone)"
+            ),
             Err(e) => tracing::warn!(error = %e, "cannot turn on {URING_SWITCH}"),
         },
         Err(e) => tracing::info!(error = %e, "this kernel has no FUSE over io_uring"),

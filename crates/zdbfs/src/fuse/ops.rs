@@ -163,10 +163,7 @@ pub fn handle(fs: &Fs, h: &InHeader, fixed: &[u8], rest: &[u8], out: &mut Reply)
     match answer {
         Ok(o) => o,
         Err(e) => {
-            // Misses (ENOENT, ENODATA for absent xattrs) are answers, not failures.
-            if e != Errno::ENOENT && e != Errno::ENODATA && e != Errno(libc::ENOSYS) {
-                fs.metrics().count_error();
-            }
+            fs.metrics().count_errno(e.0);
             Outcome::Error(e)
         }
     }

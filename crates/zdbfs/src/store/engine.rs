@@ -17,8 +17,11 @@ pub struct EngineStore {
 }
 
 fn err(ns: Ns, e: zdb_engine::Error) -> StoreError {
-    if let zdb_engine::Error::NamespaceFull = e {
-        return StoreError::Full(ns.default_name());
+    if e.is_no_space() {
+        return StoreError::Full {
+            ns: ns.default_name(),
+            msg: e.to_string(),
+        };
     }
     StoreError::Backend {
         ns: ns.default_name(),
@@ -61,6 +64,9 @@ impl EngineStore {
             }
             out.push(ns);
         }
+        // Unlinking a file rewrites metadata: that must work on a full disk, so metadata may
+        // use the reserve the engine keeps (file data may not).
+        out[Ns::Meta.index()].use_reserve(true);
         let ns: [Arc<Namespace>; 3] = out
             .try_into()
             .map_err(|_| crate::Error::Corrupt("namespace count".into()))?;
@@ -151,6 +157,11 @@ impl Store for EngineStore {
     fn used_bytes(&self, ns: Ns) -> Result<u64, StoreError> {
         Ok(self.ns(ns).info().payload_bytes)
     }
+
+    fn available_bytes(&self) -> Result<Option<u64>, StoreError> {
+        let (available, _) = self.engine.disk_space().map_err(|e| err(Ns::Data, e))?;
+        Ok(Some(available))
+    }
 }
 
 /// A seq-mode key (4 or 8 bytes little-endian) as an id.
@@ -164,7 +175,8 @@ pub(crate) fn parse_id(key: &[u8]) -> Option<u64> {
 
 /// Take `dir/zdbfs.lock` exclusively: a second zdbfs on the same directory would corrupt it.
 fn lock_dir(dir: &Path) -> Result<std::fs::File, crate::Error> {
-    std::fs::create_dir_all(dir)?;
+    // The engine files hold the filesystem's blocks in plaintext: its owner's alone.
+    zdb_engine::private::private_dir(dir)?;
     match service_kit::sys::lock_exclusive(&dir.join("zdbfs.lock")) {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(crate::Error::Option {
             field: "engine".into(),

@@ -62,6 +62,11 @@ pub trait Store: Send + Sync + 'static {
     fn sync(&self) -> Result<(), StoreError>;
     /// Payload bytes held by live records of a namespace (for statfs).
     fn used_bytes(&self, ns: Ns) -> Result<u64, StoreError>;
+    /// Bytes new data may still take, when the store knows (its disk, above the reserve it
+    /// keeps for deletes); `None`: unknown (statfs reports the `size` option instead).
+    fn available_bytes(&self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// Largest record the backends accept (0-db's limit).

@@ -36,10 +36,14 @@ pub struct RemoteStore {
 }
 
 fn map(ns: Ns, e: ClientError) -> StoreError {
-    if e.server_message()
-        .is_some_and(|m| m.starts_with("No space left"))
+    if let Some(m) = e
+        .server_message()
+        .filter(|m| m.starts_with("No space left"))
     {
-        return StoreError::Full(ns.default_name());
+        return StoreError::Full {
+            ns: ns.default_name(),
+            msg: m.to_string(),
+        };
     }
     if e.is_connection_error() || matches!(e, ClientError::Timeout(_)) {
         StoreError::Unavailable {

@@ -14,19 +14,36 @@ pub struct TestMount {
     pub engine: PathBuf,
     /// How the kernel's requests arrive (kept across remounts).
     pub uring: zdbfs::options::Uring,
+    /// Changes to the default options, applied at every (re)mount.
+    configure: fn(&mut MountOptions),
     mounted: Option<Mounted>,
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The transport of in-process test mounts: `ZDBFS_TEST_URING=off` serves over /dev/fuse
+/// (`scripts/test` runs the suite that way too, since as root the default is io_uring).
+fn default_transport() -> zdbfs::options::Uring {
+    match std::env::var("ZDBFS_TEST_URING").as_deref() {
+        Ok("off") => zdbfs::options::Uring::Off,
+        _ => zdbfs::options::Uring::Auto,
+    }
+}
+
 impl TestMount {
     pub fn new() -> TestMount {
+        TestMount::configured(|_| {})
+    }
+
+    /// A mount whose options `configure` changes (at every remount too).
+    pub fn configured(configure: fn(&mut MountOptions)) -> TestMount {
         let dir = tempfile::tempdir().expect("tempdir");
         let mnt = dir.path().join("mnt");
         let engine = dir.path().join("engine");
         let mut t = TestMount {
             mnt,
             engine,
-            uring: zdbfs::options::Uring::Auto,
+            uring: default_transport(),
+            configure,
             mounted: None,
             _dir: Some(dir),
         };
@@ -39,7 +56,8 @@ impl TestMount {
         let mut t = TestMount {
             mnt: mnt.to_path_buf(),
             engine: engine.to_path_buf(),
-            uring: zdbfs::options::Uring::Auto,
+            uring: default_transport(),
+            configure: |_| {},
             mounted: None,
             _dir: None,
         };
@@ -52,6 +70,7 @@ impl TestMount {
         std::fs::create_dir_all(&self.mnt).expect("mkdir mnt");
         let mut opts = MountOptions::engine(&self.engine);
         opts.uring = self.uring;
+        (self.configure)(&mut opts);
         let store = zdbfs::open_store(&opts).expect("store");
         self.mounted = Some(zdbfs::mount(&self.mnt, store, &opts).expect("mount"));
         wait_mounted(&self.mnt, true);
@@ -123,15 +142,20 @@ pub use test_kit::mount::{is_mounted, wait_mounted};
 /// `f_type` of a FUSE filesystem in statfs(2).
 pub const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 
-/// `f_type` of the filesystem holding `p`.
-pub fn fs_type(p: &Path) -> i64 {
+/// statfs(2) of the filesystem holding `p`.
+pub fn statfs(p: &Path) -> libc::statfs {
     let c = cstr(p);
     // SAFETY: zeroed statfs is a valid out-buffer.
     let mut sf: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and buffer.
     let r = unsafe { libc::statfs(c.as_ptr(), &raw mut sf) };
     assert_eq!(r, 0, "statfs {p:?}");
-    sf.f_type as i64
+    sf
+}
+
+/// `f_type` of the filesystem holding `p`.
+pub fn fs_type(p: &Path) -> i64 {
+    statfs(p).f_type
 }
 
 pub fn cstr(p: &Path) -> CString {
