@@ -61,43 +61,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# a free TCP port on 127.0.0.1: random in 20000-59999, not listening (bounded tries)
-USED_PORTS=" "
-free_port() {
-    local i p
-    for ((i = 0; i < 200; i++)); do
-        p=$((20000 + RANDOM % 40000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if ! (exec 3<>"/dev/tcp/$HOST/$p") 2>/dev/null; then
-            USED_PORTS+="$p "
-            PORT=$p
-            return 0
-        fi
-    done
-    die "no free port found"
-}
-
-# start_zdb NAME MODE NAMESPACE -> sets ADDR=host:port, appends the pid to PIDS
-start_zdb() {
-    local name=$1 mode=$2 ns=$3 port pid i
-    free_port
-    port=$PORT
-    mkdir -p "$WORK/$name/data" "$WORK/$name/index"
-    setsid "$ZDB" --listen $HOST --port "$port" --data "$WORK/$name/data" \
-        --index "$WORK/$name/index" --mode "$mode" </dev/null >"$WORK/$name.log" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    for ((i = 0; i < 3000; i++)); do # ≤ ~30 s
-        if redis-cli -h $HOST -p "$port" PING 2>/dev/null | grep -q PONG; then break; fi
-        kill -0 "$pid" 2>/dev/null || die "$name exited early (see $WORK/$name.log)"
-        sleep 0.01
-    done
-    redis-cli -h $HOST -p "$port" PING 2>/dev/null | grep -q PONG || die "$name: no PONG in 30 s"
-    local r
-    r=$(redis-cli -h $HOST -p "$port" NSNEW "$ns" 2>&1)
-    [[ $r == OK ]] || die "$name: NSNEW $ns answered: $r"
-    ADDR=$HOST:$port
-}
+. "$ROOT/scripts/lib/zdbs.sh"
 
 log "starting 4 metadata zdbs (user) and 6 data zdbs (seq) under $WORK"
 META=() DATA=()
@@ -105,34 +69,8 @@ for i in 1 2 3 4; do start_zdb meta$i user meta; META+=("$ADDR"); done
 for i in 1 2 3 4 5 6; do start_zdb data$i seq data; DATA+=("$ADDR"); done
 log "zdb pids: ${PIDS[*]}"
 
-hexkey() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
 CFG=$WORK/zstor_config.toml
-{
-    echo "minimal_shards = 4"
-    echo "expected_shards = 6"
-    echo "redundant_groups = 0"
-    echo "redundant_nodes = 0"
-    echo "root = \"$WORK/files\""
-    echo "[encryption]"
-    echo "algorithm = \"AES\""
-    echo "key = \"$(hexkey)\""
-    echo "[compression]"
-    echo "algorithm = \"snappy\""
-    echo "[meta]"
-    echo "type = \"zdb\""
-    echo "[meta.config]"
-    echo "prefix = \"bench\""
-    echo "[meta.config.encryption]"
-    echo "algorithm = \"AES\""
-    echo "key = \"$(hexkey)\""
-    for a in "${META[@]}"; do
-        printf '[[meta.config.backends]]\naddress = "%s"\nnamespace = "meta"\n' "$a"
-    done
-    echo "[[groups]]"
-    for a in "${DATA[@]}"; do
-        printf '[[groups.backends]]\naddress = "%s"\nnamespace = "data"\n' "$a"
-    done
-} >"$CFG"
+zstor_config "$CFG" "${META[@]}" -- "${DATA[@]}"
 "$ZSTOR" -c "$CFG" test >"$WORK/test.out" 2>&1 || { cat "$WORK/test.out" >&2; die "zstor test failed"; }
 
 # ---------------------------------------------------------------- input files

@@ -7,6 +7,7 @@
 //! internals, piece formats, or how the metadata is encrypted.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::RngCore;
@@ -35,7 +36,15 @@ pub struct Store {
     groups: Vec<Vec<(crate::config::Backend, Backend)>>,
     meta: MetaStore,
     chunk_size: usize,
+    /// The last answer of [`Store::reachable`] and when it was asked; behind an async lock so
+    /// that stores starting together ping once.
+    reachability: tokio::sync::Mutex<Option<(Instant, Vec<Vec<usize>>)>>,
 }
+
+/// How long a reachability answer is reused: files stored side by side (a folder, a
+/// checkpoint's index files) do not each pay a round trip of pings, and a backend that comes
+/// back is used again within this. A failed store forgets it at once.
+const REACHABILITY_TTL: Duration = Duration::from_secs(5);
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let context = context.into();
@@ -62,6 +71,7 @@ impl Store {
             groups,
             config,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            reachability: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -81,8 +91,27 @@ impl Store {
         &self.meta
     }
 
-    /// Indices of the reachable data backends, by group.
+    /// Indices of the reachable data backends, by group (asked at most every
+    /// [`REACHABILITY_TTL`]).
     async fn reachable(&self) -> Vec<Vec<usize>> {
+        let mut known = self.reachability.lock().await;
+        if let Some((at, up)) = known.as_ref() {
+            if at.elapsed() < REACHABILITY_TTL {
+                return up.clone();
+            }
+        }
+        let up = self.ping_all().await;
+        *known = Some((Instant::now(), up.clone()));
+        up
+    }
+
+    /// Ask again at the next store (one just failed: a backend may have gone).
+    async fn forget_reachability(&self) {
+        *self.reachability.lock().await = None;
+    }
+
+    /// Ping every data backend at once.
+    async fn ping_all(&self) -> Vec<Vec<usize>> {
         let mut tasks = JoinSet::new();
         for (g, group) in self.groups.iter().enumerate() {
             for (i, (_, b)) in group.iter().enumerate() {
@@ -121,7 +150,17 @@ impl Store {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<ObjectMeta, Error> {
         let (key, hash) = self.meta.key_of(path);
-        self.store_at(source, &key, hash, progress).await
+        match self.store_at(source, &key, hash, progress).await {
+            // A backend failed: the reachability answer may be from before it went. Ask
+            // again and try once more (the first attempt's pieces stay as wasted space,
+            // named by no record, as with an upload cut short).
+            Err(Error::Backend { address, source: e }) => {
+                tracing::debug!(%address, error = %e, "store failed on a backend; pinging again");
+                self.forget_reachability().await;
+                self.store_at(source, &key, hash, progress).await
+            }
+            other => other,
+        }
     }
 
     /// Store `source` with its record under a storage key (see

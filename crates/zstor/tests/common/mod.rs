@@ -44,6 +44,12 @@ pub async fn cluster(dir: &Path, data: usize, key: &str) -> (Vec<TestZdb>, Vec<T
 }
 
 pub fn config_text(data: &[&TestZdb], meta: &[&TestZdb], key: &str) -> String {
+    let addrs = |zs: &[&TestZdb]| zs.iter().map(|z| z.addr.clone()).collect::<Vec<_>>();
+    config_for(&addrs(data), &addrs(meta), key)
+}
+
+/// A 4+2 config (snappy, AES) over the given data and metadata addresses.
+pub fn config_for(data: &[String], meta: &[String], key: &str) -> String {
     let mut s = format!(
         "minimal_shards = 4\nexpected_shards = 6\nredundant_groups = 0\nredundant_nodes = 0\n\
          root = \"/virtualroot\"\n\
@@ -53,18 +59,12 @@ pub fn config_text(data: &[&TestZdb], meta: &[&TestZdb], key: &str) -> String {
          [meta.config.encryption]\nalgorithm = \"AES\"\nkey = \"{}\"\n",
         "11".repeat(32)
     );
-    for z in meta {
-        s += &format!(
-            "[[meta.config.backends]]\naddress = \"{}\"\nnamespace = \"meta\"\n",
-            z.addr
-        );
+    for a in meta {
+        s += &format!("[[meta.config.backends]]\naddress = \"{a}\"\nnamespace = \"meta\"\n");
     }
     s += "[[groups]]\n";
-    for z in data {
-        s += &format!(
-            "[[groups.backends]]\naddress = \"{}\"\nnamespace = \"data\"\n",
-            z.addr
-        );
+    for a in data {
+        s += &format!("[[groups.backends]]\naddress = \"{a}\"\nnamespace = \"data\"\n");
     }
     s
 }

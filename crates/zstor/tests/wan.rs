@@ -1,0 +1,169 @@
+//! zstor over emulated wide-area links (wan-rig): each of the 10 backends behind its own link
+//! with delay, a bandwidth cap and packet loss; a partition in the middle of a transfer.
+//! Round trips must stay byte-exact. (Speed under these links is measured by
+//! scripts/bench/wan.sh, not asserted here.)
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use wan_rig::{Link, Rig};
+use zstor::{Config, Store};
+
+mod common;
+use common::{cluster, config_for, sample};
+
+/// The small profile CI runs: 5 ms each way, 40 MB/s per link, 0.5 % of packets lost.
+const PROFILE: &str = "delay=5ms,rate=40MB,loss=0.5%";
+
+/// A 4+2 cluster whose 6 data and 4 metadata backends each sit behind a link of [`PROFILE`],
+/// and a config naming the links.
+struct Linked {
+    _zdbs: (Vec<common::TestZdb>, Vec<common::TestZdb>),
+    data_rig: Rig,
+    meta_rig: Rig,
+    config_text: String,
+}
+
+async fn behind_links(dir: &Path, key: &str) -> Linked {
+    let (data, meta, _) = cluster(dir, 6, key).await;
+    let rig = |zs: &[common::TestZdb]| {
+        let up: Vec<SocketAddr> = zs.iter().map(|z| z.addr.parse().expect("addr")).collect();
+        Rig::start(&up, PROFILE.parse().expect("profile")).expect("rig")
+    };
+    let (data_rig, meta_rig) = (rig(&data), rig(&meta));
+    let text = |rig: &Rig| {
+        rig.addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    Linked {
+        config_text: config_for(&text(&data_rig), &text(&meta_rig), key),
+        _zdbs: (data, meta),
+        data_rig,
+        meta_rig,
+    }
+}
+
+/// Wait (bounded) until `link` has carried more than `bytes` toward its backend.
+async fn until_carried(link: &Link, bytes: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while link.carried().0 <= bytes {
+        assert!(
+            Instant::now() < deadline,
+            "link carried only {:?}",
+            link.carried()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_stay_exact_under_delay_loss_and_a_partition() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = "42".repeat(32);
+    let linked = behind_links(tmp.path(), &key).await;
+    let (data_rig, meta_rig) = (&linked.data_rig, &linked.meta_rig);
+    let config = Config::from_toml(&linked.config_text).expect("config");
+    let store = std::sync::Arc::new(
+        Store::new(config)
+            .expect("store")
+            .with_chunk_size(256 << 10),
+    );
+
+    let input = tmp.path().join("input.bin");
+    let bytes = sample(&input, 6 << 20, 11);
+    let name = Path::new("/virtualroot/wan/input.bin");
+
+    // Store, with data link 2 partitioned for half a second once the upload is under way.
+    let before = data_rig.link(2).carried().0;
+    let storing = {
+        let (store, input) = (store.clone(), input.clone());
+        tokio::spawn(async move { store.store_as(&input, name).await })
+    };
+    until_carried(data_rig.link(2), before + (256 << 10)).await;
+    data_rig.link(2).set_partitioned(true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    data_rig.link(2).set_partitioned(false);
+    let meta_rec = storing
+        .await
+        .expect("join")
+        .expect("store across the partition");
+    assert_eq!(meta_rec.checksum, zstor::hash::blake2b_128(&bytes));
+
+    // Retrieve, with a metadata link and a data link partitioned for a moment meanwhile.
+    let out = tmp.path().join("out.bin");
+    let before = data_rig.link(4).carried().1;
+    let retrieving = {
+        let (store, out) = (store.clone(), out.clone());
+        tokio::spawn(async move { store.retrieve_file(name, &out).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while data_rig.link(4).carried().1 <= before + (64 << 10) && !retrieving.is_finished() {
+        assert!(Instant::now() < deadline, "retrieve never used data link 4");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    meta_rig.link(1).set_partitioned(true);
+    data_rig.link(4).set_partitioned(true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    meta_rig.link(1).set_partitioned(false);
+    data_rig.link(4).set_partitioned(false);
+    retrieving
+        .await
+        .expect("join")
+        .expect("retrieve across the partition");
+    assert!(
+        std::fs::read(&out).expect("read out") == bytes,
+        "retrieved bytes differ"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_stored_side_by_side_over_links_is_complete_and_exact() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = "24".repeat(32);
+    let linked = behind_links(tmp.path(), &key).await;
+    let root = tmp.path().join("root");
+    let config_text = linked.config_text.replace(
+        "root = \"/virtualroot\"",
+        &format!("root = {:?}", root.display().to_string()),
+    );
+    let config_path = tmp.path().join("zstor.toml");
+    std::fs::write(&config_path, &config_text).expect("write config");
+
+    // 120 small files in nested folders and two of several chunks (they run alone).
+    let tree = root.join("tree");
+    let mut files = Vec::new();
+    for i in 0..120 {
+        let p = tree.join(format!("d{}/f{i}", i % 7));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        files.push((p.clone(), sample(&p, 1000 + i * 97, i as u64)));
+    }
+    for (i, len) in [(0, 9 << 20), (1, (5 << 20) + 3)] {
+        let p = tree.join(format!("large{i}"));
+        files.push((p.clone(), sample(&p, len, 1000 + i)));
+    }
+    let dir = tree.to_str().expect("utf8").to_string();
+    let cfg = config_path.clone();
+    let out =
+        tokio::task::spawn_blocking(move || common::run::zstor(&cfg, &["store", "-f", &dir, "-e"]))
+            .await
+            .expect("join");
+    common::run::ok(&out);
+
+    let store = Store::new(Config::from_toml(&config_text).expect("config")).expect("store");
+    for (path, bytes) in &files {
+        let sum = store.checksum(path).await.expect("stored");
+        assert_eq!(sum, zstor::hash::blake2b_128(bytes), "{}", path.display());
+    }
+    for (path, bytes) in files.iter().step_by(11).chain(files.iter().rev().take(2)) {
+        let out = tmp.path().join("out");
+        store.retrieve_file(path, &out).await.expect("retrieve");
+        assert!(
+            std::fs::read(&out).unwrap() == *bytes,
+            "{} differs",
+            path.display()
+        );
+    }
+}
