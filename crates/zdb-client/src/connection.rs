@@ -84,6 +84,12 @@ pub struct ConnectionOptions {
     /// Upper bound for one request or pipeline (write and all replies); `None` waits
     /// forever. Default: 30 s.
     pub request_timeout: Option<Duration>,
+    /// Upper bound for a request to make no progress: no byte sent and none received for
+    /// this long fails it with [`ClientError::Stalled`] (`None`: only `request_timeout`).
+    /// Unlike the request timeout it does not grow with the size of a transfer: a large
+    /// value over a slow link keeps going, a silent peer is given up on quickly.
+    /// Connecting is bounded by it too. Default: `None`.
+    pub stall_timeout: Option<Duration>,
     /// Limits applied to replies. Default: [`Limits::default`].
     pub limits: Limits,
 }
@@ -93,6 +99,7 @@ impl Default for ConnectionOptions {
         ConnectionOptions {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Some(Duration::from_secs(30)),
+            stall_timeout: None,
             limits: Limits::default(),
         }
     }
@@ -117,6 +124,7 @@ pub struct Connection {
     wbuf: BytesMut,
     decoder: Decoder,
     request_timeout: Option<Duration>,
+    stall_timeout: Option<Duration>,
     /// Set on failure; never cleared.
     broken: bool,
     /// Set while a request is on the wire; still set if its future was dropped.
@@ -153,11 +161,14 @@ impl Connection {
                 Endpoint::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
             })
         };
-        let stream = tokio::time::timeout(opts.connect_timeout, connecting)
+        let timeout = opts
+            .stall_timeout
+            .map_or(opts.connect_timeout, |s| s.min(opts.connect_timeout));
+        let stream = tokio::time::timeout(timeout, connecting)
             .await
             .map_err(|_| ClientError::ConnectTimeout {
                 endpoint: endpoint.to_string(),
-                timeout: opts.connect_timeout,
+                timeout,
             })??;
         tracing::debug!(%endpoint, "connected");
         Ok(Connection {
@@ -167,6 +178,7 @@ impl Connection {
             wbuf: BytesMut::with_capacity(READ_CHUNK),
             decoder: Decoder::new(opts.limits.clone()),
             request_timeout: opts.request_timeout,
+            stall_timeout: opts.stall_timeout,
             broken: false,
             in_flight: false,
         })
@@ -180,6 +192,11 @@ impl Connection {
     /// Replaces the per-request timeout (`None`: wait forever).
     pub fn set_request_timeout(&mut self, timeout: Option<Duration>) {
         self.request_timeout = timeout;
+    }
+
+    /// Replaces the stall timeout (see [`ConnectionOptions::stall_timeout`]).
+    pub fn set_stall_timeout(&mut self, timeout: Option<Duration>) {
+        self.stall_timeout = timeout;
     }
 
     /// True once the connection must not be used any more.
@@ -208,7 +225,7 @@ impl Connection {
     /// so one failed command does not hide the others; see [`crate::check_reply`].
     /// Replies are read while the requests are still being written, so a large pipeline
     /// cannot deadlock on full socket buffers. The request timeout covers the whole
-    /// pipeline.
+    /// pipeline; the stall timeout each wait for the socket.
     pub async fn pipeline<R, A>(&mut self, requests: &[R]) -> Result<Vec<Frame>, ClientError>
     where
         R: AsRef<[A]>,
@@ -264,18 +281,20 @@ impl Connection {
             rbuf,
             wbuf,
             decoder,
+            stall_timeout,
             ..
         } = self;
+        let stall = *stall_timeout;
         match stream {
             Stream::Tcp(s) => {
                 let (mut r, mut w) = s.split();
                 let out = Outgoing::new(wbuf, parts);
-                exchange_io(&mut r, &mut w, out, rbuf, decoder, n).await
+                exchange_io(&mut r, &mut w, out, rbuf, decoder, n, stall).await
             }
             Stream::Unix(s) => {
                 let (mut r, mut w) = s.split();
                 let out = Outgoing::new(wbuf, parts);
-                exchange_io(&mut r, &mut w, out, rbuf, decoder, n).await
+                exchange_io(&mut r, &mut w, out, rbuf, decoder, n, stall).await
             }
         }
     }
@@ -338,7 +357,8 @@ impl<'a> Outgoing<'a> {
     }
 }
 
-/// Sends `out` and reads `n` replies, reading concurrently with writing.
+/// Sends `out` and reads `n` replies, reading concurrently with writing. Each wait for the
+/// socket is bounded by `stall`: it ends with a byte moved or with [`ClientError::Stalled`].
 async fn exchange_io<R, W>(
     r: &mut R,
     w: &mut W,
@@ -346,6 +366,7 @@ async fn exchange_io<R, W>(
     rbuf: &mut BytesMut,
     decoder: &mut Decoder,
     n: usize,
+    stall: Option<Duration>,
 ) -> Result<Vec<Frame>, ClientError>
 where
     R: AsyncRead + Unpin,
@@ -371,7 +392,13 @@ where
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
             rbuf.reserve(READ_CHUNK);
         }
-        if !out.done() {
+        let step = async {
+            if out.done() {
+                if r.read_buf(rbuf).await? == 0 {
+                    return Err(ClientError::Closed);
+                }
+                return Ok(());
+            }
             let slices = out.io_slices();
             tokio::select! {
                 res = w.write_vectored(&slices) => {
@@ -389,8 +416,13 @@ where
                     }
                 }
             }
-        } else if r.read_buf(rbuf).await? == 0 {
-            return Err(ClientError::Closed);
+            Ok(())
+        };
+        match stall {
+            Some(t) => tokio::time::timeout(t, step)
+                .await
+                .unwrap_or(Err(ClientError::Stalled(t)))?,
+            None => step.await?,
         }
     }
 }

@@ -31,6 +31,11 @@ pub enum ClientError {
     /// A request did not complete in time; the connection is discarded.
     #[error("request timed out after {0:?}")]
     Timeout(Duration),
+    /// Nothing moved on the connection (no byte sent, none received) for this long while
+    /// a request waited: the peer or the path to it went silent. The connection is
+    /// discarded.
+    #[error("no answer: nothing moved on the connection for {0:?}")]
+    Stalled(Duration),
     /// The connection was left unusable by an earlier failure or cancelled request.
     #[error("connection is broken by an earlier failure")]
     Broken,
@@ -70,6 +75,7 @@ impl ClientError {
                 | ClientError::Closed
                 | ClientError::ConnectTimeout { .. }
                 | ClientError::Timeout(_)
+                | ClientError::Stalled(_)
                 | ClientError::Broken
         )
     }

@@ -1,6 +1,7 @@
 //! [`Client`]: a cloneable handle on a small pool of authenticated, namespace-selected
 //! connections.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +31,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Upper bound for one request or pipeline. Default: 30 s.
     pub request_timeout: Duration,
+    /// Upper bound for a request to make no progress (see
+    /// [`ConnectionOptions::stall_timeout`]); changed later with
+    /// [`Client::set_stall_timeout`]. Default: `None`.
+    pub stall_timeout: Option<Duration>,
     /// Limits applied to replies. Default: [`Limits::default`] (8 MiB values).
     pub limits: Limits,
 }
@@ -46,6 +51,7 @@ impl ClientConfig {
             pool_size: 4,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            stall_timeout: None,
             limits: Limits::default(),
         }
     }
@@ -93,6 +99,13 @@ impl ClientConfig {
         self
     }
 
+    /// Sets the stall timeout.
+    #[must_use]
+    pub fn with_stall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
     /// Sets the reply limits.
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -124,6 +137,15 @@ struct Inner {
     session: Mutex<Session>,
     idle: Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
+    /// The stall timeout in microseconds, 0 for none: read at every checkout, so a change
+    /// reaches pooled connections too.
+    stall_micros: AtomicU64,
+}
+
+fn micros(d: Option<Duration>) -> u64 {
+    d.map_or(0, |d| {
+        u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+    })
 }
 
 /// Locks a mutex, ignoring poisoning: the guarded data (a list of idle connections, the
@@ -173,12 +195,14 @@ impl Client {
                 options: ConnectionOptions {
                     connect_timeout: config.connect_timeout,
                     request_timeout: Some(config.request_timeout),
+                    stall_timeout: config.stall_timeout,
                     limits: config.limits,
                 },
                 endpoint: config.endpoint,
                 session: Mutex::new(session),
                 idle: Mutex::new(Vec::new()),
                 permits: Arc::new(Semaphore::new(config.pool_size)),
+                stall_micros: AtomicU64::new(micros(config.stall_timeout)),
             }),
         })
     }
@@ -194,6 +218,30 @@ impl Client {
     /// The server address.
     pub fn endpoint(&self) -> &Endpoint {
         &self.inner.endpoint
+    }
+
+    /// Changes the stall timeout for every request from now on, on new and pooled
+    /// connections alike (a caller adapting it to the round trips it measures).
+    pub fn set_stall_timeout(&self, timeout: Option<Duration>) {
+        self.inner
+            .stall_micros
+            .store(micros(timeout), Ordering::Relaxed);
+    }
+
+    /// The stall timeout in force.
+    pub fn stall_timeout(&self) -> Option<Duration> {
+        match self.inner.stall_micros.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    /// The connection options with the stall timeout in force.
+    fn options(&self) -> ConnectionOptions {
+        ConnectionOptions {
+            stall_timeout: self.stall_timeout(),
+            ..self.inner.options.clone()
+        }
     }
 
     /// Takes a connection out of the pool (connecting and setting it up if needed). It
@@ -212,7 +260,7 @@ impl Client {
             }
             tracing::debug!(endpoint = %self.inner.endpoint, "dropping stale pooled connection");
         }
-        let mut conn = Connection::connect_with(&self.inner.endpoint, &self.inner.options).await?;
+        let mut conn = Connection::connect_with(&self.inner.endpoint, &self.options()).await?;
         setup(&mut conn, &session).await?;
         Ok(self.pooled(conn, session.generation, false, permit))
     }
@@ -224,6 +272,8 @@ impl Client {
         reused: bool,
         permit: OwnedSemaphorePermit,
     ) -> PooledConnection {
+        let mut conn = conn;
+        conn.set_stall_timeout(self.stall_timeout());
         PooledConnection {
             conn: Some(conn),
             generation,
@@ -309,7 +359,7 @@ impl Client {
             .acquire_owned()
             .await
             .map_err(|_| ClientError::Broken)?;
-        let mut conn = Connection::connect_with(&self.inner.endpoint, &self.inner.options).await?;
+        let mut conn = Connection::connect_with(&self.inner.endpoint, &self.options()).await?;
         setup(&mut conn, &session).await?;
         let generation = {
             let mut current = lock(&self.inner.session);

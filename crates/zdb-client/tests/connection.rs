@@ -17,6 +17,8 @@ fn echo_server_handler(_: usize, args: &[Bytes]) -> Action {
         "SPLIT" => Action::Trickle(b"*2\r\n$5\r\nhello\r\n:42\r\n".to_vec()),
         "QUIT" => Action::Close,
         "HANG" => Action::Silent,
+        // 20 bytes, one every 50 ms: a second in all, never silent for long.
+        "DRIP" => Action::Drip(Duration::from_millis(50), b"$10\r\n0123456789\r\n".to_vec()),
         _ => err("Command not supported"),
     }
 }
@@ -176,6 +178,29 @@ async fn request_timeout_breaks_connection() {
         conn.request(&["PING"]).await,
         Err(ClientError::Broken)
     ));
+}
+
+#[tokio::test]
+async fn a_silent_peer_fails_at_the_stall_timeout_a_slow_one_does_not() {
+    let server = FakeServer::tcp(echo_server_handler).await;
+    let opts = ConnectionOptions {
+        request_timeout: Some(Duration::from_secs(3600)),
+        stall_timeout: Some(Duration::from_millis(400)),
+        ..quick()
+    };
+    let mut conn = Connection::connect_with(&server.endpoint, &opts)
+        .await
+        .unwrap();
+    // Slower in total than the stall timeout, but a byte every 50 ms: it completes.
+    assert_eq!(
+        conn.request(&["DRIP"]).await.unwrap(),
+        Frame::Bulk(Bytes::from_static(b"0123456789"))
+    );
+    // Silent: given up on after the stall timeout, not the hour of the request timeout.
+    let e = conn.request(&["HANG"]).await.unwrap_err();
+    assert!(matches!(e, ClientError::Stalled(_)), "{e}");
+    assert!(e.is_connection_error());
+    assert!(conn.is_broken());
 }
 
 #[tokio::test]

@@ -18,6 +18,18 @@ pub enum Error {
         /// Pieces needed (`k`).
         needed: usize,
     },
+    /// A chunk of a stored file could not be read: too few of its pieces came back.
+    #[error("chunk {chunk}: {available} of the {needed} pieces needed could be read (last failure: {reason})")]
+    ChunkUnavailable {
+        /// Chunk index.
+        chunk: u64,
+        /// Intact pieces received.
+        available: usize,
+        /// Pieces needed (`k`).
+        needed: usize,
+        /// The last backend failure or rejection seen for it.
+        reason: String,
+    },
     /// Fewer backends answered than the operation needs.
     #[error("not enough backends reachable: {reachable} reachable, {needed} needed")]
     TooFewBackends {
@@ -71,6 +83,19 @@ pub enum Error {
         address: String,
         /// What the client reported.
         source: zdb_client::ClientError,
+    },
+    /// A backend marked down after its connection failed or went silent: not asked again
+    /// before its retry time.
+    #[error(
+        "backend {address}: not answering for {silent_for:.1?} (tried again in {retry_in:.1?})"
+    )]
+    BackendDown {
+        /// `address/namespace` of the backend.
+        address: String,
+        /// Since its first failure.
+        silent_for: std::time::Duration,
+        /// Until the next attempt.
+        retry_in: std::time::Duration,
     },
     /// A background task or thread died (a bug, or the runtime shutting down).
     #[error("internal error: {0}")]

@@ -167,3 +167,100 @@ async fn a_folder_stored_side_by_side_over_links_is_complete_and_exact() {
         );
     }
 }
+
+/// A store over the links with a 6 MiB file in chunks of 256 KiB (24 chunks).
+async fn stored_file(
+    tmp: &Path,
+    linked: &Linked,
+) -> (std::sync::Arc<Store>, &'static Path, Vec<u8>) {
+    let config = Config::from_toml(&linked.config_text).expect("config");
+    let store = std::sync::Arc::new(
+        Store::new(config)
+            .expect("store")
+            .with_chunk_size(256 << 10),
+    );
+    let input = tmp.join("input.bin");
+    let bytes = sample(&input, 6 << 20, 5);
+    let name = Path::new("/virtualroot/wan/slow.bin");
+    store.store_as(&input, name).await.expect("store");
+    (store, name, bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_backend_does_not_hold_a_retrieve_back() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = "43".repeat(32);
+    let linked = behind_links(tmp.path(), &key).await;
+    let (store, name, bytes) = stored_file(tmp.path(), &linked).await;
+
+    // Data shard 0's backend (asked first: data shards decode without Reed-Solomon) becomes
+    // 40 times farther and 40 times narrower.
+    let slow: wan_rig::Profile = "delay=200ms,rate=1MB".parse().expect("profile");
+    for i in 0..6 {
+        linked.data_rig.link(i).set_profile(if i == 0 {
+            slow
+        } else {
+            PROFILE.parse().unwrap()
+        });
+    }
+    let out = tmp.path().join("out.bin");
+    store.retrieve_file(name, &out).await.expect("retrieve");
+    assert!(
+        std::fs::read(&out).unwrap() == bytes,
+        "retrieved bytes differ"
+    );
+    // Chunk 0 asked the slow backend; its other pieces came back long before, so another
+    // backend was asked instead of waiting.
+    assert!(store.hedged_reads() > 0, "no piece was asked again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_backends_are_given_up_on_then_skipped_until_they_answer() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = "44".repeat(32);
+    let linked = behind_links(tmp.path(), &key).await;
+    let (store, name, bytes) = stored_file(tmp.path(), &linked).await;
+    let out = tmp.path().join("out.bin");
+
+    // Every data link drops everything, with no reset: only the stall timeout, which follows
+    // the measured round trip, ends the wait. (The bound here only catches a hang.)
+    linked.data_rig.set_partitioned(true);
+    let first = tokio::time::timeout(Duration::from_secs(60), store.retrieve_file(name, &out))
+        .await
+        .expect("a retrieve from silent backends must give up, not hang")
+        .expect_err("nothing can be read");
+    assert!(
+        matches!(first, zstor::Error::ChunkUnavailable { available: 0, .. }),
+        "{first}"
+    );
+    // The stall itself, or (for pieces asked once their backend was marked) the mark.
+    let text = first.to_string();
+    assert!(
+        text.contains("no answer") || text.contains("not answering"),
+        "{text}"
+    );
+    // Marked down: the next attempt is refused without asking them again.
+    let second = store
+        .retrieve_file(name, &out)
+        .await
+        .expect_err("still down");
+    assert!(second.to_string().contains("not answering"), "{second}");
+    assert!(!out.exists());
+
+    // Healed: once their retry time comes, they are asked again and answer.
+    linked.data_rig.set_partitioned(false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match store.retrieve_file(name, &out).await {
+            Ok(_) => break,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "backends never used again: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    assert!(
+        std::fs::read(&out).unwrap() == bytes,
+        "retrieved bytes differ"
+    );
+}

@@ -21,6 +21,8 @@ pub enum Action {
     Reply(Vec<u8>),
     /// Write these bytes one at a time, yielding between bytes.
     Trickle(Vec<u8>),
+    /// Write these bytes one at a time with this pause before each: a slow but live peer.
+    Drip(std::time::Duration, Vec<u8>),
     /// Wait, then write these bytes.
     Delay(std::time::Duration, Vec<u8>),
     /// Write these bytes, then close the connection.
@@ -208,6 +210,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, id: usize, s: S
                         }
                         let _ = stream.flush().await;
                         tokio::task::yield_now().await;
+                    }
+                }
+                Action::Drip(pause, bytes) => {
+                    for b in bytes {
+                        tokio::time::sleep(pause).await;
+                        if stream.write_all(&[b]).await.is_err() {
+                            return;
+                        }
+                        let _ = stream.flush().await;
                     }
                 }
                 Action::Delay(wait, bytes) => {

@@ -26,6 +26,7 @@ use crate::placement;
 use crate::stream::{ChunkReader, ChunkWriter};
 use crate::Error;
 
+mod fetch;
 mod rebuild;
 pub use rebuild::{RebuildReport, RebuildTarget};
 
@@ -39,6 +40,8 @@ pub struct Store {
     /// The last answer of [`Store::reachable`] and when it was asked; behind an async lock so
     /// that stores starting together ping once.
     reachability: tokio::sync::Mutex<Option<(Instant, Vec<Vec<usize>>)>>,
+    /// Pieces asked of another backend because one was late (retrieve), since start.
+    hedged_reads: std::sync::atomic::AtomicU64,
 }
 
 /// How long a reachability answer is reused: files stored side by side (a folder, a
@@ -72,6 +75,7 @@ impl Store {
             config,
             chunk_size: DEFAULT_CHUNK_SIZE,
             reachability: tokio::sync::Mutex::new(None),
+            hedged_reads: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -84,6 +88,11 @@ impl Store {
     /// The configuration this store was built from.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Pieces asked of another backend because one was late, since this store was made.
+    pub fn hedged_reads(&self) -> u64 {
+        self.hedged_reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The metadata store.
@@ -154,8 +163,8 @@ impl Store {
             // A backend failed: the reachability answer may be from before it went. Ask
             // again and try once more (the first attempt's pieces stay as wasted space,
             // named by no record, as with an upload cut short).
-            Err(Error::Backend { address, source: e }) => {
-                tracing::debug!(%address, error = %e, "store failed on a backend; pinging again");
+            Err(e @ (Error::Backend { .. } | Error::BackendDown { .. })) => {
+                tracing::debug!(error = %e, "store failed on a backend; pinging again");
                 self.forget_reachability().await;
                 self.store_at(source, &key, hash, progress).await
             }
@@ -470,39 +479,24 @@ impl Store {
         file: &mut ChunkWriter,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(), Error> {
-        let k = meta.k as usize;
-        let n = backends.len();
+        let mut fetcher = fetch::Fetcher::new(meta, backends);
+        let result = Self::write_chunks(meta, &mut fetcher, decoder, file, progress).await;
+        self.hedged_reads
+            .fetch_add(fetcher.hedged, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    async fn write_chunks(
+        meta: &ObjectMeta,
+        fetcher: &mut fetch::Fetcher<'_>,
+        decoder: &mut ChunkDecoder,
+        file: &mut ChunkWriter,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), Error> {
         let mut left = meta.size;
-        let chunks = meta.chunk_count();
-        // Prefetch: the data pieces of the next PREFETCH chunks download while chunk c is
-        // decoded, hashed and written (memory: PREFETCH + 1 chunks of pieces).
-        let mut ahead = std::collections::VecDeque::new();
-        let mut fetched = 0;
-        for chunk in 0..chunks {
-            while fetched < chunks && fetched <= chunk + PREFETCH {
-                ahead.push_back(spawn_fetch(meta, backends, fetched, 0..k));
-                fetched += 1;
-            }
-            let mut pieces = match ahead.pop_front() {
-                Some(task) => task
-                    .await
-                    .map_err(|e| Error::Internal(format!("download task: {e}")))?,
-                None => vec![None; n],
-            };
-            // Data shards first; parity only when something is missing or bad.
-            let mut decoded = decoder.decode(chunk, &as_refs(&pieces)).map(<[u8]>::len);
-            if matches!(decoded, Err(Error::TooFewPieces { .. })) {
-                let parity = spawn_fetch(meta, backends, chunk, k..n)
-                    .await
-                    .map_err(|e| Error::Internal(format!("download task: {e}")))?;
-                for (slot, piece) in pieces.iter_mut().zip(parity) {
-                    if slot.is_none() {
-                        *slot = piece;
-                    }
-                }
-                decoded = decoder.decode(chunk, &as_refs(&pieces)).map(<[u8]>::len);
-            }
-            let len = decoded?;
+        for chunk in 0..meta.chunk_count() {
+            fetcher.decode_next(chunk, decoder).await?;
+            let len = decoder.output().len();
             let expected = left.min(u64::from(meta.chunk_size));
             if len as u64 != expected {
                 return Err(Error::CorruptChunk(
@@ -519,9 +513,6 @@ impl Store {
 
 /// Chunks whose pieces upload while the next one is encoded (store).
 const UPLOAD_AHEAD: usize = 2;
-
-/// Chunks whose pieces download ahead of the one being decoded (retrieve).
-const PREFETCH: u64 = 3;
 
 fn as_refs(pieces: &[Option<Bytes>]) -> Vec<Option<&[u8]>> {
     pieces.iter().map(|p| p.as_deref()).collect()

@@ -3,11 +3,15 @@
 //! namespaces holding the 4 metadata pieces under `/{prefix}/meta/{hash}`.
 //!
 //! Owns: client construction from config entries, piece put/get, and the metadata store's
-//! quorum rules (writes need all 4 metadata backends, reads any 2). Must not touch: the
-//! codec (pieces are opaque bytes here), placement, or local files.
+//! quorum rules (writes need all 4 metadata backends, reads any 2), and every request's
+//! bounds from what [`liveness`] measured of its backend (a silent backend is given up on
+//! within seconds, then skipped without waiting). Must not touch: the codec (pieces are
+//! opaque bytes here), placement, or local files.
 
+use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::task::JoinSet;
@@ -17,6 +21,9 @@ use crate::config::{self, Config};
 use crate::hash::Digest128;
 use crate::meta::{meta_key, MetaCodec, ObjectMeta};
 use crate::Error;
+
+pub mod liveness;
+pub use liveness::Liveness;
 
 /// Connections kept per backend, one request in flight on each. A backend across a link of
 /// 50 ms round trip answers at most 20 requests a second per connection: a folder of small
@@ -29,6 +36,7 @@ const CONNECTIONS: usize = 16;
 pub struct Backend {
     label: String,
     client: Client,
+    liveness: Arc<Liveness>,
 }
 
 impl Backend {
@@ -40,17 +48,54 @@ impl Backend {
             source,
         };
         let endpoint: Endpoint = conf.address.parse().map_err(wrap)?;
+        let liveness = Arc::new(Liveness::default());
+        // The request timeout only bounds a transfer that keeps moving (a large piece over
+        // a slow link); silence is the stall timeout's, which follows the round trip.
         let mut cc = ClientConfig::new(endpoint)
             .with_pool_size(CONNECTIONS)
             .with_connect_timeout(Duration::from_secs(3))
-            .with_request_timeout(Duration::from_secs(30));
+            .with_request_timeout(Duration::from_secs(120))
+            .with_stall_timeout(Some(liveness.stall_timeout()));
         if let Some(ns) = &conf.namespace {
             cc = cc.with_namespace(ns, conf.password.clone());
         }
         Ok(Self {
             client: Client::new(cc).map_err(wrap)?,
             label,
+            liveness,
         })
+    }
+
+    /// What was measured of this backend (round trip, down mark).
+    pub fn liveness(&self) -> &Liveness {
+        &self.liveness
+    }
+
+    /// Run one request: refused at once while the backend is marked down, its latency or
+    /// failure recorded, the client's stall timeout kept in step with the round trip.
+    async fn call<T>(
+        &self,
+        request: impl Future<Output = Result<T, zdb_client::ClientError>>,
+    ) -> Result<T, Error> {
+        if let Some(r) = self.liveness.refuses(Instant::now()) {
+            return Err(Error::BackendDown {
+                address: self.label.clone(),
+                silent_for: r.silent_for,
+                retry_in: r.retry_in,
+            });
+        }
+        let start = Instant::now();
+        let result = request.await;
+        let now = Instant::now();
+        match &result {
+            Err(e) if e.is_connection_error() => self.liveness.failed(now),
+            _ => {
+                self.liveness.answered(now - start, now);
+                self.client
+                    .set_stall_timeout(Some(self.liveness.stall_timeout()));
+            }
+        }
+        result.map_err(|e| self.err(e))
     }
 
     /// `address/namespace`.
@@ -65,22 +110,20 @@ impl Backend {
         }
     }
 
-    /// Whether the backend answers `PING`.
+    /// Whether the backend answers `PING` (a backend marked down is not asked before its
+    /// retry time).
     pub async fn ping(&self) -> bool {
-        self.client.ping().await.is_ok()
+        self.call(self.client.ping()).await.is_ok()
     }
 
     /// Append a piece to a sequential namespace; returns its id.
     pub async fn put_piece(&self, piece: &[u8]) -> Result<u64, Error> {
-        self.client.set_seq(piece).await.map_err(|e| self.err(e))
+        self.call(self.client.set_seq(piece)).await
     }
 
     /// Read a piece by sequential id (`None`: absent).
     pub async fn get_piece(&self, id: u64) -> Result<Option<Bytes>, Error> {
-        self.client
-            .get(&id.to_le_bytes())
-            .await
-            .map_err(|e| self.err(e))
+        self.call(self.client.get(&id.to_le_bytes())).await
     }
 
     /// Delete a piece (zdb appends a tombstone; the space returns when the backend compacts).
@@ -91,25 +134,23 @@ impl Backend {
 
     /// `DEL key`; an absent key counts as deleted.
     pub async fn delete(&self, key: &[u8]) -> Result<(), Error> {
-        match self.client.del(key).await {
-            Ok(()) => Ok(()),
-            Err(zdb_client::ClientError::Server(msg)) if msg.contains("Key not found") => Ok(()),
-            Err(e) => Err(self.err(e)),
+        match self.call(self.client.del(key)).await {
+            Err(Error::Backend {
+                source: zdb_client::ClientError::Server(msg),
+                ..
+            }) if msg.contains("Key not found") => Ok(()),
+            other => other,
         }
     }
 
     /// `SET key value` in a user-mode namespace.
     pub async fn put_key(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
-        self.client
-            .set(key, value)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        self.call(self.client.set(key, value)).await.map(|_| ())
     }
 
     /// `GET key` in a user-mode namespace.
     pub async fn get_key(&self, key: &[u8]) -> Result<Option<Bytes>, Error> {
-        self.client.get(key).await.map_err(|e| self.err(e))
+        self.call(self.client.get(key)).await
     }
 
     /// Every key of the namespace, following `SCAN` cursors to the end (not just the first
@@ -119,12 +160,7 @@ impl Backend {
         let mut keys = Vec::new();
         let mut cursor: Option<Bytes> = None;
         for _ in 0..max_pages {
-            match self
-                .client
-                .scan(cursor.as_deref())
-                .await
-                .map_err(|e| self.err(e))?
-            {
+            match self.call(self.client.scan(cursor.as_deref())).await? {
                 None => return Ok(keys),
                 Some((next, entries)) => {
                     keys.extend(entries.into_iter().map(|e| e.key));

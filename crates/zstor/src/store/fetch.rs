@@ -1,0 +1,258 @@
+//! Retrieve's downloads: which backends are asked for each chunk's pieces, and when one
+//! more is asked because an answer is late.
+//!
+//! A chunk needs any `k` of its `n` pieces. Each is asked of the `k` backends with the
+//! fewest requests outstanding (data shards first on a tie, since they decode without
+//! Reed-Solomon; a rotation spreads the rest), so the load spreads over all `n` links and a
+//! slow backend, whose requests pile up, is asked less. The chunk being decoded is not held
+//! hostage by a late answer: once it has waited twice the recent median piece time since
+//! its last request, one more backend is asked ("hedged"), and so on until it decodes. A
+//! failed, absent or rejected piece is replaced by asking another backend at once. Chunks
+//! ahead are fetched while the current one is decoded ([`PREFETCH`]), so memory stays a
+//! few chunks of pieces.
+//!
+//! Owns: that scheduling. Must not touch: decoding (the caller's [`ChunkDecoder`]) or the
+//! output file.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::task::JoinSet;
+
+use crate::backend::Backend;
+use crate::meta::ObjectMeta;
+use crate::pipeline::ChunkDecoder;
+use crate::Error;
+
+/// Chunks whose pieces download ahead of the one being decoded.
+const PREFETCH: u64 = 3;
+
+/// Piece latencies kept for the median.
+const LATENCY_SAMPLES: usize = 32;
+
+/// The hedge delay before any piece came back, and its floor.
+const HEDGE_UNMEASURED: Duration = Duration::from_secs(1);
+const HEDGE_FLOOR: Duration = Duration::from_millis(20);
+
+/// One finished piece request: chunk, shard, what came back, how long it took.
+type Answer = (u64, usize, Result<Option<Bytes>, Error>, Duration);
+
+struct ChunkState {
+    pieces: Vec<Option<Bytes>>,
+    /// Asked (answered or not): never asked again for this chunk.
+    asked: Vec<bool>,
+    pending: usize,
+    last_ask: Instant,
+}
+
+impl ChunkState {
+    fn have(&self) -> usize {
+        self.pieces.iter().filter(|p| p.is_some()).count()
+    }
+}
+
+/// Fetches the chunks of one object in order.
+pub(super) struct Fetcher<'a> {
+    meta: &'a ObjectMeta,
+    backends: &'a [Backend],
+    k: usize,
+    /// Requests in flight per shard (each shard of an object is on one backend).
+    outstanding: Vec<usize>,
+    tasks: JoinSet<Answer>,
+    /// Chunks `first..first + window.len()` being fetched.
+    window: VecDeque<ChunkState>,
+    first: u64,
+    latencies: VecDeque<Duration>,
+    /// Why the last piece could not be had (for the error when a chunk cannot be read).
+    last_failure: Option<String>,
+    /// Requests made because an answer was late.
+    pub hedged: u64,
+}
+
+impl<'a> Fetcher<'a> {
+    pub(super) fn new(meta: &'a ObjectMeta, backends: &'a [Backend]) -> Self {
+        Fetcher {
+            meta,
+            backends,
+            k: meta.k as usize,
+            outstanding: vec![0; backends.len()],
+            tasks: JoinSet::new(),
+            window: VecDeque::new(),
+            first: 0,
+            latencies: VecDeque::with_capacity(LATENCY_SAMPLES),
+            last_failure: None,
+            hedged: 0,
+        }
+    }
+
+    /// Fetch chunk `chunk` (the next one: chunks are taken in order) and decode it into
+    /// `decoder` (its output holds the chunk after).
+    pub(super) async fn decode_next(
+        &mut self,
+        chunk: u64,
+        decoder: &mut ChunkDecoder,
+    ) -> Result<(), Error> {
+        debug_assert_eq!(chunk, self.first);
+        self.fill_window();
+        loop {
+            let k = self.k;
+            let head = &mut self.window[0];
+            if head.have() >= k {
+                let refs: Vec<Option<&[u8]>> = head.pieces.iter().map(|p| p.as_deref()).collect();
+                match decoder.decode(chunk, &refs) {
+                    Ok(_) => {
+                        self.window.pop_front();
+                        self.first += 1;
+                        return Ok(());
+                    }
+                    Err(e @ Error::TooFewPieces { .. }) => {
+                        let bad = decoder.bad_pieces().to_vec();
+                        if bad.is_empty() {
+                            return Err(e);
+                        }
+                        let head = &mut self.window[0];
+                        for &i in &bad {
+                            tracing::debug!(chunk, shard = i, "piece rejected; asking another");
+                            head.pieces[i] = None;
+                        }
+                        self.last_failure = Some(format!("shard {} failed its checksum", bad[0]));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let head = &self.window[0];
+            let missing = k.saturating_sub(head.have() + head.pending);
+            if missing > 0 && self.ask(0, missing) < missing && self.window[0].pending == 0 {
+                return Err(Error::ChunkUnavailable {
+                    chunk,
+                    available: self.window[0].have(),
+                    needed: k,
+                    reason: self
+                        .last_failure
+                        .take()
+                        .unwrap_or_else(|| "no backend holds a piece of it".into()),
+                });
+            }
+            if self.window[0].pending == 0 {
+                continue;
+            }
+            let hedge_at = self.window[0].last_ask + self.hedge_delay();
+            tokio::select! {
+                answer = self.tasks.join_next() => match answer {
+                    Some(Ok(answer)) => self.take(answer),
+                    Some(Err(e)) => return Err(Error::Internal(format!("download task: {e}"))),
+                    None => {}
+                },
+                () = tokio::time::sleep_until(hedge_at.into()) => {
+                    if self.ask(0, 1) == 1 {
+                        self.hedged += 1;
+                        tracing::debug!(chunk, "a piece is late; asked one more backend");
+                    } else {
+                        // Everyone is asked: just wait (the stall timeout bounds it).
+                        self.window[0].last_ask = Instant::now();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Start the chunks up to [`PREFETCH`] ahead of the current one.
+    fn fill_window(&mut self) {
+        let chunks = self.meta.chunk_count();
+        while (self.window.len() as u64) <= PREFETCH
+            && self.first + (self.window.len() as u64) < chunks
+        {
+            let n = self.backends.len();
+            self.window.push_back(ChunkState {
+                pieces: vec![None; n],
+                asked: vec![false; n],
+                pending: 0,
+                last_ask: Instant::now(),
+            });
+            let at = self.window.len() - 1;
+            self.ask(at, self.k);
+        }
+    }
+
+    /// Ask up to `count` more backends for the chunk at `at` in the window; returns how
+    /// many were asked.
+    fn ask(&mut self, at: usize, count: usize) -> usize {
+        let chunk = self.first + at as u64;
+        let n = self.backends.len();
+        let mut asked = 0;
+        while asked < count {
+            let st = &self.window[at];
+            let pick = (0..n)
+                .filter(|&i| !st.asked[i])
+                .filter(|&i| self.meta.shards[i].keys.get(chunk as usize).is_some())
+                .min_by_key(|&i| {
+                    (
+                        self.backends[i].liveness().is_down(),
+                        self.outstanding[i],
+                        i >= self.k,
+                        (i + n - (chunk as usize % n)) % n,
+                    )
+                });
+            let Some(i) = pick else { break };
+            let id = self.meta.shards[i].keys[chunk as usize];
+            let b = self.backends[i].clone();
+            let st = &mut self.window[at];
+            st.asked[i] = true;
+            st.pending += 1;
+            st.last_ask = Instant::now();
+            self.outstanding[i] += 1;
+            self.tasks.spawn(async move {
+                let start = Instant::now();
+                let got = b.get_piece(id).await;
+                (chunk, i, got, start.elapsed())
+            });
+            asked += 1;
+        }
+        asked
+    }
+
+    /// Record one answer; a missing piece is replaced by asking another backend.
+    fn take(&mut self, (chunk, shard, got, took): Answer) {
+        self.outstanding[shard] -= 1;
+        let Some(at) = chunk
+            .checked_sub(self.first)
+            .and_then(|a| usize::try_from(a).ok())
+            .filter(|&a| a < self.window.len())
+        else {
+            return; // a chunk already decoded: a late answer to a hedged request
+        };
+        let st = &mut self.window[at];
+        st.pending -= 1;
+        match got {
+            Ok(Some(piece)) => {
+                if self.latencies.len() == LATENCY_SAMPLES {
+                    self.latencies.pop_front();
+                }
+                self.latencies.push_back(took);
+                st.pieces[shard] = Some(piece);
+            }
+            Ok(None) => {
+                tracing::debug!(chunk, shard, "piece absent; asking another backend");
+                self.last_failure = Some(format!("shard {shard}: piece absent"));
+                self.ask(at, 1);
+            }
+            Err(e) => {
+                tracing::debug!(chunk, shard, error = %e, "piece unavailable; asking another backend");
+                self.last_failure = Some(e.to_string());
+                self.ask(at, 1);
+            }
+        }
+    }
+
+    /// How long the current chunk waits after its last request before one more backend
+    /// is asked: twice the recent median piece time.
+    fn hedge_delay(&self) -> Duration {
+        if self.latencies.is_empty() {
+            return HEDGE_UNMEASURED;
+        }
+        let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
+        sorted.sort_unstable();
+        (sorted[sorted.len() / 2] * 2).max(HEDGE_FLOOR)
+    }
+}
