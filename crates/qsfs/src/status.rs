@@ -254,8 +254,8 @@ impl Status {
         };
         let _ = writeln!(
             o,
-            "repair     {down}; {} repaired, {} failed, {} left in the sweep; {} scrubs ({} objects checked)",
-            r.repaired, r.failures, r.queue, r.scrubs, r.scrub_checked
+            "repair     {down}; {} repaired, {} failed, {} left in the sweep, {} below full redundancy; {} scrubs ({} objects checked)",
+            r.repaired, r.failures, r.queue, r.degraded, r.scrubs, r.scrub_checked
         );
         let _ = writeln!(o, "tasks");
         for t in &self.tasks {

@@ -57,6 +57,12 @@ pub struct Config {
     pub minimal_shards: usize,
     /// `n`: shards written per file.
     pub expected_shards: usize,
+    /// Shards a store must write for every chunk when backends are down (a degraded
+    /// write; repair writes the rest later): `minimal_shards + 1` when absent, at most
+    /// `expected_shards` (which refuses degraded writes, as 0-stor v2 does). Not a 0-stor v2
+    /// key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimal_write_shards: Option<usize>,
     /// Whole groups that may be lost.
     #[serde(default)]
     pub redundant_groups: usize,
@@ -284,6 +290,13 @@ impl Config {
         })
     }
 
+    /// Shards every chunk of a store must get ([`Config::minimal_write_shards`]).
+    pub fn write_shards(&self) -> usize {
+        self.minimal_write_shards
+            .unwrap_or(self.minimal_shards + 1)
+            .min(self.expected_shards)
+    }
+
     /// All data backends, group by group.
     pub fn backends(&self) -> impl Iterator<Item = &Backend> {
         self.groups.iter().flat_map(|g| g.backends.iter())
@@ -306,6 +319,16 @@ impl Config {
                 "expected_shards",
                 format!("at most {MAX_SHARDS} shards are supported, got {n}"),
             ));
+        }
+        if let Some(w) = self.minimal_write_shards {
+            if w <= k || w > n {
+                return Err(invalid(
+                    "minimal_write_shards",
+                    format!(
+                        "must be more than minimal_shards ({k}) and at most expected_shards ({n}), got {w}"
+                    ),
+                ));
+            }
         }
         self.data_key()?;
         self.compression()?;

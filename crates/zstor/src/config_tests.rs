@@ -237,3 +237,16 @@ fn load_reports_unreadable_files() {
     assert!(matches!(err, ConfigError::Read { .. }));
     assert!(err.to_string().contains("/nonexistent/zstor_config.toml"));
 }
+
+#[test]
+fn degraded_writes_need_more_than_k_shards() {
+    let c = Config::from_toml(&sample(4, 6, &[6], "")).unwrap();
+    assert_eq!(c.write_shards(), 5, "k + 1 by default");
+    let strict = Config::from_toml(&sample(4, 6, &[6], "minimal_write_shards = 6")).unwrap();
+    assert_eq!(strict.write_shards(), 6, "= n: no degraded writes");
+    for bad in [4, 7, 0] {
+        let text = sample(4, 6, &[6], &format!("minimal_write_shards = {bad}"));
+        let err = Config::from_toml(&text).unwrap_err();
+        assert_eq!(field_of(err), "minimal_write_shards", "{bad}");
+    }
+}

@@ -28,6 +28,12 @@ pub const META_PARAMS: CodecParams = CodecParams {
     chunk_size: MAX_CHUNK_SIZE,
 };
 
+/// The key recorded for a piece that was never written: its backend was down or failed
+/// while the object was stored (a degraded write). Never a real id (zdb's sequential ids
+/// are 32-bit); repair writes the piece and records its id in its place. A reader that
+/// does not know this value asks for it and finds it absent, which is what it is.
+pub const MISSING_PIECE: u64 = u64::MAX;
+
 /// Encryption algorithm of an object (only AES-256-GCM today).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EncryptionAlgorithm {
@@ -51,7 +57,8 @@ pub struct ShardMeta {
     pub index: u8,
     /// Backend holding every piece of this shard.
     pub backend: BackendRef,
-    /// zdb sequential key of the piece of chunk `c` at position `c`.
+    /// zdb sequential key of the piece of chunk `c` at position `c`
+    /// ([`MISSING_PIECE`] where it was never written).
     pub keys: Vec<u64>,
     /// BLAKE3-128 over the concatenated 16-byte checksums of the shard's pieces, in chunk
     /// order (see [`shard_checksum`]).
@@ -113,6 +120,15 @@ impl ObjectMeta {
         }
     }
 
+    /// Pieces recorded as never written ([`MISSING_PIECE`]).
+    pub fn missing_pieces(&self) -> usize {
+        self.shards
+            .iter()
+            .flat_map(|s| &s.keys)
+            .filter(|&&k| k == MISSING_PIECE)
+            .count()
+    }
+
     /// Check internal consistency (after decoding untrusted bytes, before use).
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |why: String| Err(Error::Meta(why));
@@ -137,6 +153,21 @@ impl ObjectMeta {
                 return bad(format!(
                     "shard {i} lists {} keys for {chunks} chunks",
                     s.keys.len()
+                ));
+            }
+        }
+        // A degraded write still wrote at least k + 1 pieces of every chunk; fewer than k
+        // could never be read back.
+        for c in 0..self.shards.first().map_or(0, |s| s.keys.len()) {
+            let written = self
+                .shards
+                .iter()
+                .filter(|s| s.keys[c] != MISSING_PIECE)
+                .count();
+            if written < self.k as usize {
+                return bad(format!(
+                    "chunk {c} has {written} pieces written, {} needed",
+                    self.k
                 ));
             }
         }

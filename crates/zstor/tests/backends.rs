@@ -100,7 +100,8 @@ async fn store_retrieve_survives_bitrot_and_two_lost_backends() {
         .expect("retrieve with 2 backends lost");
     assert_eq!(std::fs::read(&out2).expect("read out2"), bytes);
 
-    // Storing now needs 6 distinct backends but only 4 answer; metadata writes need all 4.
+    // A store needs at least k + 1 = 5 shards written (a degraded write), only 4 answer;
+    // metadata writes need all 4.
     let err = store
         .store_as(&input, Path::new("/virtualroot/again"))
         .await
@@ -110,14 +111,14 @@ async fn store_retrieve_survives_bitrot_and_two_lost_backends() {
             err,
             Error::TooFewBackends {
                 reachable: 4,
-                needed: 6
+                needed: 5
             }
         ),
         "{err}"
     );
     assert_eq!(
         err.to_string(),
-        "not enough backends reachable: 4 reachable, 6 needed"
+        "not enough backends reachable: 4 reachable, 5 needed"
     );
 
     // `check`: the stored checksum, from any 2 metadata backends.

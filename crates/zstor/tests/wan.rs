@@ -264,3 +264,177 @@ async fn silent_backends_are_given_up_on_then_skipped_until_they_answer() {
         "retrieved bytes differ"
     );
 }
+
+/// Store `len` bytes under `name` (a fresh sample each call, seeded by `seed`).
+async fn store_sample(
+    store: &Store,
+    dir: &Path,
+    name: &str,
+    len: usize,
+    seed: u64,
+) -> (Result<zstor::meta::ObjectMeta, zstor::Error>, Vec<u8>) {
+    let input = dir.join(format!("in-{seed}"));
+    let bytes = sample(&input, len, seed);
+    (store.store_as(&input, Path::new(name)).await, bytes)
+}
+
+async fn retrieves_exactly(store: &Store, name: &str, bytes: &[u8], dir: &Path) {
+    let out = dir.join("out.bin");
+    store
+        .retrieve_file(Path::new(name), &out)
+        .await
+        .unwrap_or_else(|e| panic!("retrieve {name}: {e}"));
+    assert!(std::fs::read(&out).unwrap() == bytes, "{name} differs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_go_on_with_a_backend_down_and_repair_fills_in_when_it_returns() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = "45".repeat(32);
+    let linked = behind_links(tmp.path(), &key).await;
+    let config = Config::from_toml(&linked.config_text).expect("config");
+    assert_eq!(config.write_shards(), 5, "k + 1 by default");
+    let store = std::sync::Arc::new(Store::new(config).unwrap().with_chunk_size(256 << 10));
+    let links = &linked.data_rig;
+
+    // One of the 6 data backends down (connections reset): the store still succeeds, with
+    // the shard placed on it recorded as never written.
+    links.link(5).set_down(true);
+    let (stored, degraded) = store_sample(&store, tmp.path(), "/virtualroot/a", 3 << 20, 1).await;
+    let meta = stored.expect("store with one backend down");
+    assert_eq!(meta.missing_pieces() as u64, meta.chunk_count());
+    assert_eq!(store.degraded_stores(), 1);
+    retrieves_exactly(&store, "/virtualroot/a", &degraded, tmp.path()).await;
+
+    // Two down: fewer than k + 1 shards could be written: refused, saying so.
+    links.link(4).set_down(true);
+    let (refused, _) = store_sample(&store, tmp.path(), "/virtualroot/b", 1 << 20, 2).await;
+    let e = refused.expect_err("only 4 backends for 5 shards");
+    assert!(
+        matches!(
+            e,
+            zstor::Error::TooFewBackends {
+                reachable: 4,
+                needed: 5
+            }
+        ),
+        "{e}"
+    );
+
+    // Both back: once their retry time comes they are written to again, fully.
+    links.link(4).set_down(false);
+    links.link(5).set_down(false);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (stored, _) = store_sample(&store, tmp.path(), "/virtualroot/b", 1 << 20, 2).await;
+        if stored.as_ref().is_ok_and(|m| m.missing_pieces() == 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "backends not used again: {stored:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A backend failing during the upload loses its shard from there on; the store goes on.
+    let storing = {
+        let store = store.clone();
+        let dir = tmp.path().to_path_buf();
+        tokio::spawn(async move { store_sample(&store, &dir, "/virtualroot/c", 6 << 20, 3).await })
+    };
+    let cut = links.link(3).carried().0 + (512 << 10);
+    until_carried(links.link(3), cut).await;
+    links.link(3).set_down(true);
+    let (stored, cut_short) = storing.await.expect("join");
+    let meta = stored.expect("store with a backend failing midway");
+    let missing = meta.missing_pieces() as u64;
+    assert!(
+        missing > 0,
+        "the failed backend's pieces are recorded missing"
+    );
+    retrieves_exactly(&store, "/virtualroot/c", &cut_short, tmp.path()).await;
+
+    // Back up, repair (what the monitor's sweep runs) writes exactly the missing pieces.
+    links.link(3).set_down(false);
+    for (name, expected) in [
+        ("/virtualroot/a", 12usize),
+        ("/virtualroot/c", missing as usize),
+    ] {
+        let target = zstor::store::RebuildTarget::Path(name.into());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match store.rebuild(&target).await {
+                Ok(report) if report.pieces_written == expected => break,
+                other => {
+                    // Marked down a moment ago: asked again once its retry time comes.
+                    assert!(Instant::now() < deadline, "{name} not repaired: {other:?}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        assert_eq!(
+            store
+                .meta()
+                .get(Path::new(name))
+                .await
+                .unwrap()
+                .missing_pieces(),
+            0
+        );
+    }
+    // The repaired shards are real: with two other backends gone they are needed.
+    links.link(0).set_down(true);
+    links.link(1).set_down(true);
+    retrieves_exactly(&store, "/virtualroot/a", &degraded, tmp.path()).await;
+    retrieves_exactly(&store, "/virtualroot/c", &cut_short, tmp.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_repairs_a_degraded_object_once_its_backend_is_back() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = "46".repeat(32);
+    let linked = behind_links(tmp.path(), &key).await;
+    let config = Config::from_toml(&linked.config_text).expect("config");
+    let store = std::sync::Arc::new(Store::new(config).unwrap().with_chunk_size(256 << 10));
+    let settings = zstor::maintenance::Settings {
+        probe_interval: Duration::from_millis(100),
+        probe_failures: 1,
+        scrub_interval: None,
+    };
+    let monitor =
+        zstor::maintenance::Maintenance::start(Path::new("test"), store.clone(), settings);
+
+    linked.data_rig.link(2).set_down(true);
+    let (stored, bytes) = store_sample(&store, tmp.path(), "/virtualroot/d", 2 << 20, 7).await;
+    assert!(stored.expect("degraded store").missing_pieces() > 0);
+    // While the backend stays down, the object is counted below full redundancy.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while monitor.summary().degraded == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never counted: {:?}",
+            monitor.summary()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    linked.data_rig.link(2).set_down(false);
+    let name = Path::new("/virtualroot/d");
+    loop {
+        let meta = store.meta().get(name).await.expect("record");
+        if meta.missing_pieces() == 0 && monitor.summary().degraded == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not repaired: {:?}",
+            monitor.summary()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(monitor.summary().repaired >= 1);
+    linked.data_rig.link(0).set_down(true);
+    linked.data_rig.link(1).set_down(true);
+    retrieves_exactly(&store, "/virtualroot/d", &bytes, tmp.path()).await;
+    monitor.stop().await;
+}

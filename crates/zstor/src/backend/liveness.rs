@@ -107,10 +107,12 @@ impl Liveness {
     }
 
     /// A request failed at the connection (refused, reset, stalled): marked down, or kept
-    /// down with a longer wait when it was already.
+    /// down with a longer wait when the probe after a retry time failed. Failures of
+    /// requests sent before the mark (many run at once) do not lengthen the wait.
     pub fn failed(&self, now: Instant) {
         let mut s = self.state();
         let (since, failures) = match s.down {
+            Some(d) if now < d.retry_at => return,
             Some(d) => (d.since, d.failures.saturating_add(1)),
             None => (now, 1),
         };
@@ -168,10 +170,17 @@ mod tests {
         let r = l.refuses(t0 + BACKOFF_FIRST).unwrap();
         assert_eq!(r.retry_in, 2 * BACKOFF_FIRST);
         assert_eq!(r.silent_for, BACKOFF_FIRST);
+        // Requests that were already on their way fail too: the wait does not grow.
+        l.failed(t0 + BACKOFF_FIRST + MS);
+        assert_eq!(
+            l.refuses(t0 + BACKOFF_FIRST).unwrap().retry_in,
+            2 * BACKOFF_FIRST
+        );
+        let mut at = t0;
         for i in 0..20 {
-            l.failed(t0 + Duration::from_secs(100 + i));
+            at = t0 + Duration::from_secs(100 * (i + 1));
+            l.failed(at);
         }
-        let at = t0 + Duration::from_secs(119);
         assert_eq!(l.refuses(at).unwrap().retry_in, BACKOFF_MAX);
         // An answer clears it.
         l.answered(10 * MS, at);

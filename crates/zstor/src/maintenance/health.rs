@@ -3,11 +3,14 @@
 //! *down* after [`super::Settings::probe_failures`] consecutive failed probes (up again after
 //! one good probe).
 //!
-//! Owns: [`Health`] and one probe of the `health` task. A backend going down, and every few
-//! probes while one stays down, wakes the `repair` task ([`super::repair::Sweep::Lost`]).
+//! Owns: [`Health`] and one probe of the `health` task. A backend going down or coming
+//! back, every few probes while one stays down, and an object stored below full redundancy
+//! since the last probe wake the `repair` task ([`super::repair::Sweep::Lost`]): what a
+//! down backend holds moves elsewhere, what was left unwritten is written once it is back.
 //! Must not touch: repairing objects itself, or the metadata.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::Maintenance;
 use crate::meta::BackendRef;
@@ -42,9 +45,9 @@ impl Health {
             .collect()
     }
 
-    /// Fold one probe in; returns whether a backend went down now.
+    /// Fold one probe in; returns whether a backend went down or came back now.
     pub(super) fn update(&mut self, config: &crate::Config, st: Status, threshold: u32) -> bool {
-        let mut newly_down = false;
+        let mut changed = false;
         let mut seen = BTreeSet::new();
         for (g, group) in config.groups.iter().enumerate() {
             for (i, conf) in group.backends.iter().enumerate() {
@@ -59,6 +62,7 @@ impl Health {
                     self.failures.remove(&id);
                     if self.down.remove(&id) {
                         tracing::warn!(backend = conf.label(), "backend is up again");
+                        changed = true;
                     }
                     continue;
                 }
@@ -70,7 +74,7 @@ impl Health {
                         probes = *n,
                         "backend marked down; repairing its objects"
                     );
-                    newly_down = true;
+                    changed = true;
                 }
             }
         }
@@ -78,23 +82,27 @@ impl Health {
         self.failures.retain(|id, _| seen.contains(id));
         self.down.retain(|id| seen.contains(id));
         self.last = Some(st);
-        newly_down
+        changed
     }
 }
 
 impl Maintenance {
     /// One probe of every backend (the `health` task; `n` counts the probes): fold it into
-    /// the verdicts, and ask for a repair sweep when a backend went down, or every
-    /// [`RETRY_EVERY`] probes while one stays down.
+    /// the verdicts, and ask for a repair sweep when a backend went down or came back, every
+    /// [`RETRY_EVERY`] probes while one stays down or objects are below full redundancy, and
+    /// when an object was stored below it since the last probe.
     pub(super) async fn probe(&self, n: u64) {
         let store = self.store();
         let st = probe::status(store.config()).await;
-        let (newly_down, any_down) = {
+        let (changed, any_down) = {
             let mut h = self.health();
-            let newly = h.update(store.config(), st, self.settings.probe_failures);
-            (newly, !h.down.is_empty())
+            let changed = h.update(store.config(), st, self.settings.probe_failures);
+            (changed, !h.down.is_empty())
         };
-        if newly_down || (any_down && n % RETRY_EVERY == 0) {
+        let degraded = store.degraded_stores();
+        let newly_degraded = self.counters.degraded_seen.swap(degraded, Relaxed) != degraded;
+        let below = self.counters.degraded.load(Relaxed) > 0;
+        if changed || newly_degraded || ((any_down || below) && n % RETRY_EVERY == 0) {
             self.request_repair();
         }
     }
@@ -169,8 +177,9 @@ mod tests {
             !h.update(&c, probe(&c, &[true, false, true]), 3),
             "only once"
         );
-        assert!(!h.update(&c, probe(&c, &[true, true, true]), 3));
+        assert!(h.update(&c, probe(&c, &[true, true, true]), 3), "up again");
         assert!(!h.is_down(&r));
+        assert!(!h.update(&c, probe(&c, &[true, true, true]), 3));
         // A backend that left the config is forgotten.
         for _ in 0..3 {
             h.update(&c, probe(&c, &[true, true, false]), 3);

@@ -89,6 +89,11 @@ pub struct RepairCounters {
     pub scrub_total: AtomicU64,
     /// Scrubs completed.
     pub scrub_runs: AtomicU64,
+    /// Objects below full redundancy (pieces never written, or shards on a down or removed
+    /// backend) that the last complete sweep could not repair.
+    pub degraded: AtomicU64,
+    /// [`crate::Store::degraded_stores`] at the last probe (a change asks for a sweep).
+    pub(crate) degraded_seen: AtomicU64,
 }
 
 /// What the repair side is doing, for status displays.
@@ -107,6 +112,9 @@ pub struct RepairSummary {
     /// Scrubs completed, and objects they checked.
     pub scrubs: u64,
     pub scrub_checked: u64,
+    /// Objects below full redundancy that the last sweep could not repair.
+    #[serde(default)]
+    pub degraded: u64,
 }
 
 /// The running health, repair and scrub tasks and what they share.
@@ -217,6 +225,7 @@ impl Maintenance {
             sweeps: c.sweeps.load(Relaxed),
             scrubs: c.scrub_runs.load(Relaxed),
             scrub_checked: c.scrub_checked.load(Relaxed),
+            degraded: c.degraded.load(Relaxed),
         }
     }
 
@@ -271,6 +280,12 @@ impl Maintenance {
                 Kind::Counter,
                 "Scrubs completed.",
                 &c.scrub_runs,
+            ),
+            (
+                "zstor_objects_degraded",
+                Kind::Gauge,
+                "Objects below full redundancy the last sweep could not repair (missing pieces, shards on down backends).",
+                &c.degraded,
             ),
         ] {
             out.single(name, kind, help, v.load(Relaxed));

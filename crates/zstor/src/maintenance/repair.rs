@@ -1,10 +1,11 @@
 //! The repair worker: sweeps over every stored object, one sweep at a time.
 //!
-//! * [`Sweep::Lost`] (a backend went down, or the config was reloaded): walk every metadata
-//!   key (all `SCAN` pages, [`crate::backend::MetaStore::keys`]), and rebuild
-//!   ([`crate::Store::rebuild`]) each object with a shard on a backend marked down or no
-//!   longer in the config; the rebuild moves those shards onto healthy backends under the
-//!   placement rules.
+//! * [`Sweep::Lost`] (a backend went down or came back, an object was stored degraded, or
+//!   the config was reloaded): walk every metadata key (all `SCAN` pages,
+//!   [`crate::backend::MetaStore::keys`]), and rebuild ([`crate::Store::rebuild`]) each
+//!   object below full redundancy: a shard on a backend marked down or no longer in the
+//!   config (the rebuild moves it onto a healthy backend under the placement rules), or
+//!   pieces a degraded store left unwritten (written onto their backend, or moved).
 //! * [`Sweep::Scrub`] (periodic): rebuild every object; a rebuild reads and authenticates
 //!   every piece of every chunk and rewrites the missing or corrupt ones, so it is the scrub.
 //!
@@ -52,8 +53,11 @@ impl Maintenance {
                 .any(|b| b.address == r.address && b.namespace == r.namespace)
         };
         m.queue.store(keys.len() as u64, Relaxed);
+        let mut below = 0u64;
+        let mut complete = true;
         for (done, key) in keys.iter().enumerate() {
             if stop.is_set() {
+                complete = false;
                 break;
             }
             m.queue.store((keys.len() - done) as u64, Relaxed);
@@ -67,9 +71,11 @@ impl Maintenance {
                     match meta {
                         Ok(meta) => {
                             let health = shared.health();
-                            meta.shards
-                                .iter()
-                                .any(|s| health.is_down(&s.backend) || !in_config(&s.backend))
+                            meta.missing_pieces() > 0
+                                || meta
+                                    .shards
+                                    .iter()
+                                    .any(|s| health.is_down(&s.backend) || !in_config(&s.backend))
                         }
                         Err(e) => {
                             tracing::warn!(key, error = %e, "cannot read metadata");
@@ -93,6 +99,7 @@ impl Maintenance {
                 Err(e) => {
                     tracing::warn!(key, error = %e, "repair failed");
                     m.failures.fetch_add(1, Relaxed);
+                    below += 1;
                 }
             }
             if kind == Sweep::Scrub {
@@ -100,6 +107,9 @@ impl Maintenance {
             }
         }
         m.queue.store(0, Relaxed);
+        if complete {
+            m.degraded.store(below, Relaxed);
+        }
         if kind == Sweep::Scrub {
             m.scrub_total.store(0, Relaxed);
             m.scrub_runs.fetch_add(1, Relaxed);

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use tokio::task::JoinSet;
 
 use crate::backend::Backend;
-use crate::meta::ObjectMeta;
+use crate::meta::{ObjectMeta, MISSING_PIECE};
 use crate::pipeline::ChunkDecoder;
 use crate::Error;
 
@@ -185,7 +185,12 @@ impl<'a> Fetcher<'a> {
             let st = &self.window[at];
             let pick = (0..n)
                 .filter(|&i| !st.asked[i])
-                .filter(|&i| self.meta.shards[i].keys.get(chunk as usize).is_some())
+                .filter(|&i| {
+                    self.meta.shards[i]
+                        .keys
+                        .get(chunk as usize)
+                        .is_some_and(|&id| id != MISSING_PIECE)
+                })
                 .min_by_key(|&i| {
                     (
                         self.backends[i].liveness().is_down(),

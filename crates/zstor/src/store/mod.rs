@@ -16,18 +16,14 @@ use tokio::task::JoinSet;
 use crate::backend::{Backend, MetaStore};
 use crate::config::Config;
 use crate::hash::Digest128;
-use crate::meta::{
-    shard_checksum, BackendRef, EncryptionAlgorithm, ObjectMeta, ShardMeta, META_VERSION,
-};
-use crate::pipeline::{
-    ChunkDecoder, ChunkEncoder, CodecParams, DataKey, PieceHeader, DEFAULT_CHUNK_SIZE,
-};
-use crate::placement;
-use crate::stream::{ChunkReader, ChunkWriter};
+use crate::meta::{BackendRef, ObjectMeta, MISSING_PIECE};
+use crate::pipeline::{ChunkDecoder, DataKey, DEFAULT_CHUNK_SIZE};
+use crate::stream::ChunkWriter;
 use crate::Error;
 
 mod fetch;
 mod rebuild;
+mod write;
 pub use rebuild::{RebuildReport, RebuildTarget};
 
 /// A configured store: data backends by group, metadata store, keys.
@@ -42,6 +38,8 @@ pub struct Store {
     reachability: tokio::sync::Mutex<Option<(Instant, Vec<Vec<usize>>)>>,
     /// Pieces asked of another backend because one was late (retrieve), since start.
     hedged_reads: std::sync::atomic::AtomicU64,
+    /// Objects stored below full redundancy (backends down), since start.
+    degraded_stores: std::sync::atomic::AtomicU64,
 }
 
 /// How long a reachability answer is reused: files stored side by side (a folder, a
@@ -76,6 +74,7 @@ impl Store {
             chunk_size: DEFAULT_CHUNK_SIZE,
             reachability: tokio::sync::Mutex::new(None),
             hedged_reads: std::sync::atomic::AtomicU64::new(0),
+            degraded_stores: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -93,6 +92,13 @@ impl Store {
     /// Pieces asked of another backend because one was late, since this store was made.
     pub fn hedged_reads(&self) -> u64 {
         self.hedged_reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Objects stored below full redundancy since this store was made (their missing
+    /// pieces are repair's to write).
+    pub fn degraded_stores(&self) -> u64 {
+        self.degraded_stores
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The metadata store.
@@ -172,145 +178,6 @@ impl Store {
         }
     }
 
-    /// Store `source` with its record under a storage key (see
-    /// [`MetaStore::key_of`]/[`MetaStore::parse_key`]).
-    async fn store_at(
-        &self,
-        source: &Path,
-        key: &str,
-        hash: Digest128,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<ObjectMeta, Error> {
-        // The record this one replaces: an identical file is not stored again (as 0-stor v2),
-        // and a different one's pieces become garbage once the new record is written.
-        let previous = self.meta.get_at(key, hash, key).await.ok();
-        if let Some(old) = &previous {
-            if self.unchanged(old, source).await? {
-                tracing::debug!(key, "unchanged since stored; not stored again");
-                progress(old.size);
-                return Ok(old.clone());
-            }
-        }
-        let rules = self.config.rules();
-        let up = self.reachable().await;
-        let sizes: Vec<usize> = up.iter().map(Vec::len).collect();
-        let reachable: usize = sizes.iter().sum();
-        let slots = placement::choose(&sizes, &rules, rand::thread_rng().next_u64()).map_err(
-            |e| match e {
-                placement::PlacementError::TooFewBackends { n, available } => {
-                    Error::TooFewBackends {
-                        reachable: available,
-                        needed: n,
-                    }
-                }
-                other => {
-                    tracing::warn!(reachable, "no placement over the reachable backends");
-                    Error::Placement(other)
-                }
-            },
-        )?;
-        let targets: Vec<&(crate::config::Backend, Backend)> = slots
-            .iter()
-            .map(|s| &self.groups[s.group][up[s.group][s.backend]])
-            .collect();
-
-        let params = CodecParams {
-            k: rules.k,
-            m: rules.n - rules.k,
-            compression: self.config.compression()?,
-            chunk_size: self.chunk_size,
-        };
-        let mut object_id = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut object_id);
-        let mut encoder = ChunkEncoder::new(params, &self.data_key, object_id)?;
-        let mut reader = ChunkReader::open(source, self.chunk_size)
-            .map_err(io(format!("open {}", source.display())))?;
-        let n = params.n();
-        let mut keys: Vec<Vec<u64>> = vec![Vec::new(); n];
-        let mut sums: Vec<Vec<Digest128>> = vec![Vec::new(); n];
-        let mut size = 0u64;
-        // Up to UPLOAD_AHEAD chunks upload while the next one is encoded (and the reader's
-        // threads read and hash the ones after).
-        // The encoder's piece buffers go to the upload tasks (no copy) and come back to it, so
-        // steady state allocates nothing.
-        let mut in_flight: std::collections::VecDeque<(Uploads, usize)> = Default::default();
-        let mut spare: Vec<Vec<u8>> = Vec::new();
-        for chunk in 0u64.. {
-            let data = reader
-                .next_chunk()
-                .map_err(io(format!("read {}", source.display())))?;
-            let len = data.len();
-            if len == 0 {
-                break;
-            }
-            size += len as u64;
-            encoder.encode(chunk, data)?;
-            for buf in spare.drain(..) {
-                encoder.recycle(buf);
-            }
-            let mut uploads = JoinSet::new();
-            for (i, (_, b)) in targets.iter().enumerate() {
-                let owned = encoder.take_piece(i);
-                if let Some(sum) = PieceHeader::stored_checksum(&owned) {
-                    sums[i].push(sum);
-                }
-                let b = b.clone();
-                uploads.spawn(async move {
-                    let r = b.put_piece(&owned).await;
-                    (i, r, owned)
-                });
-            }
-            in_flight.push_back((uploads, len));
-            if in_flight.len() > UPLOAD_AHEAD {
-                if let Some((previous, done)) = in_flight.pop_front() {
-                    collect_keys(previous, &mut keys, &mut spare).await?;
-                    progress(done as u64);
-                }
-            }
-            if len < self.chunk_size {
-                break;
-            }
-        }
-        while let Some((last, done)) = in_flight.pop_front() {
-            collect_keys(last, &mut keys, &mut spare).await?;
-            progress(done as u64);
-        }
-        let checksum = reader
-            .checksum()
-            .ok_or_else(|| Error::Internal("file hashing thread failed".into()))?;
-        let shards = (0..n)
-            .map(|i| {
-                let conf = &targets[i].0;
-                ShardMeta {
-                    index: i as u8,
-                    backend: BackendRef {
-                        address: conf.address.clone(),
-                        namespace: conf.namespace.clone(),
-                    },
-                    keys: std::mem::take(&mut keys[i]),
-                    checksum: shard_checksum(&sums[i]),
-                }
-            })
-            .collect();
-        let meta = ObjectMeta {
-            version: META_VERSION,
-            object_id,
-            checksum,
-            size,
-            chunk_size: self.chunk_size as u32,
-            k: params.k as u8,
-            m: params.m as u8,
-            compression: params.compression,
-            encryption: EncryptionAlgorithm::Aes256Gcm,
-            shards,
-        };
-        self.meta.put_at(key, hash, &meta).await?;
-        if let Some(old) = previous {
-            self.release_pieces(&old, Some(&meta)).await;
-        }
-        Ok(meta)
-    }
-
     /// Whether `source` has the size and checksum `old` recorded (hashed only when the
     /// sizes match).
     async fn unchanged(&self, old: &ObjectMeta, source: &Path) -> Result<bool, Error> {
@@ -350,7 +217,7 @@ impl Store {
                 .keys
                 .iter()
                 .copied()
-                .filter(|&k| !kept.contains(&(a, ns, k)))
+                .filter(|&k| k != MISSING_PIECE && !kept.contains(&(a, ns, k)))
                 .collect();
             if garbage.is_empty() {
                 continue;
@@ -511,33 +378,8 @@ impl Store {
     }
 }
 
-/// Chunks whose pieces upload while the next one is encoded (store).
-const UPLOAD_AHEAD: usize = 2;
-
 fn as_refs(pieces: &[Option<Bytes>]) -> Vec<Option<&[u8]>> {
     pieces.iter().map(|p| p.as_deref()).collect()
-}
-
-/// One chunk's uploads: shard index, the id the backend returned, and the buffer back.
-type Uploads = JoinSet<(usize, Result<u64, Error>, Vec<u8>)>;
-
-/// Wait for one chunk's uploads, append the returned ids to each shard's key list and keep
-/// the buffers for the next chunk.
-async fn collect_keys(
-    mut uploads: Uploads,
-    keys: &mut [Vec<u64>],
-    spare: &mut Vec<Vec<u8>>,
-) -> Result<(), Error> {
-    let mut ids = vec![None; keys.len()];
-    while let Some(r) = uploads.join_next().await {
-        let (i, r, buf) = r.map_err(|e| Error::Internal(format!("upload task: {e}")))?;
-        spare.push(buf);
-        ids[i] = Some(r?);
-    }
-    for (list, id) in keys.iter_mut().zip(ids) {
-        list.push(id.ok_or_else(|| Error::Internal("upload lost".into()))?);
-    }
-    Ok(())
 }
 
 /// Fetch the pieces of `chunk` for `shards` in parallel, in a task of its own; the result
@@ -553,6 +395,7 @@ fn spawn_fetch(
         .into_iter()
         .filter_map(|i| {
             let id = *meta.shards.get(i)?.keys.get(chunk as usize)?;
+            (id != MISSING_PIECE).then_some(())?;
             Some((i, backends.get(i)?.clone(), id))
         })
         .collect();

@@ -418,6 +418,16 @@ async fn store_one(
         .map_err(explain)
         .with_context(ctx)?;
     tracing::info!(file = %file.display(), key = %key.display(), size = meta.size, "stored");
+    let missing = meta.missing_pieces();
+    if missing > 0 {
+        let total = meta.shards.len() as u64 * meta.chunk_count();
+        eprintln!(
+            "zstor: warning: {} stored below full redundancy: {missing} of {total} pieces not \
+             written (backends down); the monitor or `zstor rebuild` writes them once the \
+             backends answer",
+            file.display()
+        );
+    }
     if delete {
         let stored = store
             .checksum(&key)

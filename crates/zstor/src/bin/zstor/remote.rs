@@ -196,6 +196,10 @@ pub async fn run(socket: &Path, config: &Config, cmd: Cmd) -> Result<ExitCode> {
                     println!("  objects repaired  {}", daemon.repaired);
                     println!("  repair failures   {}", daemon.repair_failures);
                     println!(
+                        "  below redundancy  {} object(s) (pieces unwritten or on down backends)",
+                        daemon.degraded
+                    );
+                    println!(
                         "  scrubbed          {} object(s), {} run(s)",
                         daemon.scrubbed, daemon.scrub_runs
                     );

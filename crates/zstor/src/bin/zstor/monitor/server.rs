@@ -78,6 +78,9 @@ pub struct DaemonStatus {
     pub scrubbed: u64,
     /// Scrubs completed since start.
     pub scrub_runs: u64,
+    /// Objects below full redundancy the last sweep could not repair.
+    #[serde(default)]
+    pub degraded: u64,
     /// The local zdb data directory's cache, when `zdb_data_dir_path` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheStatus>,
@@ -361,6 +364,7 @@ pub fn daemon_status(shared: &Monitor) -> DaemonStatus {
         repair_failures: r.failures,
         scrubbed: r.scrub_checked,
         scrub_runs: r.scrubs,
+        degraded: r.degraded,
         cache: shared
             .store()
             .config()
