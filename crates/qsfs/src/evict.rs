@@ -4,7 +4,8 @@
 //! The listing and the least-recently-used order are zstor's (`zstor::cache`, the one
 //! evictor's mechanism); only segments that may ever leave (not open, not `zdbfs-temp`) and
 //! that the manifest names with the exact local size are candidates, so staged-but-not-
-//! uploaded segments never are. The engine keeps
+//! uploaded segments never are. To make room, zdbfs's metadata namespace stays (the tree
+//! stays browsable with the backends unreachable); evicting everything takes it too. The engine keeps
 //! mapped segments readable until its handle release notices the file is gone; the next
 //! read after that fetches the segment back (see `crate::offload`).
 
@@ -40,7 +41,14 @@ pub fn pass(data_dir: &Path, manifest: &Manifest, limit: u64) -> std::io::Result
     if total <= limit && limit > 0 {
         return Ok(report);
     }
-    all.retain(|s| s.evictable() && manifest.is_stored(&s.namespace, s.number, s.size));
+    all.retain(|s| {
+        let may_go = if limit > 0 {
+            s.evictable_for_room()
+        } else {
+            s.evictable()
+        };
+        may_go && manifest.is_stored(&s.namespace, s.number, s.size)
+    });
     for s in all {
         if total <= limit && limit > 0 {
             break;
@@ -99,11 +107,32 @@ mod tests {
             );
         }
         assert_eq!(local_bytes(d).unwrap(), 400);
+        file(d, zstor::cache::META_NAMESPACE, "d0", 100);
+        file(d, zstor::cache::META_NAMESPACE, "d1", 1);
+        let meta = m
+            .namespaces
+            .entry(zstor::cache::META_NAMESPACE.into())
+            .or_default();
+        meta.data.insert(
+            0,
+            StoredSegment {
+                size: 100,
+                checksum: String::new(),
+                version: None,
+            },
+        );
         let r = pass(d, &m, 1000).unwrap();
         assert_eq!(r.evicted_files, 0, "under the limit: nothing to do");
+        // To make room the filesystem metadata stays, whatever the pressure.
+        let r = pass(d, &m, 1).unwrap();
+        assert_eq!(r.evicted_files, 1);
+        assert!(d.join("zdbfs-meta/d0").exists());
+        file(d, "a", "d0", 100);
+        // Asked for everything: it goes too.
         let r = pass(d, &m, 0).unwrap();
-        assert_eq!((r.before, r.evicted_files, r.evicted_bytes), (400, 1, 100));
+        assert_eq!((r.before, r.evicted_files, r.evicted_bytes), (501, 2, 200));
         assert!(!d.join("a/d0").exists());
+        assert!(!d.join("zdbfs-meta/d0").exists());
         for kept in ["a/d1", "a/d2", "zdbfs-temp/d0", "a/i0"] {
             assert!(d.join(kept).exists(), "{kept}");
         }

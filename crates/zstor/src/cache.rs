@@ -4,8 +4,10 @@
 //! deletes it) and qsfs (which deletes what its manifest says is stored).
 //!
 //! Never evictable: the open segment of a namespace (the highest `N`: zdb appends to it)
-//! and anything of zdbfs's temporary namespace. Index files, descriptors and other files
-//! are not segments at all.
+//! and anything of zdbfs's temporary namespace. Kept under cache pressure (evicted only when
+//! asked for explicitly): zdbfs's metadata namespace, which is small and which every
+//! `ls`, `stat` and open needs: the tree stays browsable with the backends unreachable.
+//! Index files, descriptors and other files are not segments at all.
 //!
 //! Must not touch: any file (this module only lists), or how a caller decides that a
 //! segment is safely stored.
@@ -15,6 +17,9 @@ use std::time::SystemTime;
 
 /// The namespace zdbfs uses for temporary files: never offloaded, never evicted.
 pub const TEMP_NAMESPACE: &str = "zdbfs-temp";
+
+/// The namespace zdbfs keeps its inodes and directories in: kept under cache pressure.
+pub const META_NAMESPACE: &str = "zdbfs-meta";
 
 /// A data segment file of the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +40,11 @@ impl Segment {
     /// Whether the segment may ever leave the cache.
     pub fn evictable(&self) -> bool {
         !self.open && self.namespace != TEMP_NAMESPACE
+    }
+
+    /// Whether the segment may leave to make room (evictable, and not filesystem metadata).
+    pub fn evictable_for_room(&self) -> bool {
+        self.evictable() && self.namespace != META_NAMESPACE
     }
 }
 
@@ -135,6 +145,11 @@ mod tests {
             .map(|s| s.number)
             .collect();
         assert_eq!(evictable.len(), 2, "not d10 (open), not the temp namespace");
+        let meta = Segment {
+            namespace: META_NAMESPACE.into(),
+            ..list[0].clone()
+        };
+        assert!(meta.evictable() && !meta.evictable_for_room());
         assert!(list.iter().any(|s| s.number == 10 && s.open));
     }
 }

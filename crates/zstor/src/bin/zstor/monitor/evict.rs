@@ -111,7 +111,10 @@ pub fn tree_size(dir: &Path) -> Result<u64, EvictError> {
 /// and [`zstor::cache`]).
 pub fn candidates(dir: &Path) -> Result<Vec<Segment>, EvictError> {
     let all = cache::segments(dir).map_err(io_err(format!("list {}", dir.display())))?;
-    Ok(all.into_iter().filter(Segment::evictable).collect())
+    Ok(all
+        .into_iter()
+        .filter(Segment::evictable_for_room)
+        .collect())
 }
 
 /// blake2b-128 of the file at `path`, streamed.
