@@ -1,6 +1,6 @@
 //! Offload: the engine's event sink that stages a checkpoint of every closed segment, the
-//! uploader that stores staged checkpoints through zstor in order, and the fetch of evicted
-//! segments on a read.
+//! uploader that stores staged checkpoints through zstor, and the fetch of evicted segments
+//! on a read.
 //!
 //! A checkpoint is taken under the namespace lock at each jump (`EventSink::checkpoint`):
 //! the closed data segment is hard-linked and the changed index files and the descriptor are
@@ -14,11 +14,11 @@
 //! (or an earlier one) holds, so from this checkpoint on the header-only file replaces the
 //! stored copy.
 //!
-//! The uploader stores each staged checkpoint (data segments, index copies, descriptor), then
-//! the manifest, then deletes the staging folder and the copies the new manifest no longer
-//! names (older index and descriptor versions, data segments' pre-compaction copies).
-//! Checkpoints of one namespace go in order; a failure is retried after a pause and nothing
-//! is deleted meanwhile.
+//! The uploader ([`upload`]) stores staged checkpoints side by side, a batch at a time, then
+//! one manifest naming the complete ones in order, then deletes their staging folders and
+//! the copies the new manifest no longer names (older index and descriptor versions, data
+//! segments' pre-compaction copies). A failure leaves its checkpoint staged and is retried
+//! after a pause; nothing it needs is deleted meanwhile.
 //!
 //! Must not touch: the engine's files other than by hard link or copy (the engine owns them).
 
@@ -28,10 +28,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use zdb_engine::{Checkpoint, Event, EventSink, SinkError};
 
-use crate::manifest::{self, Manifest, StoredSegment};
+use crate::manifest::{self, Manifest};
+
+mod upload;
 
 /// zdbfs's temporary namespace: never offloaded (nor evicted).
 pub use zstor::cache::TEMP_NAMESPACE;
@@ -341,163 +343,6 @@ impl Offloader {
             }
             result
         }
-    }
-
-    /// Upload staged checkpoints until `stop`; each one wakes it, and it re-checks every few
-    /// seconds (retries after failures).
-    pub async fn run_uploader(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        loop {
-            let drained = self.upload_pending().await;
-            let pause = if drained {
-                Duration::from_secs(5)
-            } else {
-                RETRY_PAUSE
-            };
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(pause) => {}
-            }
-        }
-    }
-
-    /// Upload everything staged now; `true` when nothing is left.
-    pub async fn upload_pending(&self) -> bool {
-        let _one = self.uploading.lock().await;
-        for (ns, seg, dir) in self.pending() {
-            match self.upload(&ns, seg, &dir).await {
-                Ok(bytes) => {
-                    self.stats.checkpoints_uploaded.fetch_add(1, Relaxed);
-                    self.stats.bytes_uploaded.fetch_add(bytes, Relaxed);
-                    *lock(&self.last_error) = None;
-                    tracing::info!(namespace = %ns, segment = seg, bytes, "checkpoint offloaded");
-                    if let Err(e) = std::fs::remove_dir_all(&dir) {
-                        tracing::warn!(dir = %dir.display(), error = %e, "staging cleanup");
-                    }
-                }
-                Err(e) => {
-                    self.stats.upload_failures.fetch_add(1, Relaxed);
-                    tracing::warn!(namespace = %ns, segment = seg, error = %e, "offload failed; will retry");
-                    *lock(&self.last_error) = Some(format!("{ns} segment {seg}: {e}"));
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    /// Store one staged checkpoint, then the manifest naming it. Returns the bytes stored.
-    async fn upload(&self, ns: &str, seg: u32, dir: &Path) -> Result<u64, String> {
-        let mut next = self.manifest();
-        let entry = next.namespaces.entry(ns.to_string()).or_default();
-        let mut bytes = 0;
-        let (mut replaced, mut given_back) = (0, 0);
-        for file in std::fs::read_dir(dir).map_err(|e| io_text("list", dir, e))? {
-            let file = file.map_err(|e| io_text("list", dir, e))?;
-            let name = file.file_name().to_string_lossy().into_owned();
-            let path = file.path();
-            if let Some(d) = manifest::segment_number(&name, 'd') {
-                // The closed segment is stored once, under the name it closed with (a retried
-                // upload finds it stored). An emptied one gets a name of this checkpoint, so
-                // the copy the published manifest names stays whole until it is replaced.
-                let version = (d != seg).then_some(seg);
-                let stored = entry.data.get(&d);
-                let done = match version {
-                    None => stored.is_some(),
-                    Some(_) => stored.is_some_and(|s| s.version == version),
-                };
-                if done {
-                    continue;
-                }
-                let meta = self
-                    .store_object(&path, &manifest::data_name(ns, d, version))
-                    .await
-                    .map_err(|e| format!("data segment {d}: {e}"))?;
-                bytes += meta.size;
-                let checksum = hex::encode(meta.checksum);
-                let size = meta.size;
-                if let (Some(_), Some(old)) = (version, stored) {
-                    // Counted once the manifest naming the new copy is up (below).
-                    given_back += old.size.saturating_sub(size);
-                    replaced += 1;
-                }
-                entry.data.insert(
-                    d,
-                    StoredSegment {
-                        size,
-                        checksum,
-                        version,
-                    },
-                );
-            } else if let Some(i) = manifest::segment_number(&name, 'i') {
-                let meta = self
-                    .store_object(&path, &manifest::index_name(ns, i, seg))
-                    .await
-                    .map_err(|e| format!("index segment {i}: {e}"))?;
-                bytes += meta.size;
-                entry.index.insert(i, seg);
-            }
-        }
-        let meta = self
-            .store_object(
-                &dir.join("zdb-namespace"),
-                &manifest::descriptor_name(ns, seg),
-            )
-            .await
-            .map_err(|e| format!("descriptor: {e}"))?;
-        bytes += meta.size;
-        entry.descriptor = seg;
-        entry.checkpoint = seg;
-        self.publish(&next).await?;
-        self.stats.copies_replaced.fetch_add(replaced, Relaxed);
-        self.stats.bytes_given_back.fetch_add(given_back, Relaxed);
-        let before = std::mem::replace(&mut *lock(&self.manifest), next.clone());
-        self.delete_superseded(ns, &before, &next).await;
-        Ok(bytes)
-    }
-
-    /// Delete the copies `before` named and `after` (published) no longer does: older index
-    /// and descriptor versions, data segments' pre-compaction copies. Best effort: a copy
-    /// left behind is wasted space only.
-    async fn delete_superseded(&self, ns: &str, before: &Manifest, after: &Manifest) {
-        let (Some(old), Some(new)) = (before.namespaces.get(ns), after.namespaces.get(ns)) else {
-            return;
-        };
-        let mut names: Vec<std::path::PathBuf> = old
-            .index
-            .iter()
-            .filter(|(seg, version)| new.index.get(seg) != Some(version))
-            .map(|(&seg, &version)| manifest::index_name(ns, seg, version))
-            .collect();
-        names.extend(
-            old.data
-                .iter()
-                .filter(|(seg, s)| new.data.get(seg).is_some_and(|n| n.version != s.version))
-                .map(|(&seg, s)| s.name(ns, seg)),
-        );
-        if old.descriptor != new.descriptor {
-            names.push(manifest::descriptor_name(ns, old.descriptor));
-        }
-        for name in names {
-            let (key, _) = self.store.meta().key_of(&name);
-            let _writer = self.maintenance.key_locks().lock(&key).await;
-            if let Err(e) = self.store.delete(&name).await {
-                tracing::debug!(object = %name.display(), error = %e, "superseded copy not deleted");
-            }
-        }
-    }
-
-    /// Store `manifest` as the manifest object, then as the local copy.
-    async fn publish(&self, manifest: &Manifest) -> Result<(), String> {
-        let tmp = self.manifest_path.with_extension("upload");
-        manifest::write_atomic(&tmp, &manifest.encode()).map_err(|e| io_text("write", &tmp, e))?;
-        self.store_object(&tmp, Path::new(manifest::MANIFEST_NAME))
-            .await
-            .map_err(|e| format!("manifest: {e}"))?;
-        let _ = std::fs::remove_file(&tmp);
-        manifest
-            .save(&self.manifest_path)
-            .map_err(|e| e.to_string())
     }
 }
 
