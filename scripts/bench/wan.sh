@@ -4,12 +4,17 @@
 # bandwidth cap per direction, optional loss). Reports each figure with the link limit for
 # file data: k data links x rate (4 x 12.5 MB/s = 47.7 MiB/s on the default profile).
 #
+# Then qsfs on the same links: QSFS_SIZE written through the mount (segments of 16 MiB), the
+# time until `qsfs rotate` says everything is offloaded, and the first byte of a small file
+# read after the cache was evicted.
+#
 # Usage:  scripts/bench/wan.sh                       # full profile: 50 ms round trip, 100 Mbit/s
-#         SIZE=16M FILES=20 scripts/bench/wan.sh     # quick
+#         SIZE=16M FILES=20 QSFS_SIZE=64M scripts/bench/wan.sh     # quick
 #
 # Environment (all optional):
 #   PROFILE     every link's profile (default delay=25ms,rate=100mbit)
 #   SIZE        the large file (default 128M); FILES small files of SMALL (default 200 x 16K)
+#   QSFS_SIZE   written through qsfs (default 256M); QSFS=0 skips the qsfs rows
 #   ZSTOR_V2    path of ThreeFold's `zstor_v2` binary: run the same rows with it, same rig
 #   WORK        scratch folder on a disk (default mktemp under /var/tmp); KEEP=1 keeps it
 #   SKIP_BUILD=1  use the existing target/release/{zdb,zstor,wan-rig}
@@ -32,9 +37,10 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 ZDB=$TARGET_DIR/release/zdb
 ZSTOR=$TARGET_DIR/release/zstor
 RIG=$TARGET_DIR/release/wan-rig
+QSFS_BIN=$TARGET_DIR/release/qsfs
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building zdb, zstor and wan-rig (release)"
-    (cd "$ROOT" && cargo build --release -q -p zdb-server -p zstor -p wan-rig) || die "cargo build failed"
+    log "building zdb, zstor, qsfs and wan-rig (release)"
+    (cd "$ROOT" && cargo build --release -q -p zdb-server -p zstor -p qsfs -p wan-rig) || die "cargo build failed"
 fi
 [[ -x $ZDB && -x $ZSTOR && -x $RIG ]] || die "binaries missing under $TARGET_DIR/release"
 
@@ -119,10 +125,106 @@ run_rows() { # LABEL BINARY
     log "$label folder store: ${SECS}s"
 }
 run_rows ours "$ZSTOR"
+
+# One data backend slow (10x the delay, 1/10 of the rate): retrieve should not wait for it.
+slow_rows() { # LABEL BINARY
+    local label=$1 bin=$2 slow
+    slow=$(awk -v p="$PROFILE" 'BEGIN{
+        n=split(p, a, ","); out=""
+        for (i=1;i<=n;i++) {
+            split(a[i], kv, "="); v=kv[2]; u=v; gsub(/[0-9.]/,"",u); gsub(/[^0-9.]/,"",v)
+            if (kv[1]=="delay") a[i]="delay=" v*10 u
+            else if (kv[1]=="rate") a[i]="rate=" v/10 u
+            out = out (out=="" ? "" : ",") a[i] }
+        print out }')
+    "$RIG" ctl "$CTL" profile 4 "$slow" >/dev/null || die "cannot slow link 4"
+    rm -f "$WORK/files/$label/large.bin"
+    timed "$bin" -c "$CFG" retrieve -f "$WORK/files/$label/large.bin"
+    cmp -s "$WORK/files/large.bin" "$WORK/files/$label/large.bin" || die "$label: retrieved bytes differ"
+    ROWS+=("| $label | retrieve $SIZE, data backend 1 slow ($slow) | ${SECS} s | $(mibs "$SECS") MiB/s | $(of_limit "$SECS") |")
+    log "$label retrieve with a slow backend: ${SECS}s"
+    cp "$WORK/files/large.bin" "$WORK/files/large2.bin"
+    timed "$bin" -c "$CFG" store -f "$WORK/files/large2.bin" -k "$WORK/files/$label"
+    ROWS+=("| $label | store $SIZE, data backend 1 slow | ${SECS} s | $(mibs "$SECS") MiB/s | $(of_limit "$SECS") |")
+    log "$label store with a slow backend: ${SECS}s"
+    "$RIG" ctl "$CTL" profile 4 "$PROFILE" >/dev/null || die "cannot restore link 4"
+}
+slow_rows ours "$ZSTOR"
 if [[ -n ${ZSTOR_V2:-} ]]; then
     [[ -x $ZSTOR_V2 ]] || die "ZSTOR_V2=$ZSTOR_V2 is not executable"
     run_rows 0-stor-v2 "$ZSTOR_V2"
+    slow_rows 0-stor-v2 "$ZSTOR_V2"
 fi
+
+# ---------------------------------------------------------------- qsfs on the same links
+qsfs_rows() {
+    local mnt=$WORK/mnt cfg=$WORK/qsfs.toml pid i t0 t1
+    mkdir -p "$mnt" "$WORK/qcache"
+    # zstor's keys (the same backends, behind the links) plus [qsfs].
+    cp "$CFG" "$cfg"
+    cat >>"$cfg" <<EOT
+
+[qsfs]
+mountpoint = "$mnt"
+cache_dir = "$WORK/qcache"
+segment_size_mib = 16
+rotate_seconds = 3600
+compact_seconds = 0
+EOT
+    setsid "$QSFS_BIN" -c "$cfg" </dev/null >"$WORK/qsfs.log" 2>&1 &
+    pid=$!
+    PIDS+=($pid)
+    for ((i = 0; i < 600; i++)); do # ≤ 60 s
+        mountpoint -q "$mnt" && break
+        kill -0 $pid 2>/dev/null || { tail -20 "$WORK/qsfs.log" >&2; die "qsfs exited"; }
+        sleep 0.1
+    done
+    mountpoint -q "$mnt" || die "qsfs did not mount (see $WORK/qsfs.log)"
+    head -c "$QSFS_SIZE" /dev/urandom >"$WORK/files/qsfs.bin"
+    echo "first byte" >"$mnt/small.txt"
+    BYTES=$(stat -c %s "$WORK/files/qsfs.bin")
+    t0=$(date +%s.%N)
+    dd if="$WORK/files/qsfs.bin" of="$mnt/big.bin" bs=1M conv=fsync status=none
+    t1=$(date +%s.%N)
+    log "qsfs: $QSFS_SIZE written and fsync'ed in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s; rotating"
+    timeout 1800 "$QSFS_BIN" -c "$cfg" rotate >"$WORK/cmd.out" 2>&1 || { cat "$WORK/cmd.out" >&2; die "qsfs rotate failed"; }
+    t1=$(date +%s.%N)
+    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{ printf "%.2f", b-a }')
+    ROWS+=("| qsfs | write $QSFS_SIZE, fsync, rotate until offloaded | ${SECS} s | $(mibs "$SECS") MiB/s | $(of_limit "$SECS") |")
+    log "qsfs offload: ${SECS}s"
+    "$QSFS_BIN" -c "$cfg" evict >"$WORK/cmd.out" 2>&1 || { cat "$WORK/cmd.out" >&2; die "qsfs evict failed"; }
+    sync
+    echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+    t0=$(date +%s.%N)
+    head -c 1 "$mnt/small.txt" >/dev/null || die "qsfs: cold read failed"
+    t1=$(date +%s.%N)
+    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{ printf "%.3f", b-a }')
+    ROWS+=("| qsfs | first byte of a small file, cache evicted | ${SECS} s | - | - |")
+    log "qsfs first byte: ${SECS}s"
+    cmp -s "$WORK/files/qsfs.bin" "$mnt/big.bin" || die "qsfs: bytes read back differ"
+    # Every link silent (packets held, no reset) with the data evicted: the read must fail
+    # within seconds; `ls` answers from the local metadata (made local again by the walk).
+    "$QSFS_BIN" -c "$cfg" evict >"$WORK/cmd.out" 2>&1 || die "qsfs evict failed"
+    ls -lR "$mnt" >/dev/null
+    "$RIG" ctl "$CTL" partition all >/dev/null || die "cannot partition"
+    t0=$(date +%s.%N)
+    ls -l "$mnt" >/dev/null || die "qsfs: ls failed during the partition"
+    t1=$(date +%s.%N)
+    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{ printf "%.3f", b-a }')
+    ROWS+=("| qsfs | ls during a partition of every link | ${SECS} s | - | - |")
+    t0=$(date +%s.%N)
+    if timeout 300 cat "$mnt/big.bin" >/dev/null 2>"$WORK/cat.err"; then
+        die "qsfs: read of evicted data succeeded during the partition"
+    fi
+    t1=$(date +%s.%N)
+    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN{ printf "%.2f", b-a }')
+    ROWS+=("| qsfs | read of evicted data during the partition: error after | ${SECS} s | $(head -c 80 "$WORK/cat.err") | - |")
+    log "qsfs partition: EIO after ${SECS}s"
+    "$RIG" ctl "$CTL" heal all >/dev/null || die "cannot heal"
+    stop_process "$pid" INT 600
+}
+QSFS_SIZE=${QSFS_SIZE:-256M}
+if [[ ${QSFS:-1} != 0 && -x $QSFS_BIN ]]; then qsfs_rows; fi
 
 echo
 echo "profile: $PROFILE per link, 10 links (4 meta + 6 data, 4+2); link limit for file data $LIMIT MiB/s"

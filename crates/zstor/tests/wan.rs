@@ -187,7 +187,7 @@ async fn stored_file(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_backend_does_not_hold_a_retrieve_back() {
+async fn a_slow_backend_holds_neither_a_retrieve_nor_a_store_back() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let key = "43".repeat(32);
     let linked = behind_links(tmp.path(), &key).await;
@@ -212,6 +212,38 @@ async fn a_slow_backend_does_not_hold_a_retrieve_back() {
     // Chunk 0 asked the slow backend; its other pieces came back long before, so another
     // backend was asked instead of waiting.
     assert!(store.hedged_reads() > 0, "no piece was asked again");
+
+    // Storing: once the other 5 pieces of a chunk are in, the slow one's upload is given a
+    // few times as long; slower still (here 100 KB/s for a 64 KiB piece), its shard is left
+    // to repair instead of setting the pace of the whole store.
+    linked
+        .data_rig
+        .link(0)
+        .set_profile("delay=200ms,rate=100KB".parse().expect("profile"));
+    let input = tmp.path().join("again.bin");
+    let again = sample(&input, 6 << 20, 6);
+    let name = Path::new("/virtualroot/wan/again.bin");
+    let meta = store.store_as(&input, name).await.expect("store");
+    let slow_shard = meta
+        .shards
+        .iter()
+        .position(|s| s.backend.address == linked.data_rig.addresses()[0].to_string());
+    let missing = meta.missing_pieces();
+    assert!(missing > 0, "the slow backend's shard was waited for");
+    assert_eq!(
+        missing,
+        meta.shards[slow_shard.expect("a shard on the slow backend")]
+            .keys
+            .iter()
+            .filter(|&&k| k == zstor::meta::MISSING_PIECE)
+            .count(),
+        "only the slow backend's pieces are missing"
+    );
+    store.retrieve_file(name, &out).await.expect("retrieve");
+    assert!(
+        std::fs::read(&out).unwrap() == again,
+        "retrieved bytes differ"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

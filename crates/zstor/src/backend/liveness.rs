@@ -5,8 +5,8 @@
 //! smallest latency of its recent requests (a ping or a small GET is one round trip; a large
 //! transfer only adds to it, so the minimum is what the path costs). A backend whose
 //! connection fails or stalls is marked down: requests to it fail at once, without waiting,
-//! until a retry time that backs off while it stays down; the first request after that
-//! time is the probe, and any answer clears the mark.
+//! until a retry time (5 s, then doubling to 20 s while it stays down); the first request
+//! after that time is the probe, and any answer clears the mark.
 //!
 //! Owns: that state and the timeouts derived from it. Must not touch: connections (the
 //! caller applies the timeout to its client) or what a failure means for an object.
@@ -27,9 +27,11 @@ const UNMEASURED: Duration = Duration::from_secs(5);
 /// A round trip measured longer ago than this is replaced by the next sample even when
 /// that one is larger: the path may have changed.
 const RTT_WINDOW: Duration = Duration::from_secs(30);
-/// How long a backend marked down is skipped: doubling from the first to the last.
-const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(15);
+/// How long a backend marked down is skipped: doubling from the first to the last. The first
+/// is longer than a stall, so an operation still waiting on the backend's other requests
+/// does not ask it again meanwhile.
+const BACKOFF_FIRST: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(20);
 
 /// A backend's round trip and down mark; shared by every clone of the backend.
 #[derive(Debug, Default)]

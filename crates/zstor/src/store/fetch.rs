@@ -4,7 +4,9 @@
 //! A chunk needs any `k` of its `n` pieces. Each is asked of the `k` backends with the
 //! fewest requests outstanding (data shards first on a tie, since they decode without
 //! Reed-Solomon; a rotation spreads the rest), so the load spreads over all `n` links and a
-//! slow backend, whose requests pile up, is asked less. The chunk being decoded is not held
+//! slow backend, whose requests pile up, is asked less. A backend whose recent pieces took
+//! [`SLOW_FACTOR`] times the others' is asked only when the others cannot serve a chunk,
+//! until its measurement is [`SLOW_MEMORY`] old (then it is tried again). The chunk being decoded is not held
 //! hostage by a late answer: once it has waited twice the recent median piece time since
 //! its last request, one more backend is asked ("hedged"), and so on until it decodes. A
 //! failed, absent or rejected piece is replaced by asking another backend at once. Chunks
@@ -35,6 +37,11 @@ const LATENCY_SAMPLES: usize = 32;
 const HEDGE_UNMEASURED: Duration = Duration::from_secs(1);
 const HEDGE_FLOOR: Duration = Duration::from_millis(20);
 
+/// A backend this many times slower than the median of the others is avoided ...
+const SLOW_FACTOR: u32 = 3;
+/// ... for this long after its last measurement.
+const SLOW_MEMORY: Duration = Duration::from_secs(10);
+
 /// One finished piece request: chunk, shard, what came back, how long it took.
 type Answer = (u64, usize, Result<Option<Bytes>, Error>, Duration);
 
@@ -59,6 +66,8 @@ pub(super) struct Fetcher<'a> {
     k: usize,
     /// Requests in flight per shard (each shard of an object is on one backend).
     outstanding: Vec<usize>,
+    /// Per shard: a moving average of its piece times, and when it was last updated.
+    speed: Vec<Option<(Duration, Instant)>>,
     tasks: JoinSet<Answer>,
     /// Chunks `first..first + window.len()` being fetched.
     window: VecDeque<ChunkState>,
@@ -77,6 +86,7 @@ impl<'a> Fetcher<'a> {
             backends,
             k: meta.k as usize,
             outstanding: vec![0; backends.len()],
+            speed: vec![None; backends.len()],
             tasks: JoinSet::new(),
             window: VecDeque::new(),
             first: 0,
@@ -181,6 +191,7 @@ impl<'a> Fetcher<'a> {
         let chunk = self.first + at as u64;
         let n = self.backends.len();
         let mut asked = 0;
+        let slow = self.slow_shards();
         while asked < count {
             let st = &self.window[at];
             let pick = (0..n)
@@ -194,6 +205,7 @@ impl<'a> Fetcher<'a> {
                 .min_by_key(|&i| {
                     (
                         self.backends[i].liveness().is_down(),
+                        slow[i],
                         self.outstanding[i],
                         i >= self.k,
                         (i + n - (chunk as usize % n)) % n,
@@ -220,6 +232,14 @@ impl<'a> Fetcher<'a> {
     /// Record one answer; a missing piece is replaced by asking another backend.
     fn take(&mut self, (chunk, shard, got, took): Answer) {
         self.outstanding[shard] -= 1;
+        // Late answers too: they are what shows a backend is slow.
+        if matches!(got, Ok(Some(_))) {
+            let avg = match self.speed[shard] {
+                Some((avg, _)) => (avg * 3 + took) / 4,
+                None => took,
+            };
+            self.speed[shard] = Some((avg, Instant::now()));
+        }
         let Some(at) = chunk
             .checked_sub(self.first)
             .and_then(|a| usize::try_from(a).ok())
@@ -248,6 +268,26 @@ impl<'a> Fetcher<'a> {
                 self.ask(at, 1);
             }
         }
+    }
+
+    /// Per shard: whether its recent pieces were much slower than the others'.
+    fn slow_shards(&self) -> Vec<bool> {
+        let now = Instant::now();
+        let recent: Vec<Option<Duration>> = self
+            .speed
+            .iter()
+            .map(|s| s.filter(|(_, at)| now - *at < SLOW_MEMORY).map(|(d, _)| d))
+            .collect();
+        let mut known: Vec<Duration> = recent.iter().flatten().copied().collect();
+        if known.len() < 2 {
+            return vec![false; recent.len()];
+        }
+        known.sort_unstable();
+        let median = known[known.len() / 2];
+        recent
+            .iter()
+            .map(|d| d.is_some_and(|d| d > median * SLOW_FACTOR))
+            .collect()
     }
 
     /// How long the current chunk waits after its last request before one more backend

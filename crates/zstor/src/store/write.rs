@@ -8,7 +8,8 @@
 //! on a down backend moved to an unused reachable backend of its group when there is one;
 //! the rest are recorded as [`MISSING_PIECE`] and written later by repair
 //! ([`Store::rebuild`]), onto their backend when it is back or onto a spare. A backend
-//! that fails during the upload loses its shard from that chunk on, under the same rule.
+//! that fails during the upload, or lags far behind the others (one slow node must not set
+//! the pace of every store), loses its shard from that chunk on, under the same rule.
 //! Compare MinIO's write quorum; 0-stor v2 refuses such stores.
 //!
 //! [`Config::write_shards`]: crate::Config::write_shards
@@ -16,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use tokio::task::JoinSet;
@@ -35,6 +37,11 @@ use crate::Error;
 
 /// Chunks whose pieces upload while the next one is encoded.
 const UPLOAD_AHEAD: usize = 2;
+
+/// A piece upload still running this many times later than the chunk's quorum took, and
+/// at least [`STRAGGLER_FLOOR`] later, is given up on (its shard left to repair).
+const STRAGGLER_FACTOR: u32 = 4;
+const STRAGGLER_FLOOR: Duration = Duration::from_secs(1);
 
 /// One chunk's uploads: shard index, the id the backend returned, and the buffer back.
 type Uploads = JoinSet<(usize, Result<u64, Error>, Vec<u8>)>;
@@ -158,7 +165,7 @@ impl Store {
         // Up to UPLOAD_AHEAD chunks upload while the next one is encoded (and the reader's
         // threads read and hash the ones after). The encoder's piece buffers go to the
         // upload tasks (no copy) and come back to it, so steady state allocates nothing.
-        let mut in_flight: VecDeque<(Uploads, usize)> = VecDeque::new();
+        let mut in_flight: VecDeque<(Uploads, usize, Instant)> = VecDeque::new();
         let mut spare: Vec<Vec<u8>> = Vec::new();
         let mut uploaded = Uploaded {
             keys: &mut keys,
@@ -195,10 +202,10 @@ impl Store {
                     (i, r, owned)
                 });
             }
-            in_flight.push_back((uploads, len));
+            in_flight.push_back((uploads, len, Instant::now()));
             if in_flight.len() > UPLOAD_AHEAD {
-                if let Some((previous, done)) = in_flight.pop_front() {
-                    uploaded.collect(previous).await?;
+                if let Some((previous, done, sent)) = in_flight.pop_front() {
+                    uploaded.collect(previous, sent).await?;
                     progress(done as u64);
                 }
             }
@@ -206,8 +213,8 @@ impl Store {
                 break;
             }
         }
-        while let Some((last, done)) = in_flight.pop_front() {
-            uploaded.collect(last).await?;
+        while let Some((last, done, sent)) = in_flight.pop_front() {
+            uploaded.collect(last, sent).await?;
             progress(done as u64);
         }
         let checksum = reader
@@ -265,17 +272,57 @@ struct Uploaded<'a> {
 }
 
 impl Uploaded<'_> {
-    /// Wait for one chunk's uploads and record their ids. A shard whose upload failed is
-    /// recorded missing for this chunk and not written any more; fewer than `needed`
-    /// pieces written fails the store with the last failure.
-    async fn collect(&mut self, mut uploads: Uploads) -> Result<(), Error> {
+    /// Wait for one chunk's uploads (sent at `sent`) and record their ids. A shard whose
+    /// upload failed, or still runs [`STRAGGLER_FACTOR`] times later than the chunk's
+    /// `needed` pieces took (at least [`STRAGGLER_FLOOR`]), is recorded missing for this
+    /// chunk and not written any more: one slow backend must not set the pace of every
+    /// store (repair writes its pieces later). Fewer than `needed` pieces written fails the
+    /// store with the last failure.
+    async fn collect(&mut self, mut uploads: Uploads, sent: Instant) -> Result<(), Error> {
         let mut ids = vec![MISSING_PIECE; self.keys.len()];
         let mut last_failure = None;
-        while let Some(r) = uploads.join_next().await {
-            let (i, r, buf) = r.map_err(|e| Error::Internal(format!("upload task: {e}")))?;
+        let mut pending: Vec<bool> = self.live.to_vec();
+        let mut written = 0;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            let next = match deadline {
+                None => uploads.join_next().await,
+                Some(at) => match tokio::time::timeout_at(at.into(), uploads.join_next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        for (i, late) in pending.iter().enumerate() {
+                            if *late {
+                                tracing::warn!(
+                                    shard = i,
+                                    "piece upload lags far behind the others; the shard is left to repair"
+                                );
+                                self.live[i] = false;
+                            }
+                        }
+                        uploads.abort_all();
+                        pending.iter_mut().for_each(|p| *p = false);
+                        uploads.join_next().await
+                    }
+                },
+            };
+            let Some(r) = next else { break };
+            let (i, r, buf) = match r {
+                Ok(done) => done,
+                Err(e) if e.is_cancelled() => continue,
+                Err(e) => return Err(Error::Internal(format!("upload task: {e}"))),
+            };
+            pending[i] = false;
             self.spare.push(buf);
             match r {
-                Ok(id) => ids[i] = id,
+                Ok(id) => {
+                    ids[i] = id;
+                    written += 1;
+                    if written == self.needed && deadline.is_none() {
+                        let quorum = sent.elapsed();
+                        deadline =
+                            Some(Instant::now() + (quorum * STRAGGLER_FACTOR).max(STRAGGLER_FLOOR));
+                    }
+                }
                 Err(e) => {
                     if self.live[i] {
                         tracing::warn!(shard = i, error = %e, "piece upload failed; the shard is left to repair");
@@ -285,7 +332,6 @@ impl Uploaded<'_> {
                 }
             }
         }
-        let written = ids.iter().filter(|&&id| id != MISSING_PIECE).count();
         if written < self.needed {
             return Err(last_failure.unwrap_or(Error::TooFewBackends {
                 reachable: written,
