@@ -9,7 +9,8 @@
 //!   lazily with a connect timeout, re-runs `AUTH` (admin) and `SELECT namespace
 //!   [password]` on every new connection, drops broken connections and reconnects,
 //!   retries read-only commands once when a reused connection turns out to be dead, and
-//!   bounds every request with a timeout so nothing hangs forever.
+//!   bounds every request with a timeout so nothing hangs forever, and optionally with a
+//!   stall timeout (no byte moved for that long), which the caller may adapt while it runs.
 //! * Typed helpers ([`Client::set`], [`Client::scan`], [`Client::nsinfo`], …) mapping
 //!   0-db commands to Rust types, and the reply shapes they parse ([`ScanEntry`],
 //!   [`HistoryEntry`], [`NsInfo`]).

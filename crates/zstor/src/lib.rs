@@ -11,9 +11,11 @@
 //!   configured group and node losses still leave `k` shards.
 //! * [`meta`]: the per-file metadata record, its binary encoding, its encryption with the
 //!   metadata key and its 2+2 dispersal over the 4 metadata backends, and its storage key.
-//! * [`backend`]: putting pieces on zdb backends and getting them back (via `zdb-client`).
-//! * [`store`]: streaming store/retrieve of whole files over the backends, and rebuild
-//!   (repair of lost or corrupt shards, or re-encoding with a new code).
+//! * [`backend`]: putting pieces on zdb backends and getting them back (via `zdb-client`),
+//!   and what was measured of each backend (round trip, down mark) bounding its requests.
+//! * [`store`]: streaming store/retrieve of whole files over the backends (degraded writes
+//!   with backends down, hedged reads with backends slow), and rebuild (repair of lost,
+//!   corrupt or never written shards, or re-encoding with a new code).
 //! * [`stream`]: reading and writing whole files without the page cache (direct I/O, read
 //!   ahead and written behind on a thread).
 //! * [`hash`]: the checksums used above (blake2b-128 for files, BLAKE3-128 for pieces).

@@ -227,3 +227,31 @@ async fn a_checksum_mismatch_leaves_no_output() {
     let left: Vec<_> = std::fs::read_dir(&out_dir).expect("ls").collect();
     assert!(left.is_empty(), "no output, no temporary file: {left:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_in_another_format_is_named_as_such() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_data, meta, text) = cluster(tmp.path(), 6, &"42".repeat(32)).await;
+    let store = Store::new(Config::from_toml(&text).expect("config")).expect("store");
+    // What 0-stor v2 leaves under the same key: values that are no pieces of ours.
+    let name = Path::new("/virtualroot/theirs.bin");
+    let (key, _) = store.meta().key_of(name);
+    for z in &meta {
+        let c = Client::connect(
+            ClientConfig::new(z.addr.parse().unwrap()).with_namespace("meta", None),
+        )
+        .await
+        .expect("connect");
+        c.set(key.as_bytes(), b"\x92\x01another program's record")
+            .await
+            .expect("set");
+    }
+    let err = store
+        .retrieve_file(name, &tmp.path().join("out"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not in this zstor's format"),
+        "{err}"
+    );
+}

@@ -349,6 +349,16 @@ impl MetaStore {
             return Err(Error::NotFound(name.to_owned()));
         }
         let refs: Vec<Option<&[u8]>> = pieces.iter().map(|p| p.as_deref()).collect();
-        self.codec.open(hash, &refs)
+        match self.codec.open(hash, &refs) {
+            // Values under this key, none of them a piece of ours: another program's record
+            // (0-stor v2 keeps its metadata under the same key) or one damaged beyond use.
+            Err(Error::TooFewPieces { available: 0, .. }) if found >= 2 => {
+                Err(Error::Meta(format!(
+                "the record of {name} is not in this zstor's format (another program's, such as \
+                 0-stor v2, or damaged)"
+            )))
+            }
+            other => other,
+        }
     }
 }

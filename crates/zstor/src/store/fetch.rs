@@ -1,10 +1,12 @@
 //! Retrieve's downloads: which backends are asked for each chunk's pieces, and when one
 //! more is asked because an answer is late.
 //!
-//! A chunk needs any `k` of its `n` pieces. Each is asked of the `k` backends with the
-//! fewest requests outstanding (data shards first on a tie, since they decode without
-//! Reed-Solomon; a rotation spreads the rest), so the load spreads over all `n` links and a
-//! slow backend, whose requests pile up, is asked less. A backend whose recent pieces took
+//! A chunk needs any `k` of its `n` pieces. When the links are the limit (a piece takes
+//! [`LINK_BOUND`] times longer to arrive than a chunk to decode), each is asked of the `k`
+//! backends with the fewest requests outstanding (data shards first on a tie; a rotation
+//! spreads the rest), so the load spreads over all `n` links and a slow backend, whose
+//! requests pile up, is asked less. Otherwise (a fast network: the CPU is the limit) the
+//! data shards are asked first, which decode without Reed-Solomon work. A backend whose recent pieces took
 //! [`SLOW_FACTOR`] times the others' is asked only when the others cannot serve a chunk,
 //! until its measurement is [`SLOW_MEMORY`] old (then it is tried again). The chunk being decoded is not held
 //! hostage by a late answer: once it has waited twice the recent median piece time since
@@ -35,7 +37,10 @@ const LATENCY_SAMPLES: usize = 32;
 
 /// The hedge delay before any piece came back, and its floor.
 const HEDGE_UNMEASURED: Duration = Duration::from_secs(1);
-const HEDGE_FLOOR: Duration = Duration::from_millis(20);
+const HEDGE_FLOOR: Duration = Duration::from_millis(250);
+
+/// Pieces arriving this many times slower than a chunk decodes: the links are the limit.
+const LINK_BOUND: u32 = 8;
 
 /// A backend this many times slower than the median of the others is avoided ...
 const SLOW_FACTOR: u32 = 3;
@@ -73,6 +78,8 @@ pub(super) struct Fetcher<'a> {
     window: VecDeque<ChunkState>,
     first: u64,
     latencies: VecDeque<Duration>,
+    /// A moving average of the time a chunk takes to decode.
+    decode_time: Option<Duration>,
     /// Why the last piece could not be had (for the error when a chunk cannot be read).
     last_failure: Option<String>,
     /// Requests made because an answer was late.
@@ -91,6 +98,7 @@ impl<'a> Fetcher<'a> {
             window: VecDeque::new(),
             first: 0,
             latencies: VecDeque::with_capacity(LATENCY_SAMPLES),
+            decode_time: None,
             last_failure: None,
             hedged: 0,
         }
@@ -110,8 +118,12 @@ impl<'a> Fetcher<'a> {
             let head = &mut self.window[0];
             if head.have() >= k {
                 let refs: Vec<Option<&[u8]>> = head.pieces.iter().map(|p| p.as_deref()).collect();
-                match decoder.decode(chunk, &refs) {
-                    Ok(_) => {
+                let start = Instant::now();
+                let decoded = decoder.decode(chunk, &refs).map(|_| ());
+                let took = start.elapsed();
+                self.decode_time = Some(self.decode_time.map_or(took, |avg| (avg * 3 + took) / 4));
+                match decoded {
+                    Ok(()) => {
                         self.window.pop_front();
                         self.first += 1;
                         return Ok(());
@@ -192,6 +204,7 @@ impl<'a> Fetcher<'a> {
         let n = self.backends.len();
         let mut asked = 0;
         let slow = self.slow_shards();
+        let spread = self.link_bound();
         while asked < count {
             let st = &self.window[at];
             let pick = (0..n)
@@ -203,11 +216,17 @@ impl<'a> Fetcher<'a> {
                         .is_some_and(|&id| id != MISSING_PIECE)
                 })
                 .min_by_key(|&i| {
+                    let parity = i >= self.k;
+                    let (first, second) = if spread {
+                        (self.outstanding[i], usize::from(parity))
+                    } else {
+                        (usize::from(parity), self.outstanding[i])
+                    };
                     (
                         self.backends[i].liveness().is_down(),
                         slow[i],
-                        self.outstanding[i],
-                        i >= self.k,
+                        first,
+                        second,
                         (i + n - (chunk as usize % n)) % n,
                     )
                 });
@@ -270,6 +289,20 @@ impl<'a> Fetcher<'a> {
         }
     }
 
+    /// Whether pieces take [`LINK_BOUND`] times longer to arrive than a chunk to decode.
+    fn link_bound(&self) -> bool {
+        match (self.median_latency(), self.decode_time) {
+            (Some(piece), Some(decode)) => piece > decode * LINK_BOUND,
+            _ => false,
+        }
+    }
+
+    fn median_latency(&self) -> Option<Duration> {
+        let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
+    }
+
     /// Per shard: whether its recent pieces were much slower than the others'.
     fn slow_shards(&self) -> Vec<bool> {
         let now = Instant::now();
@@ -293,11 +326,7 @@ impl<'a> Fetcher<'a> {
     /// How long the current chunk waits after its last request before one more backend
     /// is asked: twice the recent median piece time.
     fn hedge_delay(&self) -> Duration {
-        if self.latencies.is_empty() {
-            return HEDGE_UNMEASURED;
-        }
-        let mut sorted: Vec<Duration> = self.latencies.iter().copied().collect();
-        sorted.sort_unstable();
-        (sorted[sorted.len() / 2] * 2).max(HEDGE_FLOOR)
+        self.median_latency()
+            .map_or(HEDGE_UNMEASURED, |m| (m * 2).max(HEDGE_FLOOR))
     }
 }

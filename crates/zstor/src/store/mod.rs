@@ -1,10 +1,12 @@
 //! Streaming store and retrieve of whole files: read a chunk, encode it, send its `n` pieces
 //! to their backends in parallel, repeat; memory is a few chunks whatever the file size.
 //!
-//! Owns: the file ↔ chunks loop, choosing backends (skipping unreachable ones) through
-//! [`crate::placement`], building the [`ObjectMeta`], the file checksum, and writing the
-//! output to a temporary file renamed only once verified. Must not touch: the codec's
-//! internals, piece formats, or how the metadata is encrypted.
+//! Owns: the file ↔ chunks loop, which backends are reachable, and writing the output to a
+//! temporary file renamed only once verified. Its children: `write` (a new object: where
+//! its shards go through [`crate::placement`], degraded writes, the upload, the
+//! [`ObjectMeta`]), `fetch` (which backends a retrieve asks for each chunk, hedging late
+//! pieces) and `rebuild` (repair and re-encoding). Must not touch: the codec's internals,
+//! piece formats, or how the metadata is encrypted.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -46,6 +48,11 @@ pub struct Store {
 /// checkpoint's index files) do not each pay a round trip of pings, and a backend that comes
 /// back is used again within this. A failed store forgets it at once.
 const REACHABILITY_TTL: Duration = Duration::from_secs(5);
+
+/// How long the pings still out get once enough backends answered: this many times the
+/// time that took, at least the floor.
+const PING_GRACE_FACTOR: u32 = 4;
+const PING_GRACE_FLOOR: Duration = Duration::from_millis(200);
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let context = context.into();
@@ -125,20 +132,53 @@ impl Store {
         *self.reachability.lock().await = None;
     }
 
-    /// Ping every data backend at once.
+    /// Ping every data backend at once. Once `minimal_write_shards` have answered, the
+    /// others get [`PING_GRACE_FACTOR`] times as long again (at least [`PING_GRACE_FLOOR`]);
+    /// one still silent then counts as reachable: whether it keeps up is for the upload to
+    /// find out (a lagging shard is left to repair), and one slow backend must not add its
+    /// round trips to every store. Pings left running finish in the background, and what
+    /// they find still reaches the backend's liveness.
     async fn ping_all(&self) -> Vec<Vec<usize>> {
-        let mut tasks = JoinSet::new();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut waiting = std::collections::HashSet::new();
         for (g, group) in self.groups.iter().enumerate() {
             for (i, (_, b)) in group.iter().enumerate() {
-                let b = b.clone();
-                tasks.spawn(async move { (g, i, b.ping().await) });
+                let (b, tx) = (b.clone(), tx.clone());
+                waiting.insert((g, i));
+                tokio::spawn(async move {
+                    let _ = tx.send((g, i, b.ping().await));
+                });
             }
         }
+        drop(tx);
+        let start = Instant::now();
         let mut up = vec![Vec::new(); self.groups.len()];
-        while let Some(Ok((g, i, ok))) = tasks.join_next().await {
+        let (mut answered, mut deadline) = (0, None);
+        loop {
+            let next = match deadline {
+                None => rx.recv().await,
+                Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                },
+            };
+            let Some((g, i, ok)) = next else { break };
+            waiting.remove(&(g, i));
             if ok {
                 up[g].push(i);
+                answered += 1;
+                if answered >= self.config.write_shards() && deadline.is_none() {
+                    let grace = (start.elapsed() * PING_GRACE_FACTOR).max(PING_GRACE_FLOOR);
+                    deadline = Some(tokio::time::Instant::now() + grace);
+                }
             }
+        }
+        for (g, i) in waiting {
+            tracing::debug!(
+                backend = self.groups[g][i].1.label(),
+                "slow to answer a ping; used anyway"
+            );
+            up[g].push(i);
         }
         for idx in &mut up {
             idx.sort_unstable();

@@ -165,7 +165,7 @@ impl Store {
         // Up to UPLOAD_AHEAD chunks upload while the next one is encoded (and the reader's
         // threads read and hash the ones after). The encoder's piece buffers go to the
         // upload tasks (no copy) and come back to it, so steady state allocates nothing.
-        let mut in_flight: VecDeque<(Uploads, usize, Instant)> = VecDeque::new();
+        let mut in_flight: VecDeque<(Chunk, usize)> = VecDeque::new();
         let mut spare: Vec<Vec<u8>> = Vec::new();
         let mut uploaded = Uploaded {
             keys: &mut keys,
@@ -202,10 +202,15 @@ impl Store {
                     (i, r, owned)
                 });
             }
-            in_flight.push_back((uploads, len, Instant::now()));
+            let sent = Chunk {
+                spawned: uploaded.live.to_vec(),
+                uploads,
+                at: Instant::now(),
+            };
+            in_flight.push_back((sent, len));
             if in_flight.len() > UPLOAD_AHEAD {
-                if let Some((previous, done, sent)) = in_flight.pop_front() {
-                    uploaded.collect(previous, sent).await?;
+                if let Some((previous, done)) = in_flight.pop_front() {
+                    uploaded.collect(previous).await?;
                     progress(done as u64);
                 }
             }
@@ -213,8 +218,8 @@ impl Store {
                 break;
             }
         }
-        while let Some((last, done, sent)) = in_flight.pop_front() {
-            uploaded.collect(last, sent).await?;
+        while let Some((last, done)) = in_flight.pop_front() {
+            uploaded.collect(last).await?;
             progress(done as u64);
         }
         let checksum = reader
@@ -261,6 +266,15 @@ impl Store {
     }
 }
 
+/// One chunk's uploads on their way.
+struct Chunk {
+    uploads: Uploads,
+    /// The shards uploading a piece.
+    spawned: Vec<bool>,
+    /// When they were sent.
+    at: Instant,
+}
+
 /// The upload's bookkeeping: each shard's piece ids so far, which shards are still written.
 struct Uploaded<'a> {
     keys: &'a mut [Vec<u64>],
@@ -272,38 +286,49 @@ struct Uploaded<'a> {
 }
 
 impl Uploaded<'_> {
-    /// Wait for one chunk's uploads (sent at `sent`) and record their ids. A shard whose
-    /// upload failed, or still runs [`STRAGGLER_FACTOR`] times later than the chunk's
-    /// `needed` pieces took (at least [`STRAGGLER_FLOOR`]), is recorded missing for this
-    /// chunk and not written any more: one slow backend must not set the pace of every
-    /// store (repair writes its pieces later). Fewer than `needed` pieces written fails the
-    /// store with the last failure.
-    async fn collect(&mut self, mut uploads: Uploads, sent: Instant) -> Result<(), Error> {
+    /// The shards whose piece of this chunk is still uploading are written no more.
+    fn give_up_on(&mut self, pending: &[bool]) {
+        for (i, late) in pending.iter().enumerate() {
+            if *late && self.live[i] {
+                tracing::warn!(
+                    shard = i,
+                    "piece upload lags far behind the others; the shard is left to repair"
+                );
+                self.live[i] = false;
+            }
+        }
+    }
+
+    /// Wait for one chunk's uploads and record their ids. A shard whose upload failed, or
+    /// still runs [`STRAGGLER_FACTOR`] times later than the chunk's `needed` pieces took (at
+    /// least [`STRAGGLER_FLOOR`]), is recorded missing for this chunk and not written any
+    /// more: one slow backend must not set the pace of every store (repair writes its pieces
+    /// later). A shard given up on at an earlier chunk is not waited for at all. Fewer than
+    /// `needed` pieces written fails the store with the last failure.
+    async fn collect(&mut self, chunk: Chunk) -> Result<(), Error> {
+        let Chunk {
+            mut uploads,
+            spawned: mut pending,
+            at: sent,
+        } = chunk;
         let mut ids = vec![MISSING_PIECE; self.keys.len()];
         let mut last_failure = None;
-        let mut pending: Vec<bool> = self.live.to_vec();
         let mut written = 0;
         let mut deadline: Option<Instant> = None;
         loop {
             let next = match deadline {
                 None => uploads.join_next().await,
-                Some(at) => match tokio::time::timeout_at(at.into(), uploads.join_next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        for (i, late) in pending.iter().enumerate() {
-                            if *late {
-                                tracing::warn!(
-                                    shard = i,
-                                    "piece upload lags far behind the others; the shard is left to repair"
-                                );
-                                self.live[i] = false;
-                            }
-                        }
-                        uploads.abort_all();
+                Some(at) => {
+                    if let Ok(next) = tokio::time::timeout_at(at.into(), uploads.join_next()).await
+                    {
+                        next
+                    } else {
+                        self.give_up_on(&pending);
                         pending.iter_mut().for_each(|p| *p = false);
+                        uploads.abort_all();
                         uploads.join_next().await
                     }
-                },
+                }
             };
             let Some(r) = next else { break };
             let (i, r, buf) = match r {
@@ -317,10 +342,15 @@ impl Uploaded<'_> {
                 Ok(id) => {
                     ids[i] = id;
                     written += 1;
-                    if written == self.needed && deadline.is_none() {
+                    if written >= self.needed && deadline.is_none() {
                         let quorum = sent.elapsed();
-                        deadline =
-                            Some(Instant::now() + (quorum * STRAGGLER_FACTOR).max(STRAGGLER_FLOOR));
+                        let grace = (quorum * STRAGGLER_FACTOR).max(STRAGGLER_FLOOR);
+                        deadline = Some(Instant::now() + grace);
+                    }
+                    // What is left are shards given up on at an earlier chunk: not waited for.
+                    let only_given_up = (0..pending.len()).all(|j| !pending[j] || !self.live[j]);
+                    if written >= self.needed && only_given_up {
+                        deadline = Some(Instant::now());
                     }
                 }
                 Err(e) => {
