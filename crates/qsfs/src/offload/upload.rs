@@ -99,6 +99,7 @@ impl Offloader {
         let before = self.manifest();
         let mut jobs = Vec::new();
         let mut staged = Vec::new();
+        let mut unreadable = false;
         for (c, (ns, seg, dir)) in batch.into_iter().enumerate() {
             match self.parts(&before, &ns, seg, &dir) {
                 Ok(parts) => {
@@ -115,7 +116,9 @@ impl Offloader {
                     );
                 }
                 Err(e) => {
+                    // It and the checkpoints after it wait for the next pass.
                     self.failed(&ns, seg, &e);
+                    unreadable = true;
                     break;
                 }
             }
@@ -152,7 +155,7 @@ impl Offloader {
         let complete = (0..complete)
             .take_while(|&c| done[c].len() == staged[c].parts)
             .count();
-        let mut whole = complete == staged.len();
+        let mut whole = complete == staged.len() && !unreadable;
         if complete > 0 {
             match self
                 .fold_and_publish(&before, &staged[..complete], done)
