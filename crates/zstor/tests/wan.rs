@@ -46,6 +46,18 @@ async fn behind_links(dir: &Path, key: &str) -> Linked {
     }
 }
 
+impl Linked {
+    /// A store over the links, in chunks of 256 KiB (a few MiB make many chunks).
+    fn store(&self) -> std::sync::Arc<Store> {
+        let config = Config::from_toml(&self.config_text).expect("config");
+        std::sync::Arc::new(
+            Store::new(config)
+                .expect("store")
+                .with_chunk_size(256 << 10),
+        )
+    }
+}
+
 /// Wait (bounded) until `link` has carried more than `bytes` toward its backend.
 async fn until_carried(link: &Link, bytes: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -65,12 +77,7 @@ async fn round_trips_stay_exact_under_delay_loss_and_a_partition() {
     let key = "42".repeat(32);
     let linked = behind_links(tmp.path(), &key).await;
     let (data_rig, meta_rig) = (&linked.data_rig, &linked.meta_rig);
-    let config = Config::from_toml(&linked.config_text).expect("config");
-    let store = std::sync::Arc::new(
-        Store::new(config)
-            .expect("store")
-            .with_chunk_size(256 << 10),
-    );
+    let store = linked.store();
 
     let input = tmp.path().join("input.bin");
     let bytes = sample(&input, 6 << 20, 11);
@@ -173,12 +180,7 @@ async fn stored_file(
     tmp: &Path,
     linked: &Linked,
 ) -> (std::sync::Arc<Store>, &'static Path, Vec<u8>) {
-    let config = Config::from_toml(&linked.config_text).expect("config");
-    let store = std::sync::Arc::new(
-        Store::new(config)
-            .expect("store")
-            .with_chunk_size(256 << 10),
-    );
+    let store = linked.store();
     let input = tmp.join("input.bin");
     let bytes = sample(&input, 6 << 20, 5);
     let name = Path::new("/virtualroot/wan/slow.bin");
@@ -326,7 +328,7 @@ async fn writes_go_on_with_a_backend_down_and_repair_fills_in_when_it_returns() 
     let linked = behind_links(tmp.path(), &key).await;
     let config = Config::from_toml(&linked.config_text).expect("config");
     assert_eq!(config.write_shards(), 5, "k + 1 by default");
-    let store = std::sync::Arc::new(Store::new(config).unwrap().with_chunk_size(256 << 10));
+    let store = linked.store();
     let links = &linked.data_rig;
 
     // One of the 6 data backends down (connections reset): the store still succeeds, with
@@ -427,8 +429,7 @@ async fn the_monitor_repairs_a_degraded_object_once_its_backend_is_back() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let key = "46".repeat(32);
     let linked = behind_links(tmp.path(), &key).await;
-    let config = Config::from_toml(&linked.config_text).expect("config");
-    let store = std::sync::Arc::new(Store::new(config).unwrap().with_chunk_size(256 << 10));
+    let store = linked.store();
     let settings = zstor::maintenance::Settings {
         probe_interval: Duration::from_millis(100),
         probe_failures: 1,

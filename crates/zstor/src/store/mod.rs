@@ -9,6 +9,7 @@
 //! piece formats, or how the metadata is encrypted.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -39,9 +40,9 @@ pub struct Store {
     /// that stores starting together ping once.
     reachability: tokio::sync::Mutex<Option<(Instant, Vec<Vec<usize>>)>>,
     /// Pieces asked of another backend because one was late (retrieve), since start.
-    hedged_reads: std::sync::atomic::AtomicU64,
+    hedged_reads: AtomicU64,
     /// Objects stored below full redundancy (backends down), since start.
-    degraded_stores: std::sync::atomic::AtomicU64,
+    degraded_stores: AtomicU64,
 }
 
 /// How long a reachability answer is reused: files stored side by side (a folder, a
@@ -80,8 +81,8 @@ impl Store {
             config,
             chunk_size: DEFAULT_CHUNK_SIZE,
             reachability: tokio::sync::Mutex::new(None),
-            hedged_reads: std::sync::atomic::AtomicU64::new(0),
-            degraded_stores: std::sync::atomic::AtomicU64::new(0),
+            hedged_reads: AtomicU64::new(0),
+            degraded_stores: AtomicU64::new(0),
         })
     }
 
@@ -98,14 +99,13 @@ impl Store {
 
     /// Pieces asked of another backend because one was late, since this store was made.
     pub fn hedged_reads(&self) -> u64 {
-        self.hedged_reads.load(std::sync::atomic::Ordering::Relaxed)
+        self.hedged_reads.load(Relaxed)
     }
 
     /// Objects stored below full redundancy since this store was made (their missing
     /// pieces are repair's to write).
     pub fn degraded_stores(&self) -> u64 {
-        self.degraded_stores
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.degraded_stores.load(Relaxed)
     }
 
     /// The metadata store.
@@ -388,8 +388,7 @@ impl Store {
     ) -> Result<(), Error> {
         let mut fetcher = fetch::Fetcher::new(meta, backends);
         let result = Self::write_chunks(meta, &mut fetcher, decoder, file, progress).await;
-        self.hedged_reads
-            .fetch_add(fetcher.hedged, std::sync::atomic::Ordering::Relaxed);
+        self.hedged_reads.fetch_add(fetcher.hedged, Relaxed);
         result
     }
 
