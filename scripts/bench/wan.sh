@@ -234,6 +234,45 @@ EOT
     ROWS+=("| qsfs | read of evicted data during the partition fails after | ${SECS} s | $(sed 's/.*: //' "$WORK/cat.err" | head -c 40) | - |")
     log "qsfs partition: error after ${SECS}s"
     "$RIG" ctl "$CTL" heal all >/dev/null || die "cannot heal"
+    loss_rows "$cfg" "$mnt"
+}
+exposed_bytes() { # CFG: bytes qsfs has not dispersed yet
+    "$QSFS_BIN" -c "$1" status --json 2>/dev/null |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["offload"]["exposure"]["bytes"])' 2>/dev/null ||
+        echo unknown
+}
+# The loss window: a small write fsync'ed, how long until the backends hold it; then the
+# frontend lost 15 s after such a write (kill -9, cache deleted) and restored elsewhere.
+loss_rows() { # CFG MNT (qsfs running, links healed)
+    local i t0
+    head -c 300000 /dev/urandom >"$WORK/files/late.bin"
+    t0=$(date +%s.%N)
+    dd if="$WORK/files/late.bin" of="$2/late.bin" bs=64k conv=fsync status=none
+    for ((i = 0; i < 600; i++)); do # ≤ 60 s
+        [[ $(exposed_bytes "$1") == 0 ]] && break
+        sleep 0.1
+    done
+    SECS=$(since "$t0" %.2f)
+    ROWS+=("| qsfs | 300 KB written and fsync'ed: on the backends after | ${SECS} s | - | - |")
+    log "qsfs dispersal of a small write: ${SECS}s"
+    head -c 300000 /dev/urandom >"$WORK/files/lost.bin"
+    dd if="$WORK/files/lost.bin" of="$2/lost.bin" bs=64k conv=fsync status=none
+    sleep 15 # the issue's method: the machine dies 15 s after the fsync
+    kill -9 "$QPID" 2>/dev/null
+    wait "$QPID" 2>/dev/null
+    umount -l "$2" 2>/dev/null
+    rm -rf "$WORK/qcache"
+    setsid "$QSFS_BIN" restore -c "$1" </dev/null >>"$WORK/qsfs.log" 2>&1 &
+    QPID=$!
+    PIDS+=($QPID)
+    for ((i = 0; i < 1200; i++)); do # ≤ 120 s
+        mountpoint -q "$2" && break
+        sleep 0.1
+    done
+    local kept=lost
+    cmp -s "$WORK/files/lost.bin" "$2/lost.bin" && cmp -s "$WORK/files/late.bin" "$2/late.bin" && kept=restored
+    ROWS+=("| qsfs | frontend lost 15 s after an fsync'ed write, then \`qsfs restore\` | - | $kept | - |")
+    log "qsfs frontend loss: $kept"
     stop_process "$QPID" INT 600
 }
 QSFS_SIZE=${QSFS_SIZE:-256M}

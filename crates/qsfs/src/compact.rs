@@ -69,7 +69,8 @@ impl Stack {
             .offloader
             .pending()
             .into_iter()
-            .map(|(ns, seg, _)| (ns, seg))
+            .filter(|p| p.version.open_len.is_none())
+            .map(|p| (p.ns, p.version.segment))
             .collect();
         let mut report = CompactReport::default();
         for name in self.engine.list() {

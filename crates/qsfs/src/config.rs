@@ -34,15 +34,31 @@ pub struct Section {
     /// Where the filesystem is mounted.
     pub mountpoint: PathBuf,
     /// The local cache: zdb segments, staged checkpoints, the control socket. Deleting it
-    /// loses only what was written since the last rotation; `qsfs restore` refills it.
+    /// loses only the last seconds of writes (see `disperse_seconds`); `qsfs restore`
+    /// refills it.
     pub cache_dir: PathBuf,
     /// Size at which a local data segment closes and is offloaded (MiB).
     #[serde(default = "default_segment_mib")]
     pub segment_size_mib: u64,
-    /// Age at which a non-empty open segment is closed and offloaded anyway (seconds). This
-    /// bounds what losing the whole local machine can lose.
+    /// Age at which a non-empty open segment is closed and offloaded anyway (seconds).
     #[serde(default = "default_rotate_seconds")]
     pub rotate_seconds: u64,
+    /// The open segments' new bytes are dispersed (a partial checkpoint: the bytes as an
+    /// immutable piece, with the index) at most this many seconds after they were written,
+    /// and sooner once `disperse_mib` piled up. This bounds what losing the whole local
+    /// machine loses: about this plus zdbfs's 2 s of write-back. 0: only whole segments
+    /// (then everything since the last rotation is at risk).
+    #[serde(default = "default_disperse_seconds")]
+    pub disperse_seconds: u64,
+    /// See `disperse_seconds` (MiB).
+    #[serde(default = "default_disperse_mib")]
+    pub disperse_mib: u64,
+    /// What an fsync waits for: `"local"` (the local disk; default) or `"dispersed"` (the
+    /// backends hold it too, so losing the machine right after loses nothing fsync'ed;
+    /// each fsync then costs a round of uploads, and fails with EIO when the backends do not
+    /// take it within a minute).
+    #[serde(default)]
+    pub fsync: FsyncMode,
     /// A stored data segment whose bytes are at least this percent dead (overwritten or
     /// deleted) is compacted: its live records move to the open segment and its stored copy
     /// is replaced by an empty one, giving the backends' space back.
@@ -67,6 +83,23 @@ pub struct Section {
     /// The access token the web page asks for (required with `web_listen`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_token: Option<String>,
+}
+
+/// See [`Section::fsync`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    #[default]
+    Local,
+    Dispersed,
+}
+
+fn default_disperse_seconds() -> u64 {
+    4
+}
+
+fn default_disperse_mib() -> u64 {
+    32
 }
 
 fn default_segment_mib() -> u64 {
@@ -231,6 +264,9 @@ pub fn write_embedded_default(
         cache_dir: abs(&data.join("cache")),
         segment_size_mib: segment_mib,
         rotate_seconds: default_rotate_seconds(),
+        disperse_seconds: default_disperse_seconds(),
+        disperse_mib: default_disperse_mib(),
+        fsync: FsyncMode::Local,
         compact_dead_percent: default_compact_dead_percent(),
         compact_seconds: default_compact_seconds(),
         standin_dir: Some(abs(&data.join("backends"))),

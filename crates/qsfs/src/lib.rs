@@ -9,8 +9,8 @@
 //! - [`config`]: the configuration file (zstor's keys plus `[qsfs]`) and the embedded
 //!   default written on first run;
 //! - [`standin`]: local stand-in backends for the embedded default (child `zdb` processes);
-//! - [`offload`]: the engine's event sink: checkpoints at each segment close, their upload,
-//!   the fetch of evicted segments;
+//! - [`offload`]: the engine's event sink: checkpoints at each segment close and partial
+//!   ones of the open segments, their upload, the fetch of evicted segments;
 //! - [`manifest`]: what is stored and under which names;
 //! - [`evict`]: keeping the local cache under its limit;
 //! - [`restore`]: refilling an empty cache folder from the backends;
@@ -30,9 +30,11 @@
 //! `zstor::Store`).
 //!
 //! Durability: a write is durable on the local disk as zdbfs promises (fsync = synced); it is
-//! on the backends once the segment holding it closed (at `segment_size_mib`, after
-//! `rotate_seconds`, on `qsfs rotate`, on clean shutdown) and its checkpoint was uploaded.
-//! Losing the whole local machine loses at most what was written since the last rotation.
+//! on the backends once a checkpoint holding it was uploaded: a partial checkpoint of the open
+//! segment at most `disperse_seconds` after zdbfs wrote it back (2 s), or the segment's close
+//! (at `segment_size_mib`, after `rotate_seconds`, on `qsfs rotate`, on clean shutdown).
+//! Losing the whole local machine loses about the last `disperse_seconds` + 2 s + one upload
+//! (`qsfs status` shows it); with `fsync = "dispersed"`, nothing fsync'ed.
 
 /// Print a line for the person running qsfs on stdout. A closed or broken stdout (`qsfs |
 /// tee log` stopped with Ctrl-C kills `tee` too) is ignored, never a panic: shutdown, and

@@ -64,6 +64,18 @@ pub fn render(s: &Status) -> Exposition {
         f.pending as u64,
     );
     o.single(
+        "qsfs_exposure_bytes",
+        Kind::Gauge,
+        "Bytes written that are not on the backends yet (what losing this machine loses).",
+        f.exposure.bytes,
+    );
+    o.single(
+        "qsfs_exposure_seconds",
+        Kind::Gauge,
+        "Seconds since the newest checkpoint on the backends was taken, while bytes are exposed.",
+        f.exposure.seconds.ceil() as u64,
+    );
+    o.single(
         "qsfs_offload_checkpoints_total",
         Kind::Counter,
         "Checkpoints uploaded.",

@@ -2,8 +2,10 @@
 //! of each namespace (see `crate::manifest`).
 //!
 //! Fetched eagerly: the manifest, each namespace's descriptor and index files, and its newest
-//! stored data segment (the engine opens that one for appending; qsfs then closes it at once
-//! so stored segments stay immutable). Older data segments come back on first read.
+//! data segment: the one the last checkpoint closed, or, after a partial checkpoint, the open
+//! segment put together from its pieces. The engine opens that one for appending; qsfs then
+//! closes it at once so stored segments stay immutable. Older data segments come back on
+//! first read.
 
 use std::path::{Path, PathBuf};
 
@@ -107,10 +109,17 @@ pub async fn restore(config: &Config, store: &zstor::Store) -> Result<RestoreRep
                 index.join(format!("i{seg}")),
             ));
         }
-        wanted.push((
-            manifest.data_object(ns, m.checkpoint),
-            data.join(format!("d{}", m.checkpoint)),
-        ));
+        match &m.open {
+            Some(open) => {
+                let out = data.join(format!("d{}", open.segment));
+                report.bytes += restore_pieces(store, ns, open, &out).await?;
+                report.files += 1;
+            }
+            None => wanted.push((
+                manifest.data_object(ns, m.checkpoint),
+                data.join(format!("d{}", m.checkpoint)),
+            )),
+        }
         for (name, out) in wanted {
             let meta =
                 store
@@ -124,8 +133,51 @@ pub async fn restore(config: &Config, store: &zstor::Store) -> Result<RestoreRep
             report.bytes += meta.size;
         }
         report.namespaces += 1;
-        tracing::info!(namespace = %ns, checkpoint = m.checkpoint, "namespace restored");
+        tracing::info!(namespace = %ns, checkpoint = %m.version(), "namespace restored");
     }
     manifest.save(&config.qsfs.cache_dir.join("manifest.json"))?;
     Ok(report)
+}
+
+/// Put open segment `open` of `ns` together from its pieces into `out`; returns its size.
+async fn restore_pieces(
+    store: &zstor::Store,
+    ns: &str,
+    open: &manifest::OpenSegment,
+    out: &Path,
+) -> Result<u64, RestoreError> {
+    use std::io::Write;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RestoreError::Io { path, source }
+    };
+    let part = out.with_extension("piece");
+    let mut file = std::fs::File::create(out).map_err(io(out))?;
+    for piece in &open.pieces {
+        let name = manifest::piece_name(ns, open.segment, piece.start);
+        let meta =
+            store
+                .retrieve_file(&name, &part)
+                .await
+                .map_err(|source| RestoreError::Store {
+                    what: name.display().to_string(),
+                    source,
+                })?;
+        // A stored piece is never rewritten: one that is not the manifest's is damage.
+        let actual = hex::encode(meta.checksum);
+        if meta.size != piece.size || actual != piece.checksum {
+            return Err(RestoreError::Store {
+                what: name.display().to_string(),
+                source: zstor::Error::ChecksumMismatch {
+                    expected: piece.checksum.clone(),
+                    actual,
+                },
+            });
+        }
+        let bytes = std::fs::read(&part).map_err(io(&part))?;
+        file.write_all(&bytes).map_err(io(out))?;
+    }
+    let _ = std::fs::remove_file(&part);
+    file.sync_all().map_err(io(out))?;
+    Ok(open.len())
 }

@@ -23,6 +23,9 @@ use crate::standin::{self, Standins};
 const SHUTDOWN_UPLOAD_WAIT: Duration = Duration::from_secs(600);
 /// How long the tasks and endpoints get to stop once the uploads are done.
 const TASKS_STOP_WAIT: Duration = Duration::from_secs(30);
+/// zdbfs's write-back delay for partly written blocks under qsfs (its own default is 30 s):
+/// with `disperse_seconds` it makes the window a lost machine loses.
+const ZDBFS_WRITE_BACK: Duration = Duration::from_secs(2);
 
 /// Start everything, run until SIGTERM/SIGINT or an external unmount, then shut down.
 /// With `restore`, the empty cache folder is first refilled from the backends.
@@ -102,7 +105,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
         let e = tokio::task::spawn_blocking(move || Engine::open(ec, sink)).await??;
         Arc::new(e)
     };
-    close_stored_open_segments(&engine, &offloader)?;
+    close_open_segments(&engine)?;
 
     let names = zdbfs::Ns::ALL.map(|n| n.default_name().to_string());
     let zstore = zdbfs::EngineStore::with_engine(engine.clone(), &names, true)?;
@@ -110,7 +113,11 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     clear_dead_mount(&mountpoint)?;
     std::fs::create_dir_all(&mountpoint)
         .with_context(|| format!("creating mountpoint {}", mountpoint.display()))?;
-    let opts = zdbfs::MountOptions::engine(config.zdb_dir());
+    let mut opts = zdbfs::MountOptions::engine(config.zdb_dir());
+    if config.qsfs.disperse_seconds > 0 {
+        // Partly written blocks wait in memory at most this long: part of the loss window.
+        opts.fs.dirty_expire = ZDBFS_WRITE_BACK;
+    }
     let mounted = {
         let mp = mountpoint.clone();
         tokio::task::spawn_blocking(move || zdbfs::mount(&mp, Arc::new(zstore), &opts))
@@ -278,20 +285,20 @@ fn clear_dead_mount(mountpoint: &Path) -> anyhow::Result<()> {
     }
 }
 
-/// A stored segment must never grow: if the open segment of a namespace is one the manifest
-/// holds (right after a restore), close it now.
-fn close_stored_open_segments(engine: &Engine, offloader: &Offloader) -> anyhow::Result<()> {
-    let manifest = offloader.manifest();
+/// Close the open segment of every offloaded namespace that holds records: the last run may
+/// have stored pieces of it (partial checkpoints) that this run's pieces would not continue,
+/// and a restored one is stored already. Closed, it is stored whole.
+fn close_open_segments(engine: &Engine) -> anyhow::Result<()> {
     for name in engine.list() {
         if name == TEMP_NAMESPACE {
             continue;
         }
-        let (Some(ns), Some(m)) = (engine.namespace(&name), manifest.namespaces.get(&name)) else {
+        let Some(ns) = engine.namespace(&name) else {
             continue;
         };
-        if m.data.contains_key(&ns.info().current_segment) {
+        if ns.info().current_offset > zdb_engine::format::FILE_HEADER_LEN as u64 {
             ns.jump()
-                .with_context(|| format!("closing restored segment of {name}"))?;
+                .with_context(|| format!("closing the open segment of {name}"))?;
         }
     }
     Ok(())

@@ -13,14 +13,17 @@ use anyhow::Context;
 use service_kit::Tasks;
 use zdb_engine::Engine;
 
-use crate::config::Config;
+use crate::config::{Config, FsyncMode};
 use crate::evict::{self, EvictReport};
 use crate::offload::Offloader;
 
 /// How often the eviction pass runs.
 const EVICT_EVERY: Duration = Duration::from_secs(10);
-/// How often rotation by age looks at the open segments, and closed handles are released.
+/// How often rotation by age and dispersal look at the open segments, and closed handles
+/// are released.
 const TICK: Duration = Duration::from_secs(1);
+/// How long an fsync in strict mode (`fsync = "dispersed"`) waits for the backends.
+const FSYNC_DISPERSE_WAIT: Duration = Duration::from_secs(60);
 
 /// A running qsfs.
 pub struct Stack {
@@ -71,6 +74,25 @@ impl Stack {
                 .rotate_all(age)
                 .context("closing old open segments")
         });
+        let q = &self.config.qsfs;
+        if q.disperse_seconds > 0 {
+            let (s, age, bytes) = (
+                self.clone(),
+                Duration::from_secs(q.disperse_seconds),
+                q.disperse_mib << 20,
+            );
+            self.tasks
+                .every_blocking("disperse", Some(TICK), move || s.disperse(age, bytes));
+        }
+        if q.fsync == FsyncMode::Dispersed {
+            let s = Arc::downgrade(self);
+            self.fs.set_fsync_barrier(Box::new(move || {
+                let s = s.upgrade().ok_or("qsfs is stopping")?;
+                s.disperse(Duration::ZERO, 0)
+                    .map_err(|e| format!("{e:#}"))?;
+                s.offloader.wait_dispersed(FSYNC_DISPERSE_WAIT)
+            }));
+        }
         let s = self.clone();
         self.tasks
             .every_blocking("evict", Some(EVICT_EVERY), move || s.evict(false).map(drop));
@@ -92,6 +114,17 @@ impl Stack {
             .rotate_all(Duration::ZERO)
             .context("closing open segments")?;
         Ok(())
+    }
+
+    /// Partial checkpoints of zdbfs's namespaces whose open segment grew (see
+    /// [`zdb_engine::Namespace::snapshot_if`]), taken between two flushes of the filesystem
+    /// (so no metadata transaction is half applied) and metadata first (so the data is at
+    /// least as new as what the metadata names).
+    pub fn disperse(&self, age: Duration, bytes: u64) -> anyhow::Result<()> {
+        let order = [zdbfs::Ns::Meta, zdbfs::Ns::Data].map(|n| n.default_name());
+        self.fs
+            .between_flushes(|| self.engine.snapshot_all(&order, age, bytes))
+            .context("dispersing the open segments")
     }
 
     /// One eviction pass: to the configured limit, or everything stored with `all`.

@@ -57,6 +57,9 @@ pub struct Namespace {
 pub struct Offload {
     /// Checkpoints staged locally and not uploaded yet.
     pub pending: usize,
+    /// What losing this machine now would lose (bytes and age; see `Offloader::exposure`).
+    #[serde(default)]
+    pub exposure: crate::offload::Exposure,
     pub checkpoints_uploaded: u64,
     pub bytes_uploaded: u64,
     pub upload_failures: u64,
@@ -127,6 +130,7 @@ impl Status {
         let s = &stack.offloader.stats;
         let offload = Offload {
             pending: stack.offloader.pending().len(),
+            exposure: stack.offloader.exposure(&stack.engine),
             checkpoints_uploaded: s.checkpoints_uploaded.load(Relaxed),
             bytes_uploaded: s.bytes_uploaded.load(Relaxed),
             upload_failures: s.upload_failures.load(Relaxed),
@@ -209,6 +213,12 @@ impl Status {
                 .as_ref()
                 .map(|e| format!(", last error: {e}"))
                 .unwrap_or_default()
+        );
+        let _ = writeln!(
+            o,
+            "exposure   {:.1} MiB written in the last {:.0} s are not on the backends yet",
+            mib(f.exposure.bytes),
+            f.exposure.seconds
         );
         let _ = writeln!(
             o,

@@ -1,6 +1,7 @@
 //! kill -9 of qsfs: with the local cache intact nothing fsync'ed is lost and the staged
 //! checkpoints reach the backends after the restart; with the local cache lost too, a restore
-//! brings back everything up to the last rotation and a consistent tree.
+//! brings back a consistent tree with at least everything up to the last rotation (the open
+//! segment's dispersal, tests/loss_window.rs, brings back more).
 
 mod common;
 

@@ -249,6 +249,17 @@ impl Engine {
         Ok(())
     }
 
+    /// Partial checkpoints of the namespaces `names`, in that order (see
+    /// [`Namespace::snapshot_if`]); namespaces that do not exist are skipped.
+    pub fn snapshot_all(&self, names: &[&str], age: Duration, bytes: u64) -> Result<()> {
+        for name in names {
+            if let Some(ns) = self.namespace(name) {
+                ns.snapshot_if(age, bytes)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Close cached handles of closed segments in every namespace (see
     /// [`Namespace::release_handles`]).
     pub fn release_handles(&self) {

@@ -140,11 +140,12 @@ impl Event {
     }
 }
 
-/// A namespace's state at the moment its data segment `closed` is closed, handed to
-/// [`EventSink::checkpoint`] while the namespace is still locked: data segments up to
-/// `closed` and the index files as they are now form one consistent snapshot, which stops
-/// being true as soon as the lock is released (seq-mode updates rewrite older index entries
-/// in place, pointing them at the next segment).
+/// A namespace's state at the moment its data segment `segment` is closed, or snapshotted
+/// while it stays open, handed to [`EventSink::checkpoint`] while the namespace is still
+/// locked: data segments up to `segment` (the open one up to `open_len`) and the index files
+/// as they are now form one consistent snapshot, which stops being true as soon as the lock
+/// is released (seq-mode updates rewrite older index entries in place, pointing them at the
+/// next segment). Every byte named is synced to disk before the sink is called.
 #[derive(Debug, Clone, Copy)]
 pub struct Checkpoint<'a> {
     pub namespace: &'a str,
@@ -152,9 +153,14 @@ pub struct Checkpoint<'a> {
     pub data_dir: &'a Path,
     /// Where its index segments (`i<N>`) and descriptor (`zdb-namespace`) live.
     pub index_dir: &'a Path,
-    /// The data segment being closed; immutable from now on.
-    pub closed: u32,
-    /// Index segments changed since the last checkpoint the sink accepted (holds `closed`).
+    /// The data segment being closed (immutable from now on), or the open one.
+    pub segment: u32,
+    /// `None`: `segment` closes. `Some(len)`: a *partial* checkpoint; `segment` stays open
+    /// and only its first `len` bytes belong to the snapshot (later appends go past them,
+    /// nothing before them changes).
+    pub open_len: Option<u64>,
+    /// Index segments changed since the last checkpoint the sink accepted (at a close, this
+    /// holds `segment` unless a partial checkpoint took its last change).
     pub dirty: &'a [u32],
 }
 
@@ -171,11 +177,13 @@ pub trait EventSink: Send + Sync {
         false
     }
 
-    /// Called under the namespace lock when a segment closes, before the next one opens. Must
+    /// Called under the namespace lock when a segment closes, before the next one opens, and
+    /// for a partial checkpoint of the open one ([`crate::Namespace::snapshot_if`]). Must
     /// be quick and local (copy or link files, queue work): every client of the namespace
     /// waits. `Ok(true)`: the sink kept the snapshot, the engine forgets the dirty ids.
     /// `Ok(false)`: not interested. `Err`: the jump fails (the write that caused it too) and
-    /// the segment stays open, so no closed segment ever misses its checkpoint.
+    /// the segment stays open, so no closed segment ever misses its checkpoint (a failed
+    /// partial checkpoint fails only the snapshot).
     fn checkpoint(&self, _checkpoint: &Checkpoint<'_>) -> Result<bool, SinkError> {
         Ok(false)
     }

@@ -42,7 +42,12 @@ impl EventSink for Snapshots {
         if self.refuse.load(Ordering::SeqCst) {
             return Err(SinkError::new("staging area full"));
         }
-        let dir = self.root.join(cp.closed.to_string());
+        // A partial checkpoint keeps the open segment's first `open_len` bytes.
+        let name = match cp.open_len {
+            None => cp.segment.to_string(),
+            Some(len) => format!("{}+{len}", cp.segment),
+        };
+        let dir = self.root.join(name);
         fs::create_dir_all(&dir)
             .map_err(|e| SinkError::with_source("cannot make the snapshot folder", e))?;
         let copy = |from: PathBuf, name: String| {
@@ -50,10 +55,15 @@ impl EventSink for Snapshots {
                 .map(|_| ())
                 .map_err(|e| SinkError::with_source(format!("cannot copy {}", from.display()), e))
         };
-        copy(
-            cp.data_dir.join(format!("d{}", cp.closed)),
-            format!("d{}", cp.closed),
-        )?;
+        let data = format!("d{}", cp.segment);
+        copy(cp.data_dir.join(&data), data.clone())?;
+        if let Some(len) = cp.open_len {
+            fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join(&data))
+                .and_then(|f| f.set_len(len))
+                .map_err(|e| SinkError::with_source("cannot cut the open segment's copy", e))?;
+        }
         copy(cp.index_dir.join("zdb-namespace"), "zdb-namespace".into())?;
         for i in cp.dirty {
             copy(cp.index_dir.join(format!("i{i}")), format!("i{i}"))?;
@@ -61,19 +71,21 @@ impl EventSink for Snapshots {
         self.taken
             .lock()
             .unwrap()
-            .push((cp.closed, cp.dirty.to_vec()));
+            .push((cp.segment, cp.dirty.to_vec()));
         Ok(true)
     }
 }
 
 /// Assemble what a restore would: every data segment up to `upto` from its checkpoint, and
-/// each index file from the latest checkpoint that carried it.
-fn assemble(snapshots: &Path, upto: u32, into: &Path) {
+/// each index file from the latest checkpoint that carried it; then the partial checkpoint
+/// `partial` (a snapshot folder's name) on top.
+fn assemble(snapshots: &Path, upto: Option<u32>, partial: Option<&str>, into: &Path) {
     let (data, index) = (into.join("data/ns"), into.join("index/ns"));
     fs::create_dir_all(&data).unwrap();
     fs::create_dir_all(&index).unwrap();
-    for n in 0..=upto {
-        let dir = snapshots.join(n.to_string());
+    let closed = upto.map_or(0..0, |n| 0..n + 1).map(|n| n.to_string());
+    for name in closed.chain(partial.map(String::from)) {
+        let dir = snapshots.join(name);
         for entry in fs::read_dir(&dir).unwrap() {
             let entry = entry.unwrap();
             let name = entry.file_name().into_string().unwrap();
@@ -131,7 +143,7 @@ fn a_checkpoint_restores_exactly_the_state_at_its_jump() {
     drop(e);
 
     let restored = dir.path().join("restored");
-    assemble(&sink.root, closed, &restored);
+    assemble(&sink.root, Some(closed), None, &restored);
     let e = Engine::open(config(&restored), Arc::new(NoEvents)).unwrap();
     let ns = e.namespace("ns").unwrap();
     for (&id, &version) in &expected {
@@ -199,4 +211,71 @@ fn index_entries_compaction_rewrites_go_with_the_next_checkpoint() {
         taken.iter().any(|(_, dirty)| dirty.contains(&0)),
         "index segment 0 was rewritten but no checkpoint carried it: {taken:?}"
     );
+}
+
+/// A partial checkpoint of the open segment restores exactly the state at that moment,
+/// although the segment stays open and takes appends (and in-place index rewrites) after it.
+#[test]
+fn a_partial_checkpoint_restores_the_open_segment_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Snapshots::under(dir.path(), false);
+    let live = dir.path().join("live");
+    let e = Engine::open(config(&live), sink.clone()).unwrap();
+    let ns = e.create("ns").unwrap();
+    ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    assert!(
+        !ns.snapshot_if(std::time::Duration::ZERO, 0).unwrap(),
+        "nothing appended: no checkpoint"
+    );
+    let mut model: BTreeMap<u32, u32> = BTreeMap::new();
+    for _ in 0..10 {
+        let id = ns.info().next_id;
+        ns.set(b"", &value(id, 0), None).unwrap();
+        model.insert(id, 0);
+    }
+    let before = ns.info();
+    assert!(
+        !ns.snapshot_if(hour, 1 << 30).unwrap(),
+        "neither old nor big enough"
+    );
+    assert!(ns.snapshot_if(hour, 1).unwrap(), "big enough");
+    let (segment, dirty) = sink.taken.lock().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (segment, dirty),
+        (before.current_segment, vec![before.current_segment])
+    );
+    assert!(
+        !ns.snapshot_if(std::time::Duration::ZERO, 0).unwrap(),
+        "nothing new since"
+    );
+    let expected = (model.clone(), ns.info().next_id);
+    // After the snapshot: new keys, and an update rewriting an entry of the open segment.
+    for _ in 0..5 {
+        ns.set(b"", &value(99, 0), None).unwrap();
+    }
+    ns.set(&seq_key(0), &value(0, 7), None).unwrap();
+    assert_eq!(
+        ns.info().current_segment,
+        before.current_segment,
+        "still open"
+    );
+    drop(ns);
+    drop(e);
+
+    let restored = dir.path().join("restored");
+    let partial = format!("{}+{}", before.current_segment, before.current_offset);
+    let closed = before.current_segment.checked_sub(1);
+    assemble(&sink.root, closed, Some(&partial), &restored);
+    let e = Engine::open(config(&restored), Arc::new(NoEvents)).unwrap();
+    let ns = e.namespace("ns").unwrap();
+    for (&id, &version) in &expected.0 {
+        assert_eq!(
+            ns.get(&seq_key(id)).unwrap(),
+            Some(value(id, version)),
+            "key {id}"
+        );
+    }
+    assert_eq!(ns.info().next_id, expected.1, "nothing after the snapshot");
+    assert_eq!(ns.info().current_offset, before.current_offset);
 }

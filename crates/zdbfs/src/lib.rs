@@ -29,7 +29,7 @@ pub mod record;
 pub mod store;
 
 pub use error::{Errno, Error, Result};
-pub use fs::{Fs, FsConfig};
+pub use fs::{Fs, FsConfig, FsyncBarrier};
 pub use options::{Backend, MountOptions};
 pub use store::{EngineStore, Ns, RemoteStore, Store};
 

@@ -22,16 +22,17 @@
 //!
 //! Must not touch: the engine's files other than by hard link or copy (the engine owns them).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use zdb_engine::{Checkpoint, Event, EventSink, SinkError};
 
-use crate::manifest::{self, Manifest};
+use crate::manifest::{self, Manifest, Version};
 
 mod upload;
 
@@ -77,6 +78,17 @@ pub struct Offloader {
     manifest: Mutex<Manifest>,
     /// Namespaces whose first checkpoint of this run is done (later ones copy dirty files).
     full_done: Mutex<std::collections::HashSet<String>>,
+    /// Per namespace, where the next piece of an open segment starts: (segment, offset).
+    /// Only this run's pieces count: a start closes any open segment the last run left.
+    open_end: Mutex<HashMap<String, (u32, u64)>>,
+    /// Per namespace, the newest checkpoint staged in this run (what an fsync in strict
+    /// mode waits for).
+    staged: Mutex<HashMap<String, Version>>,
+    /// Notified whenever a manifest is published (with `manifest` updated).
+    published: std::sync::Condvar,
+    /// When the newest checkpoint the published manifest names was staged (this run).
+    published_staged_at: Mutex<Option<std::time::SystemTime>>,
+    started: std::time::SystemTime,
     /// Data segments compaction emptied, by namespace, waiting for its next checkpoint. Lost
     /// in a crash: the old copies then stay stored (wasted space, never wrong data).
     emptied: Mutex<BTreeMap<String, BTreeSet<u32>>>,
@@ -122,6 +134,11 @@ impl Offloader {
             runtime,
             manifest: Mutex::new(manifest),
             full_done: Mutex::default(),
+            open_end: Mutex::default(),
+            staged: Mutex::default(),
+            published: std::sync::Condvar::new(),
+            published_staged_at: Mutex::new(None),
+            started: std::time::SystemTime::now(),
             emptied: Mutex::default(),
             inflight: Arc::default(),
             wake: Notify::new(),
@@ -171,8 +188,85 @@ impl Offloader {
         }
     }
 
-    /// Staged checkpoints not uploaded yet, in upload order.
-    pub fn pending(&self) -> Vec<(String, u32, PathBuf)> {
+    /// Block until the published manifest names, for every namespace, the newest checkpoint
+    /// staged so far (or a later one); an error after `timeout` (the checkpoints stay staged
+    /// and go when the backends take them).
+    pub fn wait_dispersed(&self, timeout: Duration) -> Result<(), String> {
+        let targets = lock(&self.staged).clone();
+        self.wake.notify_one();
+        let deadline = std::time::Instant::now() + timeout;
+        let mut manifest = lock(&self.manifest);
+        loop {
+            let behind = targets.iter().find(|(ns, v)| {
+                manifest
+                    .namespaces
+                    .get(*ns)
+                    .is_none_or(|n| n.version() < **v)
+            });
+            let Some((ns, version)) = behind else {
+                return Ok(());
+            };
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(format!(
+                    "{ns} checkpoint {version} not on the backends after {timeout:?} ({})",
+                    self.last_error()
+                        .unwrap_or_else(|| "still uploading".into())
+                ));
+            }
+            manifest = self
+                .published
+                .wait_timeout(manifest, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// What losing this machine now would lose: bytes of data segments (open or closed) the
+    /// published manifest does not hold, and the seconds since the newest checkpoint it
+    /// names was taken (0 when nothing is exposed). zdbfs's own write-back comes on top.
+    pub fn exposure(&self, engine: &zdb_engine::Engine) -> Exposure {
+        let manifest = self.manifest();
+        let mut bytes = 0;
+        for name in engine.list() {
+            let Some(ns) = engine.namespace(&name).filter(|_| name != TEMP_NAMESPACE) else {
+                continue;
+            };
+            let info = ns.info();
+            let stored = manifest.namespaces.get(&name);
+            let header = zdb_engine::format::FILE_HEADER_LEN as u64;
+            for &seg in &info.segments {
+                if stored.is_some_and(|m| m.data.contains_key(&seg)) {
+                    continue;
+                }
+                let (len, dispersed) = if seg == info.current_segment {
+                    let pieces = stored
+                        .and_then(|m| m.open.as_ref())
+                        .filter(|o| o.segment == seg)
+                        .map_or(0, |o| o.len());
+                    (info.current_offset, pieces.max(header))
+                } else {
+                    let path = info.data_dir.join(format!("d{seg}"));
+                    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+                    (len, header)
+                };
+                bytes += len.saturating_sub(dispersed);
+            }
+        }
+        let since = lock(&self.published_staged_at).unwrap_or(self.started);
+        let seconds = if bytes == 0 {
+            0.0
+        } else {
+            since.elapsed().map_or(0.0, |d| d.as_secs_f64())
+        };
+        Exposure { bytes, seconds }
+    }
+
+    /// Staged checkpoints not uploaded yet, in upload order: each namespace's in the order
+    /// they were taken, the namespaces' interleaved by staging time. (Partial checkpoints of
+    /// zdbfs's metadata are taken just before those of its data, so a manifest never names
+    /// metadata newer than the blocks it refers to.)
+    pub fn pending(&self) -> Vec<Pending> {
         let mut out = Vec::new();
         for ns in std::fs::read_dir(&self.staging)
             .into_iter()
@@ -182,50 +276,83 @@ impl Offloader {
             let name = ns.file_name().to_string_lossy().into_owned();
             for entry in std::fs::read_dir(ns.path()).into_iter().flatten().flatten() {
                 let file = entry.file_name().to_string_lossy().into_owned();
-                if let Ok(seg) = file.parse::<u32>() {
-                    out.push((name.clone(), seg, entry.path()));
+                if let Some(version) = Version::parse(&file) {
+                    let staged_at = entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::UNIX_EPOCH);
+                    out.push(Pending {
+                        ns: name.clone(),
+                        version,
+                        dir: entry.path(),
+                        staged_at,
+                    });
                 }
             }
         }
-        out.sort_by_key(|(_, seg, _)| *seg);
+        upload_order(&mut out);
         out
     }
 
     fn stage(&self, cp: &Checkpoint<'_>) -> Result<(), String> {
+        let version = match cp.open_len {
+            None => Version::closed(cp.segment),
+            Some(len) => Version::partial(cp.segment, len),
+        };
         let ns_dir = self.staging.join(cp.namespace);
-        let tmp = ns_dir.join(format!("{}.tmp", cp.closed));
-        let done = ns_dir.join(cp.closed.to_string());
+        let tmp = ns_dir.join(format!("{version}.tmp"));
+        let done = ns_dir.join(version.to_string());
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| io_text("create", &tmp, e))?;
-        let data = cp.data_dir.join(format!("d{}", cp.closed));
-        let staged_data = tmp.join(format!("d{}", cp.closed));
+        let data = cp.data_dir.join(format!("d{}", cp.segment));
         // Copies first, syncs after: the first fsync's journal commit carries the others'
         // data too, so the lock is held for about one commit, not one per file.
         let mut copies = Vec::new();
-        // The closed segment is immutable (and already synced): a link costs nothing and
-        // survives eviction.
-        if std::fs::hard_link(&data, &staged_data).is_err() {
-            copies.push(copy(&data, &staged_data)?);
-        }
-        // Emptied segments are header-only from now on (compaction skips them): links too.
-        let emptied: Vec<u32> = lock(&self.emptied)
-            .get(cp.namespace)
-            .map(|s| s.range(..cp.closed).copied().collect())
-            .unwrap_or_default();
-        for seg in &emptied {
-            let (from, to) = (
-                cp.data_dir.join(format!("d{seg}")),
-                tmp.join(format!("d{seg}")),
-            );
-            if std::fs::hard_link(&from, &to).is_err() {
-                copies.push(copy(&from, &to)?);
+        let mut emptied = Vec::new();
+        if let Some(len) = cp.open_len {
+            // The open segment's bytes since the previous piece: appends never change
+            // what is before `len`, so the pieces concatenate to the segment.
+            let start = match lock(&self.open_end).get(cp.namespace).copied() {
+                Some((seg, end)) if seg == cp.segment => end,
+                _ => 0,
+            };
+            if len < start {
+                return Err(format!(
+                    "{}: the open segment shrank below its last piece ({len} < {start})",
+                    data.display()
+                ));
+            }
+            let piece = tmp.join(format!("d{}+{start}", cp.segment));
+            copy_range(&data, start, len - start, &piece)?;
+            copies.push(piece);
+        } else {
+            // The closed segment is immutable (and already synced): a link costs nothing
+            // and survives eviction.
+            let staged_data = tmp.join(format!("d{}", cp.segment));
+            if std::fs::hard_link(&data, &staged_data).is_err() {
+                copies.push(copy(&data, &staged_data)?);
+            }
+            // Emptied segments are header-only from now on (compaction skips them):
+            // links too.
+            emptied = lock(&self.emptied)
+                .get(cp.namespace)
+                .map(|s| s.range(..cp.segment).copied().collect())
+                .unwrap_or_default();
+            for seg in &emptied {
+                let (from, to) = (
+                    cp.data_dir.join(format!("d{seg}")),
+                    tmp.join(format!("d{seg}")),
+                );
+                if std::fs::hard_link(&from, &to).is_err() {
+                    copies.push(copy(&from, &to)?);
+                }
             }
         }
         let full = !lock(&self.full_done).contains(cp.namespace);
         let index: Vec<u32> = if full {
             index_segments(cp.index_dir)?
                 .into_iter()
-                .filter(|&i| i <= cp.closed)
+                .filter(|&i| i <= cp.segment)
                 .collect()
         } else {
             cp.dirty.to_vec()
@@ -250,6 +377,11 @@ impl Offloader {
         if let Some(waiting) = lock(&self.emptied).get_mut(cp.namespace) {
             waiting.retain(|seg| !emptied.contains(seg));
         }
+        let end = cp
+            .open_len
+            .map_or((cp.segment + 1, 0), |len| (cp.segment, len));
+        lock(&self.open_end).insert(cp.namespace.to_string(), end);
+        lock(&self.staged).insert(cp.namespace.to_string(), version);
         self.stats.checkpoints_staged.fetch_add(1, Relaxed);
         self.wake.notify_one();
         Ok(())
@@ -367,6 +499,39 @@ impl EventSink for Offloader {
     }
 }
 
+/// See [`Offloader::exposure`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exposure {
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// A staged checkpoint waiting for upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub ns: String,
+    pub version: Version,
+    pub dir: PathBuf,
+    pub staged_at: std::time::SystemTime,
+}
+
+/// Sort by staging time, then put each namespace's checkpoints, in the slots it got, into
+/// version order (a clock step must never reorder one namespace's checkpoints).
+fn upload_order(pending: &mut [Pending]) {
+    pending.sort_by(|a, b| (a.staged_at, &a.ns, a.version).cmp(&(b.staged_at, &b.ns, b.version)));
+    let mut slots: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, p) in pending.iter().enumerate() {
+        slots.entry(p.ns.clone()).or_default().push(i);
+    }
+    for slots in slots.values() {
+        let mut mine: Vec<Pending> = slots.iter().map(|&i| pending[i].clone()).collect();
+        mine.sort_by_key(|p| p.version);
+        for (&i, p) in slots.iter().zip(mine) {
+            pending[i] = p;
+        }
+    }
+}
+
 /// Segments on their way back, so each is fetched once; a read of one waits for it.
 #[derive(Default)]
 struct InFlight {
@@ -425,6 +590,25 @@ fn place_fetched(from: &Path, to: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
         _ => std::fs::remove_file(from),
     }
+}
+
+/// Copy `len` bytes of `from` from offset `start` into a new file `to` (not synced yet).
+fn copy_range(from: &Path, start: u64, len: u64, to: &Path) -> Result<(), String> {
+    use std::io::{Read, Seek};
+    let mut source = std::fs::File::open(from).map_err(|e| io_text("open", from, e))?;
+    source
+        .seek(std::io::SeekFrom::Start(start))
+        .map_err(|e| io_text("seek", from, e))?;
+    let mut out = std::fs::File::create(to).map_err(|e| io_text("create", to, e))?;
+    let copied =
+        std::io::copy(&mut source.take(len), &mut out).map_err(|e| io_text("copy", from, e))?;
+    if copied != len {
+        return Err(format!(
+            "{}: {copied} bytes at {start}, {len} expected",
+            from.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Copy `from` to `to` (not synced yet); returns `to`.

@@ -21,8 +21,8 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::watch;
 
-use super::{io_text, lock, Offloader, RETRY_PAUSE};
-use crate::manifest::{self, Manifest, StoredSegment};
+use super::{io_text, lock, Offloader, Pending, RETRY_PAUSE};
+use crate::manifest::{self, Manifest, OpenSegment, Piece, StoredSegment, Version};
 
 /// Staged checkpoints per pass: the manifest naming them waits for the whole batch.
 const BATCH: usize = 8;
@@ -35,7 +35,11 @@ enum Part {
     /// Data segment `d`, stored under `version` (`None`: the segment this checkpoint closed).
     Data {
         d: u32,
-        version: Option<u32>,
+        version: Option<Version>,
+    },
+    /// A partial checkpoint's piece of its open segment, from offset `start`.
+    Piece {
+        start: u64,
     },
     Index {
         i: u32,
@@ -54,9 +58,10 @@ struct Stored {
 /// A staged checkpoint of the batch.
 struct Staged {
     ns: String,
-    seg: u32,
+    version: Version,
     dir: PathBuf,
     parts: usize,
+    staged_at: std::time::SystemTime,
 }
 
 impl Offloader {
@@ -86,7 +91,7 @@ impl Offloader {
             if pending.is_empty() {
                 return true;
             }
-            let batch: Vec<(String, u32, PathBuf)> = pending.into_iter().take(BATCH).collect();
+            let batch: Vec<Pending> = pending.into_iter().take(BATCH).collect();
             let whole = self.upload_batch(batch).await;
             if !whole {
                 return false;
@@ -95,19 +100,20 @@ impl Offloader {
     }
 
     /// Store one batch and publish what of it is complete; `true` when all of it was.
-    async fn upload_batch(&self, batch: Vec<(String, u32, PathBuf)>) -> bool {
+    async fn upload_batch(&self, batch: Vec<Pending>) -> bool {
         let before = self.manifest();
         let mut jobs = Vec::new();
         let mut staged = Vec::new();
         let mut unreadable = false;
-        for (c, (ns, seg, dir)) in batch.into_iter().enumerate() {
-            match self.parts(&before, &ns, seg, &dir) {
+        for (c, p) in batch.into_iter().enumerate() {
+            match self.parts(&before, &p.ns, p.version, &p.dir) {
                 Ok(parts) => {
                     staged.push(Staged {
-                        ns: ns.clone(),
-                        seg,
-                        dir,
+                        ns: p.ns,
+                        version: p.version,
+                        dir: p.dir,
                         parts: parts.len(),
+                        staged_at: p.staged_at,
                     });
                     jobs.extend(
                         parts
@@ -117,7 +123,7 @@ impl Offloader {
                 }
                 Err(e) => {
                     // It and the checkpoints after it wait for the next pass.
-                    self.failed(&ns, seg, &e);
+                    self.failed(&p.ns, p.version, &e);
                     unreadable = true;
                     break;
                 }
@@ -163,44 +169,54 @@ impl Offloader {
             {
                 Ok(()) => *lock(&self.last_error) = None,
                 Err(e) => {
-                    self.failed(&staged[0].ns, staged[0].seg, &e);
+                    self.failed(&staged[0].ns, staged[0].version, &e);
                     return false;
                 }
             }
         }
         if let Some((c, e)) = first_failure {
-            self.failed(&staged[c].ns, staged[c].seg, &e);
+            self.failed(&staged[c].ns, staged[c].version, &e);
             whole = false;
         }
         whole
     }
 
-    fn failed(&self, ns: &str, seg: u32, e: &str) {
+    fn failed(&self, ns: &str, version: Version, e: &str) {
         self.stats.upload_failures.fetch_add(1, Relaxed);
-        tracing::warn!(namespace = %ns, segment = seg, error = %e, "offload failed; will retry");
-        *lock(&self.last_error) = Some(format!("{ns} segment {seg}: {e}"));
+        tracing::warn!(namespace = %ns, checkpoint = %version, error = %e, "offload failed; will retry");
+        *lock(&self.last_error) = Some(format!("{ns} checkpoint {version}: {e}"));
     }
 
-    /// The objects of the staged checkpoint `seg` of `ns` still to store: (what, file,
+    /// The objects of the staged checkpoint `version` of `ns` still to store: (what, file,
     /// object name).
     fn parts(
         &self,
         manifest: &Manifest,
         ns: &str,
-        seg: u32,
+        version: Version,
         dir: &Path,
     ) -> Result<Vec<(Part, PathBuf, PathBuf)>, String> {
         let entry = manifest.namespaces.get(ns);
+        let seg = version.segment;
         let mut parts = Vec::new();
         for file in std::fs::read_dir(dir).map_err(|e| io_text("list", dir, e))? {
             let file = file.map_err(|e| io_text("list", dir, e))?;
             let name = file.file_name().to_string_lossy().into_owned();
             let path = file.path();
-            if let Some(d) = manifest::segment_number(&name, 'd') {
+            if let Some((piece_seg, start)) = manifest::piece_file(&name) {
+                let open = entry.and_then(|e| e.open.as_ref());
+                let stored = open.is_some_and(|o| {
+                    o.segment == piece_seg && o.pieces.iter().any(|p| p.start == start)
+                });
+                if !stored {
+                    let object = manifest::piece_name(ns, piece_seg, start);
+                    parts.push((Part::Piece { start }, path, object));
+                }
+            } else if let Some(d) = manifest::segment_number(&name, 'd') {
                 // The closed segment is stored once, under the name it closed with (a retried
                 // upload finds it stored). An emptied one gets a name of this checkpoint, so
                 // the copy the published manifest names stays whole until it is replaced.
-                let version = (d != seg).then_some(seg);
+                let version = (d != seg).then_some(version);
                 let stored = entry.and_then(|e| e.data.get(&d));
                 let done = match version {
                     None => stored.is_some(),
@@ -211,13 +227,17 @@ impl Offloader {
                     parts.push((Part::Data { d, version }, path, object));
                 }
             } else if let Some(i) = manifest::segment_number(&name, 'i') {
-                parts.push((Part::Index { i }, path, manifest::index_name(ns, i, seg)));
+                parts.push((
+                    Part::Index { i },
+                    path,
+                    manifest::index_name(ns, i, version),
+                ));
             }
         }
         parts.push((
             Part::Descriptor,
             dir.join("zdb-namespace"),
-            manifest::descriptor_name(ns, seg),
+            manifest::descriptor_name(ns, version),
         ));
         Ok(parts)
     }
@@ -237,6 +257,8 @@ impl Offloader {
             given_back,
             bytes,
         } = fold(before, staged, &mut done);
+        next.check()
+            .map_err(|e| format!("refusing to publish a broken manifest: {e}"))?;
         self.publish(&next).await?;
         self.stats.copies_replaced.fetch_add(replaced, Relaxed);
         self.stats.bytes_given_back.fetch_add(given_back, Relaxed);
@@ -245,8 +267,13 @@ impl Offloader {
             .fetch_add(staged.len() as u64, Relaxed);
         self.stats.bytes_uploaded.fetch_add(bytes, Relaxed);
         let before = std::mem::replace(&mut *lock(&self.manifest), next.clone());
+        self.published.notify_all();
+        if let Some(newest) = staged.iter().map(|cp| cp.staged_at).max() {
+            let mut at = lock(&self.published_staged_at);
+            *at = (*at).max(Some(newest));
+        }
         for cp in staged {
-            tracing::info!(namespace = %cp.ns, segment = cp.seg, "checkpoint offloaded");
+            tracing::debug!(namespace = %cp.ns, checkpoint = %cp.version, "checkpoint offloaded");
             if let Err(e) = std::fs::remove_dir_all(&cp.dir) {
                 tracing::warn!(dir = %cp.dir.display(), error = %e, "staging cleanup");
             }
@@ -280,6 +307,9 @@ impl Offloader {
         );
         if old.descriptor != new.descriptor {
             names.push(manifest::descriptor_name(ns, old.descriptor));
+        }
+        if let Some(open) = &old.open {
+            names.extend(pieces_not_in(open, new.open.as_ref(), ns));
         }
         self.delete_objects(names).await;
     }
@@ -333,6 +363,30 @@ fn fold(before: &Manifest, staged: &[Staged], done: &mut [Vec<Stored>]) -> Folde
         let earlier_in_batch = !seen.insert(cp.ns.as_str());
         let published = before.namespaces.get(&cp.ns);
         let entry = next.namespaces.entry(cp.ns.clone()).or_default();
+        let seg = cp.version.segment;
+        let (ended, open) = match cp.version.open_len {
+            // A partial checkpoint goes on with the open segment's pieces, or starts them.
+            Some(_) if entry.open.as_ref().is_some_and(|o| o.segment == seg) => {
+                (None, entry.open.take())
+            }
+            Some(_) => (
+                entry.open.take(),
+                Some(OpenSegment {
+                    segment: seg,
+                    pieces: Vec::new(),
+                }),
+            ),
+            // Closing a segment ends its pieces: the whole segment is stored now.
+            None if entry.open.as_ref().is_some_and(|o| o.segment <= seg) => {
+                (entry.open.take(), None)
+            }
+            None => (None, entry.open.take()),
+        };
+        entry.open = open;
+        if let Some(ended) = ended {
+            let published_open = published.and_then(|p| p.open.as_ref());
+            passed_over.extend(pieces_not_in(&ended, published_open, &cp.ns));
+        }
         for s in std::mem::take(&mut done[c]) {
             bytes += s.size;
             match s.part {
@@ -341,19 +395,28 @@ fn fold(before: &Manifest, staged: &[Staged], done: &mut [Vec<Stored>]) -> Folde
                         given_back += old.size.saturating_sub(s.size);
                         replaced += 1;
                     }
-                    let seg = StoredSegment {
+                    let stored = StoredSegment {
                         size: s.size,
                         checksum: s.checksum,
                         version,
                     };
-                    if let Some(old) = entry.data.insert(d, seg) {
+                    if let Some(old) = entry.data.insert(d, stored) {
                         if published.and_then(|p| p.data.get(&d)) != Some(&old) {
                             passed_over.push(old.name(&cp.ns, d));
                         }
                     }
                 }
+                Part::Piece { start } => {
+                    if let Some(open) = entry.open.as_mut() {
+                        open.pieces.push(Piece {
+                            start,
+                            size: s.size,
+                            checksum: s.checksum,
+                        });
+                    }
+                }
                 Part::Index { i } => {
-                    if let Some(old) = entry.index.insert(i, cp.seg) {
+                    if let Some(old) = entry.index.insert(i, cp.version) {
                         if published.and_then(|p| p.index.get(&i)) != Some(&old) {
                             passed_over.push(manifest::index_name(&cp.ns, i, old));
                         }
@@ -362,11 +425,13 @@ fn fold(before: &Manifest, staged: &[Staged], done: &mut [Vec<Stored>]) -> Folde
                 Part::Descriptor => {}
             }
         }
-        let old = std::mem::replace(&mut entry.descriptor, cp.seg);
-        if earlier_in_batch && old != cp.seg {
+        let old = std::mem::replace(&mut entry.descriptor, cp.version);
+        if earlier_in_batch && old != cp.version {
             passed_over.push(manifest::descriptor_name(&cp.ns, old));
         }
-        entry.checkpoint = cp.seg;
+        if cp.version.open_len.is_none() {
+            entry.checkpoint = seg;
+        }
     }
     Folded {
         next,
@@ -375,6 +440,19 @@ fn fold(before: &Manifest, staged: &[Staged], done: &mut [Vec<Stored>]) -> Folde
         given_back,
         bytes,
     }
+}
+
+/// The objects of `open`'s pieces that `kept` (a later state of the namespace) does not
+/// name.
+fn pieces_not_in(open: &OpenSegment, kept: Option<&OpenSegment>, ns: &str) -> Vec<PathBuf> {
+    let named = |start: u64| {
+        kept.is_some_and(|k| k.segment == open.segment && k.pieces.iter().any(|p| p.start == start))
+    };
+    open.pieces
+        .iter()
+        .filter(|p| !named(p.start))
+        .map(|p| manifest::piece_name(ns, open.segment, p.start))
+        .collect()
 }
 
 #[cfg(test)]
@@ -390,21 +468,26 @@ mod tests {
         }
     }
 
-    fn staged(ns: &str, seg: u32, parts: usize) -> Staged {
+    fn staged(ns: &str, version: Version, parts: usize) -> Staged {
         Staged {
             ns: ns.into(),
-            seg,
+            version,
             dir: PathBuf::new(),
             parts,
+            staged_at: std::time::UNIX_EPOCH,
         }
+    }
+
+    fn closed(seg: u32) -> Version {
+        Version::closed(seg)
     }
 
     #[test]
     fn a_batch_names_the_newest_copies_and_deletes_the_ones_it_passed_over() {
         let mut before = Manifest::new();
         let a = before.namespaces.entry("a".into()).or_default();
-        a.index.insert(3, 1);
-        a.descriptor = 1;
+        a.index.insert(3, closed(1));
+        a.descriptor = closed(1);
         a.checkpoint = 1;
         let seg = |size| StoredSegment {
             size,
@@ -412,7 +495,11 @@ mod tests {
             version: None,
         };
         a.data.insert(1, seg(10));
-        let batch = [staged("a", 2, 4), staged("b", 2, 3), staged("a", 3, 3)];
+        let batch = [
+            staged("a", closed(2), 4),
+            staged("b", closed(2), 3),
+            staged("a", closed(3), 3),
+        ];
         let data = |d| Part::Data { d, version: None };
         let mut done = vec![
             vec![
@@ -434,24 +521,94 @@ mod tests {
         ];
         let f = fold(&before, &batch, &mut done);
         let a = &f.next.namespaces["a"];
-        assert_eq!(a.index.get(&3), Some(&3), "the later checkpoint's copy");
-        assert_eq!(a.index.get(&2), Some(&2));
-        assert_eq!((a.descriptor, a.checkpoint), (3, 3));
+        assert_eq!(
+            a.index.get(&3),
+            Some(&closed(3)),
+            "the later checkpoint's copy"
+        );
+        assert_eq!(a.index.get(&2), Some(&closed(2)));
+        assert_eq!((a.descriptor, a.checkpoint), (closed(3), 3));
         assert_eq!(a.data.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
         let b = &f.next.namespaces["b"];
         assert_eq!(
             (b.descriptor, b.checkpoint, b.index.get(&2)),
-            (2, 2, Some(&2))
+            (closed(2), 2, Some(&closed(2)))
         );
         // Checkpoint 2's copies of a's index 3 and descriptor were never published and are
         // replaced now; the published ones (version 1) are delete_superseded's.
         assert_eq!(
             f.passed_over,
             [
-                manifest::index_name("a", 3, 2),
-                manifest::descriptor_name("a", 2)
+                manifest::index_name("a", 3, closed(2)),
+                manifest::descriptor_name("a", closed(2))
             ]
         );
         assert_eq!(f.bytes, 20 + 3 + 5 + 2 + 30 + 2);
+    }
+
+    /// Partial checkpoints add pieces to the open segment; the close of that segment names
+    /// it whole and lets its pieces go: the published ones after the manifest is stored
+    /// (delete_superseded), the ones of this batch at once (passed over).
+    #[test]
+    fn pieces_follow_each_other_until_their_segment_closes() {
+        let mut before = Manifest::new();
+        let a = before.namespaces.entry("a".into()).or_default();
+        let p = |start, size| Piece {
+            start,
+            size,
+            checksum: "00".into(),
+        };
+        a.open = Some(OpenSegment {
+            segment: 4,
+            pieces: vec![p(0, 100)],
+        });
+        a.descriptor = Version::partial(4, 100);
+        let (p1, p2) = (Version::partial(4, 250), Version::partial(4, 300));
+        let piece = |start| Part::Piece { start };
+        // Two more pieces of segment 4: they follow the published one.
+        let batch = [staged("a", p1, 2), staged("a", p2, 2)];
+        let mut done = vec![
+            vec![stored(0, piece(100), 150), stored(0, Part::Descriptor, 1)],
+            vec![stored(1, piece(250), 50), stored(1, Part::Descriptor, 1)],
+        ];
+        let f = fold(&before, &batch, &mut done);
+        let open = f.next.namespaces["a"].open.clone().unwrap();
+        assert_eq!((open.segment, open.len(), open.pieces.len()), (4, 300, 3));
+        assert_eq!(f.next.namespaces["a"].version(), p2);
+        f.next.check().unwrap();
+
+        // Then a piece and the close of 4 in one batch: 4 is named whole, the batch's own
+        // piece is passed over, the published ones go with delete_superseded.
+        let published = f.next;
+        let batch = [
+            staged("a", Version::partial(4, 400), 2),
+            staged("a", closed(4), 2),
+        ];
+        let mut done = vec![
+            vec![stored(0, piece(300), 100), stored(0, Part::Descriptor, 1)],
+            vec![
+                stored(
+                    1,
+                    Part::Data {
+                        d: 4,
+                        version: None,
+                    },
+                    400,
+                ),
+                stored(1, Part::Descriptor, 1),
+            ],
+        ];
+        let f = fold(&published, &batch, &mut done);
+        let a = &f.next.namespaces["a"];
+        assert_eq!((a.open.clone(), a.checkpoint), (None, 4));
+        assert_eq!(a.data[&4].size, 400);
+        assert!(f.passed_over.contains(&manifest::piece_name("a", 4, 300)));
+        assert!(!f.passed_over.contains(&manifest::piece_name("a", 4, 0)));
+        let superseded = pieces_not_in(
+            published.namespaces["a"].open.as_ref().unwrap(),
+            a.open.as_ref(),
+            "a",
+        );
+        assert_eq!(superseded.len(), 3, "{superseded:?}");
     }
 }

@@ -264,7 +264,7 @@ pub fn assert_backends_hold_what_the_manifest_names(root: &Path) {
     let named: usize = 1 + manifest(root)
         .namespaces
         .values()
-        .map(|n| n.data.len() + n.index.len() + 1)
+        .map(|n| n.data.len() + n.index.len() + 1 + n.open.as_ref().map_or(0, |o| o.pieces.len()))
         .sum::<usize>();
     let _backends = qsfs::standin::Standins::start(
         Path::new(BIN),

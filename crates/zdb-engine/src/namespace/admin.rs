@@ -119,17 +119,37 @@ impl Namespace {
         })
     }
 
-    pub(super) fn jump_locked(&self, st: &mut State) -> Result<()> {
-        // A closed segment is immutable and may be shipped elsewhere: make it durable first.
+    /// Hand the event sink a partial checkpoint of the open segment (see
+    /// [`crate::Checkpoint::open_len`]) if records were appended since the last checkpoint
+    /// and either `age` has passed since it or `bytes` were appended. Returns whether the
+    /// sink kept one. Nothing closes: this bounds what a lost machine loses between jumps.
+    pub fn snapshot_if(&self, age: Duration, bytes: u64) -> Result<bool> {
+        self.check_alive()?;
+        self.with_write(|st| {
+            let grown = st.data_len.saturating_sub(st.snapshot_len);
+            if grown == 0 || (grown < bytes && st.snapshot_at.elapsed() < age) {
+                return Ok(false);
+            }
+            let kept = self.checkpoint_locked(st, Some(st.data_len))?;
+            st.snapshot_len = st.data_len;
+            st.snapshot_at = Instant::now();
+            Ok(kept)
+        })
+    }
+
+    /// Sync, then offer the sink a checkpoint of the open segment: closing (`open_len`
+    /// none) or partial. The dirty ids are forgotten when the sink kept it.
+    fn checkpoint_locked(&self, st: &mut State, open_len: Option<u64>) -> Result<bool> {
+        // What a checkpoint names may be shipped elsewhere: make it durable first.
         self.sync_locked(st)?;
-        let old = st.cur_seg();
-        let new = old.checked_add(1).ok_or(Error::InvalidArgument)?;
+        let segment = st.cur_seg();
         let dirty: Vec<u32> = st.dirty.iter().copied().collect();
         let checkpoint = crate::events::Checkpoint {
             namespace: &self.name,
             data_dir: &self.data_dir,
             index_dir: &self.index_dir,
-            closed: old,
+            segment,
+            open_len,
             dirty: &dirty,
         };
         let kept =
@@ -137,12 +157,19 @@ impl Namespace {
                 .checkpoint(&checkpoint)
                 .map_err(|source| Error::CheckpointFailed {
                     namespace: self.name.clone(),
-                    segment: old,
+                    segment,
                     source,
                 })?;
         if kept {
             st.dirty.clear();
         }
+        Ok(kept)
+    }
+
+    pub(super) fn jump_locked(&self, st: &mut State) -> Result<()> {
+        let old = st.cur_seg();
+        let new = old.checked_add(1).ok_or(Error::InvalidArgument)?;
+        self.checkpoint_locked(st, None)?;
         let first_id = match &st.keys {
             Keys::Seq(s) => s.next_id,
             Keys::User(_) => 0,
@@ -164,6 +191,8 @@ impl Namespace {
         st.index_bytes += format::FILE_HEADER_LEN as u64;
         st.segments.push(new);
         st.opened_at = Instant::now();
+        st.snapshot_len = st.data_len;
+        st.snapshot_at = st.opened_at;
         if let Keys::Seq(s) = &mut st.keys {
             s.starts.push((first_id, new));
         }

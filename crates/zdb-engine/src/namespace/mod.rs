@@ -174,6 +174,10 @@ pub(crate) struct State {
     /// Index segment ids modified since the last `INDEX DIRTY RESET`.
     pub dirty: BTreeSet<u32>,
     pub opened_at: Instant,
+    /// Length of the open data segment at its last checkpoint (partial or the jump that
+    /// opened it) and when that was: what [`Namespace::snapshot_if`] measures from.
+    pub snapshot_len: u64,
+    pub snapshot_at: Instant,
     /// Writes not yet fsync'ed (for `Durability::Periodic`).
     pub unsynced: bool,
     pub scratch: Vec<u8>,

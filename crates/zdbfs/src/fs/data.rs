@@ -376,9 +376,22 @@ impl Fs {
         }
     }
 
-    /// fsync/fdatasync: everything dirty is written and the store synced before returning.
+    /// fsync/fdatasync: everything dirty is written and the store synced before returning,
+    /// then the barrier (if one is set) passed.
     pub fn fsync(&self) -> FsResult<()> {
-        self.flush_all(true).map_err(Errno::from)
+        self.flush_all(true).map_err(Errno::from)?;
+        if let Some(barrier) = self.fsync_barrier.get() {
+            barrier().map_err(|e| {
+                tracing::error!(error = %e, "fsync barrier failed");
+                Errno(libc::EIO)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Make every later fsync also wait for `barrier` (set once; `false` if one was set).
+    pub fn set_fsync_barrier(&self, barrier: super::FsyncBarrier) -> bool {
+        self.fsync_barrier.set(barrier).is_ok()
     }
 }
 

@@ -31,6 +31,13 @@ impl Fs {
         self.commit_meta(&mut self.state.lock(), sync)
     }
 
+    /// Run `f` while no flush stores blocks or commits metadata: the store then holds a tree
+    /// a mount opens as it is (no transaction half applied), e.g. for a snapshot of it.
+    pub fn between_flushes<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _pass = self.flush_lock.lock();
+        f()
+    }
+
     /// Whether anything waits to be flushed.
     pub fn is_dirty(&self) -> bool {
         let st = self.state.lock();

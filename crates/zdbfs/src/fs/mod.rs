@@ -203,7 +203,13 @@ pub struct Fs {
     /// writes, and that answer must not queue behind the filesystem mutex. Only grows with
     /// inodes asked about; setxattr removes its inode (inode numbers are never reused).
     pub(crate) no_xattrs: RwLock<HashSet<u64>>,
+    /// Run by fsync once everything is durable in the store (see [`Fs::set_fsync_barrier`]).
+    fsync_barrier: std::sync::OnceLock<FsyncBarrier>,
 }
+
+/// What an fsync waits for beyond the store's own durability (e.g. copies elsewhere); its
+/// error fails the fsync with EIO (the data stays written and durable locally).
+pub type FsyncBarrier = Box<dyn Fn() -> std::result::Result<(), String> + Send + Sync>;
 
 /// Attributes as returned to stat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +271,7 @@ impl Fs {
             flush_lock: Mutex::new(()),
             kick: background::Kick::default(),
             no_xattrs: RwLock::new(HashSet::new()),
+            fsync_barrier: std::sync::OnceLock::new(),
         };
         match fs.store.get(Ns::Meta, 0)? {
             None => fs.format()?,
