@@ -50,6 +50,8 @@ PIDS=()
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do stop_process "$p" TERM 50; done
+    # A qsfs killed mid-run leaves its dead mount behind.
+    umount -l "$WORK/mnt" 2>/dev/null || true
     if [[ ${KEEP:-0} != 1 ]]; then rm -rf "$WORK"; else log "kept $WORK"; fi
 }
 trap cleanup EXIT
@@ -258,9 +260,9 @@ loss_rows() { # CFG MNT (qsfs running, links healed)
     head -c 300000 /dev/urandom >"$WORK/files/lost.bin"
     dd if="$WORK/files/lost.bin" of="$2/lost.bin" bs=64k conv=fsync status=none
     sleep 15 # the method: the machine dies 15 s after the fsync
-    kill -9 "$QPID" 2>/dev/null
-    wait "$QPID" 2>/dev/null
-    umount -l "$2" 2>/dev/null
+    kill -9 "$QPID" 2>/dev/null || true
+    wait "$QPID" 2>/dev/null || true
+    umount -l "$2" 2>/dev/null || true
     rm -rf "$WORK/qcache"
     setsid "$QSFS_BIN" restore -c "$1" </dev/null >>"$WORK/qsfs.log" 2>&1 &
     QPID=$!

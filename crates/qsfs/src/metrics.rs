@@ -100,6 +100,12 @@ pub fn render(s: &Status) -> Exposition {
         f.segments_fetched,
     );
     o.single(
+        "qsfs_fetch_ranges_total",
+        Kind::Counter,
+        "First reads of evicted segments served from the chunk covering them.",
+        f.ranges_fetched,
+    );
+    o.single(
         "qsfs_fetch_bytes_total",
         Kind::Counter,
         "Bytes fetched back.",

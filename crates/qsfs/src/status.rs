@@ -65,6 +65,9 @@ pub struct Offload {
     pub upload_failures: u64,
     pub last_error: Option<String>,
     pub segments_fetched: u64,
+    /// First reads of evicted segments served from the chunk covering them.
+    #[serde(default)]
+    pub ranges_fetched: u64,
     pub bytes_fetched: u64,
     pub fetch_failures: u64,
 }
@@ -136,6 +139,7 @@ impl Status {
             upload_failures: s.upload_failures.load(Relaxed),
             last_error: stack.offloader.last_error(),
             segments_fetched: s.segments_fetched.load(Relaxed),
+            ranges_fetched: s.ranges_fetched.load(Relaxed),
             bytes_fetched: s.bytes_fetched.load(Relaxed),
             fetch_failures: s.fetch_failures.load(Relaxed),
         };
@@ -222,9 +226,10 @@ impl Status {
         );
         let _ = writeln!(
             o,
-            "fetch      {} segments ({:.1} MiB), {} failures",
+            "fetch      {} segments ({:.1} MiB), {} first reads served ahead of their segment, {} failures",
             f.segments_fetched,
             mib(f.bytes_fetched),
+            f.ranges_fetched,
             f.fetch_failures
         );
         let c = &self.compaction;

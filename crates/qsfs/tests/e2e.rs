@@ -61,6 +61,12 @@ fn offload_evict_lose_backends_restore() {
     let status = qsfs_cmd(root, &["status"]);
     assert!(status.contains("backends   8/10 up"), "{status}");
     assert!(fetched(root) >= 3, "reads went to the backends: {status}");
+    let ranges: serde_json::Value =
+        serde_json::from_str(&qsfs_cmd(root, &["status", "--json"])).unwrap();
+    assert!(
+        ranges["offload"]["ranges_fetched"].as_u64().unwrap() >= 1,
+        "a first read was served from the chunk covering it: {status}"
+    );
     let metrics = scrape_metrics(root);
     let down = metrics
         .lines()

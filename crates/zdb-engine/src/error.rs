@@ -69,11 +69,15 @@ pub enum Error {
     NoMoreData,
     #[error("Data segment {path} is missing")]
     MissingSegment { path: PathBuf },
-    /// A closed data segment is not on this disk (offloaded). Reads that meet it release the
-    /// namespace lock, raise `missing-data` and try again ([`crate::Namespace`]'s `fetching`);
-    /// callers only see this if a code path forgot to.
+    /// A closed data segment is not on this disk (offloaded); `read` is the range the read
+    /// that met it needs, when known. Reads that meet it release the namespace lock, get the
+    /// range from the sink or raise `missing-data`, and try again ([`crate::Namespace`]'s
+    /// `fetching`); callers only see this if a code path forgot to.
     #[error("Data segment {seg} is offloaded")]
-    Offloaded { seg: u32 },
+    Offloaded {
+        seg: u32,
+        read: Option<(u64, usize)>,
+    },
     #[error("Corrupted data in {path} at offset {offset}: {what}")]
     Corrupt {
         path: PathBuf,

@@ -177,6 +177,21 @@ pub trait EventSink: Send + Sync {
         false
     }
 
+    /// A read needs bytes `offset..offset + len` of data segment `path`, which is not on disk
+    /// (offloaded). Return exactly those bytes to serve this read without waiting for the
+    /// whole segment (the sink may bring that back in the background); `Ok(None)`: not
+    /// offered, the engine raises the blocking `missing-data` event as before. Called with no
+    /// lock held; the engine still verifies the record it reads from them.
+    fn read_missing(
+        &self,
+        _namespace: &str,
+        _path: &Path,
+        _offset: u64,
+        _len: usize,
+    ) -> Result<Option<Vec<u8>>, SinkError> {
+        Ok(None)
+    }
+
     /// Called under the namespace lock when a segment closes, before the next one opens, and
     /// for a partial checkpoint of the open one ([`crate::Namespace::snapshot_if`]). Must
     /// be quick and local (copy or link files, queue work): every client of the namespace

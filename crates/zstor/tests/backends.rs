@@ -35,6 +35,24 @@ async fn store_retrieve_survives_bitrot_and_two_lost_backends() {
     store.retrieve_file(name, &out).await.expect("retrieve");
     assert_eq!(std::fs::read(&out).expect("read out"), bytes);
 
+    // Ranges: within a chunk, across chunks, into the short last one, past the end.
+    let len = bytes.len() as u64;
+    for (offset, n) in [
+        (0u64, 1u64),
+        (70_000, 10),
+        ((1 << 16) - 5, 200_000),
+        (len - 100, 1000),
+        (len, 10),
+    ] {
+        let got = store
+            .retrieve_range(&meta_rec, offset, n)
+            .await
+            .expect("range");
+        let from = offset.min(len) as usize;
+        let to = (offset + n).min(len) as usize;
+        assert_eq!(got, bytes[from..to], "range {offset}+{n}");
+    }
+
     let empty = tmp.path().join("empty");
     std::fs::write(&empty, b"").expect("write empty");
     store

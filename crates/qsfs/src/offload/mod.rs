@@ -56,6 +56,8 @@ pub struct OffloadStats {
     pub bytes_uploaded: AtomicU64,
     pub upload_failures: AtomicU64,
     pub segments_fetched: AtomicU64,
+    /// Reads of evicted segments served from the chunks covering them, ahead of the segment.
+    pub ranges_fetched: AtomicU64,
     pub bytes_fetched: AtomicU64,
     pub fetch_failures: AtomicU64,
     /// Stored data segments compaction emptied, and the records it moved out of them.
@@ -417,6 +419,61 @@ impl Offloader {
         result
     }
 
+    /// The first read of an evicted segment: fetch only the chunk(s) covering `offset..+len`
+    /// and hand them to the engine, then bring the whole segment (and the next ones) back in
+    /// the background. `None` (the engine then waits for the whole segment) when a fetch of
+    /// it is already under way, or it is not a stored segment.
+    fn read_range(
+        &self,
+        ns: &str,
+        path: &Path,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let seg = path
+            .file_name()
+            .and_then(|n| manifest::segment_number(&n.to_string_lossy(), 'd'));
+        let Some(seg) = seg.filter(|_| ns != TEMP_NAMESPACE) else {
+            return Ok(None);
+        };
+        let name = {
+            let manifest = lock(&self.manifest);
+            if !manifest
+                .namespaces
+                .get(ns)
+                .is_some_and(|m| m.data.contains_key(&seg))
+            {
+                return Ok(None);
+            }
+            manifest.data_object(ns, seg)
+        };
+        if self.inflight.busy(path) {
+            return Ok(None);
+        }
+        let store = Arc::clone(&self.store);
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let r = tokio::time::timeout(FETCH_TIMEOUT, async {
+                let meta = store.meta().get(&name).await?;
+                store.retrieve_range(&meta, offset, len as u64).await
+            })
+            .await;
+            let _ = tx.send(match r {
+                Ok(r) => r.map_err(|e| format!("{}: {e}", name.display())),
+                Err(_) => Err(format!("no answer within {FETCH_TIMEOUT:?}")),
+            });
+        });
+        let bytes = rx
+            .recv()
+            .unwrap_or_else(|_| Err("runtime stopped".into()))?;
+        self.stats.ranges_fetched.fetch_add(1, Relaxed);
+        for ahead in 0..=READ_AHEAD {
+            let next = path.with_file_name(format!("d{}", seg + ahead));
+            self.fetch_ahead(ns, seg + ahead, &next);
+        }
+        Ok(Some(bytes))
+    }
+
     /// Fetch stored segment `seg` of `ns` into `path` in the background, unless it is local
     /// or already coming.
     fn fetch_ahead(&self, ns: &str, seg: u32, path: &Path) {
@@ -488,6 +545,19 @@ impl EventSink for Offloader {
         }
     }
 
+    fn read_missing(
+        &self,
+        namespace: &str,
+        path: &Path,
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>, SinkError> {
+        self.read_range(namespace, path, offset, len).map_err(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "cannot read a range of an evicted segment");
+            SinkError::new(e)
+        })
+    }
+
     fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<bool, SinkError> {
         if cp.namespace == TEMP_NAMESPACE {
             return Ok(false);
@@ -557,6 +627,11 @@ impl InFlight {
     fn try_claim(&self, path: &Path) -> bool {
         let mut paths = lock(&self.paths);
         !paths.contains(path) && !path.exists() && paths.insert(path.to_path_buf())
+    }
+
+    /// Whether a fetch of `path` is under way.
+    fn busy(&self, path: &Path) -> bool {
+        lock(&self.paths).contains(path)
     }
 
     fn release(&self, path: &Path) {

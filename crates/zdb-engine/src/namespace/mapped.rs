@@ -12,7 +12,7 @@
 //! removed or replaced (as offloading does), never truncated in place.
 
 use super::{Namespace, State};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use memmap2::{Advice, Mmap, MmapOptions};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -103,7 +103,18 @@ impl Namespace {
             return Ok(map.as_deref().and_then(|m| m.get(off, len)).map(g));
         }
         if !self.maps.read().contains_key(&seg) {
-            let f = self.handle(st, true, seg)?;
+            if let Some((bytes, _)) = self.provided.lock().get(&(seg, off)) {
+                if bytes.len() == len {
+                    return Ok(Some(g(bytes)));
+                }
+            }
+            let f = self.handle(st, true, seg).map_err(|e| match e {
+                Error::Offloaded { seg, .. } => Error::Offloaded {
+                    seg,
+                    read: Some((off, len)),
+                },
+                e => e,
+            })?;
             let flen = f.metadata().map(|m| m.len()).unwrap_or(0);
             match Mapped::new(&f, flen) {
                 Some(m) => {

@@ -239,6 +239,9 @@ pub struct Namespace {
     files: Mutex<HashMap<(bool, u32), Arc<File>>>,
     /// Read maps of closed data segments, made on first read.
     maps: RwLock<HashMap<u32, Arc<mapped::Mapped>>>,
+    /// Bytes of offloaded segments the sink handed over for reads in progress, by (segment,
+    /// offset), with the number of reads using them (see `fetching`).
+    provided: Mutex<HashMap<(u32, u64), (Arc<[u8]>, usize)>>,
     deleted: AtomicBool,
     /// New values may use the disk's reserve (see [`Namespace::use_reserve`]).
     into_reserve: AtomicBool,
@@ -507,20 +510,75 @@ impl Namespace {
     /// data segment ([`Error::Offloaded`]), bring that segment back with no lock held (a slow
     /// fetch then delays this caller only, not the namespace's writers) and run it again.
     /// Each segment is fetched once: still absent after its fetch, it is missing.
+    ///
+    /// When the read's range is known, the sink is first asked for just those bytes
+    /// ([`EventSink::read_missing`]): served from them, the read does not wait for the whole
+    /// segment (records read that way are still verified against their checksums).
     pub(crate) fn fetching<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
         let mut fetched = Vec::new();
-        loop {
+        let mut provided = Vec::new();
+        let result = loop {
             match attempt() {
-                Err(Error::Offloaded { seg }) if !fetched.contains(&seg) => {
-                    self.fetch_segment(seg)?;
+                Err(Error::Offloaded {
+                    seg,
+                    read: Some((off, len)),
+                }) if !provided.contains(&(seg, off)) && !fetched.contains(&seg) => {
+                    if self.provide(seg, off, len) {
+                        provided.push((seg, off));
+                    } else if let Err(e) = self.fetch_segment(seg) {
+                        break Err(e);
+                    } else {
+                        fetched.push(seg);
+                    }
+                }
+                Err(Error::Offloaded { seg, .. }) if !fetched.contains(&seg) => {
+                    if let Err(e) = self.fetch_segment(seg) {
+                        break Err(e);
+                    }
                     fetched.push(seg);
                 }
-                Err(Error::Offloaded { seg }) => {
-                    return Err(Error::MissingSegment {
+                Err(Error::Offloaded { seg, .. }) => {
+                    break Err(Error::MissingSegment {
                         path: self.seg_path(true, seg),
                     })
                 }
-                r => return r,
+                r => break r,
+            }
+        };
+        if !provided.is_empty() {
+            let mut held = self.provided.lock();
+            for key in provided {
+                if let Some((_, users)) = held.get_mut(&key) {
+                    *users -= 1;
+                    if *users == 0 {
+                        held.remove(&key);
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// Ask the sink for `len` bytes at `off` of offloaded data segment `seg` (no lock held)
+    /// and keep them for the retry; `false` when it offers none.
+    fn provide(&self, seg: u32, off: u64, len: usize) -> bool {
+        let path = self.seg_path(true, seg);
+        match self.events.read_missing(&self.name, &path, off, len) {
+            Ok(Some(bytes)) if bytes.len() == len => {
+                let mut held = self.provided.lock();
+                let entry = held.entry((seg, off)).or_insert((bytes.into(), 0));
+                entry.1 += 1;
+                true
+            }
+            Ok(Some(bytes)) => {
+                tracing::warn!(namespace = %self.name, path = %path.display(), off, len, got = bytes.len(), "sink handed over a wrong range");
+                false
+            }
+            Ok(None) => false,
+            Err(why) => {
+                let why: &(dyn std::error::Error + 'static) = &why;
+                tracing::warn!(namespace = %self.name, path = %path.display(), why, "reading a range of an offloaded segment failed");
+                false
             }
         }
     }
@@ -568,7 +626,7 @@ impl Namespace {
                     && data
                     && st.segments.binary_search(&seg).is_ok() =>
             {
-                return Err(Error::Offloaded { seg })
+                return Err(Error::Offloaded { seg, read: None })
             }
             Err(e) => return Err(e).at(&path),
         };

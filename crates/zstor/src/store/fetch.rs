@@ -77,6 +77,8 @@ pub(super) struct Fetcher<'a> {
     /// Chunks `first..first + window.len()` being fetched.
     window: VecDeque<ChunkState>,
     first: u64,
+    /// The chunk after the last one wanted.
+    end: u64,
     latencies: VecDeque<Duration>,
     /// A moving average of the time a chunk takes to decode.
     decode_time: Option<Duration>,
@@ -88,6 +90,15 @@ pub(super) struct Fetcher<'a> {
 
 impl<'a> Fetcher<'a> {
     pub(super) fn new(meta: &'a ObjectMeta, backends: &'a [Backend]) -> Self {
+        Self::range(meta, backends, 0..meta.chunk_count())
+    }
+
+    /// A fetcher of chunks `chunks` only (in order), asking nothing beyond them.
+    pub(super) fn range(
+        meta: &'a ObjectMeta,
+        backends: &'a [Backend],
+        chunks: std::ops::Range<u64>,
+    ) -> Self {
         Fetcher {
             meta,
             backends,
@@ -96,7 +107,8 @@ impl<'a> Fetcher<'a> {
             speed: vec![None; backends.len()],
             tasks: JoinSet::new(),
             window: VecDeque::new(),
-            first: 0,
+            first: chunks.start,
+            end: chunks.end.min(meta.chunk_count()),
             latencies: VecDeque::with_capacity(LATENCY_SAMPLES),
             decode_time: None,
             last_failure: None,
@@ -181,9 +193,8 @@ impl<'a> Fetcher<'a> {
 
     /// Start the chunks up to [`PREFETCH`] ahead of the current one.
     fn fill_window(&mut self) {
-        let chunks = self.meta.chunk_count();
         while (self.window.len() as u64) <= PREFETCH
-            && self.first + (self.window.len() as u64) < chunks
+            && self.first + (self.window.len() as u64) < self.end
         {
             let n = self.backends.len();
             self.window.push_back(ChunkState {
