@@ -21,8 +21,11 @@ pub enum Request {
     Status,
     /// Close every open segment and wait until everything staged is uploaded.
     Rotate,
-    /// Evict every stored segment from the local cache.
-    Evict,
+    /// Evict every stored segment from the local cache (zdbfs's metadata with `metadata`).
+    Evict {
+        #[serde(default)]
+        metadata: bool,
+    },
     /// Compact stored segments at least `dead_percent` dead (the configured value if none),
     /// then rotate and wait until the emptied segments replaced their old copies.
     Compact {
@@ -72,7 +75,7 @@ async fn execute(req: Request, stack: &Arc<Stack>) -> Response {
             }),
             Err(e) => Err(e),
         },
-        Request::Evict => on_blocking(stack, |s| s.evict(true))
+        Request::Evict { metadata } => on_blocking(stack, move |s| s.evict(true, metadata))
             .await
             .map(Response::Evicted),
         Request::Compact { dead_percent } => {

@@ -4,8 +4,8 @@
 //! The listing and the least-recently-used order are zstor's (`zstor::cache`, the one
 //! evictor's mechanism); only segments that may ever leave (not open, not `zdbfs-temp`) and
 //! that the manifest names with the exact local size are candidates, so staged-but-not-
-//! uploaded segments never are. To make room, zdbfs's metadata namespace stays (the tree
-//! stays browsable with the backends unreachable); evicting everything takes it too. The engine keeps
+//! uploaded segments never are. zdbfs's metadata namespace stays unless asked for (the tree
+//! stays browsable with the backends unreachable, and it is small). The engine keeps
 //! mapped segments readable until its handle release notices the file is gone; the next
 //! read after that fetches the segment back (see `crate::offload`).
 
@@ -30,8 +30,13 @@ pub fn local_bytes(data_dir: &Path) -> std::io::Result<u64> {
 }
 
 /// One pass: evict stored segments, least recently used first, while over `limit`; with
-/// `limit` = 0 every stored segment goes.
-pub fn pass(data_dir: &Path, manifest: &Manifest, limit: u64) -> std::io::Result<EvictReport> {
+/// `limit` = 0 every stored segment goes; zdbfs's metadata only with `metadata`.
+pub fn pass(
+    data_dir: &Path,
+    manifest: &Manifest,
+    limit: u64,
+    metadata: bool,
+) -> std::io::Result<EvictReport> {
     let mut all = cache::segments(data_dir)?;
     let mut total: u64 = all.iter().map(|s| s.size).sum();
     let mut report = EvictReport {
@@ -42,10 +47,10 @@ pub fn pass(data_dir: &Path, manifest: &Manifest, limit: u64) -> std::io::Result
         return Ok(report);
     }
     all.retain(|s| {
-        let may_go = if limit > 0 {
-            s.evictable_for_room()
-        } else {
+        let may_go = if metadata {
             s.evictable()
+        } else {
+            s.evictable_for_room()
         };
         may_go && manifest.is_stored(&s.namespace, s.number, s.size)
     });
@@ -121,15 +126,20 @@ mod tests {
                 version: None,
             },
         );
-        let r = pass(d, &m, 1000).unwrap();
+        let r = pass(d, &m, 1000, false).unwrap();
         assert_eq!(r.evicted_files, 0, "under the limit: nothing to do");
         // To make room the filesystem metadata stays, whatever the pressure.
-        let r = pass(d, &m, 1).unwrap();
+        let r = pass(d, &m, 1, false).unwrap();
         assert_eq!(r.evicted_files, 1);
         assert!(d.join("zdbfs-meta/d0").exists());
         file(d, "a", "d0", 100);
-        // Asked for everything: it goes too.
-        let r = pass(d, &m, 0).unwrap();
+        // Everything stored, but the metadata.
+        let r = pass(d, &m, 0, false).unwrap();
+        assert_eq!((r.evicted_files, r.evicted_bytes), (1, 100));
+        assert!(d.join("zdbfs-meta/d0").exists());
+        file(d, "a", "d0", 100);
+        // Asked for the metadata too: it goes.
+        let r = pass(d, &m, 0, true).unwrap();
         assert_eq!((r.before, r.evicted_files, r.evicted_bytes), (501, 2, 200));
         assert!(!d.join("a/d0").exists());
         assert!(!d.join("zdbfs-meta/d0").exists());

@@ -48,8 +48,13 @@ enum Command {
     },
     /// Close the open segments now and wait until they are offloaded.
     Rotate,
-    /// Delete every offloaded segment from the local cache.
-    Evict,
+    /// Delete every offloaded data segment from the local cache (zdbfs's metadata stays,
+    /// so the tree stays browsable without the backends).
+    Evict {
+        /// Evict zdbfs's metadata segments too.
+        #[arg(long)]
+        metadata: bool,
+    },
     /// Give back backend space now: rewrite the stored segments that are mostly dead
     /// (overwritten or deleted data), then rotate and wait until that is offloaded.
     Compact {
@@ -130,7 +135,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             }
             other => bail!("unexpected answer: {other:?}"),
         },
-        Command::Evict => match ask(&existing(&cli)?, Request::Evict)? {
+        Command::Evict { metadata } => match ask(&existing(&cli)?, Request::Evict { metadata })? {
             Response::Evicted(r) => {
                 qsfs::say!(
                     "evicted {} segments ({} bytes)",

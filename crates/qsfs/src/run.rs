@@ -59,6 +59,11 @@ pub fn run(config: Config, restore_first: bool) -> anyhow::Result<()> {
 async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     let cache = config.qsfs.cache_dir.clone();
     let store = Arc::new(config.store().context("zstor configuration")?);
+    {
+        // Connections ready before the first read of an evicted file needs them.
+        let store = store.clone();
+        tokio::spawn(async move { store.warm_up().await });
+    }
     if restore_first {
         let r = restore::restore(&config, &store).await?;
         crate::say!(

@@ -95,7 +95,9 @@ impl Stack {
         }
         let s = self.clone();
         self.tasks
-            .every_blocking("evict", Some(EVICT_EVERY), move || s.evict(false).map(drop));
+            .every_blocking("evict", Some(EVICT_EVERY), move || {
+                s.evict(false, false).map(drop)
+            });
         let every = Duration::from_secs(self.config.qsfs.compact_seconds);
         let s = self.clone();
         self.tasks
@@ -127,8 +129,9 @@ impl Stack {
             .context("dispersing the open segments")
     }
 
-    /// One eviction pass: to the configured limit, or everything stored with `all`.
-    pub fn evict(&self, all: bool) -> anyhow::Result<EvictReport> {
+    /// One eviction pass: to the configured limit, or everything stored with `all`; zdbfs's
+    /// metadata only with `metadata`.
+    pub fn evict(&self, all: bool, metadata: bool) -> anyhow::Result<EvictReport> {
         let _one = self.evicting.lock().unwrap_or_else(|p| p.into_inner());
         let limit = match (all, self.config.cache_limit()) {
             (true, _) => 0,
@@ -136,7 +139,7 @@ impl Stack {
             (false, None) => u64::MAX,
         };
         let data = self.config.zdb_dir().join("data");
-        let report = evict::pass(&data, &self.offloader.manifest(), limit)
+        let report = evict::pass(&data, &self.offloader.manifest(), limit, metadata)
             .with_context(|| format!("evicting from {}", data.display()))?;
         if report.evicted_files > 0 {
             self.engine.release_handles();

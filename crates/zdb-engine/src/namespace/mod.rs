@@ -227,6 +227,9 @@ impl State {
     }
 }
 
+/// Bytes handed over by the sink, by (segment, offset): the bytes and the reads using them.
+type Provided = HashMap<(u32, u64), (Arc<[u8]>, usize)>;
+
 /// A namespace, shared by every connection attached to it.
 pub struct Namespace {
     name: String,
@@ -241,7 +244,7 @@ pub struct Namespace {
     maps: RwLock<HashMap<u32, Arc<mapped::Mapped>>>,
     /// Bytes of offloaded segments the sink handed over for reads in progress, by (segment,
     /// offset), with the number of reads using them (see `fetching`).
-    provided: Mutex<HashMap<(u32, u64), (Arc<[u8]>, usize)>>,
+    provided: Mutex<Provided>,
     deleted: AtomicBool,
     /// New values may use the disk's reserve (see [`Namespace::use_reserve`]).
     into_reserve: AtomicBool,

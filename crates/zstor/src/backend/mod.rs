@@ -203,6 +203,11 @@ impl MetaStore {
         })
     }
 
+    /// The metadata backends.
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
+    }
+
     /// The storage key of `path`'s record and its path hash (see [`meta_key`]).
     pub fn key_of(&self, path: &Path) -> (String, Digest128) {
         meta_key(&self.prefix, self.root.as_deref(), path)

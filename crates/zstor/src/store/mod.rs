@@ -132,6 +132,15 @@ impl Store {
         *self.reachability.lock().await = None;
     }
 
+    /// Open a connection to every backend (data and metadata) now, through the pools that
+    /// requests use, so that the first request does not pay the connect, authentication and
+    /// namespace round trips (four or so over a wide-area link). Failures are only noted.
+    pub async fn warm_up(&self) {
+        let data = self.groups.iter().flatten().map(|(_, b)| b);
+        let all: Vec<&Backend> = data.chain(self.meta.backends()).collect();
+        futures_util::future::join_all(all.into_iter().map(|b| b.ping())).await;
+    }
+
     /// Ping every data backend at once. Once `minimal_write_shards` have answered, the
     /// others get [`PING_GRACE_FACTOR`] times as long again (at least [`PING_GRACE_FLOOR`]);
     /// one still silent then counts as reachable: whether it keeps up is for the upload to
