@@ -14,8 +14,9 @@
 //! (or an earlier one) holds, so from this checkpoint on the header-only file replaces the
 //! stored copy.
 //!
-//! The uploader ([`upload`]) stores staged checkpoints side by side, a batch at a time, then
-//! one manifest naming the complete ones in order, then deletes their staging folders and
+//! The uploader ([`upload`]) stores staged checkpoints' objects side by side, without
+//! pauses, and meanwhile manifests naming the complete ones in order, then deletes their
+//! staging folders and
 //! the copies the new manifest no longer names (older index and descriptor versions, data
 //! segments' pre-compaction copies). A failure leaves its checkpoint staged and is retried
 //! after a pause; nothing it needs is deleted meanwhile.

@@ -1,31 +1,33 @@
-//! The uploader: staged checkpoints to the backends, side by side.
+//! The uploader: staged checkpoints to the backends, side by side, without pauses.
 //!
 //! Over a wide-area link each stored object costs a few round trips besides its bytes, so
-//! one object after another leaves the link idle most of the time. A pass takes up to
-//! [`BATCH`] staged checkpoints and stores all their objects (data segments, index copies,
-//! descriptors) at once, at most [`PARALLEL`] in flight (each holds a few chunks of pieces
-//! in memory). Then, in checkpoint order, every checkpoint whose objects are all stored is
-//! folded into the next manifest, stopping at the first one that is not (a later checkpoint
-//! of a namespace must never be named before an earlier one); the manifest is stored once
-//! for the batch, and only then are the staging folders and the superseded copies deleted.
-//! A failed object leaves its checkpoint (and those after it) staged for the next pass; the
-//! objects that were stored are found unchanged then and not sent again.
+//! one object after another leaves the link idle most of the time. The uploader keeps
+//! [`PARALLEL`] objects (data segments, pieces, index copies, descriptors) of the staged
+//! checkpoints in flight, taken in checkpoint order (each holds a few chunks of pieces in
+//! memory), and takes newly staged checkpoints as the earlier ones' objects are sent.
+//! Whenever no manifest is being stored, the checkpoints whose objects are all stored,
+//! from the oldest on and stopping at the first that is not (a later checkpoint of a
+//! namespace must never be named before an earlier one), are folded into the next manifest,
+//! which is stored while the uploads go on; only then are their staging folders and the
+//! copies it no longer names deleted. A failed object or manifest stops the pass (what is
+//! complete before it is still published); its checkpoint stays staged for the next pass,
+//! and the objects that were stored are found unchanged then and not sent again.
 //!
 //! Must not touch: staging (the event sink's) or fetching.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 
-use super::{io_text, lock, Offloader, Pending, RETRY_PAUSE};
+use super::{io_text, lock, Offloader, RETRY_PAUSE};
 use crate::manifest::{self, Manifest, OpenSegment, Piece, StoredSegment, Version};
 
-/// Staged checkpoints per pass: the manifest naming them waits for the whole batch.
-const BATCH: usize = 8;
+/// Staged checkpoints taken and not yet published, at most (bounds a manifest's fold).
+const TAKEN: usize = 64;
 
 /// Objects stored at once.
 const PARALLEL: usize = 6;
@@ -49,18 +51,33 @@ enum Part {
 
 /// What storing one object gave.
 struct Stored {
-    checkpoint: usize,
     part: Part,
     size: u64,
     checksum: String,
 }
 
-/// A staged checkpoint of the batch.
+/// A staged checkpoint taken by the running pass: its objects not sent yet, in flight and
+/// stored.
+struct Taken {
+    id: u64,
+    staged: Staged,
+    unsent: VecDeque<(Part, PathBuf, PathBuf)>,
+    in_flight: usize,
+    done: Vec<Stored>,
+    failed: bool,
+}
+
+impl Taken {
+    fn complete(&self) -> bool {
+        self.unsent.is_empty() && self.in_flight == 0 && !self.failed
+    }
+}
+
+/// A staged checkpoint being uploaded.
 struct Staged {
     ns: String,
     version: Version,
     dir: PathBuf,
-    parts: usize,
     staged_at: std::time::SystemTime,
 }
 
@@ -83,102 +100,112 @@ impl Offloader {
         }
     }
 
-    /// Upload everything staged now, batch after batch; `true` when nothing is left.
+    /// Upload everything staged now (and what is staged meanwhile); `true` when nothing is
+    /// left.
     pub async fn upload_pending(&self) -> bool {
         let _one = self.uploading.lock().await;
+        // The manifest the next fold builds on: the last one published or being published.
+        let mut base = self.manifest();
+        let mut queue: VecDeque<Taken> = VecDeque::new();
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        let (mut next_id, mut failed) = (0u64, false);
+        let mut jobs = FuturesUnordered::new();
+        let mut publishing = None;
         loop {
-            let pending = self.pending();
-            if pending.is_empty() {
-                return true;
-            }
-            let batch: Vec<Pending> = pending.into_iter().take(BATCH).collect();
-            let whole = self.upload_batch(batch).await;
-            if !whole {
-                return false;
-            }
-        }
-    }
-
-    /// Store one batch and publish what of it is complete; `true` when all of it was.
-    async fn upload_batch(&self, batch: Vec<Pending>) -> bool {
-        let before = self.manifest();
-        let mut jobs = Vec::new();
-        let mut staged = Vec::new();
-        let mut unreadable = false;
-        for (c, p) in batch.into_iter().enumerate() {
-            match self.parts(&before, &p.ns, p.version, &p.dir) {
-                Ok(parts) => {
-                    staged.push(Staged {
-                        ns: p.ns,
-                        version: p.version,
-                        dir: p.dir,
-                        parts: parts.len(),
-                        staged_at: p.staged_at,
-                    });
-                    jobs.extend(
-                        parts
-                            .into_iter()
-                            .map(|(part, path, name)| (c, part, path, name)),
-                    );
+            if !failed && queue.iter().all(|t| t.unsent.is_empty()) && queue.len() < TAKEN {
+                for p in self.pending() {
+                    if queue.len() >= TAKEN || !seen.insert(p.dir.clone()) {
+                        continue;
+                    }
+                    match self.parts(&base, &p.ns, p.version, &p.dir) {
+                        Ok(parts) => {
+                            let staged = Staged {
+                                ns: p.ns,
+                                version: p.version,
+                                dir: p.dir,
+                                staged_at: p.staged_at,
+                            };
+                            queue.push_back(Taken {
+                                id: next_id,
+                                staged,
+                                unsent: parts.into(),
+                                in_flight: 0,
+                                done: Vec::new(),
+                                failed: false,
+                            });
+                            next_id += 1;
+                        }
+                        Err(e) => {
+                            // It and the checkpoints after it wait for the next pass.
+                            self.failed(&p.ns, p.version, &e);
+                            failed = true;
+                            break;
+                        }
+                    }
                 }
-                Err(e) => {
-                    // It and the checkpoints after it wait for the next pass.
-                    self.failed(&p.ns, p.version, &e);
-                    unreadable = true;
+            }
+            while !failed && jobs.len() < PARALLEL {
+                let Some(t) = queue.iter_mut().find(|t| !t.unsent.is_empty()) else {
                     break;
+                };
+                let (part, path, name) = t.unsent.pop_front().expect("not empty");
+                t.in_flight += 1;
+                let id = t.id;
+                jobs.push(async move {
+                    let stored = self.store_object(&path, &name).await;
+                    let r = stored
+                        .map(|meta| Stored {
+                            part,
+                            size: meta.size,
+                            checksum: hex::encode(meta.checksum),
+                        })
+                        .map_err(|e| format!("{}: {e}", name.display()));
+                    (id, r)
+                });
+            }
+            if publishing.is_none() {
+                let complete = queue.iter().take_while(|t| t.complete()).count();
+                if complete > 0 {
+                    let (staged, mut done): (Vec<Staged>, Vec<Vec<Stored>>) =
+                        queue.drain(..complete).map(|t| (t.staged, t.done)).unzip();
+                    let folded = fold(&base, &staged, &mut done);
+                    let before = std::mem::replace(&mut base, folded.next.clone());
+                    publishing = Some(Box::pin(self.publish_folded(before, folded, staged)));
                 }
             }
-        }
-        let results: Vec<Result<Stored, (usize, String)>> = stream::iter(jobs)
-            .map(|(checkpoint, part, path, name)| async move {
-                match self.store_object(&path, &name).await {
-                    Ok(meta) => Ok(Stored {
-                        checkpoint,
-                        part,
-                        size: meta.size,
-                        checksum: hex::encode(meta.checksum),
-                    }),
-                    Err(e) => Err((checkpoint, format!("{}: {e}", name.display()))),
+            if jobs.is_empty() && publishing.is_none() {
+                let more = !failed && self.pending().iter().any(|p| !seen.contains(&p.dir));
+                if !more {
+                    return !failed && queue.is_empty();
                 }
-            })
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        let mut done: Vec<Vec<Stored>> = staged.iter().map(|_| Vec::new()).collect();
-        let mut first_failure: Option<(usize, String)> = None;
-        for r in results {
-            match r {
-                Ok(s) => done[s.checkpoint].push(s),
-                Err((c, e)) => {
-                    if first_failure.as_ref().is_none_or(|(f, _)| c < *f) {
-                        first_failure = Some((c, e));
+                continue;
+            }
+            tokio::select! {
+                Some((id, r)) = jobs.next(), if !jobs.is_empty() => {
+                    let Some(t) = queue.iter_mut().find(|t| t.id == id) else { continue };
+                    t.in_flight -= 1;
+                    match r {
+                        Ok(stored) => t.done.push(stored),
+                        Err(e) => {
+                            self.failed(&t.staged.ns, t.staged.version, &e);
+                            (t.failed, failed) = (true, true);
+                        }
+                    }
+                }
+                r = async { publishing.as_mut().expect("checked").await }, if publishing.is_some() => {
+                    publishing = None;
+                    match r {
+                        Ok(()) => *lock(&self.last_error) = None,
+                        Err((ns, version, e)) => {
+                            self.failed(&ns, version, &e);
+                            failed = true;
+                            // Nothing later may be published on top of what was not.
+                            queue.clear();
+                        }
                     }
                 }
             }
         }
-        // Checkpoints before the first failed one, and only those, are complete.
-        let complete = first_failure.as_ref().map_or(staged.len(), |(c, _)| *c);
-        let complete = (0..complete)
-            .take_while(|&c| done[c].len() == staged[c].parts)
-            .count();
-        let mut whole = complete == staged.len() && !unreadable;
-        if complete > 0 {
-            match self
-                .fold_and_publish(&before, &staged[..complete], done)
-                .await
-            {
-                Ok(()) => *lock(&self.last_error) = None,
-                Err(e) => {
-                    self.failed(&staged[0].ns, staged[0].version, &e);
-                    return false;
-                }
-            }
-        }
-        if let Some((c, e)) = first_failure {
-            self.failed(&staged[c].ns, staged[c].version, &e);
-            whole = false;
-        }
-        whole
     }
 
     fn failed(&self, ns: &str, version: Version, e: &str) {
@@ -242,37 +269,39 @@ impl Offloader {
         Ok(parts)
     }
 
-    /// Name the complete checkpoints in the manifest (in order), store it, then delete their
-    /// staging folders and the copies no longer named.
-    async fn fold_and_publish(
+    /// Store the manifest `folded` made of `before` and the complete checkpoints `staged`,
+    /// then delete their staging folders and the copies no longer named. An error names the
+    /// first checkpoint it leaves staged.
+    async fn publish_folded(
         &self,
-        before: &Manifest,
-        staged: &[Staged],
-        mut done: Vec<Vec<Stored>>,
-    ) -> Result<(), String> {
+        before: Manifest,
+        folded: Folded,
+        staged: Vec<Staged>,
+    ) -> Result<(), (String, Version, String)> {
         let Folded {
             next,
             passed_over,
             replaced,
             given_back,
             bytes,
-        } = fold(before, staged, &mut done);
+        } = folded;
+        let first = |e: String| (staged[0].ns.clone(), staged[0].version, e);
         next.check()
-            .map_err(|e| format!("refusing to publish a broken manifest: {e}"))?;
-        self.publish(&next).await?;
+            .map_err(|e| first(format!("refusing to publish a broken manifest: {e}")))?;
+        self.publish(&next).await.map_err(first)?;
         self.stats.copies_replaced.fetch_add(replaced, Relaxed);
         self.stats.bytes_given_back.fetch_add(given_back, Relaxed);
         self.stats
             .checkpoints_uploaded
             .fetch_add(staged.len() as u64, Relaxed);
         self.stats.bytes_uploaded.fetch_add(bytes, Relaxed);
-        let before = std::mem::replace(&mut *lock(&self.manifest), next.clone());
+        *lock(&self.manifest) = next.clone();
         self.published.notify_all();
         if let Some(newest) = staged.iter().map(|cp| cp.staged_at).max() {
             let mut at = lock(&self.published_staged_at);
             *at = (*at).max(Some(newest));
         }
-        for cp in staged {
+        for cp in &staged {
             tracing::debug!(namespace = %cp.ns, checkpoint = %cp.version, "checkpoint offloaded");
             if let Err(e) = std::fs::remove_dir_all(&cp.dir) {
                 tracing::warn!(dir = %cp.dir.display(), error = %e, "staging cleanup");
@@ -459,21 +488,19 @@ fn pieces_not_in(open: &OpenSegment, kept: Option<&OpenSegment>, ns: &str) -> Ve
 mod tests {
     use super::*;
 
-    fn stored(checkpoint: usize, part: Part, size: u64) -> Stored {
+    fn stored(_checkpoint: usize, part: Part, size: u64) -> Stored {
         Stored {
-            checkpoint,
             part,
             size,
             checksum: "00".into(),
         }
     }
 
-    fn staged(ns: &str, version: Version, parts: usize) -> Staged {
+    fn staged(ns: &str, version: Version, _parts: usize) -> Staged {
         Staged {
             ns: ns.into(),
             version,
             dir: PathBuf::new(),
-            parts,
             staged_at: std::time::UNIX_EPOCH,
         }
     }
