@@ -401,15 +401,17 @@ impl Offloader {
             .file_name()
             .and_then(|n| manifest::segment_number(&n.to_string_lossy(), 'd'))
             .ok_or_else(|| format!("{} is not a data segment", path.display()))?;
-        if !self.inflight.claim(path) {
-            return Ok(()); // brought back meanwhile, by another read or a read-ahead
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let job = self.retrieve_job(ns, seg, path);
-        self.runtime.spawn(async move {
-            let _ = tx.send(job.await);
-        });
-        let result = rx.recv().unwrap_or_else(|_| Err("runtime stopped".into()));
+        // Not claimed: brought back meanwhile, by another read or a read-ahead (waited for).
+        let result = if self.inflight.claim(path) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let job = self.retrieve_job(ns, seg, path);
+            self.runtime.spawn(async move {
+                let _ = tx.send(job.await);
+            });
+            rx.recv().unwrap_or_else(|_| Err("runtime stopped".into()))
+        } else {
+            Ok(())
+        };
         for ahead in 1..=READ_AHEAD {
             self.fetch_ahead(
                 ns,
@@ -421,9 +423,9 @@ impl Offloader {
     }
 
     /// The first read of an evicted segment: fetch only the chunk(s) covering `offset..+len`
-    /// and hand them to the engine, then bring the whole segment (and the next ones) back in
-    /// the background. `None` (the engine then waits for the whole segment) when a fetch of
-    /// it is already under way, or it is not a stored segment.
+    /// and hand them to the engine, then bring the whole segment back in the background.
+    /// `None` (the engine then waits for the whole segment) when a fetch of
+    /// it is already under way, the read looks sequential, or it is not a stored segment.
     fn read_range(
         &self,
         ns: &str,
@@ -448,7 +450,12 @@ impl Offloader {
             }
             manifest.data_object(ns, seg)
         };
-        if self.inflight.busy(path) {
+        // A read going on from the previous segment (local: just read, or fetched) is
+        // sequential: whole segments serve it best (a range would be fetched twice).
+        let previous = seg
+            .checked_sub(1)
+            .is_some_and(|p| path.with_file_name(format!("d{p}")).exists());
+        if previous || self.inflight.busy(path) {
             return Ok(None);
         }
         let store = Arc::clone(&self.store);
@@ -468,10 +475,9 @@ impl Offloader {
             .recv()
             .unwrap_or_else(|_| Err("runtime stopped".into()))?;
         self.stats.ranges_fetched.fetch_add(1, Relaxed);
-        for ahead in 0..=READ_AHEAD {
-            let next = path.with_file_name(format!("d{}", seg + ahead));
-            self.fetch_ahead(ns, seg + ahead, &next);
-        }
+        // The segment alone, with the whole link: a next read of it waits for this fetch
+        // (missing-data), and that starts the read-ahead of the following segments.
+        self.fetch_ahead(ns, seg, path);
         Ok(Some(bytes))
     }
 
