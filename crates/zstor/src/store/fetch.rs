@@ -10,8 +10,10 @@
 //! [`SLOW_FACTOR`] times the others' is asked only when the others cannot serve a chunk,
 //! until its measurement is [`SLOW_MEMORY`] old (then it is tried again). The chunk being decoded is not held
 //! hostage by a late answer: once it has waited twice the recent median piece time since
-//! its last request, one more backend is asked ("hedged"), and so on until it decodes. A
-//! failed, absent or rejected piece is replaced by asking another backend at once. Chunks
+//! its last request, one more backend is asked ("hedged"), and so on until it decodes; the
+//! backends it was waiting on count as late until they answer: avoided like slow ones, and
+//! every chunk ahead waiting on them is hedged at once too (a backend that is slow from the
+//! first request costs one hedge delay, not one per chunk). A failed, absent or rejected piece is replaced by asking another backend at once. Chunks
 //! ahead are fetched while the current one is decoded ([`PREFETCH`]), so memory stays a
 //! few chunks of pieces.
 //!
@@ -36,7 +38,7 @@ const PREFETCH: u64 = 3;
 const LATENCY_SAMPLES: usize = 32;
 
 /// The hedge delay before any piece came back, and its floor.
-const HEDGE_UNMEASURED: Duration = Duration::from_secs(1);
+const HEDGE_UNMEASURED: Duration = Duration::from_millis(500);
 const HEDGE_FLOOR: Duration = Duration::from_millis(250);
 
 /// Pieces arriving this many times slower than a chunk decodes: the links are the limit.
@@ -73,6 +75,8 @@ pub(super) struct Fetcher<'a> {
     outstanding: Vec<usize>,
     /// Per shard: a moving average of its piece times, and when it was last updated.
     speed: Vec<Option<(Duration, Instant)>>,
+    /// Per shard: a hedge found it late, and it has not answered since.
+    late: Vec<bool>,
     tasks: JoinSet<Answer>,
     /// Chunks `first..first + window.len()` being fetched.
     window: VecDeque<ChunkState>,
@@ -105,6 +109,7 @@ impl<'a> Fetcher<'a> {
             k: meta.k as usize,
             outstanding: vec![0; backends.len()],
             speed: vec![None; backends.len()],
+            late: vec![false; backends.len()],
             tasks: JoinSet::new(),
             window: VecDeque::new(),
             first: chunks.start,
@@ -179,9 +184,11 @@ impl<'a> Fetcher<'a> {
                     None => {}
                 },
                 () = tokio::time::sleep_until(hedge_at.into()) => {
+                    self.mark_late();
                     if self.ask(0, 1) == 1 {
                         self.hedged += 1;
                         tracing::debug!(chunk, "a piece is late; asked one more backend");
+                        self.hedge_waiting_on_late();
                     } else {
                         // Everyone is asked: just wait (the stall timeout bounds it).
                         self.window[0].last_ask = Instant::now();
@@ -235,7 +242,7 @@ impl<'a> Fetcher<'a> {
                     };
                     (
                         self.backends[i].liveness().is_down(),
-                        slow[i],
+                        slow[i] || self.late[i],
                         first,
                         second,
                         (i + n - (chunk as usize % n)) % n,
@@ -259,9 +266,32 @@ impl<'a> Fetcher<'a> {
         asked
     }
 
+    /// The backends the current chunk is waiting on are late.
+    fn mark_late(&mut self) {
+        let head = &self.window[0];
+        for i in 0..head.asked.len() {
+            if head.asked[i] && head.pieces[i].is_none() && self.outstanding[i] > 0 {
+                self.late[i] = true;
+            }
+        }
+    }
+
+    /// Ask one more backend for every chunk ahead that waits on a late one.
+    fn hedge_waiting_on_late(&mut self) {
+        for at in 1..self.window.len() {
+            let st = &self.window[at];
+            let waits =
+                (0..st.asked.len()).any(|i| self.late[i] && st.asked[i] && st.pieces[i].is_none());
+            if waits && self.ask(at, 1) == 1 {
+                self.hedged += 1;
+            }
+        }
+    }
+
     /// Record one answer; a missing piece is replaced by asking another backend.
     fn take(&mut self, (chunk, shard, got, took): Answer) {
         self.outstanding[shard] -= 1;
+        self.late[shard] = false;
         // Late answers too: they are what shows a backend is slow.
         if matches!(got, Ok(Some(_))) {
             let avg = match self.speed[shard] {
