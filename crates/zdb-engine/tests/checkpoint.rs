@@ -101,14 +101,19 @@ fn value(key: u32, version: u32) -> Vec<u8> {
         .into_bytes()
 }
 
+/// An engine under `dir/live` with a seq-mode namespace `ns`, checkpoints kept by the sink.
+fn seq_namespace(dir: &Path) -> (Arc<Snapshots>, Engine, Arc<Namespace>) {
+    let sink = Snapshots::under(dir, false);
+    let e = Engine::open(config(&dir.join("live")), sink.clone()).unwrap();
+    let ns = e.create("ns").unwrap();
+    ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+    (sink, e, ns)
+}
+
 #[test]
 fn a_checkpoint_restores_exactly_the_state_at_its_jump() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Snapshots::under(dir.path(), false);
-    let live = dir.path().join("live");
-    let e = Engine::open(config(&live), sink.clone()).unwrap();
-    let ns = e.create("ns").unwrap();
-    ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+    let (sink, e, ns) = seq_namespace(dir.path());
 
     let mut model: BTreeMap<u32, u32> = BTreeMap::new();
     let mut at_checkpoint: Option<(u32, BTreeMap<u32, u32>, u32)> = None;
@@ -218,11 +223,7 @@ fn index_entries_compaction_rewrites_go_with_the_next_checkpoint() {
 #[test]
 fn a_partial_checkpoint_restores_the_open_segment_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = Snapshots::under(dir.path(), false);
-    let live = dir.path().join("live");
-    let e = Engine::open(config(&live), sink.clone()).unwrap();
-    let ns = e.create("ns").unwrap();
-    ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+    let (sink, e, ns) = seq_namespace(dir.path());
     let hour = std::time::Duration::from_secs(3600);
     assert!(
         !ns.snapshot_if(std::time::Duration::ZERO, 0).unwrap(),
