@@ -184,6 +184,9 @@ fn monitor_serves_the_cli_repairs_reloads_and_drains() {
         Some(1.0)
     );
     assert!(m.contains("# TYPE zstor_request_duration_seconds summary"));
+    // Every backend up and quick: the store was whole and nothing was asked twice.
+    assert_eq!(value(&m, "zstor_degraded_stores_total"), Some(0.0));
+    assert_eq!(value(&m, "zstor_hedged_reads_total"), Some(0.0));
     let want = hex::encode(zstor::hash::blake2b_128(&bytes));
     let sum = ok(&zstor(
         &cli_cfg,

@@ -290,6 +290,19 @@ impl Maintenance {
         ] {
             out.single(name, kind, help, v.load(Relaxed));
         }
+        let store = self.store();
+        out.single(
+            "zstor_hedged_reads_total",
+            Kind::Counter,
+            "Piece requests made because an answer was late (retrieve).",
+            store.hedged_reads(),
+        );
+        out.single(
+            "zstor_degraded_stores_total",
+            Kind::Counter,
+            "Stores that succeeded below full redundancy (backends down, failing or lagging).",
+            store.degraded_stores(),
+        );
         self.write_backend_metrics(out);
         self.tasks.write_metrics(out, "zstor");
     }
