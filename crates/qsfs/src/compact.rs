@@ -63,13 +63,13 @@ impl Stack {
     /// deleted from the backends.
     pub fn compact(&self, dead_percent: u8) -> anyhow::Result<CompactReport> {
         let manifest = self.offloader.manifest();
-        // A staged checkpoint holds a link to its closed segment's file, which compaction
-        // would truncate under it: such segments wait until that checkpoint is uploaded.
+        // A staged checkpoint holds a link to its closed segment's file (or a partial one a
+        // reference into it), which compaction would truncate under it: such segments wait
+        // until that checkpoint is uploaded.
         let staged: std::collections::HashSet<(String, u32)> = self
             .offloader
             .pending()
             .into_iter()
-            .filter(|p| p.version.open_len.is_none())
             .map(|p| (p.ns, p.version.segment))
             .collect();
         let mut report = CompactReport::default();

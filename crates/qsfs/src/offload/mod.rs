@@ -314,7 +314,11 @@ impl Offloader {
         let mut emptied = Vec::new();
         if let Some(len) = cp.open_len {
             // The open segment's bytes since the previous piece: appends never change
-            // what is before `len`, so the pieces concatenate to the segment.
+            // what is before `len` (synced already), so the pieces concatenate to the
+            // segment, and the uploader reads them from the segment itself: only a
+            // reference is written here, under the lock, not the bytes. The segment stays
+            // local until its piece is stored (it is evicted only once stored whole, which
+            // its close's checkpoint does after this one).
             let start = match lock(&self.open_end).get(cp.namespace).copied() {
                 Some((seg, end)) if seg == cp.segment => end,
                 _ => 0,
@@ -325,8 +329,12 @@ impl Offloader {
                     data.display()
                 ));
             }
-            let piece = tmp.join(format!("d{}+{start}", cp.segment));
-            copy_range(&data, start, len - start, &piece)?;
+            let piece = tmp.join(format!("d{}+{start}.ref", cp.segment));
+            let reference = PieceRef {
+                segment_file: data.clone(),
+                end: len,
+            };
+            std::fs::write(&piece, reference.encode()).map_err(|e| io_text("write", &piece, e))?;
             copies.push(piece);
         } else {
             // The closed segment is immutable (and already synced): a link costs nothing
@@ -674,8 +682,35 @@ fn place_fetched(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Copy `len` bytes of `from` from offset `start` into a new file `to` (not synced yet).
-fn copy_range(from: &Path, start: u64, len: u64, to: &Path) -> Result<(), String> {
+/// A staged piece: bytes up to `end` of the open segment's file, from the piece's start.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PieceRef {
+    pub segment_file: PathBuf,
+    pub end: u64,
+}
+
+impl PieceRef {
+    fn encode(&self) -> String {
+        format!("{}\n{}\n", self.end, self.segment_file.display())
+    }
+
+    pub(crate) fn read(path: &Path) -> Result<PieceRef, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| io_text("read", path, e))?;
+        let (end, file) = text
+            .strip_suffix('\n')
+            .and_then(|t| t.split_once('\n'))
+            .ok_or_else(|| format!("{}: not a piece reference", path.display()))?;
+        Ok(PieceRef {
+            segment_file: PathBuf::from(file),
+            end: end
+                .parse()
+                .map_err(|_| format!("{}: not a piece reference", path.display()))?,
+        })
+    }
+}
+
+/// Copy `len` bytes of `from` from offset `start` into a new file `to` (not synced).
+pub(crate) fn copy_range(from: &Path, start: u64, len: u64, to: &Path) -> Result<(), String> {
     use std::io::{Read, Seek};
     let mut source = std::fs::File::open(from).map_err(|e| io_text("open", from, e))?;
     source
@@ -703,4 +738,53 @@ fn sync_dir(dir: &Path) -> Result<(), String> {
     std::fs::File::open(dir)
         .and_then(|f| f.sync_all())
         .map_err(|e| io_text("sync", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_piece_reference_reads_back_and_garbage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d3+32.ref");
+        let r = PieceRef {
+            segment_file: PathBuf::from("/cache/zdb/data/zdbfs-data/d3"),
+            end: 4096,
+        };
+        std::fs::write(&path, r.encode()).unwrap();
+        assert_eq!(PieceRef::read(&path).unwrap(), r);
+        for bad in ["", "4096", "x\n/file\n", "4096\n/file"] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(PieceRef::read(&path).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn uploads_keep_each_namespaces_order_whatever_the_clock_says() {
+        let at = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        let p = |ns: &str, version, staged_at| Pending {
+            ns: ns.into(),
+            version,
+            dir: PathBuf::from(format!("{ns}/{version}")),
+            staged_at,
+        };
+        // The clock stepped back between a's two checkpoints.
+        let mut pending = vec![
+            p("a", Version::partial(2, 100), at(50)),
+            p("b", Version::closed(7), at(20)),
+            p("a", Version::closed(1), at(60)),
+        ];
+        upload_order(&mut pending);
+        let order: Vec<(String, Version)> =
+            pending.into_iter().map(|p| (p.ns, p.version)).collect();
+        assert_eq!(
+            order,
+            [
+                ("b".to_string(), Version::closed(7)),
+                ("a".to_string(), Version::closed(1)),
+                ("a".to_string(), Version::partial(2, 100)),
+            ]
+        );
+    }
 }

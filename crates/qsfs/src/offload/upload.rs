@@ -39,9 +39,11 @@ enum Part {
         d: u32,
         version: Option<Version>,
     },
-    /// A partial checkpoint's piece of its open segment, from offset `start`.
+    /// A partial checkpoint's piece of its open segment, from offset `start` to `end` (the
+    /// file given with it is the segment's: the piece is cut from it when it is sent).
     Piece {
         start: u64,
+        end: u64,
     },
     Index {
         i: u32,
@@ -151,8 +153,14 @@ impl Offloader {
                 let (part, path, name) = t.unsent.pop_front().expect("not empty");
                 t.in_flight += 1;
                 let id = t.id;
+                let dir = t.staged.dir.clone();
                 jobs.push(async move {
-                    let stored = self.store_object(&path, &name).await;
+                    let stored = match part {
+                        Part::Piece { start, end } => {
+                            self.store_piece(&path, start, end, &dir, &name).await
+                        }
+                        _ => self.store_object(&path, &name).await,
+                    };
                     let r = stored
                         .map(|meta| Stored {
                             part,
@@ -208,6 +216,29 @@ impl Offloader {
         }
     }
 
+    /// Store bytes `start..end` of `segment_file` as object `name`, through a temporary
+    /// copy in the checkpoint's staging folder `dir` (made off the namespace lock; those
+    /// bytes never change).
+    async fn store_piece(
+        &self,
+        segment_file: &Path,
+        start: u64,
+        end: u64,
+        dir: &Path,
+        name: &Path,
+    ) -> Result<zstor::meta::ObjectMeta, zstor::Error> {
+        let copy = dir.join(format!("piece-{start}.upload"));
+        let (from, to) = (segment_file.to_path_buf(), copy.clone());
+        let len = end.saturating_sub(start);
+        tokio::task::spawn_blocking(move || super::copy_range(&from, start, len, &to))
+            .await
+            .map_err(|e| zstor::Error::Internal(format!("piece copy task: {e}")))?
+            .map_err(zstor::Error::Internal)?;
+        let stored = self.store_object(&copy, name).await;
+        let _ = std::fs::remove_file(&copy);
+        stored
+    }
+
     fn failed(&self, ns: &str, version: Version, e: &str) {
         self.stats.upload_failures.fetch_add(1, Relaxed);
         tracing::warn!(namespace = %ns, checkpoint = %version, error = %e, "offload failed; will retry");
@@ -230,14 +261,17 @@ impl Offloader {
             let file = file.map_err(|e| io_text("list", dir, e))?;
             let name = file.file_name().to_string_lossy().into_owned();
             let path = file.path();
-            if let Some((piece_seg, start)) = manifest::piece_file(&name) {
+            let piece = name.strip_suffix(".ref").and_then(manifest::piece_file);
+            if let Some((piece_seg, start)) = piece {
                 let open = entry.and_then(|e| e.open.as_ref());
                 let stored = open.is_some_and(|o| {
                     o.segment == piece_seg && o.pieces.iter().any(|p| p.start == start)
                 });
                 if !stored {
+                    let r = super::PieceRef::read(&path)?;
                     let object = manifest::piece_name(ns, piece_seg, start);
-                    parts.push((Part::Piece { start }, path, object));
+                    let part = Part::Piece { start, end: r.end };
+                    parts.push((part, r.segment_file, object));
                 }
             } else if let Some(d) = manifest::segment_number(&name, 'd') {
                 // The closed segment is stored once, under the name it closed with (a retried
@@ -435,7 +469,7 @@ fn fold(before: &Manifest, staged: &[Staged], done: &mut [Vec<Stored>]) -> Folde
                         }
                     }
                 }
-                Part::Piece { start } => {
+                Part::Piece { start, .. } => {
                     if let Some(open) = entry.open.as_mut() {
                         open.pieces.push(Piece {
                             start,
@@ -591,7 +625,7 @@ mod tests {
         });
         a.descriptor = Version::partial(4, 100);
         let (p1, p2) = (Version::partial(4, 250), Version::partial(4, 300));
-        let piece = |start| Part::Piece { start };
+        let piece = |start| Part::Piece { start, end: 0 };
         // Two more pieces of segment 4: they follow the published one.
         let batch = [staged("a", p1, 2), staged("a", p2, 2)];
         let mut done = vec![
