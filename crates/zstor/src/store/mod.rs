@@ -347,13 +347,7 @@ impl Store {
         out: &Path,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<ObjectMeta, Error> {
-        let params = meta.params();
-        let backends: Vec<Backend> = meta
-            .shards
-            .iter()
-            .map(|s| self.backend_for(&s.backend))
-            .collect::<Result<_, _>>()?;
-        let mut decoder = ChunkDecoder::new(params, &self.data_key, meta.object_id)?;
+        let (backends, mut decoder) = self.readers_of(&meta)?;
         let tmp = temp_name(out);
         let mut writer = ChunkWriter::create(&tmp, meta.chunk_size as usize)
             .map_err(io(format!("create {}", tmp.display())))?;
@@ -404,12 +398,7 @@ impl Store {
         }
         let chunk = u64::from(meta.chunk_size).max(1);
         let (first, last) = (offset / chunk, (end - 1) / chunk);
-        let backends: Vec<Backend> = meta
-            .shards
-            .iter()
-            .map(|s| self.backend_for(&s.backend))
-            .collect::<Result<_, _>>()?;
-        let mut decoder = ChunkDecoder::new(meta.params(), &self.data_key, meta.object_id)?;
+        let (backends, mut decoder) = self.readers_of(meta)?;
         let mut fetcher = fetch::Fetcher::range(meta, &backends, first..last + 1);
         let mut out = Vec::with_capacity((end - offset) as usize);
         for c in first..=last {
@@ -417,16 +406,10 @@ impl Store {
             self.hedged_reads.fetch_add(fetcher.hedged, Relaxed);
             fetcher.hedged = 0;
             decoded?;
-            let bytes = decoder.output();
+            let bytes = decoded_chunk(meta, c, &decoder)?;
             let start = c * chunk;
-            let expected = (meta.size - start).min(chunk);
-            if bytes.len() as u64 != expected {
-                return Err(Error::CorruptChunk(
-                    "chunk length differs from the metadata",
-                ));
-            }
             let from = offset.saturating_sub(start) as usize;
-            let to = (end - start).min(expected) as usize;
+            let to = ((end - start) as usize).min(bytes.len());
             out.extend_from_slice(&bytes[from..to]);
         }
         Ok(out)
@@ -453,22 +436,46 @@ impl Store {
         file: &mut ChunkWriter,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<(), Error> {
-        let mut left = meta.size;
         for chunk in 0..meta.chunk_count() {
             fetcher.decode_next(chunk, decoder).await?;
-            let len = decoder.output().len();
-            let expected = left.min(u64::from(meta.chunk_size));
-            if len as u64 != expected {
-                return Err(Error::CorruptChunk(
-                    "chunk length differs from the metadata",
-                ));
-            }
-            left -= expected;
-            file.write(decoder.output()).map_err(io("write output"))?;
-            progress(expected);
+            let bytes = decoded_chunk(meta, chunk, decoder)?;
+            file.write(bytes).map_err(io("write output"))?;
+            progress(bytes.len() as u64);
         }
         Ok(())
     }
+
+    /// The backends holding `meta`'s shards (in shard order) and a decoder for its chunks.
+    fn readers_of(&self, meta: &ObjectMeta) -> Result<(Vec<Backend>, ChunkDecoder), Error> {
+        let backends = meta
+            .shards
+            .iter()
+            .map(|s| self.backend_for(&s.backend))
+            .collect::<Result<_, _>>()?;
+        let decoder = ChunkDecoder::new(meta.params(), &self.data_key, meta.object_id)?;
+        Ok((backends, decoder))
+    }
+}
+
+/// Chunk `chunk` of `meta` as `decoder` just decoded it, checked against the length the
+/// record gives it (every chunk is `chunk_size` long, the last one what is left).
+fn decoded_chunk<'d>(
+    meta: &ObjectMeta,
+    chunk: u64,
+    decoder: &'d ChunkDecoder,
+) -> Result<&'d [u8], Error> {
+    let start = chunk * u64::from(meta.chunk_size);
+    let expected = meta
+        .size
+        .saturating_sub(start)
+        .min(u64::from(meta.chunk_size));
+    let bytes = decoder.output();
+    if bytes.len() as u64 != expected {
+        return Err(Error::CorruptChunk(
+            "chunk length differs from the metadata",
+        ));
+    }
+    Ok(bytes)
 }
 
 fn as_refs(pieces: &[Option<Bytes>]) -> Vec<Option<&[u8]>> {
