@@ -59,12 +59,6 @@ impl Version {
 
     /// Parse `N` or `N+len`.
     pub fn parse(text: &str) -> Option<Version> {
-        fn number<T: std::str::FromStr>(t: &str) -> Option<T> {
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            t.parse().ok()
-        }
         match text.split_once('+') {
             None => Some(Version::closed(number(text)?)),
             Some((seg, len)) => Some(Version::partial(number(seg)?, number(len)?)),
@@ -153,14 +147,18 @@ pub fn descriptor_name(ns: &str, version: Version) -> PathBuf {
 
 /// The segment number of a segment file name `d<N>` or `i<N>`.
 pub fn segment_number(name: &str, prefix: char) -> Option<u32> {
-    let digits = name.strip_prefix(prefix)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    number(name.strip_prefix(prefix)?)
 }
 
-/// The segment and start of a staged piece file `d<N>+<S>`.
+/// A decimal number written with digits only (no sign, no spaces).
+fn number<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The segment and start of a piece name `d<N>+<S>` (a staged one is `d<N>+<S>.ref`).
 pub fn piece_file(name: &str) -> Option<(u32, u64)> {
     let v = Version::parse(name.strip_prefix('d')?)?;
     Some((v.segment, v.open_len?))

@@ -16,12 +16,12 @@
 //!
 //! The uploader ([`upload`]) stores staged checkpoints' objects side by side, without
 //! pauses, and meanwhile manifests naming the complete ones in order, then deletes their
-//! staging folders and
-//! the copies the new manifest no longer names (older index and descriptor versions, data
+//! staging folders and the copies the new manifest no longer names (older index and descriptor versions, data
 //! segments' pre-compaction copies). A failure leaves its checkpoint staged and is retried
 //! after a pause; nothing it needs is deleted meanwhile.
 //!
-//! Must not touch: the engine's files other than by hard link or copy (the engine owns them).
+//! Must not touch: the engine's files other than by hard link, copy or reading (the engine
+//! owns them).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -298,9 +298,9 @@ impl Offloader {
     }
 
     fn stage(&self, cp: &Checkpoint<'_>) -> Result<(), String> {
-        let version = match cp.open_len {
-            None => Version::closed(cp.segment),
-            Some(len) => Version::partial(cp.segment, len),
+        let version = Version {
+            segment: cp.segment,
+            open_len: cp.open_len,
         };
         let ns_dir = self.staging.join(cp.namespace);
         let tmp = ns_dir.join(format!("{version}.tmp"));
@@ -411,12 +411,7 @@ impl Offloader {
             .ok_or_else(|| format!("{} is not a data segment", path.display()))?;
         // Not claimed: brought back meanwhile, by another read or a read-ahead (waited for).
         let result = if self.inflight.claim(path) {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let job = self.retrieve_job(ns, seg, path);
-            self.runtime.spawn(async move {
-                let _ = tx.send(job.await);
-            });
-            rx.recv().unwrap_or_else(|_| Err("runtime stopped".into()))
+            self.wait_for(self.retrieve_job(ns, seg, path))
         } else {
             Ok(())
         };
@@ -467,26 +462,35 @@ impl Offloader {
             return Ok(None);
         }
         let store = Arc::clone(&self.store);
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.runtime.spawn(async move {
+        let bytes = self.wait_for(async move {
             let r = tokio::time::timeout(FETCH_TIMEOUT, async {
                 let meta = store.meta().get(&name).await?;
                 store.retrieve_range(&meta, offset, len as u64).await
             })
             .await;
-            let _ = tx.send(match r {
+            match r {
                 Ok(r) => r.map_err(|e| format!("{}: {e}", name.display())),
                 Err(_) => Err(format!("no answer within {FETCH_TIMEOUT:?}")),
-            });
-        });
-        let bytes = rx
-            .recv()
-            .unwrap_or_else(|_| Err("runtime stopped".into()))?;
+            }
+        })?;
         self.stats.ranges_fetched.fetch_add(1, Relaxed);
         // The segment alone, with the whole link: a next read of it waits for this fetch
         // (missing-data), and that starts the read-ahead of the following segments.
         self.fetch_ahead(ns, seg, path);
         Ok(Some(bytes))
+    }
+
+    /// Run `job` on the runtime and wait for it on the calling thread (an engine read's:
+    /// never one of the runtime's own).
+    fn wait_for<T: Send + 'static>(
+        &self,
+        job: impl std::future::Future<Output = Result<T, String>> + Send + 'static,
+    ) -> Result<T, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let _ = tx.send(job.await);
+        });
+        rx.recv().unwrap_or_else(|_| Err("runtime stopped".into()))
     }
 
     /// Fetch stored segment `seg` of `ns` into `path` in the background, unless it is local
