@@ -7,20 +7,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-fn status(root: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&qsfs_cmd(root, &["status", "--json"])).unwrap()
-}
-
-/// Lose the machine: kill -9, delete the cache, restore from the backends alone.
-fn lose_and_restore(q: Qsfs, root: &std::path::Path) -> Qsfs {
-    q.kill9();
-    std::fs::remove_dir_all(root.join("qsfs-data/cache")).unwrap();
-    Qsfs::start(
-        root,
-        &["restore", "--config", "qsfs-data/qsfs.toml"],
-        "restore.log",
-    )
-}
+const CONFIG: &str = "qsfs-data/qsfs.toml";
 
 #[test]
 fn a_lost_machine_loses_seconds_not_the_open_segment() {
@@ -33,16 +20,7 @@ fn a_lost_machine_loses_seconds_not_the_open_segment() {
         "run1.log",
     );
     write_files(&q.mount, 0..40, true);
-    wait::until_every(
-        "the written files to be dispersed",
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || {
-            let s = status(root);
-            s["offload"]["exposure"]["bytes"] == 0 && s["offload"]["pending"] == 0
-        },
-        || format!("{:#}", status(root)["offload"]),
-    );
+    wait_dispersed(root, CONFIG, Duration::from_secs(60));
     let m = manifest(root);
     let data = &m.namespaces["zdbfs-data"];
     assert!(
@@ -50,7 +28,7 @@ fn a_lost_machine_loses_seconds_not_the_open_segment() {
         "dispersed as pieces of the open segment, nothing closed: {data:?}"
     );
 
-    let q = lose_and_restore(q, root);
+    let q = lose_and_restore(q, root, CONFIG, "restore.log");
     read_all_exact(&q.mount, 0..40);
     // Going on after the restore: the restored open segment closes and is stored whole;
     // its pieces are deleted (the count below would see them).
@@ -69,18 +47,12 @@ fn strict_fsync_returns_once_the_backends_hold_the_data() {
     // First run writes the embedded default; strict mode is switched on in it, and the
     // periodic dispersal off, so only fsync can have put the files on the backends.
     Qsfs::start(root, &["--mountpoint", "mnt"], "run1.log").stop(false);
-    let config = root.join("qsfs-data/qsfs.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    let strict = text
-        .replace("fsync = \"local\"", "fsync = \"dispersed\"")
-        .replace("disperse_seconds = 4", "disperse_seconds = 0");
-    assert_ne!(strict, text);
-    std::fs::write(&config, strict).unwrap();
+    make_strict(root, CONFIG);
 
-    let q = Qsfs::start(root, &["--config", "qsfs-data/qsfs.toml"], "run2.log");
+    let q = Qsfs::start(root, &["--config", CONFIG], "run2.log");
     write_files(&q.mount, 0..20, true);
     // The last fsync has returned: the machine may go now.
-    let q = lose_and_restore(q, root);
+    let q = lose_and_restore(q, root, CONFIG, "restore.log");
     read_all_exact(&q.mount, 0..20);
     q.stop(false);
 }

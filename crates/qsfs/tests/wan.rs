@@ -50,25 +50,15 @@ fn over_links(root: &Path) -> OverLinks {
         .filter(|l| !l.starts_with("standin_"))
         .map(|l| format!("{l}\n"))
         .collect();
-    std::fs::write(root.join("linked.toml"), text).unwrap();
+    std::fs::write(root.join(LINKED), text).unwrap();
     OverLinks {
         rig,
         _backends: backends,
     }
 }
 
-const LINKED: [&str; 2] = ["--config", "linked.toml"];
-
-fn status(root: &Path) -> serde_json::Value {
-    serde_json::from_str(&qsfs_cmd(root, &[LINKED[0], LINKED[1], "status", "--json"])).unwrap()
-}
-
-/// kill -9, cache deleted, `qsfs restore` from the backends behind the links.
-fn lose_and_restore(q: Qsfs, root: &Path, log: &str) -> Qsfs {
-    q.kill9();
-    std::fs::remove_dir_all(root.join("qsfs-data/cache")).unwrap();
-    Qsfs::start(root, &["restore", LINKED[0], LINKED[1]], log)
-}
+/// The configuration naming the links (written by [`over_links`]).
+const LINKED: &str = "linked.toml";
 
 #[test]
 fn over_links_a_lost_frontend_keeps_what_was_dispersed_and_fsynced() {
@@ -78,32 +68,18 @@ fn over_links_a_lost_frontend_keeps_what_was_dispersed_and_fsynced() {
     // Specs list the 4 metadata backends first: link 4 is the first data backend.
     links.rig.link(4).set_profile(SLOW.parse().unwrap());
 
-    let q = Qsfs::start(root, &LINKED, "run1.log");
+    let q = Qsfs::start(root, &["--config", LINKED], "run1.log");
     write_files(&q.mount, 0..30, true);
-    wait::until_every(
-        "the written files to be dispersed over the links",
-        Duration::from_secs(120),
-        Duration::from_millis(200),
-        || {
-            let s = status(root);
-            s["offload"]["exposure"]["bytes"] == 0 && s["offload"]["pending"] == 0
-        },
-        || format!("{:#}", status(root)["offload"]),
-    );
-    let q = lose_and_restore(q, root, "restore1.log");
+    wait_dispersed(root, LINKED, Duration::from_secs(120));
+    let q = lose_and_restore(q, root, LINKED, "restore1.log");
     read_all_exact(&q.mount, 0..30);
     q.stop(false);
 
     // Strict mode, periodic dispersal off: the last fsync returned, the machine goes.
-    let text = std::fs::read_to_string(root.join("linked.toml")).unwrap();
-    let strict = text
-        .replace("fsync = \"local\"", "fsync = \"dispersed\"")
-        .replace("disperse_seconds = 4", "disperse_seconds = 0");
-    assert_ne!(strict, text);
-    std::fs::write(root.join("linked.toml"), strict).unwrap();
-    let q = Qsfs::start(root, &LINKED, "run2.log");
+    make_strict(root, LINKED);
+    let q = Qsfs::start(root, &["--config", LINKED], "run2.log");
     write_files(&q.mount, 30..40, true);
-    let q = lose_and_restore(q, root, "restore2.log");
+    let q = lose_and_restore(q, root, LINKED, "restore2.log");
     read_all_exact(&q.mount, 0..40);
     q.stop(false);
 }

@@ -282,3 +282,43 @@ pub fn assert_backends_hold_what_the_manifest_names(root: &Path) {
         "objects on the backends vs named by the manifest"
     );
 }
+
+/// `qsfs status --json` of the qsfs running with `config` (relative to `root`).
+pub fn status_of(root: &Path, config: &str) -> serde_json::Value {
+    serde_json::from_str(&qsfs_cmd(root, &["--config", config, "status", "--json"])).unwrap()
+}
+
+/// Wait (bounded by `within`) until the qsfs running with `config` has nothing left that
+/// losing the machine would lose: no exposed bytes, no staged checkpoint.
+pub fn wait_dispersed(root: &Path, config: &str, within: Duration) {
+    wait::until_every(
+        "the written files to be dispersed",
+        within,
+        Duration::from_millis(200),
+        || {
+            let s = status_of(root, config);
+            s["offload"]["exposure"]["bytes"] == 0 && s["offload"]["pending"] == 0
+        },
+        || format!("{:#}", status_of(root, config)["offload"]),
+    );
+}
+
+/// Lose the machine: kill -9, delete the cache, `qsfs restore` with `config` from the
+/// backends alone.
+pub fn lose_and_restore(q: Qsfs, root: &Path, config: &str, log: &str) -> Qsfs {
+    q.kill9();
+    std::fs::remove_dir_all(root.join("qsfs-data/cache")).unwrap();
+    Qsfs::start(root, &["restore", "--config", config], log)
+}
+
+/// Switch `config` (relative to `root`) to `fsync = "dispersed"` with the periodic
+/// dispersal off, so that only fsync can put data on the backends.
+pub fn make_strict(root: &Path, config: &str) {
+    let path = root.join(config);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let strict = text
+        .replace("fsync = \"local\"", "fsync = \"dispersed\"")
+        .replace("disperse_seconds = 4", "disperse_seconds = 0");
+    assert_ne!(strict, text, "{config} has the defaults");
+    std::fs::write(path, strict).unwrap();
+}
