@@ -17,15 +17,12 @@ SIZE=${SIZE:-1G}
 RUNS=${RUNS:-2}
 ROUNDS=${ROUNDS:-2}
 BASE=${BASE:-/var/tmp}
-log() { echo "[disperse-bench] $*" >&2; }
-die() { echo "[disperse-bench] error: $*" >&2; exit 1; }
+LOG_TAG=disperse-bench
+. "$ROOT/scripts/lib/common.sh"
 
-[[ $(id -u) == 0 ]] || die "run as root (FUSE mount)"
-QSFS=${CARGO_TARGET_DIR:-$ROOT/target}/release/qsfs
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building qsfs (release)"
-    (cd "$ROOT" && cargo build --release -q -p qsfs) || die "cargo build failed"
-fi
+need_root "FUSE mount"
+QSFS=$TARGET_DIR/release/qsfs
+build_release -p qsfs
 [[ -x $QSFS ]] || die "$QSFS not found"
 WORK=$(mktemp -d "$BASE/disperse-bench.XXXXXX")
 QPID=

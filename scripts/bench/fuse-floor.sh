@@ -15,19 +15,11 @@ ROUNDS=${ROUNDS:-3}
 TAR_SRC=${TAR_SRC:-/usr/include}
 BASE=${BASE:-/var/tmp}
 
-log() { echo "[floor] $*" >&2; }
-die() {
-    echo "[floor] error: $*" >&2
-    exit 1
-}
-[[ $(id -u) == 0 ]] || die "run as root (drop_caches, FUSE mounts)"
+LOG_TAG=floor
+. "$ROOT/scripts/lib/common.sh"
+need_root "drop_caches, FUSE mounts"
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building zdbfs and its floor example (release)"
-    (cd "$ROOT" && cargo build --release -q -p zdbfs --bin zdbfs --example floor) ||
-        die "cargo build failed"
-fi
+build_release -p zdbfs --bin zdbfs --example floor
 ZDBFS=$TARGET_DIR/release/zdbfs
 FLOOR=$TARGET_DIR/release/examples/floor
 [[ -x $ZDBFS && -x $FLOOR ]] || die "$ZDBFS or $FLOOR not found"

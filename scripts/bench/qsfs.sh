@@ -25,22 +25,15 @@ SEGMENT_MIB=${SEGMENT_MIB:-16}
 CACHE_MIB=${CACHE_MIB:-512}
 BASE=${BASE:-/var/tmp}
 
-log() { echo "[bench] $*" >&2; }
-die() {
-    echo "[bench] error: $*" >&2
-    exit 1
-}
+LOG_TAG=bench
+. "$ROOT/scripts/lib/common.sh"
 
-[[ $(id -u) == 0 ]] || die "run as root (FUSE mount, drop_caches, apt-get)"
+need_root "FUSE mount, drop_caches, apt-get"
 command -v fio >/dev/null 2>&1 || install_packages fio || die "fio missing"
 for t in fio jq awk numfmt du; do command -v $t >/dev/null || die "$t not found"; done
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 QSFS=$TARGET_DIR/release/qsfs
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building qsfs (release)"
-    (cd "$ROOT" && cargo build --release -q -p qsfs) || die "cargo build failed"
-fi
+build_release -p qsfs
 [[ -x $QSFS ]] || die "$QSFS not found"
 
 SIZE_BYTES=$(numfmt --from=iec "${SIZE%[bB]}") || die "SIZE=$SIZE: not a size"

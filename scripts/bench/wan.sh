@@ -29,19 +29,15 @@ SIZE=${SIZE:-128M}
 FILES=${FILES:-200}
 SMALL=${SMALL:-16K}
 HOST=127.0.0.1
-log() { echo "[wan-bench] $*" >&2; }
-die() { echo "[wan-bench] error: $*" >&2; exit 1; }
+LOG_TAG=wan-bench
+. "$ROOT/scripts/lib/common.sh"
 
 command -v redis-cli >/dev/null 2>&1 || install_packages redis-tools || die "redis-cli missing"
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 ZDB=$TARGET_DIR/release/zdb
 ZSTOR=$TARGET_DIR/release/zstor
 RIG=$TARGET_DIR/release/wan-rig
 QSFS_BIN=$TARGET_DIR/release/qsfs
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building zdb, zstor, qsfs and wan-rig (release)"
-    (cd "$ROOT" && cargo build --release -q -p zdb-server -p zstor -p qsfs -p wan-rig) || die "cargo build failed"
-fi
+build_release -p zdb-server -p zstor -p qsfs -p wan-rig
 [[ -x $ZDB && -x $ZSTOR && -x $RIG ]] || die "binaries missing under $TARGET_DIR/release"
 
 WORK=${WORK:-$(mktemp -d /var/tmp/wan-bench.XXXXXX)}

@@ -40,8 +40,8 @@ MEM_KEYLEN=16    # redis-benchmark's key:__rand_int__ -> "key:" + 12 digits
 MEM_VALUE=64
 HOST=127.0.0.1
 
-log() { echo "[bench] $*" >&2; }
-die() { echo "[bench] error: $*" >&2; exit 1; }
+LOG_TAG=bench
+. "$ROOT/scripts/lib/common.sh"
 
 # ---------------------------------------------------------------- tools
 need_apt=()
@@ -52,12 +52,8 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 install_packages ${need_apt[@]+"${need_apt[@]}"} || die "packages missing"
 # The Debian package starts a system redis on 6379; we never use it (our ports are random).
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 ZDB=$TARGET_DIR/release/zdb
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building zdb (release)"
-    (cd "$ROOT" && cargo build --release -q -p zdb-server) || die "cargo build failed"
-fi
+build_release -p zdb-server
 [[ -x $ZDB ]] || die "$ZDB not found"
 
 # ---------------------------------------------------------------- scratch + cleanup

@@ -21,20 +21,13 @@ ROUNDS=${ROUNDS:-3}
 BASE=${BASE:-/var/tmp}
 ZDBFS_OPTS=${ZDBFS_OPTS:-}
 
-log() { echo "[dd-bench] $*" >&2; }
-die() {
-    echo "[dd-bench] error: $*" >&2
-    exit 1
-}
-[[ $(id -u) == 0 ]] || die "run as root (drop_caches, FUSE mounts)"
+LOG_TAG=dd-bench
+. "$ROOT/scripts/lib/common.sh"
+need_root "drop_caches, FUSE mounts"
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 ZDBFS=$TARGET_DIR/release/zdbfs
 ZDB=$TARGET_DIR/release/zdb
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building zdbfs and zdb (release)"
-    (cd "$ROOT" && cargo build --release -q -p zdbfs -p zdb-server) || die "cargo build failed"
-fi
+build_release -p zdbfs -p zdb-server
 [[ -x $ZDBFS && -x $ZDB ]] || die "$ZDBFS or $ZDB not found"
 
 WORK=$(mktemp -d "$BASE/zdbfs-dd.XXXXXX")

@@ -57,13 +57,10 @@ BASE=${BASE:-/var/tmp}
 ZDBFS_OPTS=${ZDBFS_OPTS:-}
 ROUNDS=${ROUNDS:-1}
 
-log() { echo "[bench] $*" >&2; }
-die() {
-    echo "[bench] error: $*" >&2
-    exit 1
-}
+LOG_TAG=bench
+. "$ROOT/scripts/lib/common.sh"
 
-[[ $(id -u) == 0 ]] || die "run as root (apt-get, drop_caches, FUSE mount)"
+need_root "apt-get, drop_caches, FUSE mount"
 [[ -e /dev/fuse ]] || die "/dev/fuse missing"
 
 # ---------------------------------------------------------------- tools
@@ -72,12 +69,8 @@ for t in fio jq awk tar mountpoint du df; do
     command -v $t >/dev/null 2>&1 || die "$t not found"
 done
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 ZDBFS=$TARGET_DIR/release/zdbfs
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building zdbfs (release)"
-    (cd "$ROOT" && cargo build --release -q -p zdbfs) || die "cargo build failed"
-fi
+build_release -p zdbfs
 [[ -x $ZDBFS ]] || die "$ZDBFS not found"
 
 # ---------------------------------------------------------------- scratch on a real disk

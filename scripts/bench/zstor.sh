@@ -22,8 +22,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SIZE=${SIZE:-1G}
 FILES=${FILES:-"random text"}
 HOST=127.0.0.1
-log() { echo "[zstor-bench] $*" >&2; }
-die() { echo "[zstor-bench] error: $*" >&2; exit 1; }
+LOG_TAG=zstor-bench
+. "$ROOT/scripts/lib/common.sh"
 
 # ---------------------------------------------------------------- tools
 need_apt=()
@@ -31,13 +31,9 @@ need_apt=()
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 install_packages ${need_apt[@]+"${need_apt[@]}"} || die "packages missing"
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 ZDB=$TARGET_DIR/release/zdb
 ZSTOR=$TARGET_DIR/release/zstor
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "building zdb and zstor (release)"
-    (cd "$ROOT" && cargo build --release -q -p zdb-server -p zstor) || die "cargo build failed"
-fi
+build_release -p zdb-server -p zstor
 [[ -x $ZDB && -x $ZSTOR ]] || die "$ZDB or $ZSTOR not found"
 
 # ---------------------------------------------------------------- scratch + cleanup

@@ -20,12 +20,9 @@ WORK=$(mktemp -d /var/tmp/0db-fs.XXXXXX)
 MNT=$WORK/mnt
 mkdir -p "$MNT"
 
-log() { echo "[0db-fs] $*" >&2; }
-die() {
-    echo "[0db-fs] error: $*" >&2
-    exit 1
-}
-[[ $(id -u) == 0 ]] || die "run as root (FUSE mounts)"
+LOG_TAG=0db-fs
+. "$ROOT/scripts/lib/common.sh"
+need_root "FUSE mounts"
 
 need=()
 [[ -e /usr/include/fuse3/fuse.h ]] || need+=(libfuse3-dev)
@@ -36,10 +33,7 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 install_packages ${need[@]+"${need[@]}"}
 make -C "$SRC" -s >"$WORK/build.log" 2>&1 || die "building 0-db-fs failed (see $WORK/build.log)"
 THEIRS=$SRC/zdbfs
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    (cd "$ROOT" && cargo build --release -q -p zdb-server) || die "cargo build failed"
-fi
+build_release -p zdb-server
 ZDB=$TARGET_DIR/release/zdb
 PORT=9900
 

@@ -22,11 +22,9 @@ DATA=/tmp/zdbtest-data
 INDEX=/tmp/zdbtest-index
 SOCK=/tmp/zdb.sock
 
-log() { echo "[0db-suite] $*" >&2; }
-die() {
-    echo "[0db-suite] error: $*" >&2
-    exit 2
-}
+LOG_TAG=0db-suite
+DIE_STATUS=2
+. "$ROOT/scripts/lib/common.sh"
 
 command -v make >/dev/null || install_packages make
 [[ -e /usr/include/hiredis/hiredis.h ]] || install_packages libhiredis-dev pkg-config
@@ -35,11 +33,8 @@ make -C "$SRC/libzdb" -s release >"$OUT/build.log" 2>&1 || die "building libzdb 
 make -C "$SRC/zdbd" -s release >>"$OUT/build.log" 2>&1 || die "building 0-db's zdbd failed"
 make -C "$SRC/tests" -s >>"$OUT/build.log" 2>&1 || die "building the test suite failed"
 THEIRS=$SRC/zdbd/zdb
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OURS=$TARGET_DIR/release/zdb
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    (cd "$ROOT" && cargo build --release -q -p zdb-server) || die "cargo build failed"
-fi
+build_release -p zdb-server
 
 SERVER=
 stop_server() {

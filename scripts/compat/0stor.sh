@@ -50,11 +50,9 @@ NS_PASSWORD=${NS_PASSWORD-compat-secret}
 CMD_TIMEOUT=${CMD_TIMEOUT:-300}
 PREFIX=0stor-compat
 
-log() { echo "[0stor] $*" >&2; }
-die() {
-    echo "[0stor] error: $*" >&2
-    exit 2
-}
+LOG_TAG=0stor
+DIE_STATUS=2
+. "$ROOT/scripts/lib/common.sh"
 [[ -f $SRC/zstor/Cargo.toml ]] || die "$SRC does not look like a 0-stor_v2 checkout (no zstor/Cargo.toml)"
 
 # ---------------------------------------------------------------- tools
@@ -97,7 +95,6 @@ BUILD_SECS=$(($(date +%s) - t0))
 [[ -x $THEIRS ]] || die "$THEIRS not found after the build"
 log "zstor_v2 built in ${BUILD_SECS}s: $("$THEIRS" --version 2>/dev/null || echo '?')"
 
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 ZDB=${ZDB:-$TARGET_DIR/release/zdb}
 OURS=$TARGET_DIR/release/zstor
 if [[ ! -x $ZDB || ! -x $OURS || ${BUILD_OURS:-0} == 1 ]]; then

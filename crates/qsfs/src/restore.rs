@@ -121,14 +121,7 @@ pub async fn restore(config: &Config, store: &zstor::Store) -> Result<RestoreRep
             )),
         }
         for (name, out) in wanted {
-            let meta =
-                store
-                    .retrieve_file(&name, &out)
-                    .await
-                    .map_err(|source| RestoreError::Store {
-                        what: name.display().to_string(),
-                        source,
-                    })?;
+            let meta = fetch_object(store, &name, &out).await?;
             report.files += 1;
             report.bytes += meta.size;
         }
@@ -155,14 +148,7 @@ async fn restore_pieces(
     let mut file = std::fs::File::create(out).map_err(io(out))?;
     for piece in &open.pieces {
         let name = manifest::piece_name(ns, open.segment, piece.start);
-        let meta =
-            store
-                .retrieve_file(&name, &part)
-                .await
-                .map_err(|source| RestoreError::Store {
-                    what: name.display().to_string(),
-                    source,
-                })?;
+        let meta = fetch_object(store, &name, &part).await?;
         // A stored piece is never rewritten: one that is not the manifest's is damage.
         let actual = hex::encode(meta.checksum);
         if meta.size != piece.size || actual != piece.checksum {
@@ -180,4 +166,19 @@ async fn restore_pieces(
     let _ = std::fs::remove_file(&part);
     file.sync_all().map_err(io(out))?;
     Ok(open.len())
+}
+
+/// Retrieve stored object `name` into `out`; a failure names the object.
+async fn fetch_object(
+    store: &zstor::Store,
+    name: &Path,
+    out: &Path,
+) -> Result<zstor::meta::ObjectMeta, RestoreError> {
+    store
+        .retrieve_file(name, out)
+        .await
+        .map_err(|source| RestoreError::Store {
+            what: name.display().to_string(),
+            source,
+        })
 }

@@ -121,38 +121,31 @@ fn rs_kernels(out: &mut Vec<Kernel>) {
     }
 }
 
-fn aead_kernels(out: &mut Vec<Kernel>) {
-    let key = [7u8; 32];
-    let nonce = [1u8; 12];
-    let mut buf = random(SIZE);
-    {
-        use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-        let raw = key;
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).expect("key"));
-        let mut buf = buf.clone();
-        out.push(k("aes256gcm_seal", "aws-lc-rs", move || {
-            let tag = key
-                .seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::from(b"aad"),
-                    &mut buf,
-                )
-                .expect("seal");
-            let _ = black_box(tag);
-        }));
-        // Open (decrypt + verify) of the same size.
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).expect("key"));
-        let mut sealed = random(SIZE);
-        let tag = key
-            .seal_in_place_separate_tag(
+/// Seal and open kernels for a crate with ring's AEAD API (`aws_lc_rs`, `ring`).
+macro_rules! ring_style_aead {
+    ($out:expr, $krate:ident, $label:literal, $key:expr, $nonce:expr, $buf:expr) => {{
+        use $krate::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        let (raw, nonce): ([u8; 32], [u8; 12]) = ($key, $nonce);
+        let new_key = || LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).expect("key"));
+        let seal = move |key: &LessSafeKey, buf: &mut Vec<u8>| {
+            key.seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(b"aad"),
-                &mut sealed,
+                buf,
             )
-            .expect("seal");
+            .expect("seal")
+        };
+        let (key, mut buf) = (new_key(), $buf.clone());
+        $out.push(k("aes256gcm_seal", $label, move || {
+            let _ = black_box(seal(&key, &mut buf));
+        }));
+        // Open (decrypt + verify) of the same size.
+        let key = new_key();
+        let mut sealed = random(SIZE);
+        let tag = seal(&key, &mut sealed);
         sealed.extend_from_slice(tag.as_ref());
         let mut work = sealed.clone();
-        out.push(k("aes256gcm_open", "aws-lc-rs", move || {
+        $out.push(k("aes256gcm_open", $label, move || {
             work.copy_from_slice(&sealed);
             let plain = key
                 .open_in_place(
@@ -163,23 +156,16 @@ fn aead_kernels(out: &mut Vec<Kernel>) {
                 .expect("open");
             black_box(plain.len());
         }));
-    }
+    }};
+}
+
+fn aead_kernels(out: &mut Vec<Kernel>) {
+    let key = [7u8; 32];
+    let nonce = [1u8; 12];
+    let mut buf = random(SIZE);
+    ring_style_aead!(out, aws_lc_rs, "aws-lc-rs", key, nonce, buf);
     #[cfg(feature = "bench-all")]
-    {
-        use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("key"));
-        let mut buf = buf.clone();
-        out.push(k("aes256gcm_seal", "ring", move || {
-            let tag = key
-                .seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::from(b"aad"),
-                    &mut buf,
-                )
-                .expect("seal");
-            let _ = black_box(tag);
-        }));
-    }
+    ring_style_aead!(out, ring, "ring", key, nonce, buf);
     #[cfg(feature = "bench-all")]
     {
         use aes_gcm::aead::AeadInPlace;

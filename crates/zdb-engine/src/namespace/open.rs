@@ -151,26 +151,18 @@ pub(crate) fn create_segment(
     first_id: u32,
 ) -> Result<(File, File)> {
     let created = unix_now();
-    let data = segment::create(
-        &segment::data_path(data_dir, seg),
-        &FileHeader {
-            kind: FileKind::Data,
+    let create = |kind, path: &Path| {
+        let header = FileHeader {
+            kind,
             mode,
             segment: seg,
             first_id,
             created,
-        },
-    )?;
-    let index = segment::create(
-        &segment::index_path(index_dir, seg),
-        &FileHeader {
-            kind: FileKind::Index,
-            mode,
-            segment: seg,
-            first_id,
-            created,
-        },
-    )?;
+        };
+        segment::create(path, &header)
+    };
+    let data = create(FileKind::Data, &segment::data_path(data_dir, seg))?;
+    let index = create(FileKind::Index, &segment::index_path(index_dir, seg))?;
     sync_dir(data_dir)?;
     sync_dir(index_dir)?;
     Ok((data, index))

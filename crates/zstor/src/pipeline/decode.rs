@@ -2,11 +2,10 @@
 //! fails its checksum or does not describe itself as the expected shard is treated as
 //! missing; a wrong key or tampered ciphertext gives [`Error::DecryptionFailed`].
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce};
-use reed_solomon_erasure::galois_8::ReedSolomon;
+use aws_lc_rs::aead::{Aad, Nonce};
 
-use super::compress::{Codecs, Compression};
-use super::encode::rs_codec;
+use super::compress::Compression;
+use super::encode::ObjectCodec;
 use super::piece::PieceHeader;
 use super::{chunk_aad, CodecParams, DataKey, ObjectId, STRIPE_HEADER_LEN, TAG_LEN};
 use crate::config::MAX_SHARDS;
@@ -14,12 +13,7 @@ use crate::Error;
 
 /// Decodes the chunks of one object.
 pub struct ChunkDecoder {
-    params: CodecParams,
-    key: LessSafeKey,
-    object_id: ObjectId,
-    rs: Option<ReedSolomon>,
-    codecs: Codecs,
-    stripe: Vec<u8>,
+    obj: ObjectCodec,
     work: Vec<(Vec<u8>, bool)>,
     out: Vec<u8>,
     /// Where the last decoded chunk is: in `stripe` (stored raw) or in `out`, and its length.
@@ -36,14 +30,8 @@ fn u32_at(b: &[u8], at: usize) -> usize {
 impl ChunkDecoder {
     /// A decoder for object `object_id` under `key`.
     pub fn new(params: CodecParams, key: &DataKey, object_id: ObjectId) -> Result<Self, Error> {
-        params.check()?;
         Ok(Self {
-            rs: rs_codec(&params)?,
-            params,
-            key: key.aead(),
-            object_id,
-            codecs: Codecs::new(),
-            stripe: Vec::new(),
+            obj: ObjectCodec::new(params, key, object_id)?,
             work: (0..params.n()).map(|_| (Vec::new(), false)).collect(),
             out: Vec::new(),
             last: (false, 0),
@@ -60,14 +48,14 @@ impl ChunkDecoder {
     /// The chunk returned by the last successful [`ChunkDecoder::decode`] (empty before).
     pub fn output(&self) -> &[u8] {
         match self.last {
-            (true, len) => &self.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + len],
+            (true, len) => &self.obj.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + len],
             (false, len) => &self.out[..len],
         }
     }
 
     /// Decode chunk `index` from `pieces[i]` = shard `i`'s piece, `None` when missing.
     pub fn decode(&mut self, index: u64, pieces: &[Option<&[u8]>]) -> Result<&[u8], Error> {
-        let p = self.params;
+        let p = self.obj.params;
         let n = p.n();
         if pieces.len() != n {
             return Err(Error::InvalidCode(format!(
@@ -85,7 +73,7 @@ impl ChunkDecoder {
         for (i, piece) in pieces.iter().enumerate() {
             let Some(piece) = piece else { continue };
             let header = PieceHeader {
-                object_id: self.object_id,
+                object_id: self.obj.object_id,
                 chunk: index,
                 shard: i as u8,
                 k: p.k as u8,
@@ -107,13 +95,13 @@ impl ChunkDecoder {
             });
         }
         let shard_len = shard_len.unwrap_or(0);
-        self.stripe.clear();
+        self.obj.stripe.clear();
         if payloads[..p.k].iter().all(Option::is_some) {
             for payload in payloads[..p.k].iter().flatten() {
-                self.stripe.extend_from_slice(payload);
+                self.obj.stripe.extend_from_slice(payload);
             }
         } else {
-            let rs = self.rs.as_ref().ok_or(Error::TooFewPieces {
+            let rs = self.obj.rs.as_ref().ok_or(Error::TooFewPieces {
                 available: valid,
                 needed: p.k,
             })?;
@@ -128,29 +116,30 @@ impl ChunkDecoder {
             rs.reconstruct_data(&mut self.work)
                 .map_err(|e| Error::InvalidCode(format!("Reed-Solomon reconstruct: {e:?}")))?;
             for w in &self.work[..p.k] {
-                self.stripe.extend_from_slice(&w.0);
+                self.obj.stripe.extend_from_slice(&w.0);
             }
         }
         self.open(index)
     }
 
-    /// Decrypt and decompress the stripe now in `self.stripe`.
+    /// Decrypt and decompress the stripe now in `self.obj.stripe`.
     fn open(&mut self, index: u64) -> Result<&[u8], Error> {
-        if self.stripe.len() < STRIPE_HEADER_LEN + TAG_LEN {
+        if self.obj.stripe.len() < STRIPE_HEADER_LEN + TAG_LEN {
             return Err(Error::CorruptChunk("stripe shorter than its header"));
         }
         let mut header = [0u8; STRIPE_HEADER_LEN];
-        header.copy_from_slice(&self.stripe[..STRIPE_HEADER_LEN]);
+        header.copy_from_slice(&self.obj.stripe[..STRIPE_HEADER_LEN]);
         let plain_len = u32_at(&header, 4);
         let sealed_len = u32_at(&header, 8);
-        if sealed_len < TAG_LEN || STRIPE_HEADER_LEN + sealed_len > self.stripe.len() {
+        if sealed_len < TAG_LEN || STRIPE_HEADER_LEN + sealed_len > self.obj.stripe.len() {
             return Err(Error::DecryptionFailed);
         }
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&header[12..24]);
-        let aad = chunk_aad(&self.object_id, index, &header);
-        let sealed = &mut self.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + sealed_len];
+        let aad = chunk_aad(&self.obj.object_id, index, &header);
+        let sealed = &mut self.obj.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + sealed_len];
         let body = self
+            .obj
             .key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
@@ -161,7 +150,7 @@ impl ChunkDecoder {
         // Authenticated from here on: a mismatch means a forged key or a bug, not bitrot.
         let algo =
             Compression::from_code(header[0]).ok_or(Error::CorruptChunk("unknown compression"))?;
-        if plain_len > self.params.chunk_size {
+        if plain_len > self.obj.params.chunk_size {
             return Err(Error::CorruptChunk("chunk longer than the chunk size"));
         }
         if algo == Compression::None {
@@ -174,7 +163,8 @@ impl ChunkDecoder {
         if self.out.len() < plain_len {
             self.out.resize(plain_len, 0);
         }
-        self.codecs
+        self.obj
+            .codecs
             .decompress(algo, body, &mut self.out[..plain_len])
             .ok_or(Error::CorruptChunk("decompression failed"))?;
         self.last = (false, plain_len);

@@ -58,14 +58,39 @@ pub(crate) fn rs_codec(params: &CodecParams) -> Result<Option<ReedSolomon>, Erro
         .map_err(|e| Error::InvalidCode(format!("k = {}, m = {}: {e:?}", params.k, params.m)))
 }
 
+/// What encoding and decoding one object share: its parameters, AEAD key and id, the
+/// Reed-Solomon codec (`None` without parity), the compressors and the stripe buffer.
+pub(crate) struct ObjectCodec {
+    pub(crate) params: CodecParams,
+    pub(crate) key: LessSafeKey,
+    pub(crate) object_id: ObjectId,
+    pub(crate) rs: Option<ReedSolomon>,
+    pub(crate) codecs: Codecs,
+    pub(crate) stripe: Vec<u8>,
+}
+
+impl ObjectCodec {
+    pub(crate) fn new(
+        params: CodecParams,
+        key: &DataKey,
+        object_id: ObjectId,
+    ) -> Result<Self, Error> {
+        params.check()?;
+        let rs = rs_codec(&params)?;
+        Ok(Self {
+            params,
+            key: key.aead(),
+            object_id,
+            rs,
+            codecs: Codecs::new(),
+            stripe: Vec::new(),
+        })
+    }
+}
+
 /// Encodes the chunks of one object.
 pub struct ChunkEncoder {
-    params: CodecParams,
-    key: LessSafeKey,
-    object_id: ObjectId,
-    rs: Option<ReedSolomon>,
-    codecs: Codecs,
-    stripe: Vec<u8>,
+    obj: ObjectCodec,
     /// Scratch for compressibility samples.
     probe: Vec<u8>,
     pieces: Vec<PieceBuf>,
@@ -76,14 +101,8 @@ pub struct ChunkEncoder {
 impl ChunkEncoder {
     /// An encoder for object `object_id` under `key`.
     pub fn new(params: CodecParams, key: &DataKey, object_id: ObjectId) -> Result<Self, Error> {
-        params.check()?;
         Ok(Self {
-            rs: rs_codec(&params)?,
-            params,
-            key: key.aead(),
-            object_id,
-            codecs: Codecs::new(),
-            stripe: Vec::new(),
+            obj: ObjectCodec::new(params, key, object_id)?,
             probe: Vec::new(),
             spare: Vec::new(),
             pieces: (0..params.n()).map(|_| PieceBuf(Vec::new())).collect(),
@@ -92,7 +111,7 @@ impl ChunkEncoder {
 
     /// The parameters.
     pub fn params(&self) -> &CodecParams {
-        &self.params
+        &self.obj.params
     }
 
     /// Whether three small samples (start, middle, end) of a large chunk all fail to shrink
@@ -112,9 +131,10 @@ impl ChunkEncoder {
             self.probe.resize(room, 0);
         }
         for at in [0, plain.len() / 2, plain.len() - SAMPLE] {
-            let n = self
-                .codecs
-                .compress(algo, &plain[at..at + SAMPLE], &mut self.probe[..room])?;
+            let n =
+                self.obj
+                    .codecs
+                    .compress(algo, &plain[at..at + SAMPLE], &mut self.probe[..room])?;
             if n * 100 < SAMPLE * 97 {
                 return Ok(false);
             }
@@ -140,7 +160,7 @@ impl ChunkEncoder {
     }
 
     pub fn encode(&mut self, index: u64, plain: &[u8]) -> Result<Pieces<'_>, Error> {
-        let p = self.params;
+        let p = self.obj.params;
         if plain.len() > p.chunk_size {
             return Err(Error::ChunkTooLarge {
                 len: plain.len(),
@@ -149,8 +169,8 @@ impl ChunkEncoder {
         }
         let room = p.compression.max_len(plain.len()).max(plain.len());
         let need = STRIPE_HEADER_LEN + room + TAG_LEN + p.k;
-        if self.stripe.len() < need {
-            self.stripe.resize(need, 0);
+        if self.obj.stripe.len() < need {
+            self.obj.stripe.resize(need, 0);
         }
 
         // Compress, or store raw when that does not pay.
@@ -158,8 +178,8 @@ impl ChunkEncoder {
         if algo != Compression::None && self.looks_incompressible(algo, plain)? {
             algo = Compression::None;
         }
-        let body = &mut self.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + room];
-        let mut len = self.codecs.compress(algo, plain, body)?;
+        let body = &mut self.obj.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + room];
+        let mut len = self.obj.codecs.compress(algo, plain, body)?;
         if algo != Compression::None && len >= plain.len() {
             body[..plain.len()].copy_from_slice(plain);
             len = plain.len();
@@ -175,23 +195,24 @@ impl ChunkEncoder {
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         header[12..24].copy_from_slice(&nonce);
-        self.stripe[..STRIPE_HEADER_LEN].copy_from_slice(&header);
-        let aad = chunk_aad(&self.object_id, index, &header);
+        self.obj.stripe[..STRIPE_HEADER_LEN].copy_from_slice(&header);
+        let aad = chunk_aad(&self.obj.object_id, index, &header);
         let tag = self
+            .obj
             .key
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(&aad[..]),
-                &mut self.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + len],
+                &mut self.obj.stripe[STRIPE_HEADER_LEN..STRIPE_HEADER_LEN + len],
             )
             .map_err(|_| Error::InvalidCode("AES-GCM refused the chunk".into()))?;
         let end = STRIPE_HEADER_LEN + len;
-        self.stripe[end..end + TAG_LEN].copy_from_slice(tag.as_ref());
+        self.obj.stripe[end..end + TAG_LEN].copy_from_slice(tag.as_ref());
 
         // Split into k equal parts (zero padded) and add parity.
         let total = end + TAG_LEN;
         let shard_len = total.div_ceil(p.k);
-        self.stripe[total..p.k * shard_len].fill(0);
+        self.obj.stripe[total..p.k * shard_len].fill(0);
         for (i, piece) in self.pieces.iter_mut().enumerate() {
             if piece.0.capacity() == 0 {
                 piece.0 = self.spare.pop().unwrap_or_default();
@@ -201,19 +222,19 @@ impl ChunkEncoder {
             if i < p.k {
                 piece
                     .0
-                    .extend_from_slice(&self.stripe[i * shard_len..(i + 1) * shard_len]);
+                    .extend_from_slice(&self.obj.stripe[i * shard_len..(i + 1) * shard_len]);
             } else {
                 piece.0.resize(PIECE_HEADER_LEN + shard_len, 0);
             }
         }
-        if let Some(rs) = &self.rs {
+        if let Some(rs) = &self.obj.rs {
             let (data, parity) = self.pieces.split_at_mut(p.k);
             rs.encode_sep(data, parity)
                 .map_err(|e| Error::InvalidCode(format!("Reed-Solomon encode: {e:?}")))?;
         }
         for (i, piece) in self.pieces.iter_mut().enumerate() {
             PieceHeader {
-                object_id: self.object_id,
+                object_id: self.obj.object_id,
                 chunk: index,
                 shard: i as u8,
                 k: p.k as u8,

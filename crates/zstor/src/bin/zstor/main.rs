@@ -37,36 +37,48 @@ struct Opts {
     cmd: Cmd,
 }
 
+/// `zstor store`'s arguments (the daemon's client and the in-process command read the same).
+#[derive(clap::Args, Debug)]
+struct StoreArgs {
+    /// File, or directory (every regular file under it, recursively), to store.
+    #[arg(short, long, value_name = "FILE|DIR")]
+    file: PathBuf,
+    /// Store as if the file were in this directory: the key is KEY_PATH/<file name>
+    /// (KEY_PATH/<path relative to DIR> for a directory).
+    #[arg(short = 'k', long = "key-path", value_name = "KEY_PATH")]
+    key_path: Option<PathBuf>,
+    /// Directory store: stop at the first file that fails and exit non-zero (without it,
+    /// failures are reported and the others stored; exit status 0, as 0-stor v2).
+    #[arg(short = 'e', long = "error-on-failure")]
+    error_on_failure: bool,
+    /// Accepted for 0-stor v2 compatibility; failure records are not saved yet.
+    #[arg(short = 's', long = "save-failure")]
+    save_failure: bool,
+    /// Delete each local file once its upload is verified (metadata read back with the
+    /// same checksum).
+    #[arg(short, long)]
+    delete: bool,
+    /// Do not wait for the upload: through the daemon, return once it queued the store
+    /// (its outcome is in the daemon's log and metrics); in-process, this blocks.
+    #[arg(short, long)]
+    notblocking: bool,
+}
+
+impl StoreArgs {
+    fn warn_unsupported(&self) {
+        if self.save_failure {
+            tracing::warn!("-s/--save-failure: failure records are not saved yet");
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Encode a file (or every file under a directory) and store it on the backends.
     ///
     /// Success means every shard and the metadata were written. A file is keyed by its
     /// absolute path (stored again, the new version replaces the old one).
-    Store {
-        /// File, or directory (every regular file under it, recursively), to store.
-        #[arg(short, long, value_name = "FILE|DIR")]
-        file: PathBuf,
-        /// Store as if the file were in this directory: the key is KEY_PATH/<file name>
-        /// (KEY_PATH/<path relative to DIR> for a directory).
-        #[arg(short = 'k', long = "key-path", value_name = "KEY_PATH")]
-        key_path: Option<PathBuf>,
-        /// Directory store: stop at the first file that fails and exit non-zero (without it,
-        /// failures are reported and the others stored; exit status 0, as 0-stor v2).
-        #[arg(short = 'e', long = "error-on-failure")]
-        error_on_failure: bool,
-        /// Accepted for 0-stor v2 compatibility; failure records are not saved yet.
-        #[arg(short = 's', long = "save-failure")]
-        save_failure: bool,
-        /// Delete each local file once its upload is verified (metadata read back with the
-        /// same checksum).
-        #[arg(short, long)]
-        delete: bool,
-        /// Do not wait for the upload: through the daemon, return once it queued the store
-        /// (its outcome is in the daemon's log and metrics); in-process, this blocks.
-        #[arg(short, long)]
-        notblocking: bool,
-    },
+    Store(StoreArgs),
     /// Repair or re-encode a stored file with the current config.
     ///
     /// Same code (k, n) as the config: shards on backends that left the config or do not
@@ -169,22 +181,13 @@ async fn run(opts: Opts) -> Result<ExitCode> {
         }
     }
     match opts.cmd {
-        Cmd::Store {
-            file,
-            key_path,
-            error_on_failure,
-            save_failure,
-            delete,
-            notblocking,
-        } => {
-            if notblocking {
+        Cmd::Store(args) => {
+            if args.notblocking {
                 tracing::debug!("-n/--notblocking: no daemon, storing in the foreground");
             }
-            if save_failure {
-                tracing::warn!("-s/--save-failure: failure records are not saved yet");
-            }
+            args.warn_unsupported();
             let store = open_store(config)?;
-            cmd_store(&store, &file, key_path.as_deref(), error_on_failure, delete).await
+            cmd_store(&store, &args).await
         }
         Cmd::Retrieve { file, out } => {
             let store = open_store(config)?;
@@ -296,13 +299,8 @@ fn progress_bar(len: u64, message: String) -> ProgressBar {
     bar
 }
 
-async fn cmd_store(
-    store: &Store,
-    file: &Path,
-    key_path: Option<&Path>,
-    error_on_failure: bool,
-    delete: bool,
-) -> Result<ExitCode> {
+async fn cmd_store(store: &Store, args: &StoreArgs) -> Result<ExitCode> {
+    let (file, key_path, delete) = (args.file.as_path(), args.key_path.as_deref(), args.delete);
     let kind = std::fs::metadata(file)
         .with_context(|| format!("store {}", file.display()))?
         .file_type();
@@ -330,7 +328,7 @@ async fn cmd_store(
         &files,
         &sizes,
         |f| store_one(store, f, Some(&base), key_path, delete, &bar),
-        error_on_failure,
+        args.error_on_failure,
     )
     .await;
     bar.finish_and_clear();

@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use zstor::keys;
 use zstor::Config;
 
-use super::Cmd;
+use super::{Cmd, StoreArgs};
 
 fn unexpected(r: Response) -> anyhow::Error {
     anyhow!("unexpected answer from the daemon: {r:?}")
@@ -23,17 +23,16 @@ pub async fn run(socket: &Path, config: &Config, cmd: Cmd) -> Result<ExitCode> {
     let root = config.root.as_deref();
     let ask = |req: Request| async move { call(socket, &req).await.context("daemon") };
     match cmd {
-        Cmd::Store {
-            file,
-            key_path,
-            error_on_failure,
-            save_failure,
-            delete,
-            notblocking,
-        } => {
-            if save_failure {
-                tracing::warn!("-s/--save-failure: failure records are not saved yet");
-            }
+        Cmd::Store(args) => {
+            args.warn_unsupported();
+            let StoreArgs {
+                file,
+                key_path,
+                error_on_failure,
+                delete,
+                notblocking,
+                ..
+            } = args;
             let kind = std::fs::metadata(&file)
                 .with_context(|| format!("store {}", file.display()))?
                 .file_type();
