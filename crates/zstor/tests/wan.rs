@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use test_kit::wait;
 use wan_rig::{Link, Rig};
 use zstor::{Config, Store};
 
@@ -205,14 +206,35 @@ async fn a_slow_backend_holds_neither_a_retrieve_nor_a_store_back() {
             PROFILE.parse().unwrap()
         });
     }
+    // A fresh process has measured nothing: the pings a retrieve sends before it reads the
+    // metadata find the far backend, and no piece is asked of it while 5 others can serve.
+    let fresh = linked.store();
+    fresh.probe_data_backends();
+    tokio::task::block_in_place(|| {
+        wait::until("5 data backends measured", Duration::from_secs(30), || {
+            fresh.data_round_trips().iter().flatten().count() >= 5
+        });
+    });
     let out = tmp.path().join("out.bin");
+    fresh.retrieve_file(name, &out).await.expect("retrieve");
+    assert!(
+        std::fs::read(&out).unwrap() == bytes,
+        "retrieved bytes differ"
+    );
+    // Not one piece was asked again: none was asked of the slow backend and waited for.
+    assert_eq!(
+        fresh.hedged_reads(),
+        0,
+        "a piece was asked of the slow backend"
+    );
+
+    // The store that measured the links before one became slow asks it for chunk 0; the
+    // other pieces came back long before, so another backend was asked instead of waiting.
     store.retrieve_file(name, &out).await.expect("retrieve");
     assert!(
         std::fs::read(&out).unwrap() == bytes,
         "retrieved bytes differ"
     );
-    // Chunk 0 asked the slow backend; its other pieces came back long before, so another
-    // backend was asked instead of waiting.
     assert!(store.hedged_reads() > 0, "no piece was asked again");
 
     // Storing: once the other 5 pieces of a chunk are in, the slow one's upload is given a

@@ -8,7 +8,10 @@
 //! requests pile up, is asked less. Otherwise (a fast network: the CPU is the limit) the
 //! data shards are asked first, which decode without Reed-Solomon work. A backend whose recent pieces took
 //! [`SLOW_FACTOR`] times the others' is asked only when the others cannot serve a chunk,
-//! until its measurement is [`SLOW_MEMORY`] old (then it is tried again). The chunk being decoded is not held
+//! until its measurement is [`SLOW_MEMORY`] old (then it is tried again). Before a shard has a
+//! piece time, its backend's round trip stands in (a retrieve pings the data backends while
+//! it reads the metadata: `Store::probe_data_backends`): one far beyond the others, or not
+//! answering yet while `k` others have, is avoided from the first chunk. The chunk being decoded is not held
 //! hostage by a late answer: once it has waited twice the recent median piece time since
 //! its last request, one more backend is asked ("hedged"), and so on until it decodes; the
 //! backends it was waiting on count as late until they answer: avoided like slow ones, and
@@ -344,7 +347,10 @@ impl<'a> Fetcher<'a> {
         sorted.get(sorted.len() / 2).copied()
     }
 
-    /// Per shard: whether its recent pieces were much slower than the others'.
+    /// Per shard: whether its recent pieces were much slower than the others'. A shard this
+    /// fetch has no piece time for is judged by its backend's round trip: slow when it is
+    /// [`SLOW_FACTOR`] times the median, or unknown while `k` others are known (a ping sent
+    /// when the retrieve began is still under way on it).
     fn slow_shards(&self) -> Vec<bool> {
         let now = Instant::now();
         let recent: Vec<Option<Duration>> = self
@@ -352,15 +358,21 @@ impl<'a> Fetcher<'a> {
             .iter()
             .map(|s| s.filter(|(_, at)| now - *at < SLOW_MEMORY).map(|(d, _)| d))
             .collect();
-        let mut known: Vec<Duration> = recent.iter().flatten().copied().collect();
-        if known.len() < 2 {
-            return vec![false; recent.len()];
-        }
-        known.sort_unstable();
-        let median = known[known.len() / 2];
-        recent
+        let by_pieces = outliers(&recent, 2, false);
+        let trips: Vec<Option<Duration>> = self
+            .backends
             .iter()
-            .map(|d| d.is_some_and(|d| d > median * SLOW_FACTOR))
+            .map(|b| b.liveness().round_trip())
+            .collect();
+        let by_trips = outliers(&trips, self.k, true);
+        (0..recent.len())
+            .map(|i| {
+                if recent[i].is_some() {
+                    by_pieces[i]
+                } else {
+                    by_trips[i]
+                }
+            })
             .collect()
     }
 
@@ -369,5 +381,43 @@ impl<'a> Fetcher<'a> {
     fn hedge_delay(&self) -> Duration {
         self.median_latency()
             .map_or(HEDGE_UNMEASURED, |m| (m * 2).max(HEDGE_FLOOR))
+    }
+}
+
+/// Which of `times` are slow: more than [`SLOW_FACTOR`] times their median (an unknown one
+/// counts as `unknown_slow`); none when fewer than `enough` are known.
+fn outliers(times: &[Option<Duration>], enough: usize, unknown_slow: bool) -> Vec<bool> {
+    let mut known: Vec<Duration> = times.iter().flatten().copied().collect();
+    if known.len() < enough.max(1) {
+        return vec![false; times.len()];
+    }
+    known.sort_unstable();
+    let median = known[known.len() / 2];
+    times
+        .iter()
+        .map(|t| t.map_or(unknown_slow, |t| t > median * SLOW_FACTOR))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn outliers_are_slow_against_the_median_and_unknowns_as_told() {
+        let t = [
+            Some(50 * MS),
+            Some(60 * MS),
+            None,
+            Some(500 * MS),
+            Some(55 * MS),
+        ];
+        assert_eq!(outliers(&t, 4, true), [false, false, true, true, false]);
+        assert_eq!(outliers(&t, 4, false), [false, false, false, true, false]);
+        // Too few known: nobody is judged.
+        assert_eq!(outliers(&t, 5, true), [false; 5]);
+        assert_eq!(outliers(&[None, None], 1, true), [false, false]);
     }
 }

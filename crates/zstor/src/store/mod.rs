@@ -141,6 +141,28 @@ impl Store {
         futures_util::future::join_all(all.into_iter().map(|b| b.ping())).await;
     }
 
+    /// Ping, in the background, every data backend whose round trip is not known yet, so
+    /// that a retrieve starting after a metadata read knows which backends are far or slow
+    /// before it asks for pieces (see `fetch`). Returns at once.
+    pub fn probe_data_backends(&self) {
+        for (_, b) in self.groups.iter().flatten() {
+            if b.liveness().round_trip().is_none() {
+                let b = b.clone();
+                tokio::spawn(async move { b.ping().await });
+            }
+        }
+    }
+
+    /// Each data backend's measured round trip (`None`: it has not answered yet), in the
+    /// order of the configuration's groups.
+    pub fn data_round_trips(&self) -> Vec<Option<Duration>> {
+        self.groups
+            .iter()
+            .flatten()
+            .map(|(_, b)| b.liveness().round_trip())
+            .collect()
+    }
+
     /// Ping every data backend at once. Once `minimal_write_shards` have answered, the
     /// others get [`PING_GRACE_FACTOR`] times as long again (at least [`PING_GRACE_FLOOR`]);
     /// one still silent then counts as reachable: whether it keeps up is for the upload to
@@ -334,6 +356,7 @@ impl Store {
     /// Retrieve `path` into `out`: written to a temporary file next to `out`, renamed only
     /// after every chunk decoded and the file checksum matched.
     pub async fn retrieve_file(&self, path: &Path, out: &Path) -> Result<ObjectMeta, Error> {
+        self.probe_data_backends();
         let meta = self.meta.get(path).await?;
         self.retrieve_meta(meta, out, &|_| {}).await
     }

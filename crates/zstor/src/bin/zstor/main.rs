@@ -459,6 +459,7 @@ async fn cmd_retrieve(store: &Store, file: &Path, out: Option<&Path>) -> Result<
             .with_context(|| format!("creating {}", dir.display()))
             .with_context(ctx)?;
     }
+    store.probe_data_backends();
     let meta = store
         .meta()
         .get(&key)
