@@ -8,8 +8,9 @@
 //! Whenever no manifest is being stored, the checkpoints whose objects are all stored,
 //! from the oldest on and stopping at the first that is not (a later checkpoint of a
 //! namespace must never be named before an earlier one), are folded into the next manifest,
-//! which is stored while the uploads go on; only then are their staging folders and the
-//! copies it no longer names deleted. A failed object or manifest stops the pass (what is
+//! which is stored while the uploads go on; only then are their staging folders deleted,
+//! and the copies it no longer names (deleted while the next manifest may already be
+//! stored: the pass ends once they are). A failed object or manifest stops the pass (what is
 //! complete before it is still published); its checkpoint stays staged for the next pass,
 //! and the objects that were stored are found unchanged then and not sent again.
 //!
@@ -113,6 +114,8 @@ impl Offloader {
         let (mut next_id, mut failed) = (0u64, false);
         let mut jobs = FuturesUnordered::new();
         let mut publishing = None;
+        // Deletions of the copies a published manifest no longer names.
+        let mut deleting = FuturesUnordered::new();
         loop {
             if !failed && queue.iter().all(|t| t.unsent.is_empty()) && queue.len() < TAKEN {
                 for p in self.pending() {
@@ -181,7 +184,7 @@ impl Offloader {
                     publishing = Some(Box::pin(self.publish_folded(before, folded, staged)));
                 }
             }
-            if jobs.is_empty() && publishing.is_none() {
+            if jobs.is_empty() && publishing.is_none() && deleting.is_empty() {
                 let more = !failed && self.pending().iter().any(|p| !seen.contains(&p.dir));
                 if !more {
                     return !failed && queue.is_empty();
@@ -200,10 +203,14 @@ impl Offloader {
                         }
                     }
                 }
+                Some(()) = deleting.next(), if !deleting.is_empty() => {}
                 r = async { publishing.as_mut().expect("checked").await }, if publishing.is_some() => {
                     publishing = None;
                     match r {
-                        Ok(()) => *lock(&self.last_error) = None,
+                        Ok(unnamed) => {
+                            *lock(&self.last_error) = None;
+                            deleting.push(self.delete_objects(unnamed));
+                        }
                         Err((ns, version, e)) => {
                             self.failed(&ns, version, &e);
                             failed = true;
@@ -304,14 +311,15 @@ impl Offloader {
     }
 
     /// Store the manifest `folded` made of `before` and the complete checkpoints `staged`,
-    /// then delete their staging folders and the copies no longer named. An error names the
-    /// first checkpoint it leaves staged.
+    /// then delete their staging folders; returns the stored copies the manifest no longer
+    /// names (deleted by the caller while the next manifest may already be stored: no later
+    /// manifest names them again). An error names the first checkpoint it leaves staged.
     async fn publish_folded(
         &self,
         before: Manifest,
         folded: Folded,
         staged: Vec<Staged>,
-    ) -> Result<(), (String, Version, String)> {
+    ) -> Result<Vec<PathBuf>, (String, Version, String)> {
         let Folded {
             next,
             passed_over,
@@ -342,42 +350,15 @@ impl Offloader {
             }
         }
         let namespaces: BTreeSet<&str> = staged.iter().map(|cp| cp.ns.as_str()).collect();
+        let mut unnamed = passed_over;
         for ns in namespaces {
-            self.delete_superseded(ns, &before, &next).await;
+            unnamed.extend(superseded(ns, &before, &next));
         }
-        self.delete_objects(passed_over).await;
-        Ok(())
+        Ok(unnamed)
     }
 
-    /// Delete the copies `before` named and `after` (published) no longer does: older index
-    /// and descriptor versions, data segments' pre-compaction copies. Best effort: a copy
-    /// left behind is wasted space only.
-    async fn delete_superseded(&self, ns: &str, before: &Manifest, after: &Manifest) {
-        let (Some(old), Some(new)) = (before.namespaces.get(ns), after.namespaces.get(ns)) else {
-            return;
-        };
-        let mut names: Vec<PathBuf> = old
-            .index
-            .iter()
-            .filter(|(seg, version)| new.index.get(seg) != Some(version))
-            .map(|(&seg, &version)| manifest::index_name(ns, seg, version))
-            .collect();
-        names.extend(
-            old.data
-                .iter()
-                .filter(|(seg, s)| new.data.get(seg).is_some_and(|n| n.version != s.version))
-                .map(|(&seg, s)| s.name(ns, seg)),
-        );
-        if old.descriptor != new.descriptor {
-            names.push(manifest::descriptor_name(ns, old.descriptor));
-        }
-        if let Some(open) = &old.open {
-            names.extend(pieces_not_in(open, new.open.as_ref(), ns));
-        }
-        self.delete_objects(names).await;
-    }
-
-    /// Delete stored objects (best effort), several at once.
+    /// Delete stored objects (best effort: a copy left behind is wasted space only), several
+    /// at once.
     async fn delete_objects(&self, names: Vec<PathBuf>) {
         stream::iter(names)
             .for_each_concurrent(PARALLEL, |name| async move {
@@ -505,6 +486,33 @@ fn fold(before: &Manifest, staged: &[Staged], done: &mut [Vec<Stored>]) -> Folde
     }
 }
 
+/// The copies `before` named for `ns` and `after` (published) no longer does: older index
+/// and descriptor versions, data segments' pre-compaction copies, pieces of a closed segment.
+fn superseded(ns: &str, before: &Manifest, after: &Manifest) -> Vec<PathBuf> {
+    let (Some(old), Some(new)) = (before.namespaces.get(ns), after.namespaces.get(ns)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<PathBuf> = old
+        .index
+        .iter()
+        .filter(|(seg, version)| new.index.get(seg) != Some(version))
+        .map(|(&seg, &version)| manifest::index_name(ns, seg, version))
+        .collect();
+    names.extend(
+        old.data
+            .iter()
+            .filter(|(seg, s)| new.data.get(seg).is_some_and(|n| n.version != s.version))
+            .map(|(&seg, s)| s.name(ns, seg)),
+    );
+    if old.descriptor != new.descriptor {
+        names.push(manifest::descriptor_name(ns, old.descriptor));
+    }
+    if let Some(open) = &old.open {
+        names.extend(pieces_not_in(open, new.open.as_ref(), ns));
+    }
+    names
+}
+
 /// The objects of `open`'s pieces that `kept` (a later state of the namespace) does not
 /// name.
 fn pieces_not_in(open: &OpenSegment, kept: Option<&OpenSegment>, ns: &str) -> Vec<PathBuf> {
@@ -596,7 +604,7 @@ mod tests {
             (closed(2), 2, Some(&closed(2)))
         );
         // Checkpoint 2's copies of a's index 3 and descriptor were never published and are
-        // replaced now; the published ones (version 1) are delete_superseded's.
+        // replaced now; the published ones (version 1) are superseded's.
         assert_eq!(
             f.passed_over,
             [
@@ -609,7 +617,7 @@ mod tests {
 
     /// Partial checkpoints add pieces to the open segment; the close of that segment names
     /// it whole and lets its pieces go: the published ones after the manifest is stored
-    /// (delete_superseded), the ones of this batch at once (passed over).
+    /// (superseded), the ones of this batch at once (passed over).
     #[test]
     fn pieces_follow_each_other_until_their_segment_closes() {
         let mut before = Manifest::new();
@@ -639,7 +647,7 @@ mod tests {
         f.next.check().unwrap();
 
         // Then a piece and the close of 4 in one batch: 4 is named whole, the batch's own
-        // piece is passed over, the published ones go with delete_superseded.
+        // piece is passed over, the published ones go with superseded.
         let published = f.next;
         let batch = [
             staged("a", Version::partial(4, 400), 2),
