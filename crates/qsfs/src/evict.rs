@@ -1,5 +1,8 @@
 //! Cache keeping: delete local data segments that the manifest says are stored, least recently
 //! used first, until the local data folder is under its limit (or all of them, on request).
+//! The disk holding the cache keeps [`keep_free`] free whatever the limit says (a limit
+//! larger than the disk, or another user of it), and a segment is fetched back only when it
+//! fits ([`fetch_fits`]; otherwise its reads are served range by range).
 //!
 //! The listing and the least-recently-used order are zstor's (`zstor::cache`, the one
 //! evictor's mechanism); only segments that may ever leave (not open, not `zdbfs-temp`) and
@@ -11,9 +14,43 @@
 
 use std::path::Path;
 
+use service_kit::sys::{self, Space};
 use zstor::cache;
 
 use crate::manifest::Manifest;
+
+/// Free space kept on the disk holding the cache whatever the cache limit says, at most.
+const KEEP_FREE_MAX: u64 = 1 << 30;
+
+/// The free space eviction keeps on a disk of `space`: a fifth of it, at most
+/// [`KEEP_FREE_MAX`] (above the engine's write reserve, so writes go on once stored segments
+/// have gone).
+pub fn keep_free(space: &Space) -> u64 {
+    (space.total / 5).min(KEEP_FREE_MAX)
+}
+
+/// The most the cache under `data_dir` may hold so that its disk keeps [`keep_free`]: what
+/// it holds less what is missing of that (`u64::MAX` while it is free).
+pub fn disk_room_limit(data_dir: &Path) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let space =
+        sys::space(data_dir).with_context(|| format!("free space of {}", data_dir.display()))?;
+    let keep = keep_free(&space);
+    if space.available >= keep {
+        return Ok(u64::MAX);
+    }
+    let held = local_bytes(data_dir).with_context(|| format!("listing {}", data_dir.display()))?;
+    Ok(held.saturating_sub(keep - space.available))
+}
+
+/// Whether a fetched segment of `size` bytes fits in the folder `dir` while half of
+/// [`keep_free`] stays free (writes keep their room; eviction makes the rest). Without room,
+/// reads of evicted data are served range by range from the backends instead.
+pub fn fetch_fits(dir: &Path, size: u64) -> bool {
+    sys::space(dir).map_or(true, |s| {
+        s.available >= size.saturating_add(keep_free(&s) / 2)
+    })
+}
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -106,6 +106,12 @@ pub fn render(s: &Status) -> Exposition {
         f.ranges_fetched,
     );
     o.single(
+        "qsfs_fetch_without_room_total",
+        Kind::Counter,
+        "Fetches put off because the cache's disk had no room (reads served range by range).",
+        f.fetches_without_room,
+    );
+    o.single(
         "qsfs_fetch_bytes_total",
         Kind::Counter,
         "Bytes fetched back.",

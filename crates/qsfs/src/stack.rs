@@ -18,7 +18,8 @@ use crate::evict::{self, EvictReport};
 use crate::offload::Offloader;
 
 /// How often the eviction pass runs.
-const EVICT_EVERY: Duration = Duration::from_secs(10);
+const EVICT_EVERY: Duration = Duration::from_secs(2);
+
 /// How often rotation by age and dispersal look at the open segments, and closed handles
 /// are released.
 const TICK: Duration = Duration::from_secs(1);
@@ -130,15 +131,22 @@ impl Stack {
     }
 
     /// One eviction pass: to the configured limit, or everything stored with `all`; zdbfs's
-    /// metadata only with `metadata`.
+    /// metadata only with `metadata`. A disk fuller than the limit says (another user of it,
+    /// or a limit larger than the disk) is made room on as well: stored segments go until a
+    /// [`evict::keep_free`] of it is free.
     pub fn evict(&self, all: bool, metadata: bool) -> anyhow::Result<EvictReport> {
         let _one = self.evicting.lock().unwrap_or_else(|p| p.into_inner());
+        let data = self.config.zdb_dir().join("data");
         let limit = match (all, self.config.cache_limit()) {
             (true, _) => 0,
             (false, Some(l)) => l.max(1),
             (false, None) => u64::MAX,
         };
-        let data = self.config.zdb_dir().join("data");
+        let limit = if all {
+            limit
+        } else {
+            limit.min(evict::disk_room_limit(&data)?.max(1))
+        };
         let report = evict::pass(&data, &self.offloader.manifest(), limit, metadata)
             .with_context(|| format!("evicting from {}", data.display()))?;
         if report.evicted_files > 0 {

@@ -68,6 +68,9 @@ pub struct Offload {
     /// First reads of evicted segments served from the chunk covering them.
     #[serde(default)]
     pub ranges_fetched: u64,
+    /// Fetches put off for lack of room on the cache's disk.
+    #[serde(default)]
+    pub fetches_without_room: u64,
     pub bytes_fetched: u64,
     pub fetch_failures: u64,
 }
@@ -140,6 +143,7 @@ impl Status {
             last_error: stack.offloader.last_error(),
             segments_fetched: s.segments_fetched.load(Relaxed),
             ranges_fetched: s.ranges_fetched.load(Relaxed),
+            fetches_without_room: s.fetches_without_room.load(Relaxed),
             bytes_fetched: s.bytes_fetched.load(Relaxed),
             fetch_failures: s.fetch_failures.load(Relaxed),
         };
@@ -232,6 +236,13 @@ impl Status {
             f.ranges_fetched,
             f.fetch_failures
         );
+        if f.fetches_without_room > 0 {
+            let _ = writeln!(
+                o,
+                "           {} fetches put off: no room on the cache's disk (reads served range by range)",
+                f.fetches_without_room
+            );
+        }
         let c = &self.compaction;
         let _ = writeln!(
             o,

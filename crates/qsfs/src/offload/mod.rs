@@ -59,6 +59,9 @@ pub struct OffloadStats {
     pub segments_fetched: AtomicU64,
     /// Reads of evicted segments served from the chunks covering them, ahead of the segment.
     pub ranges_fetched: AtomicU64,
+    /// Fetches put off because the cache's disk had no room for the segment (its reads are
+    /// served range by range meanwhile).
+    pub fetches_without_room: AtomicU64,
     pub bytes_fetched: AtomicU64,
     pub fetch_failures: AtomicU64,
     /// Stored data segments compaction emptied, and the records it moved out of them.
@@ -429,6 +432,8 @@ impl Offloader {
     /// and hand them to the engine, then bring the whole segment back in the background.
     /// `None` (the engine then waits for the whole segment) when a fetch of
     /// it is already under way, the read looks sequential, or it is not a stored segment.
+    /// On a disk without room for the segment every read of it is served this way, and
+    /// nothing is fetched.
     fn read_range(
         &self,
         ns: &str,
@@ -442,23 +447,20 @@ impl Offloader {
         let Some(seg) = seg.filter(|_| ns != TEMP_NAMESPACE) else {
             return Ok(None);
         };
-        let name = {
+        let (name, size) = {
             let manifest = lock(&self.manifest);
-            if !manifest
-                .namespaces
-                .get(ns)
-                .is_some_and(|m| m.data.contains_key(&seg))
-            {
+            let Some(stored) = manifest.namespaces.get(ns).and_then(|m| m.data.get(&seg)) else {
                 return Ok(None);
-            }
-            manifest.data_object(ns, seg)
+            };
+            (manifest.data_object(ns, seg), stored.size)
         };
+        let fits = self.fetch_fits(path, size);
         // A read going on from the previous segment (local: just read, or fetched) is
         // sequential: whole segments serve it best (a range would be fetched twice).
         let previous = seg
             .checked_sub(1)
             .is_some_and(|p| path.with_file_name(format!("d{p}")).exists());
-        if previous || self.inflight.busy(path) {
+        if fits && (previous || self.inflight.busy(path)) {
             return Ok(None);
         }
         let store = Arc::clone(&self.store);
@@ -476,8 +478,22 @@ impl Offloader {
         self.stats.ranges_fetched.fetch_add(1, Relaxed);
         // The segment alone, with the whole link: a next read of it waits for this fetch
         // (missing-data), and that starts the read-ahead of the following segments.
-        self.fetch_ahead(ns, seg, path);
+        if fits {
+            self.fetch_ahead(ns, seg, path);
+        }
         Ok(Some(bytes))
+    }
+
+    /// Whether data segment `path` (`size` bytes when fetched) fits on the cache's disk now;
+    /// counted when it does not.
+    fn fetch_fits(&self, path: &Path, size: u64) -> bool {
+        let fits = path
+            .parent()
+            .is_none_or(|dir| crate::evict::fetch_fits(dir, size));
+        if !fits {
+            self.stats.fetches_without_room.fetch_add(1, Relaxed);
+        }
+        fits
     }
 
     /// Run `job` on the runtime and wait for it on the calling thread (an engine read's:
@@ -496,11 +512,13 @@ impl Offloader {
     /// Fetch stored segment `seg` of `ns` into `path` in the background, unless it is local
     /// or already coming.
     fn fetch_ahead(&self, ns: &str, seg: u32, path: &Path) {
-        let stored = lock(&self.manifest)
+        let size = lock(&self.manifest)
             .namespaces
             .get(ns)
-            .is_some_and(|m| m.data.contains_key(&seg));
-        if stored && self.inflight.try_claim(path) {
+            .and_then(|m| m.data.get(&seg))
+            .map(|s| s.size);
+        let Some(size) = size else { return };
+        if self.fetch_fits(path, size) && self.inflight.try_claim(path) {
             let job = self.retrieve_job(ns, seg, path);
             self.runtime.spawn(async move {
                 let _ = job.await;
