@@ -2,13 +2,16 @@
 //! in-process zdb on loopback), mounts ([`mount`]: is a path mounted, wait for it, a small
 //! disk that fills), readiness waits ([`wait`]: bounded polls with a clear panic message,
 //! never a fixed sleep that hopes), free ports ([`net`]) and metric scrapes ([`metrics`]).
-//! The WAN test rig will join it later.
+//! The WAN test rig is a dev-only crate of its own (`wan-rig`): it is also a binary the
+//! benchmark scripts run.
 //!
 //! Owns: only what more than one suite needs the same way; a suite's special cases stay in
 //! its own `tests/common`.
 //!
 //! Must not touch: non-test code. It is a dev-dependency only (`publish = false`); no
 //! crate's `[dependencies]` may name it, and it never reaches into a crate's private state.
+
+#![forbid(unsafe_code)]
 
 pub mod metrics;
 pub mod mount;

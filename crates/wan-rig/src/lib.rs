@@ -14,6 +14,8 @@
 //! Must not touch: any crate of the stack. The stack is only ever configured to talk to the
 //! rig's listen addresses.
 
+#![forbid(unsafe_code)]
+
 pub mod control;
 pub mod line;
 pub mod profile;

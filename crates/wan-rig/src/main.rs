@@ -7,6 +7,8 @@
 //! wan-rig ctl /tmp/rig.sock partition 0,3
 //! ```
 
+#![forbid(unsafe_code)]
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::io::{BufRead, BufReader, Write};

@@ -6,19 +6,20 @@
 //! backends with the fewest requests outstanding (data shards first on a tie; a rotation
 //! spreads the rest), so the load spreads over all `n` links and a slow backend, whose
 //! requests pile up, is asked less. Otherwise (a fast network: the CPU is the limit) the
-//! data shards are asked first, which decode without Reed-Solomon work. A backend whose recent pieces took
-//! [`SLOW_FACTOR`] times the others' is asked only when the others cannot serve a chunk,
-//! until its measurement is [`SLOW_MEMORY`] old (then it is tried again). Before a shard has a
-//! piece time, its backend's round trip stands in (a retrieve pings the data backends while
-//! it reads the metadata: `Store::probe_data_backends`): one far beyond the others, or not
-//! answering yet while `k` others have, is avoided from the first chunk. The chunk being decoded is not held
-//! hostage by a late answer: once it has waited twice the recent median piece time since
-//! its last request, one more backend is asked ("hedged"), and so on until it decodes; the
-//! backends it was waiting on count as late until they answer: avoided like slow ones, and
-//! every chunk ahead waiting on them is hedged at once too (a backend that is slow from the
-//! first request costs one hedge delay, not one per chunk). A failed, absent or rejected piece is replaced by asking another backend at once. Chunks
-//! ahead are fetched while the current one is decoded ([`PREFETCH`]), so memory stays a
-//! few chunks of pieces.
+//! data shards are asked first, which decode without Reed-Solomon work. A backend whose
+//! recent pieces took [`SLOW_FACTOR`] times the others' is asked only when the others
+//! cannot serve a chunk, until its measurement is [`SLOW_MEMORY`] old (then it is tried
+//! again). Before a shard has a piece time, its backend's round trip stands in (a retrieve
+//! pings the data backends while it reads the metadata: `Store::probe_data_backends`): one
+//! far beyond the others, or not answering yet while `k` others have, is avoided from the
+//! first chunk. The chunk being decoded is not held hostage by a late answer: once it has
+//! waited twice the recent median piece time since its last request, one more backend is
+//! asked ("hedged"), and so on until it decodes; the backends it was waiting on count as
+//! late until they answer: avoided like slow ones, and every chunk ahead waiting on them is
+//! hedged at once too (a backend that is slow from the first request costs one hedge delay,
+//! not one per chunk). A failed, absent or rejected piece is replaced by asking another
+//! backend at once. Chunks ahead are fetched while the current one is decoded
+//! ([`PREFETCH`]), so memory stays a few chunks of pieces.
 //!
 //! Owns: that scheduling. Must not touch: decoding (the caller's [`ChunkDecoder`]) or the
 //! output file.
