@@ -52,7 +52,7 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 install_packages ${need_apt[@]+"${need_apt[@]}"} || die "packages missing"
 # The Debian package starts a system redis on 6379; we never use it (our ports are random).
 
-ZDB=$TARGET_DIR/release/zdb
+ZDB=${ZDB:-$TARGET_DIR/release/zdb}
 build_release -p zdb-server
 [[ -x $ZDB ]] || die "$ZDB not found"
 

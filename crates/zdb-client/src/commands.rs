@@ -60,6 +60,21 @@ impl Client {
         reply::opt_bulk("GET", frame)
     }
 
+    /// `GET` of each key, pipelined on one connection: one round trip for all of them, and
+    /// served by every zdb (0-db has no `MGET`). One optional payload per key, in order; a
+    /// server error for any key fails the whole call. Not retried.
+    pub async fn get_many<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+    ) -> Result<Vec<Option<Bytes>>, ClientError> {
+        let requests: Vec<[&[u8]; 2]> = keys.iter().map(|k| [&b"GET"[..], k.as_ref()]).collect();
+        let frames = self.pipeline(&requests).await?;
+        frames
+            .into_iter()
+            .map(|f| reply::opt_bulk("GET", crate::check_reply(f)?))
+            .collect()
+    }
+
     /// `MGET key…`: one optional payload per key, in order. An empty `keys` sends nothing.
     pub async fn mget<K: AsRef<[u8]>>(
         &self,

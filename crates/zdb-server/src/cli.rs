@@ -90,10 +90,29 @@ pub struct Cli {
     /// client when all --max-clients slots are taken (0 = never)
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
+    /// [extension] Threads serving clients (0 = one per CPU). 1 is one event loop, as in
+    /// 0-db and redis: the fewest wake-ups per request, and the fastest here unless writes
+    /// wait for the disk, so the default is 1, or one per CPU with --sync. With one thread a
+    /// COMPACT holds every client until it is done.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// [extension] Space kept free on the --data disk for DEL and compaction: SETs of new
     /// values are refused below it (at most 5 % of the disk; 0 = none)
     #[arg(long, value_parser = parse_bytes, default_value = "64M")]
     pub disk_reserve: u64,
+}
+
+impl Cli {
+    /// How many threads serve clients (see `--threads`).
+    pub fn serving_threads(&self) -> usize {
+        let cpus = || std::thread::available_parallelism().map_or(1, usize::from);
+        match self.threads {
+            Some(0) => cpus(),
+            Some(n) => n,
+            None if self.sync => cpus(),
+            None => 1,
+        }
+    }
 }
 
 /// A duration flag in seconds, 0 meaning none.
@@ -249,5 +268,20 @@ mod tests {
             .server_config()
             .is_err());
         assert!(Cli::try_parse_from(["zdb", "--mode", "bad"]).is_err());
+    }
+
+    #[test]
+    fn one_event_loop_unless_writes_wait_for_the_disk() {
+        let threads = |args: &[&str]| {
+            let mut all = vec!["zdb"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).unwrap().serving_threads()
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(threads(&[]), 1);
+        assert_eq!(threads(&["--sync"]), cpus);
+        assert_eq!(threads(&["--threads", "0"]), cpus);
+        assert_eq!(threads(&["--sync", "--threads", "1"]), 1);
+        assert_eq!(threads(&["--threads", "3"]), 3);
     }
 }

@@ -47,7 +47,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.dump {
         return dump(&config);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let threads = cli.serving_threads();
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let runtime = builder
         .enable_all()
         .thread_name("zdb-worker")
         .build()

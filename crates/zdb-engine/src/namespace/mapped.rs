@@ -2,6 +2,12 @@
 //! the page cache, without a system call. Positional reads remain the fallback (a mapping that
 //! cannot be made) and serve the index files.
 //!
+//! A cold read of a map waits for each page fault's disk read in turn, one readahead window
+//! at a time, while a file read goes on in the background. So reads of large records that
+//! follow one another in a segment (a file read through zdbfs, a stream of blocks) are
+//! followed: the bytes after them ([`READ_AHEAD_WINDOW`]) are announced to the kernel, which
+//! reads them while the caller works on what it has ([`ReadAhead`]).
+//!
 //! Safety rests on one rule, kept by this crate: a mapped range is never truncated while it can
 //! be read. Copies out of a map happen under the namespace lock (shared or exclusive); the engine
 //! truncates a data segment only under the exclusive lock and drops its map first (compaction,
@@ -16,10 +22,15 @@ use crate::error::{Error, Result};
 use memmap2::{Advice, Mmap, MmapOptions};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// Records at least this long are announced to the kernel before they are copied.
+/// Records at least this long are announced to the kernel before they are copied, and
+/// followed when they are read one after another.
 const READ_AHEAD_FROM: usize = 64 * 1024;
+/// How far past a stream of reads the kernel is asked to read ahead. A fresh hint is sent
+/// once less than half of it is left, so about this much is in flight or cached.
+const READ_AHEAD_WINDOW: u64 = 4 << 20;
 
 /// A read-only map of one data segment, with the identity of the file it maps.
 pub(crate) struct Mapped {
@@ -49,14 +60,77 @@ impl Mapped {
             // A large record read cold would otherwise fault in one readahead window at a
             // time; asking for the whole range first puts all of its reads in flight at once
             // (and costs a page-cache lookup when it is already cached). Only a hint.
-            let _ = self.map.advise_range(Advice::WillNeed, start, len);
+            self.will_need(off, len as u64);
         }
         Some(bytes)
+    }
+
+    /// Ask the kernel to read `len` bytes at `off` (clipped to the map) in the background.
+    fn will_need(&self, off: u64, len: u64) {
+        let map_len = self.map.len() as u64;
+        let end = off.saturating_add(len).min(map_len);
+        if off < end {
+            // Both fit in usize: they are at most the map's length.
+            let _ = self
+                .map
+                .advise_range(Advice::WillNeed, off as usize, (end - off) as usize);
+        }
     }
 
     /// Whether `path` still names the file this map was made from.
     pub fn still_at(&self, path: &std::path::Path) -> bool {
         std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == self.id)
+    }
+}
+
+/// Follows reads of large records through one namespace's maps: a read that continues the
+/// last one (it starts where that one ended, or inside the window already announced) is a
+/// stream, and the window past it is announced before it runs out. Other reads (random
+/// ones) announce nothing beyond themselves. Shared by the namespace's readers without a
+/// lock: a lost race costs one hint too many or too few, never a wrong byte.
+#[derive(Default)]
+pub(crate) struct ReadAhead {
+    /// `(segment, end)` of the last large read.
+    last_end: AtomicU64,
+    /// `(segment, offset)` up to which the kernel was asked to read ahead.
+    until: AtomicU64,
+}
+
+/// `(segment, offset)` in one word; `None` for offsets beyond 4 GiB (not followed).
+fn position(seg: u32, off: u64) -> Option<u64> {
+    Some((u64::from(seg) << 32) | u64::from(u32::try_from(off).ok()?))
+}
+
+impl ReadAhead {
+    /// `map` (of segment `seg`) is about to be read at `off`, `len` bytes.
+    fn follow(&self, seg: u32, map: &Mapped, off: u64, len: usize) {
+        if len < READ_AHEAD_FROM {
+            return;
+        }
+        let end = off + len as u64;
+        let (Some(start), Some(stop)) = (position(seg, off), position(seg, end)) else {
+            return;
+        };
+        let previous = self.last_end.swap(stop, Relaxed);
+        let until = self.until.load(Relaxed);
+        let ahead_here = until >> 32 == u64::from(seg);
+        let in_window = ahead_here && start < until && start + READ_AHEAD_WINDOW >= until;
+        if previous != start && !in_window {
+            return; // not a stream
+        }
+        if ahead_here && until >= stop + READ_AHEAD_WINDOW / 2 {
+            return; // enough announced already
+        }
+        let from = if ahead_here {
+            (until & u64::from(u32::MAX)).max(end)
+        } else {
+            end
+        };
+        let to = (end + READ_AHEAD_WINDOW).min(map.map.len() as u64);
+        if let Some(next) = position(seg, to) {
+            self.until.store(next, Relaxed);
+        }
+        map.will_need(from, to.saturating_sub(from));
     }
 }
 
@@ -100,7 +174,10 @@ impl Namespace {
             let map = st
                 .data_map
                 .get_or_init(|| Mapped::new(&st.data, self.shared.datasize));
-            return Ok(map.as_deref().and_then(|m| m.get(off, len)).map(g));
+            return Ok(map
+                .as_deref()
+                .and_then(|m| self.read_from(seg, m, off, len))
+                .map(g));
         }
         if !self.maps.read().contains_key(&seg) {
             if let Some((bytes, _)) = self.provided.lock().get(&(seg, off)) {
@@ -124,6 +201,67 @@ impl Namespace {
             }
         }
         let maps = self.maps.read();
-        Ok(maps.get(&seg).and_then(|m| m.get(off, len)).map(g))
+        Ok(maps
+            .get(&seg)
+            .and_then(|m| self.read_from(seg, m, off, len))
+            .map(g))
+    }
+
+    fn read_from<'m>(&self, seg: u32, map: &'m Mapped, off: u64, len: usize) -> Option<&'m [u8]> {
+        self.read_ahead.follow(seg, map, off, len);
+        map.get(off, len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BLOCK: u64 = 128 * 1024;
+
+    #[test]
+    fn a_stream_of_large_reads_is_announced_ahead_and_other_reads_are_not() {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(64 << 20).unwrap();
+        let map = Mapped::new(&file, 64 << 20).unwrap();
+        let ra = ReadAhead::default();
+        let until = || ra.until.load(Relaxed);
+        let read = |block: u64| ra.follow(3, &map, block * BLOCK, BLOCK as usize);
+
+        read(10);
+        assert_eq!(until(), 0, "one read is not a stream");
+        read(11);
+        let first = position(3, 12 * BLOCK + READ_AHEAD_WINDOW).unwrap();
+        assert_eq!(
+            until(),
+            first,
+            "a read that continues the last one starts a stream"
+        );
+        read(12);
+        assert_eq!(until(), first, "more than half the window is still ahead");
+        read(14);
+        read(13); // out of order, inside the window: still the stream
+        read(12 + READ_AHEAD_WINDOW / BLOCK / 2); // half the window or less left after it
+        assert!(until() > first, "the window moves on before it runs out");
+
+        let before = until();
+        read(300);
+        read(100);
+        assert_eq!(
+            until(),
+            before,
+            "reads far off the stream announce nothing ahead"
+        );
+        ra.follow(3, &map, 101 * BLOCK, 4096);
+        ra.follow(3, &map, 101 * BLOCK + 4096, 4096);
+        assert_eq!(until(), before, "small records are not followed");
+        let end = 64 << 20;
+        ra.follow(3, &map, end - 2 * BLOCK, BLOCK as usize);
+        ra.follow(3, &map, end - BLOCK, BLOCK as usize);
+        assert_eq!(
+            until(),
+            position(3, end).unwrap(),
+            "the window stops at the map's end"
+        );
     }
 }

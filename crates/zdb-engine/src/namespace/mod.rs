@@ -242,6 +242,8 @@ pub struct Namespace {
     files: Mutex<HashMap<(bool, u32), Arc<File>>>,
     /// Read maps of closed data segments, made on first read.
     maps: RwLock<HashMap<u32, Arc<mapped::Mapped>>>,
+    /// Streams of large reads through those maps, read ahead.
+    read_ahead: mapped::ReadAhead,
     /// Bytes of offloaded segments the sink handed over for reads in progress, by (segment,
     /// offset), with the number of reads using them (see `fetching`).
     provided: Mutex<Provided>,

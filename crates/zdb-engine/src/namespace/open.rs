@@ -65,6 +65,7 @@ impl Namespace {
             state: RwLock::new(state),
             files: Mutex::new(HashMap::new()),
             maps: RwLock::new(HashMap::new()),
+            read_ahead: super::mapped::ReadAhead::default(),
             provided: Mutex::new(HashMap::new()),
             deleted: AtomicBool::new(false),
             into_reserve: AtomicBool::new(false),

@@ -201,6 +201,15 @@ impl Fs {
     }
 
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_into(ino, offset, size, &mut out)?;
+        Ok(out)
+    }
+
+    /// Append up to `size` bytes of file `ino` at `offset` to `out` (fewer at the end of the
+    /// file). Appended, not returned: the caller's buffer is reused from one read to the
+    /// next, so no fresh pages are faulted in and zeroed for every request.
+    pub fn read_into(&self, ino: u64, offset: u64, size: u32, out: &mut Vec<u8>) -> FsResult<()> {
         let store = &*self.store;
         let fetched = self.prefetch(ino, offset, size);
         let mut st = self.state.lock();
@@ -218,23 +227,28 @@ impl Fs {
         let i = st.inode(store, ino)?;
         let fsize = i.size;
         if offset >= fsize {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let end = fsize.min(offset.saturating_add(u64::from(size)));
-        let mut out = vec![0u8; (end - offset) as usize];
+        let base = out.len();
+        let len = (end - offset) as usize;
+        out.reserve(len);
         let mut hits = (0, 0);
         for span in spans(offset, end) {
             let (boff, n, dst) = (span.in_block, span.len, span.at);
             let b = st.block(store, ino, span.block, &mut hits)?;
+            // A block shorter than the span (or a hole) reads as zeros up to the next one.
+            out.resize(base + dst, 0);
             if boff < b.data.len() {
                 let m = n.min(b.data.len() - boff);
-                out[dst..dst + m].copy_from_slice(&b.data[boff..boff + m]);
+                out.extend_from_slice(&b.data[boff..boff + m]);
             }
         }
+        out.resize(base + len, 0);
         let hits = (hits.0.saturating_sub(fetched), hits.1 + fetched);
-        self.metrics.count_read(out.len() as u64, hits);
+        self.metrics.count_read(len as u64, hits);
         self.evict(&mut st);
-        Ok(out)
+        Ok(())
     }
 
     /// Load the stored blocks a read needs that are not cached, without holding the lock
@@ -260,10 +274,14 @@ impl Fs {
         if want.is_empty() {
             return 0;
         }
-        let got: Vec<(u64, u64, Vec<u8>)> = want
+        let ids: Vec<u64> = want.iter().map(|&(_, id)| id).collect();
+        let Ok(values) = self.store.get_many(Ns::Data, &ids) else {
+            return 0;
+        };
+        let got = want
             .into_iter()
-            .filter_map(|(b, id)| Some((b, id, self.store.get(Ns::Data, id).ok()??)))
-            .collect();
+            .zip(values)
+            .filter_map(|((b, id), v)| Some((b, id, v?)));
         let mut st = self.state.lock();
         let mut n = 0;
         for (b, id, data) in got {

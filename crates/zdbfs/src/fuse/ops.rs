@@ -32,8 +32,6 @@ const TTL: Duration = Duration::from_secs(60);
 pub enum Outcome {
     /// Answer with the body built in the reply buffer.
     Reply,
-    /// Answer with these bytes (file data: sent from where it was read, not copied first).
-    Data(Vec<u8>),
     Error(Errno),
     /// FORGET and friends: the kernel expects no answer.
     NoReply,
@@ -44,7 +42,6 @@ impl Outcome {
     pub fn reply<'a>(&'a self, out: &'a Reply) -> Option<(i32, &'a [u8])> {
         match self {
             Outcome::Reply => Some((0, &out.0)),
-            Outcome::Data(data) => Some((0, data)),
             Outcome::Error(e) => Some((-e.0, &[])),
             Outcome::NoReply => None,
         }
@@ -193,7 +190,7 @@ fn dispatch(fs: &Fs, h: &InHeader, op: Operation<'_>, out: &mut Reply) -> FsResu
         O::Rename2 { arg, name, newname } => rename(fs, ino, arg.newdir, arg.flags, name, newname),
         O::Link { arg, newname } => link(fs, ino, arg, newname, out),
         O::Open(arg) => open(fs, ino, arg, out),
-        O::Read(arg) => read(fs, ino, arg),
+        O::Read(arg) => read(fs, ino, arg, out),
         O::Write { arg, data } => write(fs, ino, arg, data, out),
         O::Statfs => statfs(fs, out),
         O::Release(arg) => replied(fs.release(arg.fh)),
@@ -378,8 +375,9 @@ fn open(fs: &Fs, ino: u64, arg: OpenIn, out: &mut Reply) -> FsResult<Outcome> {
     Ok(Outcome::Reply)
 }
 
-fn read(fs: &Fs, ino: u64, arg: ReadIn) -> FsResult<Outcome> {
-    Ok(Outcome::Data(fs.read(ino, arg.offset, arg.size)?))
+fn read(fs: &Fs, ino: u64, arg: ReadIn, out: &mut Reply) -> FsResult<Outcome> {
+    fs.read_into(ino, arg.offset, arg.size, &mut out.0)?;
+    Ok(Outcome::Reply)
 }
 
 fn write(fs: &Fs, ino: u64, arg: WriteIn, data: &[u8], out: &mut Reply) -> FsResult<Outcome> {
@@ -613,7 +611,7 @@ mod tests {
                 out.0.clear();
                 match handle(&fs, &h, &fixed, &rest, &mut out) {
                     Outcome::Error(e) => prop_assert!(e.0 > 0, "errno {}", e.0),
-                    Outcome::Reply | Outcome::Data(_) | Outcome::NoReply => {}
+                    Outcome::Reply | Outcome::NoReply => {}
                 }
             }
             prop_assert!(fs.getattr(1).is_ok(), "the root is still there");

@@ -54,6 +54,11 @@ pub trait Store: Send + Sync + 'static {
     fn update(&self, ns: Ns, id: u64, value: &[u8]) -> Result<(), StoreError>;
     /// The record `id`, `None` when absent or deleted.
     fn get(&self, ns: Ns, id: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The records `ids`, in order (`None` for an absent one). A store across a network
+    /// fetches them in one round trip; the default asks for one after another.
+    fn get_many(&self, ns: Ns, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        ids.iter().map(|&id| self.get(ns, id)).collect()
+    }
     /// Delete the record `id`; deleting an absent record is not an error.
     fn delete(&self, ns: Ns, id: u64) -> Result<(), StoreError>;
     /// Every live id of a namespace, ascending (used by recovery).

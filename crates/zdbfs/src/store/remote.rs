@@ -160,6 +160,12 @@ impl Store for RemoteStore {
             .map(|v| v.map(|b| b.to_vec()))
     }
 
+    fn get_many(&self, ns: Ns, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let keys: Vec<[u8; 8]> = ids.iter().map(|id| id.to_le_bytes()).collect();
+        let got = self.run(ns, self.client(ns).get_many(&keys))?;
+        Ok(got.into_iter().map(|v| v.map(|b| b.to_vec())).collect())
+    }
+
     fn delete(&self, ns: Ns, id: u64) -> Result<(), StoreError> {
         match self.run(ns, self.client(ns).del(&id.to_le_bytes())) {
             Err(StoreError::Backend { msg, .. }) if msg.contains("not found") => Ok(()),
