@@ -91,9 +91,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
     /// [extension] Threads serving clients (0 = one per CPU). 1 is one event loop, as in
-    /// 0-db and redis: the fewest wake-ups per request, and the fastest here unless writes
-    /// wait for the disk, so the default is 1, or one per CPU with --sync. With one thread a
-    /// COMPACT holds every client until it is done.
+    /// 0-db and redis: the fewest wake-ups per request. The default is 1, or one per CPU
+    /// when a request can wait on something outside the loop: the disk (--sync) or a
+    /// blocking hook run (--hook: e.g. `missing-data` fetching a segment back). With one
+    /// thread a COMPACT holds every client until it is done.
     #[arg(long)]
     pub threads: Option<usize>,
     /// [extension] Space kept free on the --data disk for DEL and compaction: SETs of new
@@ -109,7 +110,7 @@ impl Cli {
         match self.threads {
             Some(0) => cpus(),
             Some(n) => n,
-            None if self.sync => cpus(),
+            None if self.sync || self.hook.is_some() => cpus(),
             None => 1,
         }
     }
@@ -280,6 +281,7 @@ mod tests {
         let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         assert_eq!(threads(&[]), 1);
         assert_eq!(threads(&["--sync"]), cpus);
+        assert_eq!(threads(&["--hook", "/bin/true"]), cpus);
         assert_eq!(threads(&["--threads", "0"]), cpus);
         assert_eq!(threads(&["--sync", "--threads", "1"]), 1);
         assert_eq!(threads(&["--threads", "3"]), 3);
