@@ -31,7 +31,7 @@ pub mod store;
 pub use error::{Errno, Error, Result};
 pub use fs::{Fs, FsConfig, FsyncBarrier};
 pub use options::{Backend, MountOptions};
-pub use store::{EngineStore, Ns, RemoteStore, Store};
+pub use store::{EngineStore, Ns, Part, RemoteStore, Store};
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

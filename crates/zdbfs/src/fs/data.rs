@@ -7,7 +7,7 @@
 use super::{CBlock, Fs, Handle, State};
 use crate::error::{Errno, FsResult};
 use crate::inode::{Kind, BLOCK, MAX_FILE_SIZE};
-use crate::store::{Ns, Store};
+use crate::store::{Ns, Part, Store};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Block bytes dropped at once past which the allocator is asked to give memory back: glibc
@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering::Relaxed;
 const TRIM_BYTES: usize = 256 << 20;
 
 /// The part of one block that a byte range `offset..end` of a file covers.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
     /// The block's number in the file.
     block: u64,
@@ -28,6 +28,18 @@ struct Span {
     len: usize,
     /// Where it starts relative to `offset` (in the caller's buffer).
     at: usize,
+}
+
+/// Where a read finds one block's part (see [`Fs::read_into`]).
+enum Source {
+    /// In the cache, clean or dirty.
+    Cache,
+    /// Stored, and the read covers it whole: from the store straight into the reply.
+    Store(u64),
+    /// Stored, read in part: loaded into the cache first.
+    Load(u64),
+    /// Never written: zeros.
+    Hole,
 }
 
 /// The blocks a byte range touches, in order, each with the part of it the range covers.
@@ -209,90 +221,128 @@ impl Fs {
     /// Append up to `size` bytes of file `ino` at `offset` to `out` (fewer at the end of the
     /// file). Appended, not returned: the caller's buffer is reused from one read to the
     /// next, so no fresh pages are faulted in and zeroed for every request.
+    ///
+    /// Each block's part is planned under the lock and served after it, so reads of other
+    /// files and round trips to a remote store go on meanwhile. A stored block the read
+    /// covers whole goes straight from the store into `out`, not through the cache (a
+    /// stream would only push out what is cached, and the kernel keeps the file's pages);
+    /// part of a stored block is loaded into the cache first, as the reads around it will
+    /// likely want the rest.
     pub fn read_into(&self, ino: u64, offset: u64, size: u32, out: &mut Vec<u8>) -> FsResult<()> {
         let store = &*self.store;
-        let fetched = self.prefetch(ino, offset, size);
-        let mut st = self.state.lock();
-        let i = st.inode(store, ino)?;
-        if i.kind == Kind::Dir {
-            return Err(Errno::EISDIR);
-        }
-        // relatime: atime moves when older than mtime/ctime or a day old, so reads rarely
-        // dirty the inode.
-        let now = crate::inode::Ts::now();
-        if i.atime_due(now) {
-            i.atime = now;
-            st.mark(ino);
-        }
-        let i = st.inode(store, ino)?;
-        let fsize = i.size;
-        if offset >= fsize {
-            return Ok(());
-        }
-        let end = fsize.min(offset.saturating_add(u64::from(size)));
+        let plan = {
+            let mut st = self.state.lock();
+            let i = st.inode(store, ino)?;
+            if i.kind == Kind::Dir {
+                return Err(Errno::EISDIR);
+            }
+            // relatime: atime moves when older than mtime/ctime or a day old, so reads
+            // rarely dirty the inode.
+            let now = crate::inode::Ts::now();
+            if i.atime_due(now) {
+                i.atime = now;
+                st.mark(ino);
+            }
+            let i = st.inode(store, ino)?;
+            let end = i.size.min(offset.saturating_add(u64::from(size)));
+            let planned: Vec<(Span, Option<u64>)> = spans(offset, end)
+                .map(|span| (span, i.blocks.get(&span.block).copied()))
+                .collect();
+            planned
+                .into_iter()
+                .map(|(span, id)| {
+                    let source = match id {
+                        _ if st.blocks.contains_key(&(ino, span.block)) => Source::Cache,
+                        None => Source::Hole,
+                        Some(id) if span.in_block == 0 && span.len == BLOCK as usize => {
+                            Source::Store(id)
+                        }
+                        Some(id) => Source::Load(id),
+                    };
+                    (span, source)
+                })
+                .collect::<Vec<_>>()
+        };
         let base = out.len();
-        let len = (end - offset) as usize;
+        let len = plan.last().map_or(0, |(s, _)| s.at + s.len);
         out.reserve(len);
         let mut hits = (0, 0);
-        for span in spans(offset, end) {
-            let (boff, n, dst) = (span.in_block, span.len, span.at);
-            let b = st.block(store, ino, span.block, &mut hits)?;
-            // A block shorter than the span (or a hole) reads as zeros up to the next one.
-            out.resize(base + dst, 0);
-            if boff < b.data.len() {
-                let m = n.min(b.data.len() - boff);
-                out.extend_from_slice(&b.data[boff..boff + m]);
+        let mut k = 0;
+        while k < plan.len() {
+            let (span, source) = &plan[k];
+            out.resize(base + span.at, 0);
+            match *source {
+                Source::Store(_) => {
+                    // The run of whole stored blocks from here: one call to the store.
+                    let parts: Vec<Part> = plan[k..]
+                        .iter()
+                        .map_while(|(span, source)| match *source {
+                            Source::Store(id) => Some(Part {
+                                id,
+                                from: 0,
+                                len: span.len,
+                            }),
+                            _ => None,
+                        })
+                        .collect();
+                    let done = store.append_parts(Ns::Data, &parts, out)?;
+                    hits.1 += done as u64;
+                    k += done;
+                    if done < parts.len() {
+                        // Replaced since the plan was made: serve it as it is now.
+                        out.resize(base + plan[k].0.at, 0);
+                        self.read_through_cache(ino, &plan[k].0, out, &mut hits)?;
+                        k += 1;
+                    }
+                    continue;
+                }
+                Source::Load(id) => {
+                    self.load(ino, span.block, id)?;
+                    hits.1 += 1;
+                    self.read_through_cache(ino, span, out, &mut (0, 0))?;
+                }
+                Source::Cache => self.read_through_cache(ino, span, out, &mut hits)?,
+                Source::Hole => {}
             }
+            k += 1;
         }
         out.resize(base + len, 0);
-        let hits = (hits.0.saturating_sub(fetched), hits.1 + fetched);
         self.metrics.count_read(len as u64, hits);
-        self.evict(&mut st);
+        self.evict(&mut self.state.lock());
         Ok(())
     }
 
-    /// Load the stored blocks a read needs that are not cached, without holding the lock
-    /// during backend I/O (reads of other files, and round trips to a remote backend, go on in
-    /// parallel). Best effort: a block that changed meanwhile is skipped, and any failure is
-    /// left to the locked pass to report. Returns the number of blocks loaded.
-    fn prefetch(&self, ino: u64, offset: u64, size: u32) -> u64 {
-        let want: Vec<(u64, u64)> = {
-            let mut st = self.state.lock();
-            let Ok(i) = st.inode(&*self.store, ino) else {
-                return 0;
-            };
-            let end = i.size.min(offset.saturating_add(u64::from(size)));
-            if offset >= end {
-                return 0;
-            }
-            let range = offset / BLOCK..=(end - 1) / BLOCK;
-            let ids: Vec<(u64, u64)> = i.blocks.range(range).map(|(&b, &id)| (b, id)).collect();
-            ids.into_iter()
-                .filter(|(b, _)| !st.blocks.contains_key(&(ino, *b)))
-                .collect()
-        };
-        if want.is_empty() {
-            return 0;
-        }
-        let ids: Vec<u64> = want.iter().map(|&(_, id)| id).collect();
-        let Ok(values) = self.store.get_many(Ns::Data, &ids) else {
-            return 0;
-        };
-        let got = want
-            .into_iter()
-            .zip(values)
-            .filter_map(|((b, id), v)| Some((b, id, v?)));
+    /// Append `span` of block `span.block` of `ino` to `out` from the cache (loading the
+    /// block if it is not there, under the lock).
+    fn read_through_cache(
+        &self,
+        ino: u64,
+        span: &Span,
+        out: &mut Vec<u8>,
+        hits: &mut (u64, u64),
+    ) -> FsResult<()> {
         let mut st = self.state.lock();
-        let mut n = 0;
-        for (b, id, data) in got {
-            let current = st.inodes.get(&ino).and_then(|i| i.blocks.get(&b)) == Some(&id);
-            if current && !st.blocks.contains_key(&(ino, b)) {
-                st.cached_bytes += data.len();
-                st.blocks.insert((ino, b), CBlock::new(data));
-                n += 1;
-            }
+        let b = st.block(&*self.store, ino, span.block, hits)?;
+        if span.in_block < b.data.len() {
+            let m = span.len.min(b.data.len() - span.in_block);
+            out.extend_from_slice(&b.data[span.in_block..span.in_block + m]);
         }
-        n
+        Ok(())
+    }
+
+    /// Put stored block `block` (record `id`) of `ino` in the cache, reading it without the
+    /// lock. A block replaced meanwhile is left alone.
+    fn load(&self, ino: u64, block: u64, id: u64) -> FsResult<()> {
+        let Some(data) = self.store.get(Ns::Data, id)? else {
+            return Ok(()); // replaced: the locked pass reads what is there now
+        };
+        let mut st = self.state.lock();
+        let current = st.inodes.get(&ino).and_then(|i| i.blocks.get(&block)) == Some(&id);
+        if current && !st.blocks.contains_key(&(ino, block)) {
+            st.cached_bytes += data.len();
+            st.blocks.insert((ino, block), CBlock::new(data));
+        }
+        Ok(())
     }
 
     /// Write at `offset` (at the end for an O_APPEND handle, unless the kernel's writeback

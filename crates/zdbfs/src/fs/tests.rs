@@ -531,3 +531,56 @@ fn writes_racing_with_unlocked_block_stores_match_a_model() {
     };
     assert_eq!(report, clean, "nothing to repair after an fsync");
 }
+
+/// Reads of every shape (whole stored blocks, parts of them, holes, short last blocks,
+/// blocks cached dirty) return what a plain byte array would.
+#[test]
+fn reads_match_the_written_bytes_whatever_the_block_layout() {
+    let block = crate::inode::BLOCK as usize;
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = vec![0u8; 6 * block + 1000];
+    let pattern =
+        |at: usize, n: usize| -> Vec<u8> { (at..at + n).map(|i| (i * 7 % 251) as u8).collect() };
+    let ino = {
+        let (_, fs) = open(dir.path());
+        let a = fs.create_node(ME, ROOT, b"f", file(0o644)).unwrap();
+        let fh = fs.open_file(a.ino, libc::O_RDWR).unwrap();
+        // Blocks 0-3 whole, block 4 a hole, block 5 whole, block 6 short.
+        for (at, n) in [(0, 4 * block), (5 * block, block + 1000)] {
+            let bytes = pattern(at, n);
+            fs.write(fh, a.ino, at as u64, &bytes, false).unwrap();
+            model[at..at + n].copy_from_slice(&bytes);
+        }
+        fs.release(fh).unwrap();
+        fs.shutdown().unwrap();
+        a.ino
+    };
+    let (_, fs) = open(dir.path());
+    let check = |fs: &Fs, model: &[u8]| {
+        let shapes = [
+            (0, 2 * block),
+            (block, block),
+            (100, block),
+            (block - 1, 2 * block + 2),
+            (3 * block + 5, 2 * block),
+            (4 * block, block),
+            (5 * block - 10, 2 * block),
+            (6 * block + 999, 10),
+            (0, model.len() + 4096),
+        ];
+        for (at, n) in shapes {
+            let got = fs.read(ino, at as u64, n as u32).unwrap();
+            let want = &model[at.min(model.len())..(at + n).min(model.len())];
+            assert!(got == want, "read of {n} bytes at {at} differs");
+        }
+    };
+    check(&fs, &model);
+    // A dirty block in the cache between stored ones.
+    let fh = fs.open_file(ino, libc::O_RDWR).unwrap();
+    let bytes = vec![9u8; 300];
+    fs.write(fh, ino, (2 * block + 50) as u64, &bytes, false)
+        .unwrap();
+    model[2 * block + 50..2 * block + 350].copy_from_slice(&bytes);
+    check(&fs, &model);
+    fs.release(fh).unwrap();
+}

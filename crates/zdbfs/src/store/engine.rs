@@ -1,6 +1,6 @@
 //! [`Store`] on the zdb engine in the same process: no network hop, no serialization.
 
-use super::{Ns, Store};
+use super::{Ns, Part, Store};
 use crate::error::StoreError;
 use std::path::Path;
 use std::sync::Arc;
@@ -117,6 +117,25 @@ impl Store for EngineStore {
             return Ok(None);
         };
         self.ns(ns).get(&seq_key(id)).map_err(|e| err(ns, e))
+    }
+
+    /// Each part is copied once, from the engine's map of its segment into `out`.
+    fn append_parts(&self, ns: Ns, parts: &[Part], out: &mut Vec<u8>) -> Result<usize, StoreError> {
+        for (n, part) in parts.iter().enumerate() {
+            let Ok(id) = u32::try_from(part.id) else {
+                return Ok(n);
+            };
+            let found = self
+                .ns(ns)
+                .get_with(&seq_key(id), |record| {
+                    record.map(|r| part.append(r, out)).is_some()
+                })
+                .map_err(|e| err(ns, e))?;
+            if !found {
+                return Ok(n);
+            }
+        }
+        Ok(parts.len())
     }
 
     fn delete(&self, ns: Ns, id: u64) -> Result<(), StoreError> {

@@ -54,10 +54,19 @@ pub trait Store: Send + Sync + 'static {
     fn update(&self, ns: Ns, id: u64, value: &[u8]) -> Result<(), StoreError>;
     /// The record `id`, `None` when absent or deleted.
     fn get(&self, ns: Ns, id: u64) -> Result<Option<Vec<u8>>, StoreError>;
-    /// The records `ids`, in order (`None` for an absent one). A store across a network
-    /// fetches them in one round trip; the default asks for one after another.
-    fn get_many(&self, ns: Ns, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        ids.iter().map(|&id| self.get(ns, id)).collect()
+    /// Append each part of a record to `out`, in order: exactly `len` bytes per part (zeros
+    /// past the record's end). Stops at the first part whose record is absent and returns
+    /// how many parts it appended. Reads of whole blocks go straight into the reply this
+    /// way; a store across a network fetches all the records in one round trip, one on the
+    /// same machine copies each from its page cache once.
+    fn append_parts(&self, ns: Ns, parts: &[Part], out: &mut Vec<u8>) -> Result<usize, StoreError> {
+        for (n, part) in parts.iter().enumerate() {
+            match self.get(ns, part.id)? {
+                Some(record) => part.append(&record, out),
+                None => return Ok(n),
+            }
+        }
+        Ok(parts.len())
     }
     /// Delete the record `id`; deleting an absent record is not an error.
     fn delete(&self, ns: Ns, id: u64) -> Result<(), StoreError>;
@@ -76,3 +85,21 @@ pub trait Store: Send + Sync + 'static {
 
 /// Largest record the backends accept (0-db's limit).
 pub const MAX_RECORD: usize = 8 * 1024 * 1024;
+
+/// `len` bytes of record `id` from byte `from` on (see [`Store::append_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub id: u64,
+    pub from: usize,
+    pub len: usize,
+}
+
+impl Part {
+    /// Append this part of `record` to `out`, zeros past its end.
+    pub fn append(&self, record: &[u8], out: &mut Vec<u8>) {
+        let have = record.get(self.from..).unwrap_or_default();
+        let take = have.len().min(self.len);
+        out.extend_from_slice(&have[..take]);
+        out.resize(out.len() + self.len - take, 0);
+    }
+}

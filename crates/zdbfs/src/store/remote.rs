@@ -3,7 +3,7 @@
 //! timeout, so a backend that goes away makes calls fail (EIO to the application) in bounded
 //! time instead of hanging.
 
-use super::{Ns, Store};
+use super::{Ns, Part, Store};
 use crate::error::StoreError;
 use std::time::Duration;
 use zdb_client::{Client, ClientConfig, ClientError, Endpoint};
@@ -160,10 +160,16 @@ impl Store for RemoteStore {
             .map(|v| v.map(|b| b.to_vec()))
     }
 
-    fn get_many(&self, ns: Ns, ids: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let keys: Vec<[u8; 8]> = ids.iter().map(|id| id.to_le_bytes()).collect();
-        let got = self.run(ns, self.client(ns).get_many(&keys))?;
-        Ok(got.into_iter().map(|v| v.map(|b| b.to_vec())).collect())
+    fn append_parts(&self, ns: Ns, parts: &[Part], out: &mut Vec<u8>) -> Result<usize, StoreError> {
+        let keys: Vec<[u8; 8]> = parts.iter().map(|p| p.id.to_le_bytes()).collect();
+        let records = self.run(ns, self.client(ns).get_many(&keys))?;
+        for (n, (part, record)) in parts.iter().zip(records).enumerate() {
+            match record {
+                Some(record) => part.append(&record, out),
+                None => return Ok(n),
+            }
+        }
+        Ok(parts.len())
     }
 
     fn delete(&self, ns: Ns, id: u64) -> Result<(), StoreError> {
