@@ -19,6 +19,7 @@
 #   ROUNDS     repeat every row, report the median         (default 3)
 #   MEM_KEYS   SETs for the memory/restart test            (default 1000000)
 #   SKIP_BUILD=1  use the existing target/release/zdb
+#   ZDB        the zdb binary to measure (default target/release/zdb: compare two builds)
 #   SKIP_MEM=1    skip the memory/restart test
 #   OUT        directory for raw logs                      (default: a fresh temp dir, kept)
 # Everything listens on 127.0.0.1 only; every wait loop is bounded.
