@@ -35,8 +35,10 @@ export const api = {
     const res = await call("GET", "/api/session");
     csrf = (await res.json()).csrf;
   },
-  async login(token) {
-    const res = await call("POST", "/api/login", { json: { token } });
+  // An account's name and password, or (no name) the access token.
+  async login(user, secret) {
+    const json = user ? { user, password: secret } : { token: secret };
+    const res = await call("POST", "/api/login", { json });
     csrf = (await res.json()).csrf;
   },
   async logout() {

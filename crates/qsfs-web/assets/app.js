@@ -47,7 +47,7 @@ function fail(e) {
 function showLogin() {
   $("main-view").hidden = true;
   $("login-view").hidden = false;
-  $("token").focus();
+  $("user").focus();
 }
 
 async function showMain() {
@@ -62,7 +62,7 @@ $("login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   $("login-error").textContent = "";
   try {
-    await api.login($("token").value);
+    await api.login($("user").value.trim(), $("token").value);
     $("token").value = "";
     await showMain();
   } catch (e) {

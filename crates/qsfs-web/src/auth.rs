@@ -1,9 +1,13 @@
-//! Login and sessions: one access token (from the configuration, generated and printed on the
-//! embedded default) is exchanged for a session cookie (random, HttpOnly, SameSite=Strict);
-//! every change also needs the session's CSRF token in the `X-CSRF-Token` header.
+//! Sign-in and sessions: an account's name and password ([`crate::users`]), or the access
+//! token of the configuration (generated and printed on the embedded default; it signs in
+//! the built-in admin), is exchanged for a session cookie (random, HttpOnly,
+//! SameSite=Strict); every change also needs the session's CSRF token in the `X-CSRF-Token`
+//! header. Each request then runs as its [`Caller`]: an admin sees the whole folder, anyone
+//! else only their home folder. A session ends when its account is deleted or its password
+//! changes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -28,6 +32,27 @@ const WRONG_TOKEN_PAUSE: Duration = Duration::from_millis(500);
 struct Session {
     csrf: String,
     used: Instant,
+    who: Who,
+}
+
+/// Who a session signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Who {
+    /// The access token's built-in admin.
+    Token,
+    /// An account, at the generation it signed in with.
+    User { name: String, generation: u64 },
+}
+
+/// The signed-in caller of a request: its name, whether it is an admin, and the folder its
+/// paths are relative to (the whole served folder for an admin, else its home folder).
+#[derive(Clone)]
+pub struct Caller {
+    pub name: String,
+    pub admin: bool,
+    /// Bytes the caller may keep in its folder (`None`: no limit; admins have none).
+    pub quota: Option<u64>,
+    pub root: Arc<cap_std::fs::Dir>,
 }
 
 /// Live sessions by cookie value.
@@ -58,7 +83,7 @@ impl Sessions {
     }
 
     /// Open a session; returns (cookie value, CSRF token).
-    fn open(&self) -> (String, String) {
+    fn open(&self, who: Who) -> (String, String) {
         let mut map = self.lock();
         map.retain(|_, s| s.used.elapsed() < SESSION_IDLE);
         if map.len() >= MAX_SESSIONS {
@@ -76,13 +101,14 @@ impl Sessions {
             Session {
                 csrf: csrf.clone(),
                 used: Instant::now(),
+                who,
             },
         );
         (id, csrf)
     }
 
-    /// The CSRF token of a live session, refreshing its idle timer.
-    fn touch(&self, id: &str) -> Option<String> {
+    /// The CSRF token and signed-in party of a live session, refreshing its idle timer.
+    fn touch(&self, id: &str) -> Option<(String, Who)> {
         let mut map = self.lock();
         let s = map.get_mut(id)?;
         if s.used.elapsed() >= SESSION_IDLE {
@@ -90,7 +116,7 @@ impl Sessions {
             return None;
         }
         s.used = Instant::now();
-        Some(s.csrf.clone())
+        Some((s.csrf.clone(), s.who.clone()))
     }
 
     fn close(&self, id: &str) {
@@ -109,36 +135,73 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
+/// `{"user", "password"}` of an account, or `{"token"}`.
 #[derive(Deserialize)]
 pub struct Login {
-    token: String,
+    token: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
 }
 
 #[derive(Serialize)]
 pub struct SessionInfo {
     csrf: String,
+    user: String,
+    admin: bool,
 }
 
 fn cookie(value: &str, max_age: u64) -> String {
     format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
 }
 
-/// `POST /api/login {"token"}` → session cookie and `{"csrf"}`.
-pub async fn login(State(st): State<std::sync::Arc<WebState>>, Json(req): Json<Login>) -> Response {
-    if !same(req.token.trim().as_bytes(), st.token.as_bytes()) {
+/// `POST /api/login {"user","password"}` or `{"token"}` → session cookie and
+/// `{"csrf","user","admin"}`.
+pub async fn login(State(st): State<Arc<WebState>>, Json(req): Json<Login>) -> Response {
+    let who = match (req.token, req.user, req.password) {
+        (Some(token), None, None) => {
+            same(token.trim().as_bytes(), st.token.as_bytes()).then_some(Who::Token)
+        }
+        (None, Some(name), Some(password)) => {
+            let users = Arc::clone(&st.users);
+            tokio::task::spawn_blocking(move || users.verify(&name, &password))
+                .await
+                .ok()
+                .flatten()
+                .map(|u| Who::User {
+                    name: u.name,
+                    generation: u.generation,
+                })
+        }
+        _ => {
+            return ApiError::bad_request("send {\"user\", \"password\"} or {\"token\"}")
+                .into_response()
+        }
+    };
+    let Some(who) = who else {
         tokio::time::sleep(WRONG_TOKEN_PAUSE).await;
-        return ApiError::new(StatusCode::UNAUTHORIZED, "wrong access token").into_response();
-    }
-    let (id, csrf) = st.sessions.open();
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong user name, password or token",
+        )
+        .into_response();
+    };
+    let Some((name, admin)) = st.signed_in(&who) else {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "the account is gone").into_response();
+    };
+    let (id, csrf) = st.sessions.open(who);
     (
         [(header::SET_COOKIE, cookie(&id, SESSION_IDLE.as_secs()))],
-        Json(SessionInfo { csrf }),
+        Json(SessionInfo {
+            csrf,
+            user: name,
+            admin,
+        }),
     )
         .into_response()
 }
 
 /// `POST /api/logout`.
-pub async fn logout(State(st): State<std::sync::Arc<WebState>>, headers: HeaderMap) -> Response {
+pub async fn logout(State(st): State<Arc<WebState>>, headers: HeaderMap) -> Response {
     if let Some(id) = session_id(&headers) {
         st.sessions.close(&id);
     }
@@ -149,26 +212,67 @@ pub async fn logout(State(st): State<std::sync::Arc<WebState>>, headers: HeaderM
         .into_response()
 }
 
-/// `GET /api/session` → `{"csrf"}` of the caller's session (the page calls it on load).
+/// `GET /api/session` → `{"csrf","user","admin"}` of the caller's session (the page calls
+/// it on load).
 pub async fn session(
-    State(st): State<std::sync::Arc<WebState>>,
+    State(st): State<Arc<WebState>>,
     headers: HeaderMap,
 ) -> ApiResult<Json<SessionInfo>> {
-    let csrf = session_id(&headers)
+    let not_in = || ApiError::new(StatusCode::UNAUTHORIZED, "not logged in");
+    let (csrf, who) = session_id(&headers)
         .and_then(|id| st.sessions.touch(&id))
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "not logged in"))?;
-    Ok(Json(SessionInfo { csrf }))
+        .ok_or_else(not_in)?;
+    let (user, admin) = st.signed_in(&who).ok_or_else(not_in)?;
+    Ok(Json(SessionInfo { csrf, user, admin }))
+}
+
+impl WebState {
+    /// The name and admin flag of a session's party, if its account still exists at the
+    /// generation the session signed in with.
+    fn signed_in(&self, who: &Who) -> Option<(String, bool)> {
+        self.account(who).map(|(name, admin, _)| (name, admin))
+    }
+
+    /// Name, admin flag and quota of a session's party (see [`WebState::signed_in`]).
+    fn account(&self, who: &Who) -> Option<(String, bool, Option<u64>)> {
+        match who {
+            Who::Token => Some((TOKEN_ADMIN.to_string(), true, None)),
+            Who::User { name, generation } => self
+                .users
+                .current(name, *generation)
+                .map(|u| (u.name, u.admin, u.quota.filter(|_| !u.admin))),
+        }
+    }
+}
+
+/// The name the access token signs in as.
+pub const TOKEN_ADMIN: &str = "admin (access token)";
+
+/// The folder a caller's paths are relative to.
+async fn caller_root(st: &Arc<WebState>, name: &str, admin: bool) -> Option<Arc<cap_std::fs::Dir>> {
+    if admin {
+        return Some(Arc::clone(&st.root));
+    }
+    let (root, home) = (
+        Arc::clone(&st.root),
+        format!("{}/{name}", crate::users::HOMES),
+    );
+    tokio::task::spawn_blocking(move || root.open_dir(home).ok().map(Arc::new))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Every `/api/` route but login/logout/session: a live session, and for anything but
-/// GET/HEAD the session's CSRF token in `X-CSRF-Token`.
-pub async fn require(
-    State(st): State<std::sync::Arc<WebState>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(csrf) = session_id(req.headers()).and_then(|id| st.sessions.touch(&id)) else {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "not logged in").into_response();
+/// GET/HEAD the session's CSRF token in `X-CSRF-Token`. The request then carries its
+/// [`Caller`].
+pub async fn require(State(st): State<Arc<WebState>>, mut req: Request, next: Next) -> Response {
+    let not_in = || ApiError::new(StatusCode::UNAUTHORIZED, "not logged in").into_response();
+    let Some((csrf, who)) = session_id(req.headers()).and_then(|id| st.sessions.touch(&id)) else {
+        return not_in();
+    };
+    let Some((name, admin, quota)) = st.account(&who) else {
+        return not_in();
     };
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         let sent = req
@@ -181,6 +285,19 @@ pub async fn require(
                 .into_response();
         }
     }
+    let Some(root) = caller_root(&st, &name, admin).await else {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "your home folder is missing: ask an admin",
+        )
+        .into_response();
+    };
+    req.extensions_mut().insert(Caller {
+        name,
+        admin,
+        quota,
+        root,
+    });
     next.run(req).await
 }
 
@@ -191,8 +308,8 @@ mod tests {
     #[test]
     fn sessions_open_touch_close() {
         let s = Sessions::default();
-        let (id, csrf) = s.open();
-        assert_eq!(s.touch(&id), Some(csrf));
+        let (id, csrf) = s.open(Who::Token);
+        assert_eq!(s.touch(&id), Some((csrf, Who::Token)));
         assert_eq!(s.touch("nope"), None);
         s.close(&id);
         assert_eq!(s.touch(&id), None);

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::Json;
 use cap_std::fs::{Dir, Metadata};
 use serde::{Deserialize, Serialize};
 
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::paths::RelPath;
 use super::WebState;
@@ -68,12 +69,18 @@ fn is_upload_in_progress(name: &str) -> bool {
     name.starts_with(super::transfer::UPLOAD_PREFIX) && name.ends_with(".part")
 }
 
-/// Run a blocking filesystem operation on the root directory.
+/// Entries of folder `dir` that listings and searches leave out: uploads in progress, and
+/// the drive's own folder at the top.
+fn hidden(dir: &RelPath, name: &str) -> bool {
+    is_upload_in_progress(name) || dir.is_root() && name == crate::users::SYSTEM_DIR
+}
+
+/// Run a blocking filesystem operation on the caller's folder (see [`Caller`]).
 pub async fn on_root<T: Send + 'static>(
-    st: &Arc<WebState>,
+    me: &Caller,
     f: impl FnOnce(&Dir) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
-    let root = Arc::clone(&st.root);
+    let root = Arc::clone(&me.root);
     tokio::task::spawn_blocking(move || f(&root))
         .await
         .map_err(|e| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
@@ -102,7 +109,7 @@ pub struct Listing {
 
 /// `GET /api/list?path=&offset=&limit=&sort=&order=`: folders first, then by the key.
 pub async fn list(
-    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Listing>> {
     let rel = RelPath::parse(&q.path)?;
@@ -112,7 +119,7 @@ pub async fn list(
     if !matches!(sort.as_str(), "name" | "size" | "mtime") {
         return Err(ApiError::bad_request("sort must be name, size or mtime"));
     }
-    on_root(&st, move |root| {
+    on_root(&me, move |root| {
         let shown = rel.display();
         let dir = root
             .read_dir(rel.as_path())
@@ -121,7 +128,7 @@ pub async fn list(
         for e in dir {
             let e = e.map_err(|e| ApiError::io(&shown, e))?;
             let name = e.file_name().to_string_lossy().into_owned();
-            if is_upload_in_progress(&name) {
+            if hidden(&rel, &name) {
                 continue;
             }
             match e.metadata() {
@@ -170,7 +177,7 @@ pub struct SearchResult {
 /// `GET /api/search?path=&q=`: names containing `q` (case-insensitive) under `path`,
 /// breadth first; symbolic links are listed, not followed.
 pub async fn search(
-    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
     Query(q): Query<SearchQuery>,
 ) -> ApiResult<Json<SearchResult>> {
     let rel = RelPath::parse(&q.path)?;
@@ -178,7 +185,7 @@ pub async fn search(
     if needle.is_empty() {
         return Err(ApiError::bad_request("empty search"));
     }
-    on_root(&st, move |root| {
+    on_root(&me, move |root| {
         let mut results = Vec::new();
         let mut queue = std::collections::VecDeque::from([rel]);
         let mut visited = 0usize;
@@ -195,7 +202,7 @@ pub async fn search(
                     }));
                 }
                 let name = e.file_name().to_string_lossy().into_owned();
-                if is_upload_in_progress(&name) {
+                if hidden(&dir, &name) {
                     continue;
                 }
                 let Ok(m) = e.metadata() else { continue };
@@ -223,14 +230,14 @@ pub struct PathBody {
 
 /// `POST /api/mkdir {"path"}`: one new folder (its parent must exist).
 pub async fn mkdir(
-    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
     Json(b): Json<PathBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let rel = RelPath::parse(&b.path)?;
     if rel.is_root() {
         return Err(ApiError::bad_request("the root already exists"));
     }
-    on_root(&st, move |root| {
+    on_root(&me, move |root| {
         root.create_dir(rel.as_path())
             .map_err(|e| ApiError::io(&rel.display(), e))?;
         Ok(Json(serde_json::json!({ "path": rel.display() })))
@@ -249,7 +256,7 @@ pub struct RenameBody {
 /// `POST /api/rename {"from","to","overwrite"}`: rename or move a file or folder; an
 /// existing target is refused unless `overwrite` (a non-empty folder is never replaced).
 pub async fn rename(
-    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
     Json(b): Json<RenameBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let (from, to) = (RelPath::parse(&b.from)?, RelPath::parse(&b.to)?);
@@ -258,7 +265,7 @@ pub async fn rename(
             "the root cannot be renamed or replaced",
         ));
     }
-    on_root(&st, move |root| {
+    on_root(&me, move |root| {
         root.symlink_metadata(from.as_path())
             .map_err(|e| ApiError::io(&from.display(), e))?;
         if !b.overwrite && root.symlink_metadata(to.as_path()).is_ok() {
@@ -277,13 +284,15 @@ pub async fn rename(
 /// `POST /api/delete {"path"}`: a file, a symbolic link, or a folder with everything in it.
 pub async fn delete(
     State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
     Json(b): Json<PathBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let rel = RelPath::parse(&b.path)?;
     if rel.is_root() {
         return Err(ApiError::bad_request("the root cannot be deleted"));
     }
-    on_root(&st, move |root| {
+    st.usage.forget(&me.name);
+    on_root(&me, move |root| {
         let shown = rel.display();
         let m = root
             .symlink_metadata(rel.as_path())

@@ -4,8 +4,8 @@
 //! the binary) and the JSON API under `/api/` it uses (documented in `docs/api/openapi.yaml`,
 //! usable with curl), served on the loopback address `[qsfs] web_listen`.
 //!
-//! Owns: HTTP routes, login and sessions ([`auth`]), path confinement ([`paths`]), folder
-//! operations ([`files`]), file bodies ([`transfer`]). Must not touch: the filesystem other
+//! Owns: HTTP routes, accounts ([`users`]), sign-in and sessions ([`auth`]), path confinement ([`paths`]), folder
+//! operations ([`files`]), file bodies ([`transfer`]), quotas ([`quota`]). Must not touch: the filesystem other
 //! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
 //! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
 //! API runs (and is tested) over a plain folder without FUSE.
@@ -16,7 +16,9 @@ pub mod auth;
 pub mod error;
 pub mod files;
 pub mod paths;
+pub mod quota;
 pub mod transfer;
+pub mod users;
 
 use std::future::Future;
 use std::path::Path;
@@ -40,9 +42,13 @@ pub trait StorageStatus: Send + Sync + 'static {
 pub struct WebState {
     /// The filesystem root (the mount point), the only way handlers reach files.
     pub root: Arc<cap_std::fs::Dir>,
-    /// The access token exchanged for a session at login.
+    /// The access token exchanged for a session of the built-in admin at login.
     pub token: String,
+    /// The accounts that may sign in.
+    pub users: Arc<users::Users>,
     pub sessions: auth::Sessions,
+    /// Bytes each account keeps, for its quota.
+    pub usage: quota::Usage,
     /// The storage behind the folder, for the health panel (absent for a plain folder).
     pub storage: Option<Arc<dyn StorageStatus>>,
 }
@@ -54,11 +60,17 @@ impl WebState {
         token: String,
         storage: Option<Arc<dyn StorageStatus>>,
     ) -> std::io::Result<Self> {
-        let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())?;
+        let dir = Arc::new(cap_std::fs::Dir::open_ambient_dir(
+            root,
+            cap_std::ambient_authority(),
+        )?);
+        let users = users::Users::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         Ok(WebState {
-            root: Arc::new(dir),
+            root: dir,
             token,
+            users: Arc::new(users),
             sessions: auth::Sessions::default(),
+            usage: quota::Usage::default(),
             storage,
         })
     }

@@ -32,6 +32,12 @@ impl RelPath {
             match c {
                 Component::RootDir | Component::CurDir => {}
                 Component::Normal(name) => {
+                    if out.as_os_str().is_empty() && name == crate::users::SYSTEM_DIR {
+                        return Err(ApiError::bad_path(format!(
+                            "`{}` is the drive's own folder",
+                            crate::users::SYSTEM_DIR
+                        )));
+                    }
                     if name.len() > MAX_NAME {
                         return Err(ApiError::bad_path(format!(
                             "a name is longer than {MAX_NAME} bytes"

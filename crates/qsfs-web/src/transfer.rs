@@ -13,7 +13,7 @@ use std::io::SeekFrom;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
@@ -23,6 +23,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::files::{mtime_ms, on_root};
 use super::paths::RelPath;
@@ -135,14 +136,14 @@ fn regular_file(shown: &str, m: &Metadata) -> ApiResult<()> {
 /// `GET /api/file?path=&download=`: the file's bytes, with `Range`, `ETag` and
 /// `If-None-Match` handled.
 pub async fn download(
-    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
     Query(q): Query<FileQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let rel = RelPath::parse(&q.path)?;
     let shown = rel.display();
     let name = rel.name().unwrap_or_default();
-    let (file, meta) = on_root(&st, move |root| {
+    let (file, meta) = on_root(&me, move |root| {
         let shown = rel.display();
         // Asked before opening: opening a FIFO for reading waits for a writer, and a
         // device is no file to serve.
@@ -291,9 +292,11 @@ fn check_preconditions(
 }
 
 /// `PUT /api/file?path=&overwrite=&parents=`: the body becomes the file, streamed into a
-/// temporary file beside it, fsync'ed, then renamed over the target.
+/// temporary file beside it, fsync'ed, then renamed over the target. Refused with 507 when
+/// it would take the caller past its quota (see [`crate::quota`]).
 pub async fn upload(
     State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
     Query(q): Query<UploadQuery>,
     headers: HeaderMap,
     body: Body,
@@ -308,8 +311,17 @@ pub async fn upload(
     let tmp = rel
         .parent()
         .join(&format!("{UPLOAD_PREFIX}{}.part", hex::encode(suffix)))?;
-    let (r, t, h) = (rel.clone(), tmp.clone(), headers.clone());
-    let file = on_root(&st, move |root| {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let (r, t, h, st2, who) = (
+        rel.clone(),
+        tmp.clone(),
+        headers.clone(),
+        Arc::clone(&st),
+        me.clone(),
+    );
+    let (file, replaced, room) = on_root(&me, move |root| {
         let parent = r.parent();
         match root.metadata(parent.as_path()) {
             Ok(m) if m.is_dir() => {}
@@ -326,23 +338,53 @@ pub async fn upload(
         }
         let current = root.metadata(r.as_path()).ok();
         check_preconditions(&h, current.as_ref(), q.overwrite, &r.display())?;
+        // A file replaced gives its bytes back to the quota.
+        let replaced = current
+            .as_ref()
+            .filter(|m| m.is_file())
+            .map_or(0, Metadata::len);
+        let room = match who.quota {
+            Some(quota) => {
+                let used = st2
+                    .usage
+                    .used(&who.name, root)
+                    .map_err(|e| ApiError::io("/", e))?;
+                let room = Room {
+                    used,
+                    quota,
+                    replaced,
+                };
+                if let Some(n) = announced.filter(|&n| n > room.allowed()) {
+                    return Err(room.exceeded(&who.name, n));
+                }
+                Some(room)
+            }
+            None => None,
+        };
         let mut o = OpenOptions::new();
         o.write(true).create_new(true);
-        root.open_with(t.as_path(), &o)
-            .map_err(|e| ApiError::io(&r.display(), e))
+        let file = root
+            .open_with(t.as_path(), &o)
+            .map_err(|e| ApiError::io(&r.display(), e))?;
+        Ok((file, replaced, room))
     })
     .await?;
     let mut file = tokio::fs::File::from_std(file.into_std());
+    let mut over_quota = None;
     let written = async {
         let mut stream = body.into_data_stream();
         let mut n = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|e| ApiError::bad_request(format!("upload interrupted: {e}")))?;
+            n += chunk.len() as u64;
+            if let Some(room) = room.filter(|r| n > r.allowed()) {
+                over_quota = Some(room.exceeded(&me.name, n));
+                return Err(ApiError::bad_request("over quota"));
+            }
             file.write_all(&chunk)
                 .await
                 .map_err(|e| ApiError::io(&shown, e))?;
-            n += chunk.len() as u64;
         }
         file.flush().await.map_err(|e| ApiError::io(&shown, e))?;
         file.sync_all().await.map_err(|e| ApiError::io(&shown, e))?;
@@ -351,34 +393,69 @@ pub async fn upload(
     .await;
     drop(file);
     let (r, t) = (rel.clone(), tmp.clone());
-    let done = on_root(&st, move |root| {
-        let size = written?;
-        // The target may have changed while the body came in.
-        let current = root.metadata(r.as_path()).ok();
-        check_preconditions(&headers, current.as_ref(), q.overwrite, &r.display())?;
-        root.rename(t.as_path(), root, r.as_path())
-            .map_err(|e| ApiError::io(&r.display(), e))?;
-        let m = root
-            .metadata(r.as_path())
-            .map_err(|e| ApiError::io(&r.display(), e))?;
-        Ok(serde_json::json!({
-            "path": r.display(), "size": size, "etag": etag(&m), "mtime": mtime_ms(&m)
-        }))
-    })
-    .await;
-    if done.is_err() {
-        let root = Arc::clone(&st.root);
+    let done = match over_quota {
+        Some(refusal) => Err(refusal),
+        None => {
+            on_root(&me, move |root| {
+                let size = written?;
+                // The target may have changed while the body came in.
+                let current = root.metadata(r.as_path()).ok();
+                check_preconditions(&headers, current.as_ref(), q.overwrite, &r.display())?;
+                root.rename(t.as_path(), root, r.as_path())
+                    .map_err(|e| ApiError::io(&r.display(), e))?;
+                let m = root
+                    .metadata(r.as_path())
+                    .map_err(|e| ApiError::io(&r.display(), e))?;
+                Ok(serde_json::json!({
+                    "path": r.display(), "size": size, "etag": etag(&m), "mtime": mtime_ms(&m)
+                }))
+            })
+            .await
+            .map_err(|e| with_room_left(&me, e))
+        }
+    };
+    if let Ok(v) = &done {
+        let size = v["size"].as_u64().unwrap_or(0);
+        st.usage.moved(&me.name, size, replaced);
+    } else {
+        let root = Arc::clone(&me.root);
         let _ = tokio::task::spawn_blocking(move || root.remove_file(tmp.as_path())).await;
     }
-    done.map(Json).map_err(|e| with_room_left(&st, e))
+    done.map(Json)
+}
+
+/// What an upload may take of its caller's quota.
+#[derive(Clone, Copy)]
+struct Room {
+    used: u64,
+    quota: u64,
+    /// Bytes of the file the upload replaces (given back when it lands).
+    replaced: u64,
+}
+
+impl Room {
+    fn allowed(self) -> u64 {
+        self.quota
+            .saturating_sub(self.used)
+            .saturating_add(self.replaced)
+    }
+
+    fn exceeded(self, name: &str, needed: u64) -> ApiError {
+        crate::quota::exceeded(
+            name,
+            self.used,
+            self.quota,
+            needed.saturating_sub(self.replaced),
+        )
+    }
 }
 
 /// A 507 says how much room the drive has left (once the partial upload is gone).
-fn with_room_left(st: &WebState, e: ApiError) -> ApiError {
+fn with_room_left(me: &Caller, e: ApiError) -> ApiError {
     if e.status != StatusCode::INSUFFICIENT_STORAGE {
         return e;
     }
-    match service_kit::sys::space_of(&*st.root) {
+    match service_kit::sys::space_of(&*me.root) {
         Ok(s) => ApiError::new(
             e.status,
             format!(
@@ -402,14 +479,14 @@ pub struct ZipQuery {
 /// read (files stored, not compressed: most large files are already; zip64 when needed).
 /// Symbolic links are skipped.
 pub async fn zip(
-    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
     Query(q): Query<ZipQuery>,
 ) -> ApiResult<Response> {
     let rel = RelPath::parse(&q.path)?;
     let name = rel.name().unwrap_or_else(|| "qsfs".into());
-    let root = Arc::clone(&st.root);
+    let root = Arc::clone(&me.root);
     let check = rel.clone();
-    on_root(&st, move |root| {
+    on_root(&me, move |root| {
         let m = root
             .metadata(check.as_path())
             .map_err(|e| ApiError::io(&check.display(), e))?;

@@ -107,11 +107,150 @@ impl Client {
 
 fn client(root: &std::path::Path) -> Client {
     let state = qsfs_web::WebState::open(root, TOKEN.into(), None).unwrap();
+    client_of(Arc::new(state))
+}
+
+fn client_of(state: Arc<qsfs_web::WebState>) -> Client {
     Client {
-        app: qsfs_web::router(Arc::new(state)),
+        app: qsfs_web::router(state),
         cookie: String::new(),
         csrf: String::new(),
     }
+}
+
+impl Client {
+    /// Sign in with an account; the status of the answer.
+    async fn sign_in(&mut self, user: &str, password: &str) -> StatusCode {
+        let r = self
+            .post(
+                "/api/login",
+                serde_json::json!({ "user": user, "password": password }),
+            )
+            .await;
+        if r.status == StatusCode::OK {
+            let set = r.headers[header::SET_COOKIE].to_str().unwrap();
+            self.cookie = set.split(';').next().unwrap().to_string();
+            self.csrf = r.json()["csrf"].as_str().unwrap().to_string();
+        }
+        r.status
+    }
+
+    async fn names(&self, path: &str) -> Vec<String> {
+        let r = self.get(&format!("/api/list?path={}", enc(path))).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// An account sees only its home folder, an admin the whole drive but the drive's own
+/// folder; a password change or a deletion ends the account's sessions.
+#[tokio::test]
+async fn accounts_see_their_home_and_admins_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(qsfs_web::WebState::open(dir.path(), TOKEN.into(), None).unwrap());
+    state
+        .users
+        .add("alice", "alice's password", false, None)
+        .unwrap();
+    state
+        .users
+        .add("root", "the admin password", true, None)
+        .unwrap();
+    std::fs::write(dir.path().join("top.txt"), b"admins only").unwrap();
+
+    let mut alice = client_of(Arc::clone(&state));
+    assert_eq!(
+        alice.sign_in("alice", "wrong password").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        alice.sign_in("nobody", "alice's password").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        alice.sign_in("alice", "alice's password").await,
+        StatusCode::OK
+    );
+    let me = alice.get("/api/session").await.json();
+    assert_eq!(
+        (me["user"].as_str(), me["admin"].as_bool()),
+        (Some("alice"), Some(false))
+    );
+    assert_eq!(
+        alice.put("/notes/a.txt", b"mine", &[]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("home/alice/notes/a.txt")).unwrap(),
+        b"mine"
+    );
+    assert_eq!(alice.names("/").await, ["notes"]);
+    // Nothing outside the home folder is reachable.
+    for path in ["/../top.txt", "/../../top.txt", "/.qsfs/users.json"] {
+        let r = alice.get(&format!("/api/file?path={}", enc(path))).await;
+        assert!(r.status.is_client_error(), "{path}: {}", r.status);
+    }
+    std::os::unix::fs::symlink("../..", dir.path().join("home/alice/up")).unwrap();
+    let r = alice
+        .get(&format!("/api/file?path={}", enc("/up/top.txt")))
+        .await;
+    assert!(
+        r.status.is_client_error(),
+        "through a symlink: {}",
+        r.status
+    );
+
+    let mut admin = client_of(Arc::clone(&state));
+    assert_eq!(
+        admin.sign_in("root", "the admin password").await,
+        StatusCode::OK
+    );
+    assert_eq!(admin.names("/").await, ["home", "top.txt"], "no .qsfs");
+    assert_eq!(admin.names("/home").await, ["alice", "root"]);
+    let r = admin
+        .get(&format!("/api/file?path={}", enc("/.qsfs/users.json")))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "the account file is never served"
+    );
+    let r = admin.get("/api/search?path=/&q=users").await;
+    assert_eq!(r.json()["results"].as_array().map(Vec::len), Some(0));
+
+    // A new password ends the old sessions; the new one signs in.
+    state.users.set_password("alice", "a new password").unwrap();
+    assert_eq!(
+        alice.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        alice.sign_in("alice", "alice's password").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        alice.sign_in("alice", "a new password").await,
+        StatusCode::OK
+    );
+    state.users.remove("alice").unwrap();
+    assert_eq!(
+        alice.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The token still signs in the built-in admin.
+    let mut token = client_of(state);
+    token.login().await;
+    assert_eq!(token.get("/api/session").await.json()["admin"], true);
 }
 
 #[tokio::test]
@@ -129,7 +268,7 @@ async fn login_sessions_and_csrf() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(r.json()["error"], "wrong access token");
+    assert_eq!(r.json()["error"], "wrong user name, password or token");
     c.login().await;
     assert_eq!(c.get("/api/list?path=/").await.status, StatusCode::OK);
     assert_eq!(c.get("/api/session").await.json()["csrf"], c.csrf.as_str());
@@ -454,4 +593,62 @@ async fn an_upload_that_does_not_fit_is_507_with_the_room_left() {
     );
     let r = c.put("/small.txt", b"fits", &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.json());
+}
+
+/// Uploads past an account's quota are refused with 507 and the numbers, whether the body's
+/// length is announced or not; nothing of a refused upload stays; a replaced file gives its
+/// bytes back.
+#[tokio::test]
+async fn quotas_refuse_uploads_past_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(qsfs_web::WebState::open(dir.path(), TOKEN.into(), None).unwrap());
+    state
+        .users
+        .add("bob", "bob's password", false, Some(1000))
+        .unwrap();
+    let mut bob = client_of(Arc::clone(&state));
+    assert_eq!(bob.sign_in("bob", "bob's password").await, StatusCode::OK);
+    assert_eq!(bob.put("/a", &[1u8; 600], &[]).await.status, StatusCode::OK);
+    // Streamed (no length announced): stopped once past the quota.
+    let r = bob.put("/b", &[2u8; 600], &[]).await;
+    assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE);
+    let msg = r.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("over the quota of bob") && msg.contains("MiB"),
+        "{msg}"
+    );
+    // Announced: refused before the body is read.
+    let r = bob
+        .put("/c", &[3u8; 600], &[("content-length", "600")])
+        .await;
+    assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(
+        bob.names("/").await,
+        ["a"],
+        "nothing of the refused uploads stays"
+    );
+    // Replacing a file counts only the difference.
+    assert_eq!(bob.put("/a", &[4u8; 900], &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        std::fs::read(dir.path().join("home/bob/a")).unwrap(),
+        [4u8; 900]
+    );
+    // A deletion gives the room back.
+    assert_eq!(
+        bob.post("/api/delete", serde_json::json!({ "path": "/a" }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        bob.put("/b", &[5u8; 1000], &[]).await.status,
+        StatusCode::OK
+    );
+    // Admins have no quota.
+    let mut admin = client_of(state);
+    admin.login().await;
+    assert_eq!(
+        admin.put("/big", &[6u8; 5000], &[]).await.status,
+        StatusCode::OK
+    );
 }

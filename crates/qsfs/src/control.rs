@@ -1,10 +1,10 @@
 //! The control socket (`<cache>/qsfs.sock`, mode 0600, service-kit's framing: one JSON
 //! request line, one JSON answer line): its requests and answers, their execution on the
-//! [`Stack`], and the client side. Used by `qsfs status`, `qsfs rotate`, `qsfs evict` and
-//! `qsfs compact`.
+//! [`Stack`] (and the web drive's accounts), and the client side. Used by `qsfs status`,
+//! `qsfs rotate`, `qsfs evict`, `qsfs compact` and `qsfs user`.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use crate::compact::CompactReport;
 use crate::evict::EvictReport;
 use crate::stack::Stack;
 use crate::status::Status;
+use qsfs_web::users::{UserInfo, Users};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -31,6 +32,29 @@ pub enum Request {
     Compact {
         dead_percent: Option<u8>,
     },
+    /// Manage the web drive's accounts.
+    User(UserRequest),
+}
+
+/// `qsfs user …`: the accounts of the web drive (see `qsfs_web::users`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "user_op", rename_all = "snake_case")]
+pub enum UserRequest {
+    Add {
+        name: String,
+        password: String,
+        #[serde(default)]
+        admin: bool,
+        quota: Option<u64>,
+    },
+    Del {
+        name: String,
+    },
+    Passwd {
+        name: String,
+        password: String,
+    },
+    List,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,22 +71,65 @@ pub enum Response {
         /// Whether every staged checkpoint (the emptied segments with them) is uploaded.
         offloaded: bool,
     },
+    /// The accounts, after `qsfs user list`.
+    Users(Vec<UserInfo>),
+    /// An account change was stored.
+    UserChanged,
     Error(String),
 }
 
-/// The control socket's service: requests executed on the stack.
-pub struct Control(pub Arc<Stack>);
+/// The control socket's service: requests executed on the stack, and on the web drive's
+/// accounts while the web UI runs (held weakly: they hold the mount's root open, which must
+/// go with the web UI before the unmount).
+pub struct Control {
+    pub stack: Arc<Stack>,
+    pub users: Weak<Users>,
+}
 
 impl Service for Control {
     type Request = Request;
     type Answer = Response;
 
     async fn answer(self: Arc<Self>, request: Request) -> Response {
-        execute(request, &self.0).await
+        match request {
+            Request::User(req) => self.user(req).await,
+            req => execute(req, &self.stack).await,
+        }
     }
 
     fn refuse(&self, why: String) -> Response {
         Response::Error(format!("bad request: {why}"))
+    }
+}
+
+impl Control {
+    async fn user(&self, req: UserRequest) -> Response {
+        let Some(users) = self.users.upgrade() else {
+            return Response::Error(
+                "accounts belong to the web drive, which is not running ([qsfs] web_listen)".into(),
+            );
+        };
+        // Hashing a password takes a few tens of milliseconds of CPU: not on the runtime.
+        let done = tokio::task::spawn_blocking(move || {
+            match req {
+                UserRequest::List => return Ok(Response::Users(users.list())),
+                UserRequest::Add {
+                    name,
+                    password,
+                    admin,
+                    quota,
+                } => users.add(&name, &password, admin, quota),
+                UserRequest::Del { name } => users.remove(&name),
+                UserRequest::Passwd { name, password } => users.set_password(&name, &password),
+            }
+            .map(|()| Response::UserChanged)
+        })
+        .await;
+        match done {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => Response::Error(e.to_string()),
+            Err(e) => Response::Error(e.to_string()),
+        }
     }
 }
 
@@ -94,6 +161,7 @@ async fn execute(req: Request, stack: &Arc<Stack>) -> Response {
                 Err(e) => Err(e),
             }
         }
+        Request::User(_) => Err("account requests are answered by Control::user".into()),
     };
     answer.unwrap_or_else(Response::Error)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use qsfs::config::{self, Config};
-use qsfs::control::{self, Request, Response};
+use qsfs::control::{self, Request, Response, UserRequest};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +32,34 @@ struct Cli {
     segment_mib: u64,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserAction {
+    /// Add an account with a home folder (home/NAME); asks for its password.
+    Add {
+        name: String,
+        /// The account sees and manages the whole drive.
+        #[arg(long)]
+        admin: bool,
+        /// Most bytes the account may keep, e.g. 10G (powers of 1024).
+        #[arg(long, value_parser = service_kit::flags::parse_size)]
+        quota: Option<u64>,
+        /// Read the password from the first line of standard input (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Delete an account and end its sessions (its home folder stays).
+    Del { name: String },
+    /// Set an account's password and end its sessions.
+    Passwd {
+        name: String,
+        /// Read the password from the first line of standard input (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the accounts.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -61,6 +89,11 @@ enum Command {
         /// Compact segments at least this percent dead (default: compact_dead_percent).
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
         dead_percent: Option<u8>,
+    },
+    /// Manage the web drive's accounts (the running qsfs stores them in the filesystem).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
     },
     /// (internal) serve one stand-in backend.
     #[command(hide = true)]
@@ -97,6 +130,7 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             namespace,
             sequential,
         } => qsfs::standin::serve(&dir, port, &namespace, sequential),
+        Command::User { action } => user(&existing(&cli)?, action),
         Command::Run => {
             let config = match &cli.config {
                 Some(path) => load(path)?,
@@ -199,6 +233,63 @@ fn embedded(cli: &Cli) -> anyhow::Result<Config> {
         config.path.display()
     );
     Ok(config)
+}
+
+/// `qsfs user …`, through the running qsfs.
+fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
+    let req = match action {
+        UserAction::List => {
+            let Response::Users(list) = ask(config, Request::User(UserRequest::List))? else {
+                bail!("unexpected answer");
+            };
+            for u in list {
+                let quota = u
+                    .quota
+                    .map_or("no quota".into(), |q| format!("quota {q} bytes"));
+                let role = if u.admin { "admin" } else { "user" };
+                qsfs::say!("{}\t{role}\t{quota}", u.name);
+            }
+            return Ok(());
+        }
+        UserAction::Add {
+            name,
+            admin,
+            quota,
+            password_stdin,
+        } => UserRequest::Add {
+            password: new_password(&name, password_stdin)?,
+            name,
+            admin,
+            quota,
+        },
+        UserAction::Del { name } => UserRequest::Del { name },
+        UserAction::Passwd {
+            name,
+            password_stdin,
+        } => UserRequest::Passwd {
+            password: new_password(&name, password_stdin)?,
+            name,
+        },
+    };
+    ask(config, Request::User(req))?;
+    qsfs::say!("done");
+    Ok(())
+}
+
+/// A new password: the first line of stdin, or asked twice on the terminal without echo.
+fn new_password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = rpassword::prompt_password(format!("new password for {name}: "))
+        .context("reading the password from the terminal (or give --password-stdin)")?;
+    let again = rpassword::prompt_password("again: ")?;
+    if first != again {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
 }
 
 fn ask(config: &Config, req: Request) -> anyhow::Result<Response> {

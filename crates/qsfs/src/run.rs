@@ -146,6 +146,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
         }
     }
     let mut web_task = None;
+    let mut users = std::sync::Weak::new();
     if let (Some(addr), Some(token)) = (stack.config.qsfs.web_listen, &stack.config.qsfs.web_token)
     {
         let web = async {
@@ -162,6 +163,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
                 tracing::warn!(%addr, "the web UI listens beyond loopback without TLS: put a TLS proxy in front");
             }
             crate::say!("qsfs: web UI at http://{addr}/ (access token: {token})");
+            users = Arc::downgrade(&state.users);
             web_task = Some(tasks.spawn("web", |stop| {
                 qsfs_web::serve(listener, Arc::new(state), stop)
             }));
@@ -177,7 +179,10 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             ),
             e => e.into(),
         })?;
-    let service = Arc::new(crate::control::Control(stack.clone()));
+    let service = Arc::new(crate::control::Control {
+        stack: stack.clone(),
+        users,
+    });
     tasks.spawn("control", |stop| {
         service_kit::control::serve(control, service, stop, TASKS_STOP_WAIT)
     });

@@ -39,6 +39,18 @@ fn offload_evict_lose_backends_restore() {
     drop(f);
     private_to_root(root, &secret);
     standins_refuse_strangers(root);
+    // An account of the web drive: kept in the filesystem, so dispersed with it.
+    qsfs_cmd_with_input(
+        root,
+        &["user", "add", "alice", "--quota", "1G", "--password-stdin"],
+        "alice's password\n",
+    );
+    assert!(q.mount.join("home/alice").is_dir());
+    let users = qsfs_cmd(root, &["user", "list"]);
+    assert!(
+        users.contains("alice\tuser\tquota 1073741824 bytes"),
+        "{users}"
+    );
 
     // 2. Force rotation (waits for the offload), evict everything stored.
     let out = qsfs_cmd(root, &["rotate"]);
@@ -118,6 +130,11 @@ fn offload_evict_lose_backends_restore() {
         })
         .sum();
     assert_eq!(listed, n, "no file more, no file less");
+    let users = qsfs_cmd(root, &["user", "list"]);
+    assert!(
+        users.contains("alice\tuser"),
+        "the accounts came back: {users}"
+    );
     qsfs_cmd(root, &["rotate"]);
     q.stop(false);
 

@@ -12,12 +12,14 @@
 //! - [`logging`]: tracing set-up (stderr or a file, colour only on a terminal);
 //! - [`sys`]: the system calls the daemons share (lock files, file-system space, mount
 //!   checks, detaching into the background), through `rustix`: no `unsafe` here but the one
-//!   `pre_exec` of [`sys::detach`].
+//!   `pre_exec` of [`sys::detach`];
+//! - [`flags`]: values the command lines share (sizes such as `64M`).
 //!
 //! Must not touch: any storage format or the meaning of any piece's requests; callers pass
 //! their own request types, metric names and work.
 
 pub mod control;
+pub mod flags;
 pub mod http;
 pub mod logging;
 pub mod metrics;

@@ -154,21 +154,9 @@ pub fn parse_datasize(s: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// Parse a size such as `0`, `1048576`, `512k`, `64M`, `1.5G` (powers of 1024,
-/// case-sensitive suffix).
+/// A size flag (see [`service_kit::flags::parse_size`]).
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let (num, mult) = match s.as_bytes().last() {
-        Some(b'k') => (&s[..s.len() - 1], 1u64 << 10),
-        Some(b'M') => (&s[..s.len() - 1], 1 << 20),
-        Some(b'G') => (&s[..s.len() - 1], 1 << 30),
-        Some(b'T') => (&s[..s.len() - 1], 1 << 40),
-        _ => (s, 1),
-    };
-    let v: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("invalid size {s:?}"));
-    }
-    Ok((v * mult as f64) as u64)
+    service_kit::flags::parse_size(s)
 }
 
 impl Cli {

@@ -142,6 +142,27 @@ pub fn qsfs_cmd(root: &Path, args: &[&str]) -> String {
     text
 }
 
+/// `qsfs ARGS` with `input` on its standard input; its output (it must succeed).
+pub fn qsfs_cmd_with_input(root: &Path, args: &[&str], input: &str) -> String {
+    let mut child = Command::new(BIN)
+        .current_dir(root)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run qsfs");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "qsfs {args:?}: {text}");
+    text
+}
+
 /// Deterministic file contents: text with the marker, or incompressible bytes.
 pub fn content(i: usize) -> Vec<u8> {
     let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
