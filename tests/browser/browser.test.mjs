@@ -49,7 +49,7 @@ try {
   await page.locator("#login-view").waitFor({ state: "visible" });
   await page.fill("#token", "not-the-token");
   await page.click("#login-form button");
-  await page.locator("#login-error", { hasText: "wrong access token" }).waitFor();
+  await page.locator("#login-error", { hasText: "wrong user name, password or token" }).waitFor();
   await snap("login-refused");
   await page.fill("#token", token);
   await page.click("#login-form button");
@@ -144,6 +144,28 @@ try {
   await page.click("#health-button");
   await page.locator("#health-backends", { hasText: "10 / 10" }).waitFor();
   await snap("health");
+  await page.click("#health button.close");
+
+  // Sessions: this one is listed; signing out everywhere ends it.
+  await page.click("#sessions-button");
+  await page.locator("#session-list", { hasText: "this one" }).waitFor();
+  await snap("sessions");
+  await page.click("#end-all");
+  await page.locator("#login-view").waitFor({ state: "visible" });
+
+  // An account (made by run.sh with `qsfs user add`) sees its home folder only.
+  await page.fill("#user", "tester");
+  await page.fill("#token", "tester's password");
+  await page.click("#login-form button");
+  await page.locator("#main-view").waitFor({ state: "visible" });
+  await page.locator("#whoami", { hasText: "tester" }).waitFor();
+  assert.ok(await page.locator("#health-button").isHidden(), "health is for admins");
+  await page.click("#new-folder");
+  await answer("mine");
+  await page.locator("#entries tr", { hasText: "mine" }).waitFor();
+  assert.ok(fs.existsSync(onDisk("home/tester/mine")), "the folder is in the home folder");
+  assert.ok(!(await page.locator("#entries tr", { hasText: "docs" }).count()), "others' files unseen");
+  await snap("account");
   assert.deepEqual(errors, [], "no script errors in the page");
   console.log(`browser test passed; screenshots in ${out}`);
 } catch (e) {

@@ -41,4 +41,5 @@ line=$(grep "web UI at" "$WORK/qsfs.log") || { cat "$WORK/qsfs.log" >&2; exit 1;
 export QSFS_URL=$(sed -E 's/.*web UI at (http[^ ]+).*/\1/' <<<"$line")
 export QSFS_TOKEN=$(sed -E 's/.*access token: ([0-9a-f]+).*/\1/' <<<"$line")
 export QSFS_MOUNT=$WORK/mnt
+(cd "$WORK" && "$QSFS" --data data user add tester --password-stdin <<<"tester's password")
 cd "$HERE" && node browser.test.mjs

@@ -31,15 +31,28 @@ async function call(method, path, { query, json, body, headers } = {}) {
 }
 
 export const api = {
+  // The signed-in party: {csrf, user, admin}.
   async session() {
     const res = await call("GET", "/api/session");
-    csrf = (await res.json()).csrf;
+    const me = await res.json();
+    csrf = me.csrf;
+    return me;
+  },
+  async sessions() {
+    return (await call("GET", "/api/sessions")).json();
+  },
+  // One session by id, or all of the caller's (this one too) with no id.
+  async endSessions(id) {
+    const json = id ? { id } : { all: true };
+    return (await call("POST", "/api/sessions/end", { json })).json();
   },
   // An account's name and password, or (no name) the access token.
   async login(user, secret) {
     const json = user ? { user, password: secret } : { token: secret };
     const res = await call("POST", "/api/login", { json });
-    csrf = (await res.json()).csrf;
+    const me = await res.json();
+    csrf = me.csrf;
+    return me;
   },
   async logout() {
     await call("POST", "/api/logout");

@@ -50,21 +50,26 @@ function showLogin() {
   $("user").focus();
 }
 
-async function showMain() {
+// `me`: the signed-in party ({user, admin}); the storage's health is for admins.
+async function showMain(me) {
   $("login-view").hidden = true;
   $("main-view").hidden = false;
+  $("whoami").textContent = me.user;
+  $("health-button").hidden = !me.admin;
   const fromHash = decodeURIComponent(location.hash.slice(1));
   await open(fromHash.startsWith("/") ? fromHash : "/");
-  refreshHealthDot();
+  if (me.admin) refreshHealthDot();
 }
 
 $("login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   $("login-error").textContent = "";
   try {
-    await api.login($("user").value.trim(), $("token").value);
+    const me = await api.login($("user").value.trim(), $("token").value);
     $("token").value = "";
-    await showMain();
+    // A sign-in starts at the top of the caller's folder, not where the last one was.
+    history.replaceState(null, "", location.pathname);
+    await showMain(me);
   } catch (e) {
     $("login-error").textContent = e.message;
   }
@@ -422,6 +427,43 @@ zone.addEventListener("drop", async (ev) => {
     for (const f of ev.dataTransfer.files) files.push({ file: f, path: f.name });
   }
   if (files.length) uploadAll(files);
+});
+
+// ------------------------------------------------------------------ sessions
+async function showSessions() {
+  const list = await api.sessions();
+  const when = (t) => new Date(t * 1000).toLocaleString();
+  $("session-list").replaceChildren(...list.map((s) => {
+    const tr = document.createElement("tr");
+    for (const text of [when(s.opened), when(s.last_used), s.address || "", s.agent]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    const td = document.createElement("td");
+    if (s.current) {
+      td.textContent = "this one";
+    } else {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = "Sign out";
+      b.onclick = async () => { await api.endSessions(s.id); showSessions(); };
+      td.append(b);
+    }
+    tr.append(td);
+    return tr;
+  }));
+}
+
+$("sessions-button").addEventListener("click", async () => {
+  $("sessions").showModal();
+  try { await showSessions(); } catch (e) { $("session-list").textContent = e.message; }
+});
+
+$("end-all").addEventListener("click", async () => {
+  try { await api.endSessions(); } catch (_) { /* signed out either way */ }
+  $("sessions").close();
+  showLogin();
 });
 
 // ------------------------------------------------------------------ health

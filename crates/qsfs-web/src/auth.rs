@@ -6,43 +6,27 @@
 //! else only their home folder. A session ends when its account is deleted or its password
 //! changes.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Extension, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
+use super::sessions::{random_hex, SessionView, Who, MAX_AGE};
+use super::throttle::Key;
 use super::WebState;
 
 pub const COOKIE: &str = "qsfs_session";
-/// How long a session lives without being used.
-const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
-/// Sessions kept at most (the oldest go first).
-const MAX_SESSIONS: usize = 1024;
-/// Pause after a wrong token: slows guessing without locking the owner out.
-const WRONG_TOKEN_PAUSE: Duration = Duration::from_millis(500);
-
-struct Session {
-    csrf: String,
-    used: Instant,
-    who: Who,
-}
-
-/// Who a session signed in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Who {
-    /// The access token's built-in admin.
-    Token,
-    /// An account, at the generation it signed in with.
-    User { name: String, generation: u64 },
-}
+/// Pause after a wrong try: slows guessing without locking the owner out (the waits of
+/// [`crate::throttle`] come after a few of them).
+const WRONG_TRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// The signed-in caller of a request: its name, whether it is an admin, and the folder its
 /// paths are relative to (the whole served folder for an admin, else its home folder).
@@ -53,18 +37,8 @@ pub struct Caller {
     /// Bytes the caller may keep in its folder (`None`: no limit; admins have none).
     pub quota: Option<u64>,
     pub root: Arc<cap_std::fs::Dir>,
-}
-
-/// Live sessions by cookie value.
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    hex::encode(b)
+    /// The cookie value of the caller's session.
+    session: String,
 }
 
 /// A fresh access token for a configuration (24 random bytes, hex).
@@ -77,50 +51,20 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-impl Sessions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
+/// The client's address, when the server was started with connection info (tests that call
+/// the router directly have none).
+pub struct ClientAddr(pub Option<IpAddr>);
 
-    /// Open a session; returns (cookie value, CSRF token).
-    fn open(&self, who: Who) -> (String, String) {
-        let mut map = self.lock();
-        map.retain(|_, s| s.used.elapsed() < SESSION_IDLE);
-        if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.used)
-                .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
-        let (id, csrf) = (random_hex(32), random_hex(16));
-        map.insert(
-            id.clone(),
-            Session {
-                csrf: csrf.clone(),
-                used: Instant::now(),
-                who,
-            },
-        );
-        (id, csrf)
-    }
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
 
-    /// The CSRF token and signed-in party of a live session, refreshing its idle timer.
-    fn touch(&self, id: &str) -> Option<(String, Who)> {
-        let mut map = self.lock();
-        let s = map.get_mut(id)?;
-        if s.used.elapsed() >= SESSION_IDLE {
-            map.remove(id);
-            return None;
-        }
-        s.used = Instant::now();
-        Some((s.csrf.clone(), s.who.clone()))
-    }
-
-    fn close(&self, id: &str) {
-        self.lock().remove(id);
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
     }
 }
 
@@ -155,10 +99,37 @@ fn cookie(value: &str, max_age: u64) -> String {
 }
 
 /// `POST /api/login {"user","password"}` or `{"token"}` → session cookie and
-/// `{"csrf","user","admin"}`.
-pub async fn login(State(st): State<Arc<WebState>>, Json(req): Json<Login>) -> Response {
+/// `{"csrf","user","admin"}`. Wrong tries are throttled per account and per client address
+/// (429 with `Retry-After` while a wait runs; see [`crate::throttle`]).
+pub async fn login(
+    State(st): State<Arc<WebState>>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    Json(req): Json<Login>,
+) -> Response {
+    let account = match (&req.token, &req.user, &req.password) {
+        (Some(_), None, None) => Key::Account(String::new()),
+        (None, Some(name), Some(_)) => Key::Account(name.clone()),
+        _ => {
+            return ApiError::bad_request("send {\"user\", \"password\"} or {\"token\"}")
+                .into_response()
+        }
+    };
+    let mut keys = vec![account.clone()];
+    keys.extend(address.map(Key::Address));
+    if let Some(wait) = st.throttle.wait(&keys) {
+        let secs = wait.as_secs().max(1);
+        let mut r = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many wrong tries: try again in {secs} s"),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        return r;
+    }
     let who = match (req.token, req.user, req.password) {
-        (Some(token), None, None) => {
+        (Some(token), ..) => {
             same(token.trim().as_bytes(), st.token.as_bytes()).then_some(Who::Token)
         }
         (None, Some(name), Some(password)) => {
@@ -172,25 +143,28 @@ pub async fn login(State(st): State<Arc<WebState>>, Json(req): Json<Login>) -> R
                     generation: u.generation,
                 })
         }
-        _ => {
-            return ApiError::bad_request("send {\"user\", \"password\"} or {\"token\"}")
-                .into_response()
-        }
+        _ => None,
     };
     let Some(who) = who else {
-        tokio::time::sleep(WRONG_TOKEN_PAUSE).await;
+        st.throttle.wrong(&keys);
+        tokio::time::sleep(WRONG_TRY_PAUSE).await;
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "wrong user name, password or token",
         )
         .into_response();
     };
+    st.throttle.right(&account);
     let Some((name, admin)) = st.signed_in(&who) else {
         return ApiError::new(StatusCode::UNAUTHORIZED, "the account is gone").into_response();
     };
-    let (id, csrf) = st.sessions.open(who);
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (id, csrf) = st.sessions.open(who, address, agent);
     (
-        [(header::SET_COOKIE, cookie(&id, SESSION_IDLE.as_secs()))],
+        [(header::SET_COOKIE, cookie(&id, MAX_AGE.as_secs()))],
         Json(SessionInfo {
             csrf,
             user: name,
@@ -198,6 +172,39 @@ pub async fn login(State(st): State<Arc<WebState>>, Json(req): Json<Login>) -> R
         }),
     )
         .into_response()
+}
+
+/// `GET /api/sessions` → the caller's live sessions (`[{"id","opened","last_used",
+/// "address","agent","current"}]`, newest first).
+pub async fn list_sessions(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+) -> Json<Vec<SessionView>> {
+    Json(st.sessions.of(&me.session))
+}
+
+/// `{"id"}` of one of the caller's sessions, or `{"all": true}`.
+#[derive(Deserialize)]
+pub struct EndSessions {
+    id: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// `POST /api/sessions/end {"id"}` or `{"all": true}` ("sign out everywhere", this session
+/// too) → `{"ended": N}`.
+pub async fn end_sessions(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    Json(req): Json<EndSessions>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let which = match (req.id, req.all) {
+        (Some(id), false) => Some(id),
+        (None, true) => None,
+        _ => return Err(ApiError::bad_request("send {\"id\"} or {\"all\": true}")),
+    };
+    let ended = st.sessions.end(&me.session, which.as_deref());
+    Ok(Json(serde_json::json!({ "ended": ended })))
 }
 
 /// `POST /api/logout`.
@@ -268,7 +275,10 @@ async fn caller_root(st: &Arc<WebState>, name: &str, admin: bool) -> Option<Arc<
 /// [`Caller`].
 pub async fn require(State(st): State<Arc<WebState>>, mut req: Request, next: Next) -> Response {
     let not_in = || ApiError::new(StatusCode::UNAUTHORIZED, "not logged in").into_response();
-    let Some((csrf, who)) = session_id(req.headers()).and_then(|id| st.sessions.touch(&id)) else {
+    let Some(session) = session_id(req.headers()) else {
+        return not_in();
+    };
+    let Some((csrf, who)) = st.sessions.touch(&session) else {
         return not_in();
     };
     let Some((name, admin, quota)) = st.account(&who) else {
@@ -297,6 +307,7 @@ pub async fn require(State(st): State<Arc<WebState>>, mut req: Request, next: Ne
         admin,
         quota,
         root,
+        session,
     });
     next.run(req).await
 }
@@ -304,16 +315,6 @@ pub async fn require(State(st): State<Arc<WebState>>, mut req: Request, next: Ne
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sessions_open_touch_close() {
-        let s = Sessions::default();
-        let (id, csrf) = s.open(Who::Token);
-        assert_eq!(s.touch(&id), Some((csrf, Who::Token)));
-        assert_eq!(s.touch("nope"), None);
-        s.close(&id);
-        assert_eq!(s.touch(&id), None);
-    }
 
     #[test]
     fn cookie_is_found_among_others() {

@@ -4,7 +4,8 @@
 //! the binary) and the JSON API under `/api/` it uses (documented in `docs/api/openapi.yaml`,
 //! usable with curl), served on the loopback address `[qsfs] web_listen`.
 //!
-//! Owns: HTTP routes, accounts ([`users`]), sign-in and sessions ([`auth`]), path confinement ([`paths`]), folder
+//! Owns: HTTP routes, accounts ([`users`]), sign-in ([`auth`], [`throttle`]), sessions
+//! ([`sessions`]), path confinement ([`paths`]), folder
 //! operations ([`files`]), file bodies ([`transfer`]), quotas ([`quota`]). Must not touch: the filesystem other
 //! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
 //! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
@@ -17,6 +18,8 @@ pub mod error;
 pub mod files;
 pub mod paths;
 pub mod quota;
+pub mod sessions;
+pub mod throttle;
 pub mod transfer;
 pub mod users;
 
@@ -46,7 +49,9 @@ pub struct WebState {
     pub token: String,
     /// The accounts that may sign in.
     pub users: Arc<users::Users>,
-    pub sessions: auth::Sessions,
+    pub sessions: sessions::Sessions,
+    /// Wrong sign-in tries, per account and address.
+    pub throttle: throttle::Throttle,
     /// Bytes each account keeps, for its quota.
     pub usage: quota::Usage,
     /// The storage behind the folder, for the health panel (absent for a plain folder).
@@ -69,7 +74,8 @@ impl WebState {
             root: dir,
             token,
             users: Arc::new(users),
-            sessions: auth::Sessions::default(),
+            sessions: sessions::Sessions::default(),
+            throttle: throttle::Throttle::default(),
             usage: quota::Usage::default(),
             storage,
         })
@@ -96,6 +102,8 @@ pub fn router(state: Arc<WebState>) -> Router {
             post(files::markdown.layer(DefaultBodyLimit::max(16 << 20))),
         )
         .route("/status", get(status))
+        .route("/sessions", get(auth::list_sessions))
+        .route("/sessions/end", post(auth::end_sessions))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require,
@@ -170,7 +178,15 @@ async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Respon
 }
 
 /// `GET /api/status`: what `qsfs status --json` shows.
-async fn status(State(st): State<Arc<WebState>>) -> Response {
+/// `GET /api/status`: the storage's health, for admins (it names the backends).
+async fn status(
+    State(st): State<Arc<WebState>>,
+    axum::extract::Extension(me): axum::extract::Extension<auth::Caller>,
+) -> Response {
+    if !me.admin {
+        return error::ApiError::new(StatusCode::FORBIDDEN, "the storage's health is for admins")
+            .into_response();
+    }
     match &st.storage {
         Some(storage) => Json(storage.status().await).into_response(),
         None => {

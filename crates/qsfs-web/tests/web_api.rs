@@ -652,3 +652,106 @@ async fn quotas_refuse_uploads_past_them() {
         StatusCode::OK
     );
 }
+
+/// A burst of wrong passwords meets a wait (429, Retry-After) after a few tries, even with
+/// the right one; other accounts sign in meanwhile.
+#[tokio::test]
+async fn wrong_passwords_are_throttled() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(qsfs_web::WebState::open(dir.path(), TOKEN.into(), None).unwrap());
+    state
+        .users
+        .add("carol", "carol's password", false, None)
+        .unwrap();
+    state
+        .users
+        .add("dave", "dave's password", false, None)
+        .unwrap();
+    let mut c = client_of(Arc::clone(&state));
+    for _ in 0..qsfs_web::throttle::FREE_TRIES {
+        assert_eq!(
+            c.sign_in("carol", "guess guess").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = c
+        .post(
+            "/api/login",
+            serde_json::json!({ "user": "carol", "password": "carol's password" }),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let wait: u64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        wait >= 1 && wait <= qsfs_web::throttle::FIRST_WAIT.as_secs(),
+        "{wait}"
+    );
+    assert_eq!(c.sign_in("dave", "dave's password").await, StatusCode::OK);
+}
+
+/// An account lists its sessions, ends one elsewhere, and signs out everywhere.
+#[tokio::test]
+async fn sessions_are_listed_and_ended_by_their_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(qsfs_web::WebState::open(dir.path(), TOKEN.into(), None).unwrap());
+    state
+        .users
+        .add("erin", "erin's password", false, None)
+        .unwrap();
+    let mut laptop = client_of(Arc::clone(&state));
+    let mut phone = client_of(Arc::clone(&state));
+    let mut admin = client_of(Arc::clone(&state));
+    assert_eq!(
+        laptop.sign_in("erin", "erin's password").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        phone.sign_in("erin", "erin's password").await,
+        StatusCode::OK
+    );
+    admin.login().await;
+    let list = laptop.get("/api/sessions").await.json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    let other = list.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = laptop
+        .post("/api/sessions/end", serde_json::json!({ "id": other }))
+        .await;
+    assert_eq!(r.json()["ended"], 1);
+    assert_eq!(
+        phone.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        phone.sign_in("erin", "erin's password").await,
+        StatusCode::OK
+    );
+    let r = laptop
+        .post("/api/sessions/end", serde_json::json!({ "all": true }))
+        .await;
+    assert_eq!(r.json()["ended"], 2);
+    assert_eq!(
+        phone.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        laptop.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        admin.get("/api/list?path=/").await.status,
+        StatusCode::OK,
+        "not the admin's"
+    );
+}

@@ -5,8 +5,10 @@ use axum::Router;
 use crate::task::Stop;
 
 /// Serve `app` on `listener` until `stop`; `what` names the endpoint in the error log.
+/// Handlers may ask for the client's address (`ConnectInfo<SocketAddr>`).
 pub async fn serve(listener: tokio::net::TcpListener, app: Router, mut stop: Stop, what: &str) {
     let shutdown = async move { stop.wait().await };
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
