@@ -146,6 +146,19 @@ try {
   await snap("health");
   await page.click("#health button.close");
 
+  // Accounts (admins): the one run.sh made is listed; add another from the page.
+  await page.click("#accounts-button");
+  await page.locator("#account-list", { hasText: "tester" }).waitFor();
+  await page.fill("#new-name", "second");
+  await page.fill("#new-password", "second's password");
+  await page.fill("#new-quota", "1");
+  await page.click("#add-account button");
+  await page.locator("#account-list tr", { hasText: "second" }).waitFor();
+  await page.locator("#account-list tr", { hasText: "1.0 GiB" }).waitFor();
+  assert.ok(fs.statSync(onDisk("home/second")).isDirectory(), "its home folder exists");
+  await snap("accounts");
+  await page.click("#accounts button.close");
+
   // Sessions: this one is listed; signing out everywhere ends it.
   await page.click("#sessions-button");
   await page.locator("#session-list", { hasText: "this one" }).waitFor();
@@ -166,6 +179,17 @@ try {
   assert.ok(fs.existsSync(onDisk("home/tester/mine")), "the folder is in the home folder");
   assert.ok(!(await page.locator("#entries tr", { hasText: "docs" }).count()), "others' files unseen");
   await snap("account");
+  assert.ok(await page.locator("#accounts-button").isHidden(), "accounts are for admins");
+  // Its own password, from the Sessions panel.
+  await page.click("#sessions-button");
+  await page.fill("#own-current", "tester's password");
+  await page.fill("#own-new", "tester's new password");
+  await page.click("#own-password button");
+  await page.locator("#own-message", { hasText: "Changed" }).waitFor();
+  await page.click("#sessions button.close");
+  await page.click("#new-folder");
+  await answer("after");
+  await page.locator("#entries tr", { hasText: "after" }).waitFor();
   assert.deepEqual(errors, [], "no script errors in the page");
   console.log(`browser test passed; screenshots in ${out}`);
 } catch (e) {

@@ -76,6 +76,22 @@ export const api = {
   async status() {
     return (await call("GET", "/api/status")).json();
   },
+  async users() {
+    return (await call("GET", "/api/users")).json();
+  },
+  async addUser(name, password, admin, quota) {
+    return (await call("POST", "/api/users", { json: { name, password, admin, quota } })).json();
+  },
+  async deleteUser(name) {
+    return (await call("POST", "/api/users/delete", { json: { name } })).json();
+  },
+  // An admin sets `name`'s password; without a name, the caller's own (with `current`).
+  async setPassword({ name, password, current }) {
+    const res = await call("POST", "/api/users/password", { json: { name, password, current } });
+    const answer = await res.json();
+    if (answer.csrf) csrf = answer.csrf;
+    return answer;
+  },
   async markdown(text) {
     return (await call("POST", "/api/markdown", { body: text })).text();
   },

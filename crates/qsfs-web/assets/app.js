@@ -56,6 +56,8 @@ async function showMain(me) {
   $("main-view").hidden = false;
   $("whoami").textContent = me.user;
   $("health-button").hidden = !me.admin;
+  $("accounts-button").hidden = !me.admin;
+  $("own-password").hidden = !me.account; // the access token has no password to change
   const fromHash = decodeURIComponent(location.hash.slice(1));
   await open(fromHash.startsWith("/") ? fromHash : "/");
   if (me.admin) refreshHealthDot();
@@ -464,6 +466,74 @@ $("end-all").addEventListener("click", async () => {
   try { await api.endSessions(); } catch (_) { /* signed out either way */ }
   $("sessions").close();
   showLogin();
+});
+
+$("own-password").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("own-message").textContent = "";
+  try {
+    await api.setPassword({ current: $("own-current").value, password: $("own-new").value });
+    $("own-current").value = $("own-new").value = "";
+    $("own-message").textContent = "Changed; your other sessions are signed out.";
+    await showSessions();
+  } catch (e) { $("own-message").textContent = e.message; }
+});
+
+// ------------------------------------------------------------------ accounts (admins)
+async function showAccounts() {
+  const list = await api.users();
+  $("account-list").replaceChildren(...list.map((u) => {
+    const tr = document.createElement("tr");
+    for (const text of [u.name, u.admin ? "admin" : "user", u.quota == null ? "none" : size(u.quota)]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    const td = document.createElement("td");
+    const pw = document.createElement("button");
+    pw.type = "button";
+    pw.textContent = "Set password";
+    pw.onclick = async () => {
+      const password = await ask(`New password for ${u.name} (8 or more):`, "");
+      if (password == null) return;
+      try {
+        await api.setPassword({ name: u.name, password });
+        $("accounts-message").textContent = `Password of ${u.name} set; their sessions are signed out.`;
+      } catch (e) { $("accounts-message").textContent = e.message; }
+    };
+    const del = document.createElement("button");
+    del.type = "button";
+    del.textContent = "Delete";
+    del.onclick = async () => {
+      if (!(await ask(`Delete the account ${u.name}? Its home folder stays.`, "", { input: false, ok: "Delete" }))) return;
+      try {
+        await api.deleteUser(u.name);
+        await showAccounts();
+      } catch (e) { $("accounts-message").textContent = e.message; }
+    };
+    td.append(pw, " ", del);
+    tr.append(td);
+    return tr;
+  }));
+}
+
+$("accounts-button").addEventListener("click", async () => {
+  $("accounts-message").textContent = "";
+  $("accounts").showModal();
+  try { await showAccounts(); } catch (e) { $("accounts-message").textContent = e.message; }
+});
+
+$("add-account").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const gib = $("new-quota").value;
+  const quota = gib === "" ? null : Math.round(Number(gib) * 2 ** 30);
+  try {
+    await api.addUser($("new-name").value.trim(), $("new-password").value, $("new-admin").checked, quota);
+    $("accounts-message").textContent = `Account ${$("new-name").value.trim()} added.`;
+    $("new-name").value = $("new-password").value = $("new-quota").value = "";
+    $("new-admin").checked = false;
+    await showAccounts();
+  } catch (e) { $("accounts-message").textContent = e.message; }
 });
 
 // ------------------------------------------------------------------ health

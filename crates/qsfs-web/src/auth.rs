@@ -92,10 +92,17 @@ pub struct SessionInfo {
     csrf: String,
     user: String,
     admin: bool,
+    /// Signed in with an account (it has a password to change), not the access token.
+    account: bool,
 }
 
 fn cookie(value: &str, max_age: u64) -> String {
     format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+}
+
+/// The `Set-Cookie` value of a fresh session.
+pub fn session_cookie(value: &str) -> String {
+    cookie(value, MAX_AGE.as_secs())
 }
 
 /// `POST /api/login {"user","password"}` or `{"token"}` → session cookie and
@@ -162,13 +169,15 @@ pub async fn login(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    let account = matches!(who, Who::User { .. });
     let (id, csrf) = st.sessions.open(who, address, agent);
     (
-        [(header::SET_COOKIE, cookie(&id, MAX_AGE.as_secs()))],
+        [(header::SET_COOKIE, session_cookie(&id))],
         Json(SessionInfo {
             csrf,
             user: name,
             admin,
+            account,
         }),
     )
         .into_response()
@@ -230,7 +239,13 @@ pub async fn session(
         .and_then(|id| st.sessions.touch(&id))
         .ok_or_else(not_in)?;
     let (user, admin) = st.signed_in(&who).ok_or_else(not_in)?;
-    Ok(Json(SessionInfo { csrf, user, admin }))
+    let account = matches!(who, Who::User { .. });
+    Ok(Json(SessionInfo {
+        csrf,
+        user,
+        admin,
+        account,
+    }))
 }
 
 impl WebState {

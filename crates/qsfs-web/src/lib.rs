@@ -4,7 +4,7 @@
 //! the binary) and the JSON API under `/api/` it uses (documented in `docs/api/openapi.yaml`,
 //! usable with curl), served on the loopback address `[qsfs] web_listen`.
 //!
-//! Owns: HTTP routes, accounts ([`users`]), sign-in ([`auth`], [`throttle`]), sessions
+//! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
 //! ([`sessions`]), path confinement ([`paths`]), folder
 //! operations ([`files`]), file bodies ([`transfer`]), quotas ([`quota`]). Must not touch: the filesystem other
 //! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
@@ -13,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod files;
@@ -104,6 +105,9 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/status", get(status))
         .route("/sessions", get(auth::list_sessions))
         .route("/sessions/end", post(auth::end_sessions))
+        .route("/users", get(accounts::list).post(accounts::add))
+        .route("/users/delete", post(accounts::delete))
+        .route("/users/password", post(accounts::password))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require,

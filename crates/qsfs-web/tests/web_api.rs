@@ -755,3 +755,109 @@ async fn sessions_are_listed_and_ended_by_their_owner() {
         "not the admin's"
     );
 }
+
+/// Admins manage accounts over the API; anyone changes their own password with the current
+/// one and keeps working under the fresh session, while their other sessions end.
+#[tokio::test]
+async fn accounts_are_managed_over_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(qsfs_web::WebState::open(dir.path(), TOKEN.into(), None).unwrap());
+    let mut admin = client_of(Arc::clone(&state));
+    admin.login().await;
+    let r = admin
+        .post(
+            "/api/users",
+            serde_json::json!({ "name": "fay", "password": "fay's password", "quota": 4096 }),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let again = admin
+        .post(
+            "/api/users",
+            serde_json::json!({ "name": "fay", "password": "other password" }),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let bad = admin
+        .post(
+            "/api/users",
+            serde_json::json!({ "name": "../x", "password": "long enough" }),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let list = admin.get("/api/users").await.json();
+    assert_eq!(list[0]["name"], "fay");
+    assert_eq!(list[0]["quota"], 4096);
+
+    let mut fay = client_of(Arc::clone(&state));
+    let mut fay_phone = client_of(Arc::clone(&state));
+    assert_eq!(fay.sign_in("fay", "fay's password").await, StatusCode::OK);
+    assert_eq!(
+        fay_phone.sign_in("fay", "fay's password").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        fay.get("/api/users").await.status,
+        StatusCode::FORBIDDEN,
+        "admins only"
+    );
+    let wrong = fay
+        .post(
+            "/api/users/password",
+            serde_json::json!({ "current": "not it", "password": "fay's new one" }),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let r = fay
+        .post(
+            "/api/users/password",
+            serde_json::json!({ "current": "fay's password", "password": "fay's new one" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    fay.cookie = r.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    fay.csrf = r.json()["csrf"].as_str().unwrap().to_string();
+    assert_eq!(
+        fay.get("/api/list?path=/").await.status,
+        StatusCode::OK,
+        "this session goes on"
+    );
+    assert_eq!(
+        fay_phone.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // An admin sets the password, then deletes the account: its sessions end.
+    let r = admin
+        .post(
+            "/api/users/password",
+            serde_json::json!({ "name": "fay", "password": "reset by admin" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        fay.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(fay.sign_in("fay", "reset by admin").await, StatusCode::OK);
+    let r = admin
+        .post("/api/users/delete", serde_json::json!({ "name": "fay" }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        fay.get("/api/list?path=/").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(dir.path().join("home/fay").is_dir(), "the files stay");
+}

@@ -1,0 +1,175 @@
+//! The accounts API: admins list, add and delete accounts and set anyone's password; anyone
+//! with an account changes their own, giving the current one (their other sessions end,
+//! this one goes on under a fresh cookie). The same changes as `qsfs user`.
+//!
+//! Owns: these routes and how account errors read over HTTP. Must not touch: the account
+//! file ([`crate::users`]) or sessions beyond opening the replacement one.
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+
+use crate::auth::{Caller, ClientAddr};
+use crate::error::{ApiError, ApiResult};
+use crate::sessions::Who;
+use crate::users::{UserInfo, Users, UsersError};
+use crate::WebState;
+
+impl From<UsersError> for ApiError {
+    fn from(e: UsersError) -> ApiError {
+        let status = match e {
+            UsersError::BadName | UsersError::BadPassword => StatusCode::BAD_REQUEST,
+            UsersError::Exists(_) => StatusCode::CONFLICT,
+            UsersError::NoSuchUser(_) => StatusCode::NOT_FOUND,
+            UsersError::Hash(_) | UsersError::Io { .. } | UsersError::Corrupt(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+fn admins_only(me: &Caller) -> ApiResult<()> {
+    if me.admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "accounts are managed by admins",
+        ))
+    }
+}
+
+/// Run an account change off the runtime (hashing takes tens of milliseconds).
+async fn on_users<T: Send + 'static>(
+    st: &WebState,
+    f: impl FnOnce(&Users) -> Result<T, UsersError> + Send + 'static,
+) -> ApiResult<T> {
+    let users = Arc::clone(&st.users);
+    tokio::task::spawn_blocking(move || f(&users))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+/// `GET /api/users` (admins) → `[{"name","admin","quota"}]`.
+pub async fn list(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+) -> ApiResult<Json<Vec<UserInfo>>> {
+    admins_only(&me)?;
+    Ok(Json(st.users.list()))
+}
+
+#[derive(Deserialize)]
+pub struct NewUser {
+    name: String,
+    password: String,
+    #[serde(default)]
+    admin: bool,
+    /// Bytes; absent or null for none.
+    quota: Option<u64>,
+}
+
+/// `POST /api/users {"name","password","admin","quota"}` (admins): a new account and its
+/// home folder.
+pub async fn add(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    Json(u): Json<NewUser>,
+) -> ApiResult<Json<serde_json::Value>> {
+    admins_only(&me)?;
+    let name = u.name.clone();
+    on_users(&st, move |users| {
+        users.add(&u.name, &u.password, u.admin, u.quota)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "added": name })))
+}
+
+#[derive(Deserialize)]
+pub struct Named {
+    name: String,
+}
+
+/// `POST /api/users/delete {"name"}` (admins): the account goes, its sessions end, its home
+/// folder stays.
+pub async fn delete(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    Json(n): Json<Named>,
+) -> ApiResult<Json<serde_json::Value>> {
+    admins_only(&me)?;
+    if n.name == me.name {
+        return Err(ApiError::bad_request(
+            "an admin cannot delete their own account here",
+        ));
+    }
+    let name = n.name.clone();
+    on_users(&st, move |users| users.remove(&n.name)).await?;
+    Ok(Json(serde_json::json!({ "deleted": name })))
+}
+
+#[derive(Deserialize)]
+pub struct NewPassword {
+    /// Whose password; absent for the caller's own.
+    name: Option<String>,
+    password: String,
+    /// The caller's current password, to change their own.
+    current: Option<String>,
+}
+
+/// `POST /api/users/password {"password","current"}` changes the caller's own password
+/// (a fresh session cookie comes back, `{"csrf"}`: the old sessions end); an admin sets
+/// anyone's with `{"name","password"}`.
+pub async fn password(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    ClientAddr(address): ClientAddr,
+    headers: HeaderMap,
+    Json(p): Json<NewPassword>,
+) -> ApiResult<Response> {
+    if let Some(name) = p.name.filter(|n| *n != me.name) {
+        admins_only(&me)?;
+        let answer = serde_json::json!({ "changed": name });
+        on_users(&st, move |users| users.set_password(&name, &p.password)).await?;
+        return Ok(Json(answer).into_response());
+    }
+    let current = p.current.unwrap_or_default();
+    let name = me.name.clone();
+    let user = on_users(&st, move |users| {
+        if users.verify(&name, &current).is_none() {
+            return Err(UsersError::BadPassword);
+        }
+        users.set_password(&name, &p.password)?;
+        users
+            .verify(&name, &p.password)
+            .ok_or(UsersError::NoSuchUser(name))
+    })
+    .await
+    .map_err(|e| match e.status {
+        StatusCode::BAD_REQUEST => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the current password is wrong, or the new one is not 8 to 1024 bytes",
+        ),
+        _ => e,
+    })?;
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let who = Who::User {
+        name: user.name,
+        generation: user.generation,
+    };
+    let (cookie, csrf) = st.sessions.open(who, address, agent);
+    Ok((
+        [(header::SET_COOKIE, crate::auth::session_cookie(&cookie))],
+        Json(serde_json::json!({ "csrf": csrf })),
+    )
+        .into_response())
+}
