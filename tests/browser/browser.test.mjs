@@ -140,6 +140,26 @@ try {
   assert.ok(!fs.existsSync(onDisk("docs/renamed.md")));
   await snap("deleted");
 
+  // The trash: the deleted file is there, and comes back where it was.
+  await page.click("#trash-button");
+  const trashed = page.locator("#trash-list tr", { hasText: "/docs/renamed.md" });
+  await trashed.waitFor();
+  await snap("trash");
+  await trashed.locator("button.restore").click();
+  await trashed.waitFor({ state: "detached" });
+  await page.click("#trash button.close");
+  await row("renamed.md").waitFor();
+  assert.equal(fs.readFileSync(onDisk("docs/renamed.md"), "utf8"), "changed behind the page\n");
+  await row("renamed.md").locator("button.delete").click();
+  await answer();
+  await row("renamed.md").waitFor({ state: "detached" });
+  await page.click("#trash-button");
+  await trashed.waitFor();
+  await page.click("#empty-trash");
+  await answer();
+  await page.locator("#trash-summary", { hasText: "The trash is empty" }).waitFor();
+  await page.click("#trash button.close");
+
   // Storage health.
   await page.click("#health-button");
   await page.locator("#health-backends", { hasText: "10 / 10" }).waitFor();

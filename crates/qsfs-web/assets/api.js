@@ -82,6 +82,18 @@ export const api = {
   async addUser(name, password, admin, quota) {
     return (await call("POST", "/api/users", { json: { name, password, admin, quota } })).json();
   },
+  async trash() {
+    return (await call("GET", "/api/trash")).json();
+  },
+  // Back where it was, or at `to`; a name taken answers 409 (err.status).
+  async restoreTrash(id, to) {
+    return (await call("POST", "/api/trash/restore", { json: { id, to } })).json();
+  },
+  // One item by id, or the whole trash with no id.
+  async removeTrash(id) {
+    const json = id ? { id } : { all: true };
+    return (await call("POST", "/api/trash/remove", { json })).json();
+  },
   async deleteUser(name) {
     return (await call("POST", "/api/users/delete", { json: { name } })).json();
   },

@@ -229,13 +229,68 @@ async function renameEntry(e) {
 
 async function deleteEntry(e) {
   const what = e.kind === "dir" ? `the folder ${e.name} and everything in it` : e.name;
-  if (!(await ask(`Delete ${what}? This cannot be undone.`, "", { input: false, ok: "Delete" }))) return;
+  if (!(await ask(`Move ${what} to the trash?`, "", { input: false, ok: "Delete" }))) return;
   try {
     await api.remove(e.path);
     await load(false);
-    say(`Deleted ${e.name}`);
+    say(`Moved ${e.name} to the trash`);
   } catch (err) { fail(err); }
 }
+
+// ------------------------------------------------------------------ trash
+async function showTrash() {
+  const t = await api.trash();
+  $("trash-summary").textContent = t.items.length
+    ? `${t.items.length} item(s), ${size(t.size)}; each is removed for good ${t.days} days after it was deleted.`
+    : `The trash is empty. Deleted items stay here ${t.days} days.`;
+  $("trash-list").replaceChildren(...t.items.map((i) => {
+    const tr = document.createElement("tr");
+    const when = new Date(i.deleted * 1000).toLocaleString();
+    for (const text of [i.path, i.kind === "dir" ? "folder" : i.kind, size(i.size), when]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    const td = document.createElement("td");
+    const restore = document.createElement("button");
+    restore.type = "button";
+    restore.className = "restore";
+    restore.textContent = "Restore";
+    restore.onclick = async () => {
+      try {
+        await api.restoreTrash(i.id);
+      } catch (err) {
+        if (err.status !== 409) { $("trash-summary").textContent = err.message; return; }
+        const to = await ask(`${i.path} exists again. Restore it as:`, i.path + " (restored)");
+        if (to == null) return;
+        try { await api.restoreTrash(i.id, to); } catch (e2) { $("trash-summary").textContent = e2.message; return; }
+      }
+      await showTrash();
+      await load(false);
+    };
+    const drop = document.createElement("button");
+    drop.type = "button";
+    drop.textContent = "Delete forever";
+    drop.onclick = async () => {
+      if (!(await ask(`Delete ${i.path} for good? This cannot be undone.`, "", { input: false, ok: "Delete forever" }))) return;
+      await api.removeTrash(i.id);
+      await showTrash();
+    };
+    td.append(restore, " ", drop);
+    tr.append(td);
+    return tr;
+  }));
+}
+
+$("trash-button").addEventListener("click", async () => {
+  $("trash").showModal();
+  try { await showTrash(); } catch (e) { $("trash-summary").textContent = e.message; }
+});
+
+$("empty-trash").addEventListener("click", async () => {
+  if (!(await ask("Empty the trash? Everything in it is deleted for good.", "", { input: false, ok: "Empty" }))) return;
+  try { await api.removeTrash(); await showTrash(); } catch (e) { $("trash-summary").textContent = e.message; }
+});
 
 // ------------------------------------------------------------------ preview and editor
 async function preview(e) {

@@ -41,6 +41,18 @@ pub struct Caller {
     session: String,
 }
 
+impl Caller {
+    /// The name of the caller's own places (its trash): the account name, or `@token` for
+    /// the access token's admin (no account name has an `@`).
+    pub fn party(&self) -> &str {
+        if self.name == TOKEN_ADMIN {
+            "@token"
+        } else {
+            &self.name
+        }
+    }
+}
+
 /// A fresh access token for a configuration (24 random bytes, hex).
 pub fn new_token() -> String {
     random_hex(24)

@@ -281,19 +281,36 @@ pub async fn rename(
     .await
 }
 
-/// `POST /api/delete {"path"}`: a file, a symbolic link, or a folder with everything in it.
+/// `{"path"}`, and `"permanent": true` to skip the trash.
+#[derive(Deserialize)]
+pub struct DeleteBody {
+    path: String,
+    #[serde(default)]
+    permanent: bool,
+}
+
+/// `POST /api/delete {"path"}`: a file, a symbolic link, or a folder with everything in it
+/// goes to the caller's trash (`"permanent": true`: removed for good).
 pub async fn delete(
     State(st): State<Arc<WebState>>,
     Extension(me): Extension<Caller>,
-    Json(b): Json<PathBody>,
+    Json(b): Json<DeleteBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let rel = RelPath::parse(&b.path)?;
     if rel.is_root() {
         return Err(ApiError::bad_request("the root cannot be deleted"));
     }
     st.usage.forget(&me.name);
+    let party = me.party().to_string();
+    let st2 = Arc::clone(&st);
     on_root(&me, move |root| {
         let shown = rel.display();
+        if !b.permanent {
+            let item = st2.trash.put(&party, root, &rel)?;
+            return Ok(Json(
+                serde_json::json!({ "deleted": shown, "trash": item.id }),
+            ));
+        }
         let m = root
             .symlink_metadata(rel.as_path())
             .map_err(|e| ApiError::io(&shown, e))?;
@@ -304,6 +321,77 @@ pub async fn delete(
         };
         r.map_err(|e| ApiError::io(&shown, e))?;
         Ok(Json(serde_json::json!({ "deleted": shown })))
+    })
+    .await
+}
+
+/// `GET /api/trash` → `{"items": [{"id","path","kind","size","deleted"}], "size", "days"}`:
+/// the caller's trash, newest first.
+pub async fn trash_list(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let party = me.party().to_string();
+    let st2 = Arc::clone(&st);
+    on_root(&me, move |_| {
+        let items = st2.trash.list(&party)?;
+        let size: u64 = items.iter().map(|i| i.size).sum();
+        Ok(Json(
+            serde_json::json!({ "items": items, "size": size, "days": st2.trash.days }),
+        ))
+    })
+    .await
+}
+
+/// `{"id"}`, and `"to"` to restore elsewhere than where it was.
+#[derive(Deserialize)]
+pub struct RestoreBody {
+    id: String,
+    to: Option<String>,
+}
+
+/// `POST /api/trash/restore {"id","to"}`: the item back where it was, or at `to` (409 when
+/// something is there).
+pub async fn trash_restore(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    Json(b): Json<RestoreBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let to = b.to.as_deref().map(RelPath::parse).transpose()?;
+    st.usage.forget(&me.name);
+    let party = me.party().to_string();
+    let st2 = Arc::clone(&st);
+    on_root(&me, move |root| {
+        let path = st2.trash.restore(&party, &b.id, root, to)?;
+        Ok(Json(serde_json::json!({ "restored": path })))
+    })
+    .await
+}
+
+/// `{"id"}` of one item, or `{"all": true}`.
+#[derive(Deserialize)]
+pub struct RemoveBody {
+    id: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// `POST /api/trash/remove {"id"}` or `{"all": true}` (empty the trash): removed for good.
+pub async fn trash_remove(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    Json(b): Json<RemoveBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = match (b.id, b.all) {
+        (Some(id), false) => Some(id),
+        (None, true) => None,
+        _ => return Err(ApiError::bad_request("send {\"id\"} or {\"all\": true}")),
+    };
+    let party = me.party().to_string();
+    let st2 = Arc::clone(&st);
+    on_root(&me, move |_| {
+        let removed = st2.trash.remove(&party, id.as_deref())?;
+        Ok(Json(serde_json::json!({ "removed": removed })))
     })
     .await
 }

@@ -6,7 +6,8 @@
 //!
 //! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
 //! ([`sessions`]), path confinement ([`paths`]), folder
-//! operations ([`files`]), file bodies ([`transfer`]), quotas ([`quota`]). Must not touch: the filesystem other
+//! operations ([`files`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
+//! ([`quota`]). Must not touch: the filesystem other
 //! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
 //! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
 //! API runs (and is tested) over a plain folder without FUSE.
@@ -22,6 +23,7 @@ pub mod quota;
 pub mod sessions;
 pub mod throttle;
 pub mod transfer;
+pub mod trash;
 pub mod users;
 
 use std::future::Future;
@@ -42,6 +44,9 @@ pub trait StorageStatus: Send + Sync + 'static {
     fn status(&self) -> Pin<Box<dyn Future<Output = serde_json::Value> + Send + '_>>;
 }
 
+/// Days a deleted item stays in its owner's trash unless configured.
+pub const DEFAULT_TRASH_DAYS: u64 = 30;
+
 /// What the handlers share.
 pub struct WebState {
     /// The filesystem root (the mount point), the only way handlers reach files.
@@ -55,6 +60,8 @@ pub struct WebState {
     pub throttle: throttle::Throttle,
     /// Bytes each account keeps, for its quota.
     pub usage: quota::Usage,
+    /// Where deletes go.
+    pub trash: trash::Trash,
     /// The storage behind the folder, for the health panel (absent for a plain folder).
     pub storage: Option<Arc<dyn StorageStatus>>,
 }
@@ -72,12 +79,13 @@ impl WebState {
         )?);
         let users = users::Users::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         Ok(WebState {
-            root: dir,
+            root: Arc::clone(&dir),
             token,
             users: Arc::new(users),
             sessions: sessions::Sessions::default(),
             throttle: throttle::Throttle::default(),
             usage: quota::Usage::default(),
+            trash: trash::Trash::new(Arc::clone(&dir), DEFAULT_TRASH_DAYS),
             storage,
         })
     }
@@ -108,6 +116,9 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/users", get(accounts::list).post(accounts::add))
         .route("/users/delete", post(accounts::delete))
         .route("/users/password", post(accounts::password))
+        .route("/trash", get(files::trash_list))
+        .route("/trash/restore", post(files::trash_restore))
+        .route("/trash/remove", post(files::trash_remove))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require,
@@ -122,9 +133,28 @@ pub fn router(state: Arc<WebState>) -> Router {
         .with_state(state)
 }
 
-/// Serve until `stop`; requests in flight finish first.
+/// How often items past their time leave the trashes.
+const TRASH_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Serve until `stop`; requests in flight finish first. Trashes are purged of old items
+/// meanwhile.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<WebState>, stop: Stop) {
-    service_kit::http::serve(listener, router(state), stop, "web UI").await;
+    let purge_state = Arc::clone(&state);
+    let mut purge_stop = stop.clone();
+    let purge = async move {
+        loop {
+            let st = Arc::clone(&purge_state);
+            let _ = tokio::task::spawn_blocking(move || st.trash.purge()).await;
+            tokio::select! {
+                () = tokio::time::sleep(TRASH_PURGE_EVERY) => {}
+                () = purge_stop.wait() => return,
+            }
+        }
+    };
+    tokio::join!(
+        service_kit::http::serve(listener, router(state), stop, "web UI"),
+        purge
+    );
 }
 
 /// The page may only load its own scripts and styles; file previews come from `/api/file`.

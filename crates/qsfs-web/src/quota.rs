@@ -58,7 +58,7 @@ impl Usage {
 }
 
 /// Bytes of the regular files under `dir`, every level down (links are not followed).
-fn bytes_under(dir: &Dir) -> std::io::Result<u64> {
+pub(crate) fn bytes_under(dir: &Dir) -> std::io::Result<u64> {
     let mut total = 0u64;
     let mut stack = vec![dir.try_clone()?];
     while let Some(d) = stack.pop() {

@@ -861,3 +861,113 @@ async fn accounts_are_managed_over_the_api() {
     );
     assert!(dir.path().join("home/fay").is_dir(), "the files stay");
 }
+
+/// Deletes go to the caller's own trash, which lists their size, restores them where they
+/// were (or elsewhere on a conflict) and empties; `permanent` skips it.
+#[tokio::test]
+async fn deletes_go_to_a_trash_of_ones_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(qsfs_web::WebState::open(dir.path(), TOKEN.into(), None).unwrap());
+    state
+        .users
+        .add("gus", "gus's password", false, None)
+        .unwrap();
+    state
+        .users
+        .add("hal", "hal's password", false, None)
+        .unwrap();
+    let mut gus = client_of(Arc::clone(&state));
+    let mut hal = client_of(Arc::clone(&state));
+    assert_eq!(gus.sign_in("gus", "gus's password").await, StatusCode::OK);
+    assert_eq!(hal.sign_in("hal", "hal's password").await, StatusCode::OK);
+    assert_eq!(
+        gus.put("/photos/a.jpg", &[1u8; 300], &[]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        gus.put("/notes.txt", b"remember", &[]).await.status,
+        StatusCode::OK
+    );
+
+    let r = gus
+        .post("/api/delete", serde_json::json!({ "path": "/photos" }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!dir.path().join("home/gus/photos").exists());
+    let t = gus.get("/api/trash").await.json();
+    assert_eq!(t["items"][0]["path"], "/photos");
+    assert_eq!(t["items"][0]["kind"], "dir");
+    assert_eq!(t["size"], 300);
+    assert_eq!(t["days"], 30);
+    assert_eq!(
+        hal.get("/api/trash").await.json()["items"],
+        serde_json::json!([])
+    );
+    let id = t["items"][0]["id"].as_str().unwrap().to_string();
+    let r = hal
+        .post("/api/trash/restore", serde_json::json!({ "id": id }))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "not hal's to restore");
+
+    let r = gus
+        .post("/api/trash/restore", serde_json::json!({ "id": id }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        std::fs::read(dir.path().join("home/gus/photos/a.jpg")).unwrap(),
+        [1u8; 300]
+    );
+
+    // Restoring over a name taken meanwhile: 409, then elsewhere.
+    gus.post("/api/delete", serde_json::json!({ "path": "/notes.txt" }))
+        .await;
+    assert_eq!(
+        gus.put("/notes.txt", b"new notes", &[]).await.status,
+        StatusCode::OK
+    );
+    let id = gus.get("/api/trash").await.json()["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = gus
+        .post("/api/trash/restore", serde_json::json!({ "id": id }))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = gus
+        .post(
+            "/api/trash/restore",
+            serde_json::json!({ "id": id, "to": "/old notes.txt" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        std::fs::read(dir.path().join("home/gus/old notes.txt")).unwrap(),
+        b"remember"
+    );
+
+    // Emptied for good; a permanent delete skips the trash.
+    gus.post("/api/delete", serde_json::json!({ "path": "/photos" }))
+        .await;
+    gus.post(
+        "/api/delete",
+        serde_json::json!({ "path": "/old notes.txt" }),
+    )
+    .await;
+    let r = gus
+        .post("/api/trash/remove", serde_json::json!({ "all": true }))
+        .await;
+    assert_eq!(r.json()["removed"], 2);
+    assert_eq!(gus.get("/api/trash").await.json()["size"], 0);
+    let r = gus
+        .post(
+            "/api/delete",
+            serde_json::json!({ "path": "/notes.txt", "permanent": true }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        gus.get("/api/trash").await.json()["items"],
+        serde_json::json!([])
+    );
+    assert!(!dir.path().join("home/gus/notes.txt").exists());
+}

@@ -83,6 +83,13 @@ pub struct Section {
     /// The access token the web page asks for (required with `web_listen`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_token: Option<String>,
+    /// Days what is deleted from the web UI stays in its owner's trash.
+    #[serde(default = "default_trash_days")]
+    pub trash_days: u64,
+}
+
+fn default_trash_days() -> u64 {
+    qsfs_web::DEFAULT_TRASH_DAYS
 }
 
 /// See [`Section::fsync`].
@@ -273,6 +280,7 @@ pub fn write_embedded_default(
         standin_admin_password: Some(key()),
         web_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], web_port))),
         web_token: Some(qsfs_web::auth::new_token()),
+        trash_days: default_trash_days(),
     };
     text += &format!(
         "minimal_shards = 4\nexpected_shards = 6\nredundant_groups = 0\nredundant_nodes = 0\n\

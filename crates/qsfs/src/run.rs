@@ -154,8 +154,9 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {addr}"))?;
             let storage: Arc<dyn qsfs_web::StorageStatus> = stack.clone();
-            let state = qsfs_web::WebState::open(&mountpoint, token.clone(), Some(storage))
+            let mut state = qsfs_web::WebState::open(&mountpoint, token.clone(), Some(storage))
                 .with_context(|| format!("opening {}", mountpoint.display()))?;
+            state.trash.days = stack.config.qsfs.trash_days;
             anyhow::Ok((listener, state))
         };
         if let Some((listener, state)) = optional("web UI", web.await) {
