@@ -168,7 +168,10 @@ pub async fn password(
     };
     let (cookie, csrf) = st.sessions.open(who, address, agent);
     Ok((
-        [(header::SET_COOKIE, crate::auth::session_cookie(&cookie))],
+        [(
+            header::SET_COOKIE,
+            crate::auth::session_cookie(&st, &cookie),
+        )],
         Json(serde_json::json!({ "csrf": csrf })),
     )
         .into_response())

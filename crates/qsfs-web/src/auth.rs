@@ -108,13 +108,15 @@ pub struct SessionInfo {
     account: bool,
 }
 
-fn cookie(value: &str, max_age: u64) -> String {
-    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
+/// A `Set-Cookie` value; `Secure` when the drive is served over TLS.
+fn cookie(st: &WebState, value: &str, max_age: u64) -> String {
+    let secure = if st.secure_cookies { "; Secure" } else { "" };
+    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
 /// The `Set-Cookie` value of a fresh session.
-pub fn session_cookie(value: &str) -> String {
-    cookie(value, MAX_AGE.as_secs())
+pub fn session_cookie(st: &WebState, value: &str) -> String {
+    cookie(st, value, MAX_AGE.as_secs())
 }
 
 /// `POST /api/login {"user","password"}` or `{"token"}` → session cookie and
@@ -184,7 +186,7 @@ pub async fn login(
     let account = matches!(who, Who::User { .. });
     let (id, csrf) = st.sessions.open(who, address, agent);
     (
-        [(header::SET_COOKIE, session_cookie(&id))],
+        [(header::SET_COOKIE, session_cookie(&st, &id))],
         Json(SessionInfo {
             csrf,
             user: name,
@@ -234,7 +236,7 @@ pub async fn logout(State(st): State<Arc<WebState>>, headers: HeaderMap) -> Resp
         st.sessions.close(&id);
     }
     (
-        [(header::SET_COOKIE, cookie("", 0))],
+        [(header::SET_COOKIE, cookie(&st, "", 0))],
         Json(serde_json::json!({})),
     )
         .into_response()

@@ -7,7 +7,7 @@
 //! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
 //! ([`sessions`]), path confinement ([`paths`]), folder
 //! operations ([`files`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
-//! ([`quota`]). Must not touch: the filesystem other
+//! ([`quota`]), TLS ([`tls`]). Must not touch: the filesystem other
 //! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
 //! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
 //! API runs (and is tested) over a plain folder without FUSE.
@@ -22,6 +22,7 @@ pub mod paths;
 pub mod quota;
 pub mod sessions;
 pub mod throttle;
+pub mod tls;
 pub mod transfer;
 pub mod trash;
 pub mod users;
@@ -62,6 +63,8 @@ pub struct WebState {
     pub usage: quota::Usage,
     /// Where deletes go.
     pub trash: trash::Trash,
+    /// Session cookies carry `Secure` (set when serving over TLS).
+    pub secure_cookies: bool,
     /// The storage behind the folder, for the health panel (absent for a plain folder).
     pub storage: Option<Arc<dyn StorageStatus>>,
 }
@@ -86,6 +89,7 @@ impl WebState {
             throttle: throttle::Throttle::default(),
             usage: quota::Usage::default(),
             trash: trash::Trash::new(Arc::clone(&dir), DEFAULT_TRASH_DAYS),
+            secure_cookies: false,
             storage,
         })
     }
@@ -136,9 +140,17 @@ pub fn router(state: Arc<WebState>) -> Router {
 /// How often items past their time leave the trashes.
 const TRASH_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Where the drive is served.
+pub enum Listener {
+    /// Plain HTTP (loopback, or beyond it only when asked for).
+    Plain(tokio::net::TcpListener),
+    /// HTTPS with these certificate files.
+    Tls(std::net::TcpListener, tls::TlsFiles),
+}
+
 /// Serve until `stop`; requests in flight finish first. Trashes are purged of old items
 /// meanwhile.
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<WebState>, stop: Stop) {
+pub async fn serve(listener: Listener, state: Arc<WebState>, stop: Stop) {
     let purge_state = Arc::clone(&state);
     let mut purge_stop = stop.clone();
     let purge = async move {
@@ -151,10 +163,17 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<WebState>, stop
             }
         }
     };
-    tokio::join!(
-        service_kit::http::serve(listener, router(state), stop, "web UI"),
-        purge
-    );
+    let web = async move {
+        match listener {
+            Listener::Plain(l) => service_kit::http::serve(l, router(state), stop, "web UI").await,
+            Listener::Tls(l, files) => {
+                if let Err(e) = tls::serve(l, &files, state, stop).await {
+                    tracing::error!(error = %e, "web UI (TLS) stopped");
+                }
+            }
+        }
+    };
+    tokio::join!(web, purge);
 }
 
 /// The page may only load its own scripts and styles; file previews come from `/api/file`.

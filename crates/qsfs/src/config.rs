@@ -86,6 +86,15 @@ pub struct Section {
     /// Days what is deleted from the web UI stays in its owner's trash.
     #[serde(default = "default_trash_days")]
     pub trash_days: u64,
+    /// The web UI's TLS certificate chain and key (PEM). Without them, a web UI listening
+    /// beyond loopback gets a self-signed certificate kept in `web-tls/` beside the config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve the web UI over plain HTTP beyond loopback (behind a TLS proxy, say).
+    #[serde(default)]
+    pub web_plain_http: bool,
 }
 
 fn default_trash_days() -> u64 {
@@ -182,6 +191,11 @@ impl Config {
             }
             _ => {}
         }
+        if qsfs.tls_cert.is_some() != qsfs.tls_key.is_some() {
+            return Err(invalid(
+                "[qsfs].tls_cert and tls_key: give both or neither".into(),
+            ));
+        }
         if !(1..=100).contains(&qsfs.compact_dead_percent) {
             return Err(invalid(
                 "[qsfs].compact_dead_percent: must be 1 to 100".into(),
@@ -195,6 +209,8 @@ impl Config {
             Some(&mut qsfs.mountpoint),
             Some(&mut qsfs.cache_dir),
             qsfs.standin_dir.as_mut(),
+            qsfs.tls_cert.as_mut(),
+            qsfs.tls_key.as_mut(),
         ]
         .into_iter()
         .flatten()
@@ -281,6 +297,9 @@ pub fn write_embedded_default(
         web_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], web_port))),
         web_token: Some(qsfs_web::auth::new_token()),
         trash_days: default_trash_days(),
+        tls_cert: None,
+        tls_key: None,
+        web_plain_http: false,
     };
     text += &format!(
         "minimal_shards = 4\nexpected_shards = 6\nredundant_groups = 0\nredundant_nodes = 0\n\

@@ -150,20 +150,41 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     if let (Some(addr), Some(token)) = (stack.config.qsfs.web_listen, &stack.config.qsfs.web_token)
     {
         let web = async {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let tls = web_tls(&stack.config, addr)?;
+            let listener =
+                std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+            listener.set_nonblocking(true)?;
             let storage: Arc<dyn qsfs_web::StorageStatus> = stack.clone();
             let mut state = qsfs_web::WebState::open(&mountpoint, token.clone(), Some(storage))
                 .with_context(|| format!("opening {}", mountpoint.display()))?;
             state.trash.days = stack.config.qsfs.trash_days;
+            state.secure_cookies = tls.is_some();
+            let listener = match tls {
+                Some(files) => qsfs_web::Listener::Tls(listener, files),
+                None => qsfs_web::Listener::Plain(tokio::net::TcpListener::from_std(listener)?),
+            };
             anyhow::Ok((listener, state))
         };
         if let Some((listener, state)) = optional("web UI", web.await) {
-            if !addr.ip().is_loopback() {
-                tracing::warn!(%addr, "the web UI listens beyond loopback without TLS: put a TLS proxy in front");
-            }
-            crate::say!("qsfs: web UI at http://{addr}/ (access token: {token})");
+            let scheme = match &listener {
+                qsfs_web::Listener::Tls(_, files) => {
+                    match qsfs_web::tls::fingerprint(&files.cert) {
+                        Ok(f) => crate::say!(
+                            "qsfs: web UI certificate {} (SHA-256 {f})",
+                            files.cert.display()
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "reading the web UI certificate"),
+                    }
+                    "https"
+                }
+                qsfs_web::Listener::Plain(_) => {
+                    if !addr.ip().is_loopback() {
+                        tracing::warn!(%addr, "the web UI listens beyond loopback over plain HTTP (web_plain_http): put a TLS proxy in front");
+                    }
+                    "http"
+                }
+            };
+            crate::say!("qsfs: web UI at {scheme}://{addr}/ (access token: {token})");
             users = Arc::downgrade(&state.users);
             web_task = Some(tasks.spawn("web", |stop| {
                 qsfs_web::serve(listener, Arc::new(state), stop)
@@ -343,5 +364,76 @@ async fn wait_for_stop(mounted: &zdbfs::Mounted) {
                 return;
             }
         }
+    }
+}
+
+/// The web UI's certificate files: the configured ones; a self-signed one kept beside the
+/// config when it listens beyond loopback without them (unless `web_plain_http`); none on
+/// loopback.
+fn web_tls(
+    config: &crate::config::Config,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<Option<qsfs_web::tls::TlsFiles>> {
+    let q = &config.qsfs;
+    if let (Some(cert), Some(key)) = (&q.tls_cert, &q.tls_key) {
+        return Ok(Some(qsfs_web::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }));
+    }
+    if addr.ip().is_loopback() || q.web_plain_http {
+        return Ok(None);
+    }
+    let dir = config
+        .path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join("web-tls");
+    let mut names = vec!["localhost".to_string()];
+    if !addr.ip().is_unspecified() {
+        names.push(addr.ip().to_string());
+    }
+    if let Ok(host) = host_name() {
+        names.push(host);
+    }
+    let files = qsfs_web::tls::self_signed(&dir, names)
+        .with_context(|| format!("making a self-signed certificate in {}", dir.display()))?;
+    Ok(Some(files))
+}
+
+/// This machine's host name, for the self-signed certificate.
+fn host_name() -> std::io::Result<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(std::io::ErrorKind::NotFound.into());
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loopback: plain HTTP; beyond it: a self-signed certificate kept beside the config,
+    /// unless plain HTTP is asked for or a certificate is configured.
+    #[test]
+    fn the_web_ui_gets_tls_beyond_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config =
+            crate::config::write_embedded_default(dir.path(), &dir.path().join("mnt"), 512, 64)
+                .unwrap();
+        let loopback: std::net::SocketAddr = "127.0.0.1:9980".parse().unwrap();
+        let everywhere: std::net::SocketAddr = "0.0.0.0:9980".parse().unwrap();
+        assert_eq!(web_tls(&config, loopback).unwrap(), None);
+        let made = web_tls(&config, everywhere).unwrap().expect("self-signed");
+        assert_eq!(made.cert, dir.path().join("web-tls/cert.pem"));
+        assert!(qsfs_web::tls::fingerprint(&made.cert).is_ok());
+        config.qsfs.web_plain_http = true;
+        assert_eq!(web_tls(&config, everywhere).unwrap(), None);
+        config.qsfs.tls_cert = Some("/etc/c.pem".into());
+        config.qsfs.tls_key = Some("/etc/k.pem".into());
+        let given = web_tls(&config, loopback).unwrap().unwrap();
+        assert_eq!(given.cert, std::path::PathBuf::from("/etc/c.pem"));
     }
 }
