@@ -186,6 +186,30 @@ $("search-form").addEventListener("submit", async (ev) => {
 });
 
 // ------------------------------------------------------------------ dialogs
+// A table row: a cell of text per entry of `texts`, then a cell holding `actions` (nodes
+// or text).
+function tableRow(texts, actions) {
+  const tr = document.createElement("tr");
+  for (const text of texts) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    tr.append(td);
+  }
+  const td = document.createElement("td");
+  td.append(...actions);
+  tr.append(td);
+  return tr;
+}
+
+function button(text, onclick, className = "") {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.className = className;
+  b.onclick = onclick;
+  return b;
+}
+
 function ask(text, value, { input = true, ok = "OK" } = {}) {
   return new Promise((resolve) => {
     const d = $("ask");
@@ -244,19 +268,8 @@ async function showTrash() {
     ? `${t.items.length} item(s), ${size(t.size)}; each is removed for good ${t.days} days after it was deleted.`
     : `The trash is empty. Deleted items stay here ${t.days} days.`;
   $("trash-list").replaceChildren(...t.items.map((i) => {
-    const tr = document.createElement("tr");
     const when = new Date(i.deleted * 1000).toLocaleString();
-    for (const text of [i.path, i.kind === "dir" ? "folder" : i.kind, size(i.size), when]) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      tr.append(td);
-    }
-    const td = document.createElement("td");
-    const restore = document.createElement("button");
-    restore.type = "button";
-    restore.className = "restore";
-    restore.textContent = "Restore";
-    restore.onclick = async () => {
+    const restore = async () => {
       try {
         await api.restoreTrash(i.id);
       } catch (err) {
@@ -268,17 +281,13 @@ async function showTrash() {
       await showTrash();
       await load(false);
     };
-    const drop = document.createElement("button");
-    drop.type = "button";
-    drop.textContent = "Delete forever";
-    drop.onclick = async () => {
+    const drop = async () => {
       if (!(await ask(`Delete ${i.path} for good? This cannot be undone.`, "", { input: false, ok: "Delete forever" }))) return;
       await api.removeTrash(i.id);
       await showTrash();
     };
-    td.append(restore, " ", drop);
-    tr.append(td);
-    return tr;
+    return tableRow([i.path, i.kind === "dir" ? "folder" : i.kind, size(i.size), when],
+      [button("Restore", restore, "restore"), " ", button("Delete forever", drop)]);
   }));
 }
 
@@ -490,26 +499,10 @@ zone.addEventListener("drop", async (ev) => {
 async function showSessions() {
   const list = await api.sessions();
   const when = (t) => new Date(t * 1000).toLocaleString();
-  $("session-list").replaceChildren(...list.map((s) => {
-    const tr = document.createElement("tr");
-    for (const text of [when(s.opened), when(s.last_used), s.address || "", s.agent]) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      tr.append(td);
-    }
-    const td = document.createElement("td");
-    if (s.current) {
-      td.textContent = "this one";
-    } else {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = "Sign out";
-      b.onclick = async () => { await api.endSessions(s.id); showSessions(); };
-      td.append(b);
-    }
-    tr.append(td);
-    return tr;
-  }));
+  $("session-list").replaceChildren(...list.map((s) => tableRow(
+    [when(s.opened), when(s.last_used), s.address || "", s.agent],
+    [s.current ? "this one" : button("Sign out", async () => { await api.endSessions(s.id); showSessions(); })],
+  )));
 }
 
 $("sessions-button").addEventListener("click", async () => {
@@ -538,17 +531,7 @@ $("own-password").addEventListener("submit", async (ev) => {
 async function showAccounts() {
   const list = await api.users();
   $("account-list").replaceChildren(...list.map((u) => {
-    const tr = document.createElement("tr");
-    for (const text of [u.name, u.admin ? "admin" : "user", u.quota == null ? "none" : size(u.quota)]) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      tr.append(td);
-    }
-    const td = document.createElement("td");
-    const pw = document.createElement("button");
-    pw.type = "button";
-    pw.textContent = "Set password";
-    pw.onclick = async () => {
+    const setPassword = async () => {
       const password = await ask(`New password for ${u.name} (8 or more):`, "");
       if (password == null) return;
       try {
@@ -556,19 +539,15 @@ async function showAccounts() {
         $("accounts-message").textContent = `Password of ${u.name} set; their sessions are signed out.`;
       } catch (e) { $("accounts-message").textContent = e.message; }
     };
-    const del = document.createElement("button");
-    del.type = "button";
-    del.textContent = "Delete";
-    del.onclick = async () => {
+    const remove = async () => {
       if (!(await ask(`Delete the account ${u.name}? Its home folder stays.`, "", { input: false, ok: "Delete" }))) return;
       try {
         await api.deleteUser(u.name);
         await showAccounts();
       } catch (e) { $("accounts-message").textContent = e.message; }
     };
-    td.append(pw, " ", del);
-    tr.append(td);
-    return tr;
+    return tableRow([u.name, u.admin ? "admin" : "user", u.quota == null ? "none" : size(u.quota)],
+      [button("Set password", setPassword), " ", button("Delete", remove)]);
   }));
 }
 

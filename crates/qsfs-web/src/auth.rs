@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::bounded::OneOrAll;
 use super::error::{ApiError, ApiResult};
 use super::sessions::{random_hex, SessionView, Who, MAX_AGE};
 use super::throttle::Key;
@@ -206,26 +207,14 @@ pub async fn list_sessions(
     Json(st.sessions.of(&me.session))
 }
 
-/// `{"id"}` of one of the caller's sessions, or `{"all": true}`.
-#[derive(Deserialize)]
-pub struct EndSessions {
-    id: Option<String>,
-    #[serde(default)]
-    all: bool,
-}
-
 /// `POST /api/sessions/end {"id"}` or `{"all": true}` ("sign out everywhere", this session
 /// too) → `{"ended": N}`.
 pub async fn end_sessions(
     State(st): State<Arc<WebState>>,
     Extension(me): Extension<Caller>,
-    Json(req): Json<EndSessions>,
+    Json(req): Json<OneOrAll>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let which = match (req.id, req.all) {
-        (Some(id), false) => Some(id),
-        (None, true) => None,
-        _ => return Err(ApiError::bad_request("send {\"id\"} or {\"all\": true}")),
-    };
+    let which = req.which()?;
     let ended = st.sessions.end(&me.session, which.as_deref());
     Ok(Json(serde_json::json!({ "ended": ended })))
 }

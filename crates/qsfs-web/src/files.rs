@@ -10,6 +10,7 @@ use cap_std::fs::{Dir, Metadata};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
+use super::bounded::OneOrAll;
 use super::error::{ApiError, ApiResult};
 use super::paths::RelPath;
 use super::WebState;
@@ -368,25 +369,13 @@ pub async fn trash_restore(
     .await
 }
 
-/// `{"id"}` of one item, or `{"all": true}`.
-#[derive(Deserialize)]
-pub struct RemoveBody {
-    id: Option<String>,
-    #[serde(default)]
-    all: bool,
-}
-
 /// `POST /api/trash/remove {"id"}` or `{"all": true}` (empty the trash): removed for good.
 pub async fn trash_remove(
     State(st): State<Arc<WebState>>,
     Extension(me): Extension<Caller>,
-    Json(b): Json<RemoveBody>,
+    Json(b): Json<OneOrAll>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let id = match (b.id, b.all) {
-        (Some(id), false) => Some(id),
-        (None, true) => None,
-        _ => return Err(ApiError::bad_request("send {\"id\"} or {\"all\": true}")),
-    };
+    let id = b.which()?;
     let party = me.party().to_string();
     let st2 = Arc::clone(&st);
     on_root(&me, move |_| {

@@ -16,6 +16,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod bounded;
 pub mod error;
 pub mod files;
 pub mod paths;

@@ -99,15 +99,7 @@ impl Sessions {
     pub fn open(&self, who: Who, address: Option<IpAddr>, agent: &str) -> (String, String) {
         let mut map = self.lock();
         map.retain(|_, s| s.live());
-        if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.used)
-                .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
+        crate::bounded::make_room(&mut map, MAX_SESSIONS, |s| s.used);
         let (id, csrf) = (random_hex(32), random_hex(16));
         let now = unix_now();
         map.insert(

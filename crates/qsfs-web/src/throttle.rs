@@ -65,15 +65,7 @@ impl Throttle {
         let now = Instant::now();
         let mut map = self.lock();
         map.retain(|_, c| now.duration_since(c.last) < FORGET_AFTER);
-        if map.len() >= MAX_KEYS {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, c)| c.last)
-                .map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
-        }
+        crate::bounded::make_room(&mut map, MAX_KEYS, |c| c.last);
         for k in keys {
             let c = map.entry(k.clone()).or_insert(Count {
                 wrong: 0,

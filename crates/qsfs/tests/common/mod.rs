@@ -127,19 +127,9 @@ pub fn is_mounted(path: &Path) -> bool {
 /// How often a wait that runs `qsfs status` asks.
 pub const STATUS_POLL: Duration = Duration::from_millis(50);
 
+/// `qsfs ARGS`; its output (it must succeed).
 pub fn qsfs_cmd(root: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .current_dir(root)
-        .args(args)
-        .output()
-        .expect("run qsfs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "qsfs {args:?}: {text}");
-    text
+    qsfs_cmd_with_input(root, args, "")
 }
 
 /// `qsfs ARGS` with `input` on its standard input; its output (it must succeed).
