@@ -1,7 +1,8 @@
 // Browser test of the qsfs web file browser, through Debian's chromium and playwright-core:
 // log in, create a folder, upload by drag-and-drop, see the files, preview an image, edit a
 // text file and save, reload and see the change, detect a conflicting edit, rename, delete,
-// open the health panel. Screenshots go to $ARTIFACTS. Run by run.sh beside this file.
+// open the health panel, accounts, sessions, share links (read with a password, a file
+// drop, revocation). Screenshots go to $ARTIFACTS. Run by run.sh beside this file.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -210,6 +211,51 @@ try {
   await page.click("#new-folder");
   await answer("after");
   await page.locator("#entries tr", { hasText: "after" }).waitFor();
+
+  // Share links: a folder with a password, opened by someone without an account.
+  fs.writeFileSync(onDisk("home/tester/mine/note.txt"), "shared words\n");
+  await row("mine").locator("button.share").click();
+  await page.fill("#share-password", "link password");
+  await page.click("#share-form button");
+  await page.locator("#share-result").waitFor({ state: "visible" });
+  const readLink = await page.locator("#share-url").inputValue();
+  assert.match(readLink, /\/s\/[A-Za-z0-9_-]{22}$/);
+  await snap("share-made");
+  await page.click("#share-dialog button.close");
+  const visitor = await context.newPage();
+  visitor.on("pageerror", (e) => errors.push(String(e)));
+  await visitor.goto(readLink);
+  await visitor.locator("#unlock-form").waitFor({ state: "visible" });
+  await visitor.fill("#unlock-password", "link password");
+  await visitor.click("#unlock-form button");
+  const shared = visitor.locator("#entries tr", { hasText: "note.txt" });
+  await shared.waitFor();
+  const href = await shared.locator("td.name a").getAttribute("href");
+  assert.equal(await (await visitor.request.get(new URL(href, url).href)).text(), "shared words\n");
+  await visitor.screenshot({ path: path.join(out, "share-visitor.png"), fullPage: true });
+  // A file drop into the same folder: the visitor sends a file and sees nothing there.
+  await row("mine").locator("button.share").click();
+  await page.selectOption("#share-kind", "drop");
+  await page.click("#share-form button");
+  await page.locator("#share-result").waitFor({ state: "visible" });
+  const dropLink = await page.locator("#share-url").inputValue();
+  await page.click("#share-dialog button.close");
+  await visitor.goto(dropLink);
+  await visitor.locator("#share-drop").waitFor({ state: "visible" });
+  await visitor.setInputFiles("#drop-files", { name: "note.txt", mimeType: "text/plain", buffer: Buffer.from("dropped\n") });
+  await visitor.locator("#drop-list li", { hasText: "sent as note (2).txt" }).waitFor();
+  assert.equal(fs.readFileSync(onDisk("home/tester/mine/note (2).txt"), "utf8"), "dropped\n");
+  // The owner lists the links and revokes the read one: it stops at once.
+  await page.click("#shares-button");
+  const readRow = page.locator("#share-list tr", { hasText: "(password)" });
+  await readRow.waitFor();
+  await snap("shares");
+  await readRow.locator("button.revoke").click();
+  await readRow.waitFor({ state: "detached" });
+  await page.click("#shares button.close");
+  await visitor.goto(readLink);
+  await visitor.locator("#share-error-text", { hasText: "revoked" }).waitFor();
+  await visitor.close();
   assert.deepEqual(errors, [], "no script errors in the page");
   console.log(`browser test passed; screenshots in ${out}`);
 } catch (e) {

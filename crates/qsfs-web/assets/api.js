@@ -94,6 +94,16 @@ export const api = {
     const json = id ? { id } : { all: true };
     return (await call("POST", "/api/trash/remove", { json })).json();
   },
+  // Share links: `link` = {path, kind: "read"|"drop", expires_days, password, max_uses}.
+  async shares() {
+    return (await call("GET", "/api/shares")).json();
+  },
+  async share(link) {
+    return (await call("POST", "/api/shares", { json: link })).json();
+  },
+  async revokeShare(id) {
+    return (await call("POST", "/api/shares/revoke", { json: { id } })).json();
+  },
   async deleteUser(name) {
     return (await call("POST", "/api/users/delete", { json: { name } })).json();
   },

@@ -2,6 +2,8 @@
 // previews, the text/Markdown editor with conflict detection, the storage-health panel.
 import { api, ApiError } from "/assets/api.js";
 import { highlight, escape } from "/assets/highlight.js";
+import { size, tableRow, button, ask } from "/assets/ui.js";
+import { shareEntry, showShares } from "/assets/shares.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 200;
@@ -23,14 +25,6 @@ const ext = (name) => (name.includes(".") ? name.split(".").pop().toLowerCase() 
 const join = (dir, name) => (dir === "/" ? "/" + name : dir + "/" + name);
 const parentOf = (p) => p.replace(/\/[^/]*$/, "") || "/";
 const nameOf = (p) => p.split("/").pop();
-
-function size(n) {
-  if (n < 1024) return n + " B";
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let u = -1;
-  do { n /= 1024; u++; } while (n >= 1024 && u < units.length - 1);
-  return n.toFixed(n < 10 ? 1 : 0) + " " + units[u];
-}
 
 function say(text, error = false) {
   const m = $("message");
@@ -114,6 +108,7 @@ function row(e) {
   tr.innerHTML = `<td class="name"><span class="icon">${icon}</span><a></a></td>
     <td class="num">${e.kind === "dir" ? "" : size(e.size)}</td><td>${escape(when)}</td>
     <td class="actions"><a class="button download" title="Download">Download</a>
+    <button class="share" title="Make a link for people without an account">Share</button>
     <button class="rename" title="Rename or move">Rename</button>
     <button class="delete" title="Delete">Delete</button></td>`;
   const a = tr.querySelector("td.name a");
@@ -121,6 +116,7 @@ function row(e) {
   a.addEventListener("click", () => (e.kind === "dir" ? open(e.path) : preview(e)));
   const dl = tr.querySelector("a.download");
   dl.href = e.kind === "dir" ? api.zipUrl(e.path) : api.fileUrl(e.path, true);
+  tr.querySelector("button.share").addEventListener("click", () => shareEntry(e));
   tr.querySelector("button.rename").addEventListener("click", () => renameEntry(e));
   tr.querySelector("button.delete").addEventListener("click", () => deleteEntry(e));
   return tr;
@@ -186,45 +182,6 @@ $("search-form").addEventListener("submit", async (ev) => {
 });
 
 // ------------------------------------------------------------------ dialogs
-// A table row: a cell of text per entry of `texts`, then a cell holding `actions` (nodes
-// or text).
-function tableRow(texts, actions) {
-  const tr = document.createElement("tr");
-  for (const text of texts) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    tr.append(td);
-  }
-  const td = document.createElement("td");
-  td.append(...actions);
-  tr.append(td);
-  return tr;
-}
-
-function button(text, onclick, className = "") {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.textContent = text;
-  b.className = className;
-  b.onclick = onclick;
-  return b;
-}
-
-function ask(text, value, { input = true, ok = "OK" } = {}) {
-  return new Promise((resolve) => {
-    const d = $("ask");
-    $("ask-text").textContent = text;
-    $("ask-input").hidden = !input;
-    $("ask-input").value = value || "";
-    $("ask-ok").textContent = ok;
-    const done = (v) => { d.close(); resolve(v); };
-    $("ask-cancel").onclick = () => done(null);
-    $("ask-form").onsubmit = (ev) => { ev.preventDefault(); done(input ? $("ask-input").value : true); };
-    d.showModal();
-    if (input) $("ask-input").select();
-  });
-}
-
 for (const d of document.querySelectorAll("dialog")) {
   for (const b of d.querySelectorAll("button.close")) b.addEventListener("click", () => d.close());
 }
@@ -290,6 +247,8 @@ async function showTrash() {
       [button("Restore", restore, "restore"), " ", button("Delete forever", drop)]);
   }));
 }
+
+$("shares-button").addEventListener("click", () => showShares().catch(fail));
 
 $("trash-button").addEventListener("click", async () => {
   $("trash").showModal();

@@ -96,8 +96,8 @@ pub struct Named {
     name: String,
 }
 
-/// `POST /api/users/delete {"name"}` (admins): the account goes, its sessions end, its home
-/// folder stays.
+/// `POST /api/users/delete {"name"}` (admins): the account goes, its sessions and share
+/// links end, its home folder stays.
 pub async fn delete(
     State(st): State<Arc<WebState>>,
     Extension(me): Extension<Caller>,
@@ -111,7 +111,16 @@ pub async fn delete(
     }
     let name = n.name.clone();
     on_users(&st, move |users| users.remove(&n.name)).await?;
-    Ok(Json(serde_json::json!({ "deleted": name })))
+    let (shares, owner) = (Arc::clone(&st.shares), name.clone());
+    // The links die with the account in any case (they name its uid); this tidies the list.
+    let revoked = tokio::task::spawn_blocking(move || shares.revoke_all_of(&owner))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or(0);
+    Ok(Json(
+        serde_json::json!({ "deleted": name, "links_revoked": revoked }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -136,7 +145,10 @@ pub async fn password(
     if let Some(name) = p.name.filter(|n| *n != me.name) {
         admins_only(&me)?;
         let answer = serde_json::json!({ "changed": name });
-        on_users(&st, move |users| users.set_password(&name, &p.password)).await?;
+        on_users(&st, move |users| {
+            users.set_password(&name, &p.password).map(drop)
+        })
+        .await?;
         return Ok(Json(answer).into_response());
     }
     let current = p.current.unwrap_or_default();
@@ -145,10 +157,7 @@ pub async fn password(
         if users.verify(&name, &current).is_none() {
             return Err(UsersError::BadPassword);
         }
-        users.set_password(&name, &p.password)?;
-        users
-            .verify(&name, &p.password)
-            .ok_or(UsersError::NoSuchUser(name))
+        users.set_password(&name, &p.password)
     })
     .await
     .map_err(|e| match e.status {

@@ -27,7 +27,7 @@ use super::WebState;
 pub const COOKIE: &str = "qsfs_session";
 /// Pause after a wrong try: slows guessing without locking the owner out (the waits of
 /// [`crate::throttle`] come after a few of them).
-const WRONG_TRY_PAUSE: Duration = Duration::from_millis(500);
+pub(crate) const WRONG_TRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// The signed-in caller of a request: its name, whether it is an admin, and the folder its
 /// paths are relative to (the whole served folder for an admin, else its home folder).
@@ -38,11 +38,31 @@ pub struct Caller {
     /// Bytes the caller may keep in its folder (`None`: no limit; admins have none).
     pub quota: Option<u64>,
     pub root: Arc<cap_std::fs::Dir>,
-    /// The cookie value of the caller's session.
+    /// The folder the quota counts: `root`, but for a share link its owner's folder.
+    pub home: Arc<cap_std::fs::Dir>,
+    /// The cookie value of the caller's session (empty for a share link's visitor).
     session: String,
 }
 
 impl Caller {
+    /// A share link's visitor: `root` is the shared folder, and what it uploads counts
+    /// against the owner's quota (`owner`, `quota`, `home`).
+    pub fn visitor(
+        owner: String,
+        quota: Option<u64>,
+        root: Arc<cap_std::fs::Dir>,
+        home: Arc<cap_std::fs::Dir>,
+    ) -> Caller {
+        Caller {
+            name: owner,
+            admin: false,
+            quota,
+            root,
+            home,
+            session: String::new(),
+        }
+    }
+
     /// The name of the caller's own places (its trash): the account name, or `@token` for
     /// the access token's admin (no account name has an `@`).
     pub fn party(&self) -> &str {
@@ -60,7 +80,7 @@ pub fn new_token() -> String {
 }
 
 /// Compare without an early exit, so the time taken does not tell how much matched.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -81,15 +101,36 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-fn session_id(headers: &HeaderMap) -> Option<String> {
+/// The values of every cookie named `name` the request carries.
+pub(crate) fn cookies<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    cookies(headers, COOKIE).next().map(str::to_string)
+}
+
+/// 429 with `Retry-After` while a throttle's wait runs.
+pub(crate) fn too_many(wait: Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many wrong tries: try again in {secs} s"),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    r
 }
 
 /// `{"user", "password"}` of an account, or `{"token"}`.
@@ -139,16 +180,8 @@ pub async fn login(
     };
     let mut keys = vec![account.clone()];
     keys.extend(address.map(Key::Address));
-    if let Some(wait) = st.throttle.wait(&keys) {
-        let secs = wait.as_secs().max(1);
-        let mut r = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many wrong tries: try again in {secs} s"),
-        )
-        .into_response();
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
-        return r;
+    if let Err(wait) = st.throttle.begin(&keys) {
+        return too_many(wait);
     }
     let who = match (req.token, req.user, req.password) {
         (Some(token), ..) => {
@@ -168,7 +201,6 @@ pub async fn login(
         _ => None,
     };
     let Some(who) = who else {
-        st.throttle.wrong(&keys);
         tokio::time::sleep(WRONG_TRY_PAUSE).await;
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -176,7 +208,7 @@ pub async fn login(
         )
         .into_response();
     };
-    st.throttle.right(&account);
+    st.throttle.right(&keys, &account);
     let Some((name, admin)) = st.signed_in(&who) else {
         return ApiError::new(StatusCode::UNAUTHORIZED, "the account is gone").into_response();
     };
@@ -274,7 +306,11 @@ impl WebState {
 pub const TOKEN_ADMIN: &str = "admin (access token)";
 
 /// The folder a caller's paths are relative to.
-async fn caller_root(st: &Arc<WebState>, name: &str, admin: bool) -> Option<Arc<cap_std::fs::Dir>> {
+pub(crate) async fn caller_root(
+    st: &Arc<WebState>,
+    name: &str,
+    admin: bool,
+) -> Option<Arc<cap_std::fs::Dir>> {
     if admin {
         return Some(Arc::clone(&st.root));
     }
@@ -324,6 +360,7 @@ pub async fn require(State(st): State<Arc<WebState>>, mut req: Request, next: Ne
         name,
         admin,
         quota,
+        home: Arc::clone(&root),
         root,
         session,
     });

@@ -7,7 +7,8 @@
 //! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
 //! ([`sessions`]), path confinement ([`paths`]), folder
 //! operations ([`files`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
-//! ([`quota`]), TLS ([`tls`]). Must not touch: the filesystem other
+//! ([`quota`]), share links ([`shares`], their routes [`share_api`]), the drive's own files
+//! ([`system_file`]), cross-site refusal ([`origin`]), TLS ([`tls`]). Must not touch: the filesystem other
 //! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
 //! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
 //! API runs (and is tested) over a plain folder without FUSE.
@@ -19,9 +20,13 @@ pub mod auth;
 pub mod bounded;
 pub mod error;
 pub mod files;
+pub mod origin;
 pub mod paths;
 pub mod quota;
 pub mod sessions;
+pub mod share_api;
+pub mod shares;
+pub mod system_file;
 pub mod throttle;
 pub mod tls;
 pub mod transfer;
@@ -64,6 +69,9 @@ pub struct WebState {
     pub usage: quota::Usage,
     /// Where deletes go.
     pub trash: trash::Trash,
+    /// Share links, and the visitors that gave a link's password.
+    pub shares: Arc<shares::Shares>,
+    pub share_visits: share_api::Unlocked,
     /// Session cookies carry `Secure` (set when serving over TLS).
     pub secure_cookies: bool,
     /// The storage behind the folder, for the health panel (absent for a plain folder).
@@ -82,6 +90,7 @@ impl WebState {
             cap_std::ambient_authority(),
         )?);
         let users = users::Users::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
+        let shares = shares::Shares::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         Ok(WebState {
             root: Arc::clone(&dir),
             token,
@@ -90,6 +99,8 @@ impl WebState {
             throttle: throttle::Throttle::default(),
             usage: quota::Usage::default(),
             trash: trash::Trash::new(Arc::clone(&dir), DEFAULT_TRASH_DAYS),
+            shares: Arc::new(shares),
+            share_visits: share_api::Unlocked::default(),
             secure_cookies: false,
             storage,
         })
@@ -124,6 +135,8 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/trash", get(files::trash_list))
         .route("/trash/restore", post(files::trash_restore))
         .route("/trash/remove", post(files::trash_remove))
+        .route("/shares", get(share_api::list).post(share_api::create))
+        .route("/shares/revoke", post(share_api::revoke))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require,
@@ -131,10 +144,24 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/session", get(auth::session));
+    // What a share link's visitor reaches (no account; see `share_api`).
+    let shared = Router::new()
+        .route("/", get(share_page))
+        .route("/api/info", get(share_api::info))
+        .route("/api/unlock", post(share_api::unlock))
+        .route("/api/list", get(share_api::list_shared))
+        .route(
+            "/api/file",
+            get(share_api::download_shared)
+                .put(share_api::upload_shared.layer(DefaultBodyLimit::disable())),
+        )
+        .route("/api/zip", get(share_api::zip_shared));
     Router::new()
         .route("/", get(page))
         .route("/assets/{name}", get(asset))
         .nest("/api", api)
+        .nest("/s/{id}", shared)
+        .layer(axum::middleware::from_fn(origin::same_origin))
         .with_state(state)
 }
 
@@ -194,6 +221,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../assets/api.js"),
     ),
     (
+        "ui.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/ui.js"),
+    ),
+    (
+        "shares.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/shares.js"),
+    ),
+    (
+        "share.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/share.js"),
+    ),
+    (
         "highlight.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/highlight.js"),
@@ -205,16 +247,32 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-async fn page() -> Response {
+fn html(body: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
             (header::CACHE_CONTROL, "no-cache"),
+            // A share link is a secret: it must not leave in a Referer.
+            (header::REFERRER_POLICY, "no-referrer"),
         ],
-        include_str!("../assets/index.html"),
+        body,
     )
         .into_response()
+}
+
+async fn page() -> Response {
+    html(include_str!("../assets/index.html"))
+}
+
+/// `/s/ID`: the page a share link's recipient opens.
+async fn share_page() -> Response {
+    let mut r = html(include_str!("../assets/share.html"));
+    r.headers_mut().insert(
+        "x-robots-tag",
+        axum::http::HeaderValue::from_static("noindex, nofollow"),
+    );
+    r
 }
 
 async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
@@ -231,7 +289,6 @@ async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Respon
     }
 }
 
-/// `GET /api/status`: what `qsfs status --json` shows.
 /// `GET /api/status`: the storage's health, for admins (it names the backends).
 async fn status(
     State(st): State<Arc<WebState>>,

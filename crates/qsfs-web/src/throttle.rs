@@ -1,5 +1,7 @@
-//! Sign-in throttling: wrong tries are counted per account name and per client address. The
-//! first [`FREE_TRIES`] cost nothing but a short pause; each one after waits twice as long as
+//! Sign-in throttling: tries are counted per account name and per client address. A try is
+//! counted as wrong the moment it is let through and given back when it proves right, so
+//! concurrent tries meet the same count as tries one after the other. The
+//! first [`FREE_TRIES`] wrong ones cost nothing but a short pause; each one after waits twice as long as
 //! the last ([`FIRST_WAIT`], doubling, at most [`MAX_WAIT`]) before the next try is even
 //! looked at, so a burst of wrong passwords gets a few tries a minute, and a guesser spread
 //! over many addresses still meets the account's own count. A right password clears the
@@ -51,19 +53,18 @@ impl Throttle {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How long the caller must still wait before a try with these keys is looked at.
-    pub fn wait(&self, keys: &[Key]) -> Option<Duration> {
-        let now = Instant::now();
-        let map = self.lock();
-        keys.iter()
-            .filter_map(|k| map.get(k)?.until?.checked_duration_since(now))
-            .max()
-    }
-
-    /// A wrong try with these keys.
-    pub fn wrong(&self, keys: &[Key]) {
+    /// Let a try with these keys through, counted as wrong until [`Throttle::right`] says
+    /// otherwise, or say how long the caller must still wait.
+    pub fn begin(&self, keys: &[Key]) -> Result<(), Duration> {
         let now = Instant::now();
         let mut map = self.lock();
+        let wait = keys
+            .iter()
+            .filter_map(|k| map.get(k)?.until?.checked_duration_since(now))
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
         map.retain(|_, c| now.duration_since(c.last) < FORGET_AFTER);
         crate::bounded::make_room(&mut map, MAX_KEYS, |c| c.last);
         for k in keys {
@@ -76,11 +77,20 @@ impl Throttle {
             c.last = now;
             c.until = wait_after(c.wrong).map(|w| now + w);
         }
+        Ok(())
     }
 
-    /// A right password for `account`.
-    pub fn right(&self, account: &Key) {
-        self.lock().remove(account);
+    /// The try let through with `keys` was right: `account`'s count is cleared, the
+    /// others get this try back.
+    pub fn right(&self, keys: &[Key], account: &Key) {
+        let mut map = self.lock();
+        map.remove(account);
+        for k in keys.iter().filter(|k| *k != account) {
+            if let Some(c) = map.get_mut(k) {
+                c.wrong = c.wrong.saturating_sub(1);
+                c.until = wait_after(c.wrong).map(|w| c.last + w);
+            }
+        }
     }
 }
 
@@ -117,25 +127,37 @@ mod tests {
         let here = Key::Address("127.0.0.1".parse().unwrap());
         let there = Key::Address("10.0.0.9".parse().unwrap());
         for _ in 0..FREE_TRIES {
-            assert_eq!(t.wait(&[alice.clone(), here.clone()]), None);
-            t.wrong(&[alice.clone(), here.clone()]);
+            assert_eq!(t.begin(&[alice.clone(), here.clone()]), Ok(()));
         }
         assert!(
-            t.wait(std::slice::from_ref(&alice)).is_some(),
+            t.begin(std::slice::from_ref(&alice)).is_err(),
             "the account waits"
         );
         assert!(
-            t.wait(&[Key::Account("bob".into()), here.clone()])
-                .is_some(),
+            t.begin(&[Key::Account("bob".into()), here.clone()])
+                .is_err(),
             "so does the address"
         );
-        assert_eq!(t.wait(&[Key::Account("bob".into()), there.clone()]), None);
-        t.right(&alice);
+        let bob_there = [Key::Account("bob".into()), there.clone()];
+        assert_eq!(t.begin(&bob_there), Ok(()));
+        t.right(&bob_there, &bob_there[0]);
+        t.right(std::slice::from_ref(&alice), &alice);
         assert_eq!(
-            t.wait(&[alice.clone(), there]),
-            None,
+            t.begin(&[alice.clone(), there.clone()]),
+            Ok(()),
             "a right password clears the account"
         );
-        assert!(t.wait(&[alice, here]).is_some(), "not the address");
+        assert!(t.begin(&[alice, here]).is_err(), "not the address");
+    }
+
+    #[test]
+    fn right_tries_give_the_address_its_count_back() {
+        let t = Throttle::default();
+        let here = Key::Address("127.0.0.1".parse().unwrap());
+        for n in 0..3 * FREE_TRIES {
+            let keys = [Key::Account(format!("user{n}")), here.clone()];
+            assert_eq!(t.begin(&keys), Ok(()), "try {n}");
+            t.right(&keys, &keys[0]);
+        }
     }
 }

@@ -110,10 +110,10 @@ fn parse_range(h: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>,
 
 #[derive(Deserialize)]
 pub struct FileQuery {
-    path: String,
+    pub(crate) path: String,
     /// Send as an attachment (the browser saves it) instead of inline.
     #[serde(default, deserialize_with = "flag")]
-    download: bool,
+    pub(crate) download: bool,
 }
 
 /// Only regular files are served: a folder is 400 (it has /api/zip), anything else (FIFO,
@@ -232,13 +232,13 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 #[derive(Deserialize)]
 pub struct UploadQuery {
-    path: String,
+    pub(crate) path: String,
     /// Replace an existing file (default true; false answers 409 when it exists).
     #[serde(default = "yes", deserialize_with = "flag")]
-    overwrite: bool,
+    pub(crate) overwrite: bool,
     /// Create missing parent folders (uploads of whole folders).
     #[serde(default, deserialize_with = "flag")]
-    parents: bool,
+    pub(crate) parents: bool,
 }
 
 fn yes() -> bool {
@@ -347,7 +347,7 @@ pub async fn upload(
             Some(quota) => {
                 let used = st2
                     .usage
-                    .used(&who.name, root)
+                    .used(&who.name, &who.home)
                     .map_err(|e| ApiError::io("/", e))?;
                 let room = Room {
                     used,
@@ -472,7 +472,7 @@ fn with_room_left(me: &Caller, e: ApiError) -> ApiError {
 #[derive(Deserialize)]
 pub struct ZipQuery {
     #[serde(default)]
-    path: String,
+    pub(crate) path: String,
 }
 
 /// `GET /api/zip?path=`: the folder and everything under it as a zip, streamed as it is

@@ -4,14 +4,13 @@
 //! back; the web API never shows or serves `.qsfs` ([`crate::paths`]). Each account has a
 //! home folder, `home/NAME`; an admin sees the whole folder.
 //!
-//! Every change rewrites the file whole and atomically (a new file, fsync, rename, fsync of
-//! the folder) before it is acknowledged: a crash leaves the old list or the new one. A
+//! Every change rewrites the file whole and atomically ([`crate::system_file`]) before it
+//! is acknowledged: a crash leaves the old list or the new one. A
 //! password change or a deletion moves the account's generation on, which ends its sessions.
 //!
 //! Owns: the file's format, name and password rules, hashing, home folders. Must not touch:
 //! sessions and HTTP ([`crate::auth`]).
 
-use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -22,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 /// The folder the drive keeps its own files in, at the top of the served folder.
 pub const SYSTEM_DIR: &str = ".qsfs";
-const FILE: &str = ".qsfs/users.json";
-const NEW_FILE: &str = ".qsfs/users.json.new";
+/// The account file's name in [`SYSTEM_DIR`].
+const FILE: &str = "users.json";
 /// Where home folders live.
 pub const HOMES: &str = "home";
 const FORMAT: u32 = 1;
@@ -51,7 +50,7 @@ pub enum UsersError {
         what: String,
         source: std::io::Error,
     },
-    #[error("{FILE} is damaged: {0}")]
+    #[error("{SYSTEM_DIR}/{FILE} is damaged: {0}")]
     Corrupt(String),
 }
 
@@ -71,6 +70,10 @@ pub struct User {
     pub quota: Option<u64>,
     /// Moves on with each password change: sessions opened before it end.
     pub generation: u64,
+    /// Drawn when the account is made: what it made (share links) dies with it, even if an
+    /// account of the same name comes later. 0 for accounts made before it existed.
+    #[serde(default)]
+    pub uid: u64,
 }
 
 /// One account as listed (no hash).
@@ -93,8 +96,9 @@ pub struct Users {
     root: Arc<Dir>,
     list: Mutex<Vec<User>>,
     /// Verified against when a name is unknown, so a wrong name costs the same time as a
-    /// wrong password and the reply time does not tell which names exist.
-    decoy: String,
+    /// wrong password and the reply time does not tell which names exist (made on the first
+    /// unknown name).
+    decoy: std::sync::OnceLock<String>,
 }
 
 /// Whether `name` is a valid account name (it becomes a folder name).
@@ -110,7 +114,8 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
-fn hash(password: &str) -> Result<String, UsersError> {
+/// The Argon2id PHC string of `password` (checked for length first).
+pub(crate) fn hash(password: &str) -> Result<String, UsersError> {
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.len()) {
         return Err(UsersError::BadPassword);
     }
@@ -121,7 +126,8 @@ fn hash(password: &str) -> Result<String, UsersError> {
         .map_err(|e| UsersError::Hash(e.to_string()))
 }
 
-fn matches(password: &str, phc: &str) -> bool {
+/// Whether `password` is the one hashed in `phc`.
+pub(crate) fn matches(password: &str, phc: &str) -> bool {
     password.len() <= MAX_PASSWORD
         && PasswordHash::new(phc).is_ok_and(|h| {
             Argon2::default()
@@ -133,8 +139,8 @@ fn matches(password: &str, phc: &str) -> bool {
 impl Users {
     /// The accounts kept under `root` (none yet if it has no account file).
     pub fn open(root: Arc<Dir>) -> Result<Users, UsersError> {
-        let list = match root.read(FILE) {
-            Ok(bytes) => {
+        let list = match crate::system_file::read(&root, FILE) {
+            Ok(Some(bytes)) => {
                 let file: UsersFile = serde_json::from_slice(&bytes)
                     .map_err(|e| UsersError::Corrupt(e.to_string()))?;
                 if file.format != FORMAT {
@@ -145,13 +151,13 @@ impl Users {
                 }
                 file.users
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(format!("reading {FILE}"))(e)),
+            Ok(None) => Vec::new(),
+            Err(e) => return Err(io(format!("reading {SYSTEM_DIR}/{FILE}"))(e)),
         };
         Ok(Users {
             root,
             list: Mutex::new(list),
-            decoy: hash("not a password of anyone")?,
+            decoy: std::sync::OnceLock::new(),
         })
     }
 
@@ -202,6 +208,7 @@ impl Users {
             admin,
             quota,
             generation: 1,
+            uid: rand::random::<u64>() | 1,
         });
         self.store(&next)?;
         *list = next;
@@ -217,14 +224,22 @@ impl Users {
         })
     }
 
-    /// Set a new password; the account's other sessions end.
-    pub fn set_password(&self, name: &str, password: &str) -> Result<(), UsersError> {
+    /// Set a new password; the account's other sessions end. The account as it is now.
+    pub fn set_password(&self, name: &str, password: &str) -> Result<User, UsersError> {
         let hash = hash(password)?;
+        let mut changed = None;
         self.change(name, |list, i| {
             list[i].hash = hash;
             list[i].generation += 1;
+            changed = Some(list[i].clone());
             Ok(())
-        })
+        })?;
+        changed.ok_or_else(|| UsersError::NoSuchUser(name.into()))
+    }
+
+    /// The account `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<User> {
+        self.lock().iter().find(|u| u.name == name).cloned()
     }
 
     /// Apply `f` to a copy of the list with `name`'s index, store the copy, keep it.
@@ -253,7 +268,10 @@ impl Users {
             Some(u) if matches(password, &u.hash) => Some(u),
             Some(_) => None,
             None => {
-                let _ = matches(password, &self.decoy);
+                let decoy = self
+                    .decoy
+                    .get_or_init(|| hash("not a password of anyone").unwrap_or_default());
+                let _ = matches(password, decoy);
                 None
             }
         }
@@ -276,25 +294,8 @@ impl Users {
         };
         let bytes =
             serde_json::to_vec_pretty(&file).map_err(|e| UsersError::Hash(e.to_string()))?;
-        self.root
-            .create_dir_all(SYSTEM_DIR)
-            .map_err(io(format!("creating {SYSTEM_DIR}")))?;
-        let mut opts = cap_std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        let mut f = self
-            .root
-            .open_with(NEW_FILE, &opts)
-            .map_err(io(format!("writing {NEW_FILE}")))?;
-        f.write_all(&bytes)
-            .and_then(|()| f.sync_all())
-            .map_err(io(format!("writing {NEW_FILE}")))?;
-        self.root
-            .rename(NEW_FILE, &self.root, FILE)
-            .map_err(io(format!("renaming {NEW_FILE}")))?;
-        self.root
-            .open(SYSTEM_DIR)
-            .and_then(|d| d.sync_all())
-            .map_err(io(format!("syncing {SYSTEM_DIR}")))
+        crate::system_file::replace(&self.root, FILE, &bytes)
+            .map_err(io(format!("writing {SYSTEM_DIR}/{FILE}")))
     }
 }
 
@@ -333,7 +334,7 @@ mod tests {
         assert!(!alice.admin && alice.quota == Some(1 << 30));
         assert!(users.verify("alice", "wrong horse").is_none());
         assert!(users.verify("carol", "correct horse").is_none());
-        let raw = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        let raw = std::fs::read_to_string(dir.path().join(SYSTEM_DIR).join(FILE)).unwrap();
         assert!(!raw.contains("correct horse") && raw.contains("$argon2id$"));
     }
 
@@ -391,7 +392,7 @@ mod tests {
     fn a_damaged_file_is_an_error_not_an_empty_list() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(SYSTEM_DIR)).unwrap();
-        std::fs::write(dir.path().join(FILE), b"{not json").unwrap();
+        std::fs::write(dir.path().join(SYSTEM_DIR).join(FILE), b"{not json").unwrap();
         let root = Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).unwrap();
         assert!(matches!(
             Users::open(Arc::new(root)),

@@ -120,7 +120,9 @@ impl Control {
                     quota,
                 } => users.add(&name, &password, admin, quota),
                 UserRequest::Del { name } => users.remove(&name),
-                UserRequest::Passwd { name, password } => users.set_password(&name, &password),
+                UserRequest::Passwd { name, password } => {
+                    users.set_password(&name, &password).map(drop)
+                }
             }
             .map(|()| Response::UserChanged)
         })

@@ -1,0 +1,53 @@
+//! The drive's own files in `.qsfs/` (accounts, share links): read whole, and replaced whole
+//! and atomically (a new file, fsync, rename, fsync of the folder) so a crash leaves the old
+//! content or the new one, never a mix.
+//!
+//! Owns: the write protocol. Must not touch: what the files hold.
+
+use std::io::Write;
+
+use cap_std::fs::Dir;
+
+use crate::users::SYSTEM_DIR;
+
+/// The content of `.qsfs/NAME`, `None` if there is no such file yet.
+pub fn read(root: &Dir, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    match root.read(format!("{SYSTEM_DIR}/{name}")) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replace `.qsfs/NAME` with `bytes`, durably, before returning.
+pub fn replace(root: &Dir, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let (file, new) = (
+        format!("{SYSTEM_DIR}/{name}"),
+        format!("{SYSTEM_DIR}/{name}.new"),
+    );
+    root.create_dir_all(SYSTEM_DIR)?;
+    let mut opts = cap_std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    let mut f = root.open_with(&new, &opts)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    root.rename(&new, root, &file)?;
+    root.open(SYSTEM_DIR)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaced_whole_and_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        assert_eq!(read(&root, "x.json").unwrap(), None);
+        replace(&root, "x.json", b"first, longer").unwrap();
+        replace(&root, "x.json", b"second").unwrap();
+        assert_eq!(read(&root, "x.json").unwrap().unwrap(), b"second");
+        assert!(!tmp.path().join(".qsfs/x.json.new").exists());
+    }
+}
