@@ -82,6 +82,37 @@ try {
   assert.equal(fs.readFileSync(onDisk("docs/hello.md"), "utf8"), "# Hello\n\nfrom the browser\n");
   assert.equal(fs.readFileSync(onDisk("docs/pixel.png")).toString("base64"), PNG);
 
+  // A large file goes over tus in pieces; an earlier try cut at 60 % (made here by hand,
+  // its upload URL kept as the page keeps it) resumes from the server's offset.
+  const BIG = 20 << 20;
+  const resumed = await page.evaluate(async (n) => {
+    const bytes = new Uint8Array(n);
+    for (let i = 0; i < n; i++) bytes[i] = (i * 7) % 251;
+    const file = new File([bytes], "big.bin", { lastModified: 1234000 });
+    const { csrf } = await (await fetch("/api/session")).json();
+    const tus = { "Tus-Resumable": "1.0.0", "X-CSRF-Token": csrf };
+    const made = await fetch("/api/tus", { method: "POST", headers: { ...tus, "Upload-Length": String(n), "Upload-Metadata": "path " + btoa("/docs/big.bin") } });
+    const at = made.headers.get("Location");
+    const cut = Math.floor(n * 0.6);
+    await fetch(at, { method: "PATCH", headers: { ...tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" }, body: file.slice(0, cut) });
+    localStorage.setItem(`qsfs-tus:/docs/big.bin:${n}:1234000`, at);
+    const d = new DataTransfer();
+    d.items.add(file);
+    window.bigDrop = d;
+    return cut;
+  }, BIG);
+  const bigDrop = await page.evaluateHandle(() => window.bigDrop);
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    await page.dispatchEvent("#drop-zone", type, { dataTransfer: bigDrop });
+  }
+  await page.locator("#upload-list li", { hasText: "big.bin — done (resumed)" }).waitFor();
+  assert.equal(Number(await page.getAttribute("#upload-list li[data-resumed]", "data-resumed")), resumed);
+  const big = fs.readFileSync(onDisk("docs/big.bin"));
+  assert.equal(big.length, BIG);
+  assert.ok(big.every((b, i) => b === (i * 7) % 251), "the resumed file is byte-exact");
+  await page.click("#uploads-close");
+  assert.ok(await page.locator("#uploads").isHidden(), "the uploads panel closes");
+
   // The folder downloads as a zip, with the page's session; files answer range requests.
   const zipHref = await page.getAttribute("#download-folder", "href");
   const zip = await page.request.get(new URL(zipHref, url).href);

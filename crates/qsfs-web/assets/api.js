@@ -30,6 +30,42 @@ async function call(method, path, { query, json, body, headers } = {}) {
   return res;
 }
 
+// Pieces of a resumable upload, and how often one is tried again before giving up.
+const TUS_PIECE = 8 << 20;
+const TUS_RETRIES = 8;
+
+const b64 = (text) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+
+// The SHA-1 of a Blob, base64 (none where WebCrypto is missing: plain HTTP off loopback).
+async function sha1(blob) {
+  if (!globalThis.crypto || !crypto.subtle) return null;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", await blob.arrayBuffer()));
+  return btoa(String.fromCharCode(...digest));
+}
+
+async function tusOffset(at) {
+  const res = await call("HEAD", at, { headers: { "Tus-Resumable": "1.0.0" } });
+  return Number(res.headers.get("Upload-Offset"));
+}
+
+// PATCH one piece with progress; the new offset.
+function sendPiece(at, piece, headers, onSent) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PATCH", new URL(at, location.origin));
+    for (const [k, v] of Object.entries({ ...headers, "X-CSRF-Token": csrf })) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => onSent(e.loaded);
+    xhr.onload = () => {
+      if (xhr.status === 204) return resolve(Number(xhr.getResponseHeader("Upload-Offset")));
+      let msg = xhr.statusText;
+      try { msg = JSON.parse(xhr.responseText).error; } catch (_) { /* keep */ }
+      reject(new ApiError(xhr.status, msg));
+    };
+    xhr.onerror = () => reject(new ApiError(0, "network error"));
+    xhr.send(piece);
+  });
+}
+
 export const api = {
   // The signed-in party: {csrf, user, admin}.
   async session() {
@@ -138,6 +174,48 @@ export const api = {
     const u = new URL("/api/zip", location.origin);
     u.searchParams.set("path", path);
     return u.pathname + u.search;
+  },
+  // Upload a large File to `path` over tus in pieces, resuming an earlier try of the same
+  // file (same path, size and modification time: kept in localStorage) from the offset the
+  // server kept; a dropped piece is retried after a pause. `onProgress(sent, total)`;
+  // `onResume(offset)` when it starts from an earlier try.
+  async resumableUpload(path, file, onProgress, onResume) {
+    const key = `qsfs-tus:${path}:${file.size}:${file.lastModified}`;
+    const tus = { "Tus-Resumable": "1.0.0" };
+    let at = localStorage.getItem(key);
+    let offset = 0;
+    if (at) {
+      try {
+        offset = await tusOffset(at);
+        if (offset > 0) onResume(offset);
+      } catch (e) {
+        if (e.status === 401) throw e;
+        at = null; // finished, abandoned or expired: start again
+      }
+    }
+    if (!at) {
+      const meta = `path ${b64(path)},filename ${b64(file.name)}`;
+      const res = await call("POST", "/api/tus", { headers: { ...tus, "Upload-Length": String(file.size), "Upload-Metadata": meta } });
+      at = res.headers.get("Location");
+      localStorage.setItem(key, at);
+    }
+    let failures = 0;
+    while (offset < file.size) {
+      const piece = file.slice(offset, offset + TUS_PIECE);
+      const headers = { ...tus, "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" };
+      const sum = await sha1(piece);
+      if (sum) headers["Upload-Checksum"] = "sha1 " + sum;
+      try {
+        offset = await sendPiece(at, piece, headers, (sent) => onProgress(offset + sent, file.size));
+        failures = 0;
+      } catch (e) {
+        if (e.status === 401 || e.status === 404 || e.status === 409 || e.status === 507 || ++failures > TUS_RETRIES) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** failures)));
+        offset = await tusOffset(at).catch(() => offset);
+      }
+    }
+    localStorage.removeItem(key);
+    return { path, size: file.size };
   },
   // Upload a File or Blob to `path`, streamed by the browser; `onProgress(sent, total)`.
   upload(path, file, onProgress) {

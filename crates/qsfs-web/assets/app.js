@@ -384,26 +384,51 @@ function uploadItem(label) {
 }
 
 // files: [{file, path}] with path relative to the current folder.
+// Files from this size on go over tus in pieces (resumable); smaller ones in one PUT.
+const RESUMABLE_FROM = 16 << 20;
+// Uploads running at once.
+const PARALLEL_UPLOADS = 3;
+
+async function uploadOne(base, { file, path }) {
+  const li = uploadItem(path);
+  const bar = li.querySelector("progress");
+  const progress = (sent, total) => { bar.max = total || 1; bar.value = sent; };
+  try {
+    if (file.size >= RESUMABLE_FROM) {
+      await api.resumableUpload(join(base, path), file, progress,
+        (offset) => {
+          li.dataset.resumed = offset;
+          li.firstChild.textContent = `${path} — resumed from ${size(offset)}`;
+        });
+    } else {
+      await api.upload(join(base, path), file, progress);
+    }
+    bar.max = 1; bar.value = 1;
+    li.firstChild.textContent = li.dataset.resumed ? `${path} — done (resumed)` : `${path} — done`;
+    return true;
+  } catch (e) {
+    li.classList.add("failed");
+    li.firstChild.textContent = `${path} — ${e.message}`;
+    if (e.status === 401) showLogin();
+    return false;
+  }
+}
+
+$("uploads-close").addEventListener("click", () => {
+  $("uploads").hidden = true;
+  for (const li of [...$("upload-list").children]) if (li.querySelector("progress")?.value === li.querySelector("progress")?.max) li.remove();
+});
+
 async function uploadAll(files) {
   const base = state.path;
   let ok = 0;
-  for (const { file, path } of files) {
-    const li = uploadItem(path);
-    const bar = li.querySelector("progress");
-    try {
-      await api.upload(join(base, path), file, (sent, total) => {
-        bar.max = total || 1;
-        bar.value = sent;
-      });
-      bar.max = 1; bar.value = 1;
-      li.firstChild.textContent = `${path} — done`;
-      ok++;
-    } catch (e) {
-      li.classList.add("failed");
-      li.firstChild.textContent = `${path} — ${e.message}`;
-      if (e.status === 401) return showLogin();
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      if (await uploadOne(base, files[next++])) ok++;
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_UPLOADS, files.length) }, worker));
   say(`${ok} of ${files.length} uploaded`, ok !== files.length);
   if (state.path === base) await load(false).catch(fail);
 }

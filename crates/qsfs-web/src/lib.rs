@@ -7,7 +7,7 @@
 //! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
 //! ([`sessions`]), path confinement ([`paths`]), folder
 //! operations ([`files`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
-//! ([`quota`]), share links ([`shares`], their routes [`share_api`]), the drive's own files
+//! ([`quota`]), resumable uploads ([`tus`]), share links ([`shares`], their routes [`share_api`]), the drive's own files
 //! ([`system_file`]), cross-site refusal ([`origin`]), TLS ([`tls`]). Must not touch: the filesystem other
 //! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
 //! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
@@ -31,6 +31,7 @@ pub mod throttle;
 pub mod tls;
 pub mod transfer;
 pub mod trash;
+pub mod tus;
 pub mod users;
 
 use std::future::Future;
@@ -69,6 +70,8 @@ pub struct WebState {
     pub usage: quota::Usage,
     /// Where deletes go.
     pub trash: trash::Trash,
+    /// Unfinished resumable uploads.
+    pub tus: tus::Tus,
     /// Share links, and the visitors that gave a link's password.
     pub shares: Arc<shares::Shares>,
     pub share_visits: share_api::Unlocked,
@@ -99,6 +102,7 @@ impl WebState {
             throttle: throttle::Throttle::default(),
             usage: quota::Usage::default(),
             trash: trash::Trash::new(Arc::clone(&dir), DEFAULT_TRASH_DAYS),
+            tus: tus::Tus::new(Arc::clone(&dir)),
             shares: Arc::new(shares),
             share_visits: share_api::Unlocked::default(),
             secure_cookies: false,
@@ -135,6 +139,13 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/trash", get(files::trash_list))
         .route("/trash/restore", post(files::trash_restore))
         .route("/trash/remove", post(files::trash_remove))
+        .route("/tus", post(tus::create).options(tus::options))
+        .route(
+            "/tus/{id}",
+            axum::routing::head(tus::head)
+                .patch(tus::patch.layer(DefaultBodyLimit::disable()))
+                .delete(tus::delete),
+        )
         .route("/shares", get(share_api::list).post(share_api::create))
         .route("/shares/revoke", post(share_api::revoke))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -176,15 +187,19 @@ pub enum Listener {
     Tls(std::net::TcpListener, tls::TlsFiles),
 }
 
-/// Serve until `stop`; requests in flight finish first. Trashes are purged of old items
-/// meanwhile.
+/// Serve until `stop`; requests in flight finish first. Trashes are purged of old items,
+/// and unfinished uploads of stale ones, meanwhile.
 pub async fn serve(listener: Listener, state: Arc<WebState>, stop: Stop) {
     let purge_state = Arc::clone(&state);
     let mut purge_stop = stop.clone();
     let purge = async move {
         loop {
             let st = Arc::clone(&purge_state);
-            let _ = tokio::task::spawn_blocking(move || st.trash.purge()).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                st.trash.purge();
+                st.tus.purge();
+            })
+            .await;
             tokio::select! {
                 () = tokio::time::sleep(TRASH_PURGE_EVERY) => {}
                 () = purge_stop.wait() => return,
