@@ -67,9 +67,10 @@ try {
   // Upload two files by drag-and-drop.
   const dt = await page.evaluateHandle((png) => {
     const d = new DataTransfer();
-    d.items.add(new File(["# Hello\n\nfrom the browser\n"], "hello.md", { type: "text/markdown" }));
+    d.items.add(new File(["# Hello\n\nfrom the browser\n\n![pic](pixel.png) [up](../)\n"], "hello.md", { type: "text/markdown" }));
     const bin = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
     d.items.add(new File([bin], "pixel.png", { type: "image/png" }));
+    d.items.add(new File([bin], "pixel2.png", { type: "image/png" }));
     return d;
   }, PNG);
   for (const type of ["dragenter", "dragover", "drop"]) {
@@ -79,7 +80,7 @@ try {
   await row("pixel.png").waitFor();
   await page.locator("#upload-list li", { hasText: "pixel.png — done" }).waitFor();
   await snap("uploaded");
-  assert.equal(fs.readFileSync(onDisk("docs/hello.md"), "utf8"), "# Hello\n\nfrom the browser\n");
+  assert.equal(fs.readFileSync(onDisk("docs/hello.md"), "utf8"), "# Hello\n\nfrom the browser\n\n![pic](pixel.png) [up](../)\n");
   assert.equal(fs.readFileSync(onDisk("docs/pixel.png")).toString("base64"), PNG);
 
   // A large file goes over tus in pieces; an earlier try cut at 60 % (made here by hand,
@@ -126,11 +127,35 @@ try {
   await row("pixel.png").locator("td.name a").click();
   await page.waitForFunction(() => document.querySelector("#preview-body img")?.naturalWidth === 1);
   await snap("image-preview");
+  // The lightbox steps to the next picture of the folder (arrow key).
+  await page.keyboard.press("ArrowRight");
+  await page.locator("#preview-title", { hasText: "pixel2.png (2 of 2)" }).waitFor();
+  assert.ok(await page.locator("#preview-next").isDisabled(), "the last picture");
   await page.click("#preview button.close");
+
+  // The grid view shows thumbnails; the choice is remembered.
+  await page.click("#view-toggle");
+  await page.waitForFunction(() => document.querySelector('#grid .tile[data-name="pixel.png"] img')?.naturalWidth === 1);
+  await snap("grid");
+  await page.click("#view-toggle");
+  await row("pixel.png").waitFor({ state: "visible" });
+
+  // A phone-sized screen: nothing falls off the right edge, actions are a menu.
+  await page.setViewportSize({ width: 390, height: 800 });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), "no sideways scrolling at 390 px");
+  await row("pixel.png").locator("button.more").click();
+  await row("pixel.png").locator("button.rename").waitFor({ state: "visible" });
+  await snap("phone");
+  await row("pixel.png").locator("button.more").click();
+  await page.setViewportSize({ width: 1280, height: 720 });
+  // A name is a real link: it opens the file in a new tab.
+  assert.match(await row("pixel.png").locator("td.name a").getAttribute("href"), /\/api\/file\?path=%2Fdocs%2Fpixel\.png/);
 
   // Markdown preview, edit with the live preview, save.
   await row("hello.md").locator("td.name a").click();
   await page.locator("#preview-body h1", { hasText: "Hello" }).waitFor();
+  // Its relative picture loads from the drive.
+  await page.waitForFunction(() => document.querySelector("#preview-body .markdown img")?.naturalWidth === 1);
   await page.click("#preview-edit");
   await page.locator("#editor").waitFor({ state: "visible" });
   await page.fill("#editor-text", "# Hello\n\nedited **in the page**\n");

@@ -170,6 +170,13 @@ export const api = {
     if (download) u.searchParams.set("download", "1");
     return u.pathname + u.search;
   },
+  // A picture's thumbnail; `version` (its mtime) changes the URL when the picture changes.
+  thumbUrl(path, version) {
+    const u = new URL("/api/thumb", location.origin);
+    u.searchParams.set("path", path);
+    u.searchParams.set("v", version);
+    return u.pathname + u.search;
+  },
   zipUrl(path) {
     const u = new URL("/api/zip", location.origin);
     u.searchParams.set("path", path);

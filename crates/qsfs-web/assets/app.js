@@ -12,7 +12,9 @@ const IMAGE_EXT = new Set(["png", "jpg", "jpeg", "gif", "webp", "svg", "bmp", "i
 const VIDEO_EXT = new Set(["mp4", "m4v", "webm", "ogv"]);
 const AUDIO_EXT = new Set(["mp3", "ogg", "oga", "wav", "flac", "m4a"]);
 
-const state = { path: "/", sort: "name", order: "asc", shown: 0, total: 0 };
+// `entries`: what the listing shows (the lightbox steps through its pictures).
+const state = { path: "/", sort: "name", order: "asc", shown: 0, total: 0, entries: [], view: localStorage.getItem("qsfs-view") || "list" };
+const THUMB_EXT = new Set(["png", "jpg", "jpeg", "gif", "webp"]);
 // Inline SVG (no icon font or emoji font needed).
 const svg = (body) => `<svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">${body}</svg>`;
 const ICONS = {
@@ -99,6 +101,17 @@ function crumbs() {
   }
 }
 
+// A file name is a real link (middle-click, new tab, keyboard focus); a plain click opens
+// the folder or the preview in the page.
+function nameLink(a, e) {
+  a.href = e.kind === "dir" ? "#" + encodeURIComponent(e.path) : api.fileUrl(e.path);
+  a.addEventListener("click", (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+    ev.preventDefault();
+    if (e.kind === "dir") open(e.path); else preview(e);
+  });
+}
+
 function row(e) {
   const tr = document.createElement("tr");
   tr.dataset.name = e.name;
@@ -106,28 +119,80 @@ function row(e) {
   const icon = ICONS[e.kind] || ICONS.file;
   const when = e.mtime ? new Date(e.mtime).toLocaleString() : "";
   tr.innerHTML = `<td class="name"><span class="icon">${icon}</span><a></a></td>
-    <td class="num">${e.kind === "dir" ? "" : size(e.size)}</td><td>${escape(when)}</td>
-    <td class="actions"><a class="button download" title="Download">Download</a>
+    <td class="num">${e.kind === "dir" ? "" : size(e.size)}</td><td class="when">${escape(when)}</td>
+    <td class="actions"><button class="more" type="button" title="Actions" aria-label="Actions">⋯</button><span class="acts">
+    <a class="button download" title="Download">Download</a>
     <button class="share" title="Make a link for people without an account">Share</button>
     <button class="rename" title="Rename or move">Rename</button>
-    <button class="delete" title="Delete">Delete</button></td>`;
+    <button class="delete" title="Delete">Delete</button></span></td>`;
   const a = tr.querySelector("td.name a");
   a.textContent = e.name;
-  a.addEventListener("click", () => (e.kind === "dir" ? open(e.path) : preview(e)));
+  nameLink(a, e);
   const dl = tr.querySelector("a.download");
   dl.href = e.kind === "dir" ? api.zipUrl(e.path) : api.fileUrl(e.path, true);
+  // On a narrow screen the actions fold into a menu.
+  tr.querySelector("button.more").addEventListener("click", () => {
+    for (const o of document.querySelectorAll("#entries tr.open")) if (o !== tr) o.classList.remove("open");
+    tr.classList.toggle("open");
+  });
   tr.querySelector("button.share").addEventListener("click", () => shareEntry(e));
   tr.querySelector("button.rename").addEventListener("click", () => renameEntry(e));
   tr.querySelector("button.delete").addEventListener("click", () => deleteEntry(e));
   return tr;
 }
 
+// A tile of the grid view: the picture's thumbnail, or the kind's icon.
+function tile(e) {
+  const a = document.createElement("a");
+  a.className = "tile";
+  a.dataset.name = e.name;
+  nameLink(a, e);
+  const pic = document.createElement("span");
+  pic.className = "pic";
+  if (e.kind === "file" && THUMB_EXT.has(ext(e.name))) {
+    const img = document.createElement("img");
+    img.loading = "lazy";
+    img.alt = "";
+    img.src = api.thumbUrl(e.path, e.mtime);
+    img.onerror = () => { pic.innerHTML = ICONS.file; };
+    pic.append(img);
+  } else {
+    pic.innerHTML = ICONS[e.kind] || ICONS.file;
+  }
+  const label = document.createElement("span");
+  label.className = "label";
+  label.textContent = e.name;
+  a.append(pic, label);
+  return a;
+}
+
+function showView() {
+  const grid = state.view === "grid";
+  $("listing").hidden = grid;
+  $("grid").hidden = !grid;
+  $("view-toggle").textContent = grid ? "List view" : "Grid view";
+}
+
+$("view-toggle").addEventListener("click", () => {
+  state.view = state.view === "grid" ? "list" : "grid";
+  localStorage.setItem("qsfs-view", state.view);
+  showView();
+});
+
 async function load(append) {
   const offset = append ? state.shown : 0;
   const l = await api.list(state.path, { offset, limit: PAGE, sort: state.sort, order: state.order });
   const body = $("entries");
-  if (!append) body.replaceChildren();
-  for (const e of l.entries) body.append(row(e));
+  if (!append) {
+    body.replaceChildren();
+    $("grid").replaceChildren();
+    state.entries = [];
+  }
+  for (const e of l.entries) {
+    body.append(row(e));
+    $("grid").append(tile(e));
+    state.entries.push(e);
+  }
   state.shown = offset + l.entries.length;
   state.total = l.total;
   $("more").hidden = state.shown >= state.total;
@@ -170,11 +235,13 @@ $("search-form").addEventListener("submit", async (ev) => {
   try {
     const r = await api.search(state.path, q);
     const body = $("entries");
+    state.entries = r.results;
     body.replaceChildren(...r.results.map((e) => {
       const tr = row(e);
       tr.querySelector("td.name a").textContent = e.path;
       return tr;
     }));
+    $("grid").replaceChildren(...r.results.map(tile));
     $("more").hidden = true;
     $("empty").hidden = true;
     say(`${r.results.length} found${r.truncated ? " (stopped early: refine the search)" : ""}`);
@@ -270,11 +337,20 @@ async function preview(e) {
   $("preview-edit").hidden = !TEXT_EXT.has(kind);
   $("preview-edit").onclick = () => { $("preview").close(); edit(e.path); };
   const url = api.fileUrl(e.path);
+  const pictures = state.entries.filter((p) => p.kind === "file" && IMAGE_EXT.has(ext(p.name)));
+  const at = pictures.findIndex((p) => p.path === e.path);
+  for (const [id, step] of [["preview-prev", -1], ["preview-next", 1]]) {
+    const to = pictures[at + step];
+    $(id).hidden = at < 0 || pictures.length < 2;
+    $(id).disabled = !to;
+    $(id).onclick = () => to && preview(to);
+  }
   if (IMAGE_EXT.has(kind)) {
     const img = document.createElement("img");
     img.src = url;
     img.alt = e.name;
     body.append(img);
+    $("preview-title").textContent = `${e.path} (${at + 1} of ${pictures.length})`;
   } else if (VIDEO_EXT.has(kind) || AUDIO_EXT.has(kind)) {
     const m = document.createElement(VIDEO_EXT.has(kind) ? "video" : "audio");
     m.controls = true;
@@ -293,6 +369,7 @@ async function preview(e) {
         const div = document.createElement("div");
         div.className = "markdown";
         div.innerHTML = await api.markdown(text); // sanitised by the server
+        inDrive(div, parentOf(e.path));
         body.append(div);
       } else {
         const pre = document.createElement("pre");
@@ -306,14 +383,55 @@ async function preview(e) {
     p.textContent = `No preview for this kind of file (${size(e.size)}). Use Download.`;
     body.append(p);
   }
-  $("preview").showModal();
+  if (!$("preview").open) $("preview").showModal();
 }
+
+// The lightbox steps with the arrow keys.
+$("preview").addEventListener("keydown", (ev) => {
+  const id = { ArrowLeft: "preview-prev", ArrowRight: "preview-next" }[ev.key];
+  if (id && !$(id).hidden && !$(id).disabled) { ev.preventDefault(); $(id).click(); }
+});
 
 const editor = { path: "", etag: "", dirty: false, timer: 0 };
 
 function editorState(text, error = false) {
   $("editor-state").textContent = text;
   $("editor-state").className = error ? "error" : "";
+}
+
+// A relative or drive-absolute path of a Markdown file's link, resolved against its folder
+// (`..` and `.` taken out); null for a URL with a scheme or an anchor.
+function drivePath(dir, ref) {
+  if (/^([a-z][a-z0-9+.-]*:|\/\/|#)/i.test(ref)) return null;
+  const clean = decodeURIComponent(ref.split(/[?#]/)[0]);
+  const parts = [];
+  for (const p of (clean.startsWith("/") ? clean : dir + "/" + clean).split("/")) {
+    if (p === "..") parts.pop();
+    else if (p && p !== ".") parts.push(p);
+  }
+  return "/" + parts.join("/");
+}
+
+// Relative images and links of a rendered Markdown file reach the drive: pictures load
+// from it, links to files open them, links to folders open the folder.
+function inDrive(container, dir) {
+  for (const img of container.querySelectorAll("img[src]")) {
+    const p = drivePath(dir, img.getAttribute("src"));
+    if (p) img.src = api.fileUrl(p);
+  }
+  for (const a of container.querySelectorAll("a[href]")) {
+    const ref = a.getAttribute("href");
+    const p = drivePath(dir, ref);
+    if (!p) continue;
+    if (ref.endsWith("/")) {
+      a.href = "#" + encodeURIComponent(p);
+      a.addEventListener("click", (ev) => { ev.preventDefault(); $("preview").close(); open(p); });
+    } else {
+      a.href = api.fileUrl(p);
+      a.target = "_blank";
+      a.rel = "noopener";
+    }
+  }
 }
 
 async function edit(path) {
@@ -333,6 +451,7 @@ async function edit(path) {
 async function renderPreview() {
   try {
     $("editor-preview").innerHTML = await api.markdown($("editor-text").value);
+    inDrive($("editor-preview"), parentOf(editor.path));
   } catch (_) { /* keep the last preview */ }
 }
 
@@ -595,4 +714,5 @@ $("health-button").addEventListener("click", async () => {
 });
 
 // ------------------------------------------------------------------ start
+showView();
 api.session().then(showMain, showLogin);

@@ -7,7 +7,7 @@
 //! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
 //! ([`sessions`]), path confinement ([`paths`]), folder
 //! operations ([`files`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
-//! ([`quota`]), resumable uploads ([`tus`]), share links ([`shares`], their routes [`share_api`]), the drive's own files
+//! ([`quota`]), resumable uploads ([`tus`]), thumbnails ([`thumbs`]), share links ([`shares`], their routes [`share_api`]), the drive's own files
 //! ([`system_file`]), cross-site refusal ([`origin`]), TLS ([`tls`]). Must not touch: the filesystem other
 //! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
 //! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
@@ -28,6 +28,7 @@ pub mod share_api;
 pub mod shares;
 pub mod system_file;
 pub mod throttle;
+pub mod thumbs;
 pub mod tls;
 pub mod transfer;
 pub mod trash;
@@ -70,6 +71,8 @@ pub struct WebState {
     pub usage: quota::Usage,
     /// Where deletes go.
     pub trash: trash::Trash,
+    /// Picture thumbnails made so far.
+    pub thumbs: thumbs::Thumbs,
     /// Unfinished resumable uploads.
     pub tus: tus::Tus,
     /// Share links, and the visitors that gave a link's password.
@@ -103,6 +106,7 @@ impl WebState {
             usage: quota::Usage::default(),
             trash: trash::Trash::new(Arc::clone(&dir), DEFAULT_TRASH_DAYS),
             tus: tus::Tus::new(Arc::clone(&dir)),
+            thumbs: thumbs::Thumbs::new(Arc::clone(&dir)),
             shares: Arc::new(shares),
             share_visits: share_api::Unlocked::default(),
             secure_cookies: false,
@@ -123,6 +127,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             get(transfer::download).put(transfer::upload.layer(DefaultBodyLimit::disable())),
         )
         .route("/zip", get(transfer::zip))
+        .route("/thumb", get(thumbs::thumb))
         .route("/mkdir", post(files::mkdir))
         .route("/rename", post(files::rename))
         .route("/delete", post(files::delete))
@@ -188,7 +193,7 @@ pub enum Listener {
 }
 
 /// Serve until `stop`; requests in flight finish first. Trashes are purged of old items,
-/// and unfinished uploads of stale ones, meanwhile.
+/// unfinished uploads of stale ones and the thumbnail cache of its oldest, meanwhile.
 pub async fn serve(listener: Listener, state: Arc<WebState>, stop: Stop) {
     let purge_state = Arc::clone(&state);
     let mut purge_stop = stop.clone();
@@ -198,6 +203,7 @@ pub async fn serve(listener: Listener, state: Arc<WebState>, stop: Stop) {
             let _ = tokio::task::spawn_blocking(move || {
                 st.trash.purge();
                 st.tus.purge();
+                st.thumbs.purge();
             })
             .await;
             tokio::select! {
