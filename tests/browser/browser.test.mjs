@@ -96,7 +96,7 @@ try {
     const at = made.headers.get("Location");
     const cut = Math.floor(n * 0.6);
     await fetch(at, { method: "PATCH", headers: { ...tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" }, body: file.slice(0, cut) });
-    localStorage.setItem(`qsfs-tus:/docs/big.bin:${n}:1234000`, at);
+    localStorage.setItem(`qsfs-tus::/docs/big.bin:${n}:1234000`, at); // no shared folder
     const d = new DataTransfer();
     d.items.add(file);
     window.bigDrop = d;
@@ -236,6 +236,15 @@ try {
   await snap("accounts");
   await page.click("#accounts button.close");
 
+  // A shared folder for the account run.sh made, read and write.
+  await page.click("#shared-button");
+  await page.fill("#shared-name", "team");
+  await page.fill("#shared-members", "tester:write, second:read");
+  await page.click("#shared-form button");
+  await page.locator("#shared-list tr[data-name=team]", { hasText: "second:read" }).waitFor();
+  await page.click("#shared button.close");
+  assert.ok(fs.statSync(onDisk("shared/team")).isDirectory());
+
   // Sessions: this one is listed; signing out everywhere ends it.
   await page.click("#sessions-button");
   await page.locator("#session-list", { hasText: "this one" }).waitFor();
@@ -267,6 +276,21 @@ try {
   await page.click("#new-folder");
   await answer("after");
   await page.locator("#entries tr", { hasText: "after" }).waitFor();
+
+  // The shared folder: the account works in it, its files land in shared/team.
+  await page.click("#shared-button");
+  await page.locator("#shared-list tr[data-name=team] button.open-space").click();
+  await page.locator("#crumbs a", { hasText: "Shared: team" }).waitFor();
+  await page.click("#new-folder");
+  await answer("plans");
+  await row("plans").waitFor();
+  assert.ok(fs.statSync(onDisk("shared/team/plans")).isDirectory(), "in the shared folder");
+  await snap("shared-folder");
+  await page.reload();
+  await page.locator("#crumbs a", { hasText: "Shared: team" }).waitFor();
+  await page.click("#shared-button");
+  await page.locator("#shared-list tr", { hasText: "Your own files" }).locator("button").click();
+  await row("mine").waitFor();
 
   // Share links: a folder with a password, opened by someone without an account.
   fs.writeFileSync(onDisk("home/tester/mine/note.txt"), "shared words\n");

@@ -1,5 +1,14 @@
 // The API client: JSON calls with the session's CSRF token, uploads with progress.
 let csrf = "";
+// The shared folder the page works in ("": the caller's own folder); every request says it.
+let space = sessionStorage.getItem("qsfs-space") || "";
+
+// An API URL of this origin, in the current space.
+function apiUrl(path) {
+  const u = new URL(path, location.origin);
+  if (space) u.searchParams.set("space", space);
+  return u;
+}
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -16,8 +25,8 @@ async function failure(res) {
   return new ApiError(res.status, message);
 }
 
-async function call(method, path, { query, json, body, headers } = {}) {
-  const url = new URL(path, location.origin);
+async function call(method, path, { query, json, body, headers, ownSpace } = {}) {
+  const url = ownSpace ? new URL(path, location.origin) : apiUrl(path);
   for (const [k, v] of Object.entries(query || {})) url.searchParams.set(k, v);
   const h = { ...(headers || {}) };
   if (method !== "GET") h["X-CSRF-Token"] = csrf;
@@ -52,7 +61,7 @@ async function tusOffset(at) {
 function sendPiece(at, piece, headers, onSent) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("PATCH", new URL(at, location.origin));
+    xhr.open("PATCH", apiUrl(at));
     for (const [k, v] of Object.entries({ ...headers, "X-CSRF-Token": csrf })) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => onSent(e.loaded);
     xhr.onload = () => {
@@ -67,6 +76,21 @@ function sendPiece(at, piece, headers, onSent) {
 }
 
 export const api = {
+  get space() { return space; },
+  // Work in shared folder `name` ("" for one's own folder).
+  setSpace(name) {
+    space = name;
+    if (name) sessionStorage.setItem("qsfs-space", name); else sessionStorage.removeItem("qsfs-space");
+  },
+  async sharedFolders() {
+    return (await call("GET", "/api/shared", { ownSpace: true })).json();
+  },
+  async setShared(name, members) {
+    return (await call("POST", "/api/shared", { json: { name, members }, ownSpace: true })).json();
+  },
+  async forgetShared(name) {
+    return (await call("POST", "/api/shared/delete", { json: { name }, ownSpace: true })).json();
+  },
   // The signed-in party: {csrf, user, admin}.
   async session() {
     const res = await call("GET", "/api/session");
@@ -165,20 +189,20 @@ export const api = {
     return res.json();
   },
   fileUrl(path, download = false) {
-    const u = new URL("/api/file", location.origin);
+    const u = apiUrl("/api/file");
     u.searchParams.set("path", path);
     if (download) u.searchParams.set("download", "1");
     return u.pathname + u.search;
   },
   // A picture's thumbnail; `version` (its mtime) changes the URL when the picture changes.
   thumbUrl(path, version) {
-    const u = new URL("/api/thumb", location.origin);
+    const u = apiUrl("/api/thumb");
     u.searchParams.set("path", path);
     u.searchParams.set("v", version);
     return u.pathname + u.search;
   },
   zipUrl(path) {
-    const u = new URL("/api/zip", location.origin);
+    const u = apiUrl("/api/zip");
     u.searchParams.set("path", path);
     return u.pathname + u.search;
   },
@@ -187,7 +211,7 @@ export const api = {
   // server kept; a dropped piece is retried after a pause. `onProgress(sent, total)`;
   // `onResume(offset)` when it starts from an earlier try.
   async resumableUpload(path, file, onProgress, onResume) {
-    const key = `qsfs-tus:${path}:${file.size}:${file.lastModified}`;
+    const key = `qsfs-tus:${space}:${path}:${file.size}:${file.lastModified}`;
     const tus = { "Tus-Resumable": "1.0.0" };
     let at = localStorage.getItem(key);
     let offset = 0;
@@ -227,7 +251,7 @@ export const api = {
   // Upload a File or Blob to `path`, streamed by the browser; `onProgress(sent, total)`.
   upload(path, file, onProgress) {
     return new Promise((resolve, reject) => {
-      const u = new URL("/api/file", location.origin);
+      const u = apiUrl("/api/file");
       u.searchParams.set("path", path);
       u.searchParams.set("parents", "1");
       const xhr = new XMLHttpRequest();

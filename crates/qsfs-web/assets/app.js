@@ -54,6 +54,7 @@ async function showMain(me) {
   $("health-button").hidden = !me.admin;
   $("accounts-button").hidden = !me.admin;
   $("own-password").hidden = !me.account; // the access token has no password to change
+  await enterSpaces(me);
   const fromHash = decodeURIComponent(location.hash.slice(1));
   await open(fromHash.startsWith("/") ? fromHash : "/");
   if (me.admin) refreshHealthDot();
@@ -67,6 +68,7 @@ $("login-form").addEventListener("submit", async (ev) => {
     $("token").value = "";
     // A sign-in starts at the top of the caller's folder, not where the last one was.
     history.replaceState(null, "", location.pathname);
+    api.setSpace("");
     await showMain(me);
   } catch (e) {
     $("login-error").textContent = e.message;
@@ -90,7 +92,7 @@ function crumbs() {
     a.addEventListener("click", () => open(path));
     return a;
   };
-  nav.append(link("Home", "/"));
+  nav.append(link(api.space ? `Shared: ${api.space}` : "Home", "/"));
   let acc = "";
   for (const p of parts) {
     acc += "/" + p;
@@ -284,6 +286,76 @@ async function deleteEntry(e) {
     say(`Moved ${e.name} to the trash`);
   } catch (err) { fail(err); }
 }
+
+// ------------------------------------------------------------------ shared folders
+// The caller's shared folders: the header button shows when there are any (or for an
+// admin, who makes them); a space that is gone is left.
+async function enterSpaces(me) {
+  state.me = me;
+  let folders = [];
+  try { folders = await api.sharedFolders(); } catch (_) { /* none */ }
+  $("shared-button").hidden = !folders.length && !me.admin;
+  const here = folders.find((f) => f.name === api.space);
+  if (api.space && !here) api.setSpace("");
+  setAccess(here ? here.access : "write");
+}
+
+// Read-only: the buttons that change things go.
+function setAccess(access) {
+  state.access = access;
+  for (const id of ["new-folder", "upload-files-label", "upload-folder-label"]) $(id).hidden = access === "read";
+  document.body.classList.toggle("read-only", access === "read");
+}
+
+async function goSpace(name, access) {
+  api.setSpace(name);
+  setAccess(access);
+  $("shared").close();
+  await open("/");
+}
+
+const memberText = (members) => Object.entries(members || {}).map(([n, a]) => `${n}:${a}`).join(", ");
+
+async function showShared() {
+  const folders = await api.sharedFolders();
+  const admin = state.me && state.me.admin;
+  $("shared-form").hidden = !admin;
+  const own = tableRow([api.space ? "Your own files" : "Your own files (here now)", "", ""], [button("Open", () => goSpace("", "write"))]);
+  $("shared-list").replaceChildren(own, ...folders.map((f) => {
+    const actions = [button("Open", () => goSpace(f.name, f.access), "open-space")];
+    if (admin) {
+      actions.push(" ", button("Edit", () => { $("shared-name").value = f.name; $("shared-members").value = memberText(f.members); }));
+      actions.push(" ", button("Forget", async () => {
+        if (!(await ask(`Forget the shared folder ${f.name}? Its members lose it; its files stay in shared/${f.name}.`, "", { input: false, ok: "Forget" }))) return;
+        try { await api.forgetShared(f.name); await showShared(); } catch (e) { $("shared-message").textContent = e.message; }
+      }));
+    }
+    const row = tableRow([f.name + (f.name === api.space ? " (here now)" : ""), f.access === "write" ? "read and write" : "read only", admin ? memberText(f.members) : ""], actions);
+    row.dataset.name = f.name;
+    return row;
+  }));
+}
+
+$("shared-button").addEventListener("click", async () => {
+  $("shared-message").textContent = "";
+  $("shared").showModal();
+  try { await showShared(); } catch (e) { $("shared-message").textContent = e.message; }
+});
+
+$("shared-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const members = {};
+  for (const part of $("shared-members").value.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const [name, access = "write"] = part.split(":").map((x) => x.trim());
+    members[name] = access === "read" ? "read" : "write";
+  }
+  try {
+    await api.setShared($("shared-name").value.trim(), members);
+    $("shared-message").textContent = `Saved ${$("shared-name").value.trim()}.`;
+    $("shared-name").value = $("shared-members").value = "";
+    await showShared();
+  } catch (e) { $("shared-message").textContent = e.message; }
+});
 
 // ------------------------------------------------------------------ trash
 async function showTrash() {

@@ -40,6 +40,9 @@ pub struct Caller {
     pub root: Arc<cap_std::fs::Dir>,
     /// The folder the quota counts: `root`, but for a share link its owner's folder.
     pub home: Arc<cap_std::fs::Dir>,
+    /// The shared folder the request works in (`space=NAME`), if any: then `root` is that
+    /// folder ([`crate::shared`]).
+    pub space: Option<String>,
     /// The cookie value of the caller's session (empty for a share link's visitor).
     session: String,
 }
@@ -59,7 +62,17 @@ impl Caller {
             quota,
             root,
             home,
+            space: None,
             session: String::new(),
+        }
+    }
+
+    /// Whose trash and unfinished uploads the request uses: the party's own, or in a
+    /// shared folder the folder's (`+NAME`: no account or `@token` looks like that).
+    pub fn place(&self) -> String {
+        match &self.space {
+            Some(space) => format!("+{space}"),
+            None => self.party().to_string(),
         }
     }
 
@@ -324,9 +337,51 @@ pub(crate) async fn caller_root(
         .flatten()
 }
 
+#[derive(Deserialize)]
+struct SpaceQuery {
+    space: Option<String>,
+}
+
+/// The root of shared folder `space` for `name`: a member (or an admin) gets it, for
+/// changes only with write access.
+async fn space_root(
+    st: &Arc<WebState>,
+    space: &str,
+    name: &str,
+    admin: bool,
+    method: &Method,
+) -> ApiResult<Arc<cap_std::fs::Dir>> {
+    use crate::shared::Access;
+    let access = if admin {
+        st.shared.exists(space).then_some(Access::Write)
+    } else {
+        st.users.get(name).and_then(|u| st.shared.access(space, &u))
+    };
+    let Some(access) = access else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{space}: no shared folder of yours"),
+        ));
+    };
+    if access == Access::Read && !matches!(*method, Method::GET | Method::HEAD) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("{space} is shared with you read-only"),
+        ));
+    }
+    let (root, path) = (
+        Arc::clone(&st.root),
+        format!("{}/{space}", crate::shared::SHARED),
+    );
+    tokio::task::spawn_blocking(move || root.open_dir(path).map(Arc::new))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError::io(space, e))
+}
+
 /// Every `/api/` route but login/logout/session: a live session, and for anything but
 /// GET/HEAD the session's CSRF token in `X-CSRF-Token`. The request then carries its
-/// [`Caller`].
+/// [`Caller`]; with `space=NAME` in its query it works in that shared folder.
 pub async fn require(State(st): State<Arc<WebState>>, mut req: Request, next: Next) -> Response {
     let not_in = || ApiError::new(StatusCode::UNAUTHORIZED, "not logged in").into_response();
     let Some(session) = session_id(req.headers()) else {
@@ -349,12 +404,25 @@ pub async fn require(State(st): State<Arc<WebState>>, mut req: Request, next: Ne
                 .into_response();
         }
     }
-    let Some(root) = caller_root(&st, &name, admin).await else {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "your home folder is missing: ask an admin",
-        )
-        .into_response();
+    let space = axum::extract::Query::<SpaceQuery>::try_from_uri(req.uri())
+        .ok()
+        .and_then(|q| q.0.space)
+        .filter(|s| !s.is_empty());
+    let (root, quota) = match &space {
+        None => match caller_root(&st, &name, admin).await {
+            Some(root) => (root, quota),
+            None => {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "your home folder is missing: ask an admin",
+                )
+                .into_response()
+            }
+        },
+        Some(space) => match space_root(&st, space, &name, admin, req.method()).await {
+            Ok(root) => (root, None),
+            Err(e) => return e.into_response(),
+        },
     };
     req.extensions_mut().insert(Caller {
         name,
@@ -362,6 +430,7 @@ pub async fn require(State(st): State<Arc<WebState>>, mut req: Request, next: Ne
         quota,
         home: Arc::clone(&root),
         root,
+        space,
         session,
     });
     next.run(req).await

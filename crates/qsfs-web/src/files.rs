@@ -302,7 +302,7 @@ pub async fn delete(
         return Err(ApiError::bad_request("the root cannot be deleted"));
     }
     st.usage.forget(&me.name);
-    let party = me.party().to_string();
+    let party = me.place();
     let st2 = Arc::clone(&st);
     on_root(&me, move |root| {
         let shown = rel.display();
@@ -332,7 +332,7 @@ pub async fn trash_list(
     State(st): State<Arc<WebState>>,
     Extension(me): Extension<Caller>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let party = me.party().to_string();
+    let party = me.place();
     let st2 = Arc::clone(&st);
     on_root(&me, move |_| {
         let items = st2.trash.list(&party)?;
@@ -360,7 +360,7 @@ pub async fn trash_restore(
 ) -> ApiResult<Json<serde_json::Value>> {
     let to = b.to.as_deref().map(RelPath::parse).transpose()?;
     st.usage.forget(&me.name);
-    let party = me.party().to_string();
+    let party = me.place();
     let st2 = Arc::clone(&st);
     on_root(&me, move |root| {
         let path = st2.trash.restore(&party, &b.id, root, to)?;
@@ -376,7 +376,7 @@ pub async fn trash_remove(
     Json(b): Json<OneOrAll>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let id = b.which()?;
-    let party = me.party().to_string();
+    let party = me.place();
     let st2 = Arc::clone(&st);
     on_root(&me, move |_| {
         let removed = st2.trash.remove(&party, id.as_deref())?;

@@ -7,7 +7,8 @@
 //! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
 //! ([`sessions`]), path confinement ([`paths`]), folder
 //! operations ([`files`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
-//! ([`quota`]), resumable uploads ([`tus`]), thumbnails ([`thumbs`]), share links ([`shares`], their routes [`share_api`]), the drive's own files
+//! ([`quota`]), resumable uploads ([`tus`]), thumbnails ([`thumbs`]), share links ([`shares`], their routes [`share_api`]), shared folders ([`shared`],
+//! [`shared_api`]), the drive's own files
 //! ([`system_file`]), cross-site refusal ([`origin`]), TLS ([`tls`]). Must not touch: the filesystem other
 //! than through the folder it serves (every path goes through a `cap_std::fs::Dir` of it),
 //! or the storage stack: what it shows of that comes through [`StorageStatus`], so the whole
@@ -25,6 +26,8 @@ pub mod paths;
 pub mod quota;
 pub mod sessions;
 pub mod share_api;
+pub mod shared;
+pub mod shared_api;
 pub mod shares;
 pub mod system_file;
 pub mod throttle;
@@ -75,6 +78,8 @@ pub struct WebState {
     pub thumbs: thumbs::Thumbs,
     /// Unfinished resumable uploads.
     pub tus: tus::Tus,
+    /// Folders shared among accounts.
+    pub shared: shared::Shared,
     /// Share links, and the visitors that gave a link's password.
     pub shares: Arc<shares::Shares>,
     pub share_visits: share_api::Unlocked,
@@ -97,6 +102,7 @@ impl WebState {
         )?);
         let users = users::Users::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         let shares = shares::Shares::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
+        let shared = shared::Shared::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         Ok(WebState {
             root: Arc::clone(&dir),
             token,
@@ -108,6 +114,7 @@ impl WebState {
             tus: tus::Tus::new(Arc::clone(&dir)),
             thumbs: thumbs::Thumbs::new(Arc::clone(&dir)),
             shares: Arc::new(shares),
+            shared,
             share_visits: share_api::Unlocked::default(),
             secure_cookies: false,
             storage,
@@ -151,6 +158,8 @@ pub fn router(state: Arc<WebState>) -> Router {
                 .patch(tus::patch.layer(DefaultBodyLimit::disable()))
                 .delete(tus::delete),
         )
+        .route("/shared", get(shared_api::list).post(shared_api::set))
+        .route("/shared/delete", post(shared_api::remove))
         .route("/shares", get(share_api::list).post(share_api::create))
         .route("/shares/revoke", post(share_api::revoke))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -183,6 +183,12 @@ pub async fn create(
     Extension(me): Extension<Caller>,
     Json(b): Json<NewLink>,
 ) -> ApiResult<Json<ShareView>> {
+    if me.space.is_some() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "links into a shared folder are made by an admin, from the drive's shared/ folder",
+        ));
+    }
     let rel = RelPath::parse(&b.path)?;
     let expires = match b.expires_days {
         None => None,

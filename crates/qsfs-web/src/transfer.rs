@@ -416,7 +416,9 @@ pub async fn upload(
     };
     if let Ok(v) = &done {
         let size = v["size"].as_u64().unwrap_or(0);
-        st.usage.moved(&me.name, size, replaced);
+        if me.space.is_none() {
+            st.usage.moved(&me.name, size, replaced);
+        }
     } else {
         let root = Arc::clone(&me.root);
         let _ = tokio::task::spawn_blocking(move || root.remove_file(tmp.as_path())).await;

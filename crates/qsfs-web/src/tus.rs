@@ -288,12 +288,7 @@ async fn create_upload(st: Arc<WebState>, me: Caller, headers: HeaderMap) -> Api
         return Err(ApiError::bad_request("a file needs a name"));
     }
     let id = crate::sessions::random_hex(16);
-    let (st2, who, party, i) = (
-        Arc::clone(&st),
-        me.clone(),
-        me.party().to_string(),
-        id.clone(),
-    );
+    let (st2, who, party, i) = (Arc::clone(&st), me.clone(), me.place(), id.clone());
     on_root(&me, move |root| {
         let id = i;
         let shown = rel.display();
@@ -363,7 +358,7 @@ pub async fn head(
     Extension(me): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    let party = me.party().to_string();
+    let party = me.place();
     let found = on_root(&me, move |_| {
         let dir = st.tus.of(&party)?;
         let u = Tus::load(&dir, &id)?;
@@ -388,7 +383,7 @@ pub async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let party = me.party().to_string();
+    let party = me.place();
     let done = async {
         check_version(&headers)?;
         let _busy = st.tus.hold(&party, &id)?;
@@ -484,7 +479,7 @@ async fn append(
     let offset = header_u64(&headers, "upload-offset")
         .ok_or_else(|| ApiError::bad_request("Upload-Offset is needed"))?;
     let mut checksum = Checksum::parse(&headers)?;
-    let party = me.party().to_string();
+    let party = me.place();
     let _busy = st.tus.hold(&party, &id)?;
     let (st2, p, i) = (Arc::clone(&st), party.clone(), id.clone());
     let (dir, upload, file) = on_root(&me, move |_| {
@@ -593,7 +588,9 @@ async fn finish(st: &Arc<WebState>, me: &Caller, dir: Dir, id: &str, u: Upload) 
             .map_or(0, |m| m.len()))
     })
     .await?;
-    st.usage.moved(&me.name, u.length, replaced);
+    if me.space.is_none() {
+        st.usage.moved(&me.name, u.length, replaced);
+    }
     Ok(())
 }
 
