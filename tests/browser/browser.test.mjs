@@ -148,6 +148,30 @@ try {
   await snap("phone");
   await row("pixel.png").locator("button.more").click();
   await page.setViewportSize({ width: 1280, height: 720 });
+  // Select two pictures: download them as one zip, copy them to the top folder.
+  await row("pixel.png").locator("td.pick input").check();
+  await row("pixel2.png").locator("td.pick input").check();
+  await page.locator("#bulk-count", { hasText: "2 selected" }).waitFor();
+  const picked = await page.request.get(new URL(await page.getAttribute("#bulk-download", "href"), url).href);
+  assert.equal((await picked.body()).subarray(0, 2).toString(), "PK");
+  await page.click("#bulk-copy");
+  await answer("/");
+  await page.locator("#message", { hasText: "Copied 2 of 2" }).waitFor();
+  assert.equal(fs.readFileSync(onDisk("pixel2.png")).toString("base64"), PNG);
+  // An upload over a taken name asks; keeping both stores it under a new name.
+  const again = await page.evaluateHandle((png) => {
+    const d = new DataTransfer();
+    d.items.add(new File([Uint8Array.from(atob(png), (c) => c.charCodeAt(0))], "pixel.png", { type: "image/png" }));
+    return d;
+  }, PNG);
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    await page.dispatchEvent("#drop-zone", type, { dataTransfer: again });
+  }
+  await page.locator("#choose", { hasText: "exists already" }).waitFor();
+  await snap("upload-conflict");
+  await page.click("#choose button.answer-both");
+  await page.locator("#upload-list li", { hasText: "as pixel (2).png" }).waitFor();
+  assert.ok(fs.existsSync(onDisk("docs/pixel (2).png")));
   // A name is a real link: it opens the file in a new tab.
   assert.match(await row("pixel.png").locator("td.name a").getAttribute("href"), /\/api\/file\?path=%2Fdocs%2Fpixel\.png/);
 

@@ -127,6 +127,9 @@ export const api = {
   async mkdir(path) {
     return (await call("POST", "/api/mkdir", { json: { path } })).json();
   },
+  async copy(from, to) {
+    return (await call("POST", "/api/copy", { json: { from, to } })).json();
+  },
   async rename(from, to) {
     return (await call("POST", "/api/rename", { json: { from, to } })).json();
   },
@@ -201,16 +204,18 @@ export const api = {
     u.searchParams.set("v", version);
     return u.pathname + u.search;
   },
-  zipUrl(path) {
+  // The folder as a zip, or only the entries `names` of it.
+  zipUrl(path, names) {
     const u = apiUrl("/api/zip");
     u.searchParams.set("path", path);
+    if (names) u.searchParams.set("names", JSON.stringify(names));
     return u.pathname + u.search;
   },
   // Upload a large File to `path` over tus in pieces, resuming an earlier try of the same
   // file (same path, size and modification time: kept in localStorage) from the offset the
   // server kept; a dropped piece is retried after a pause. `onProgress(sent, total)`;
   // `onResume(offset)` when it starts from an earlier try.
-  async resumableUpload(path, file, onProgress, onResume) {
+  async resumableUpload(path, file, onProgress, onResume, overwrite = true) {
     const key = `qsfs-tus:${space}:${path}:${file.size}:${file.lastModified}`;
     const tus = { "Tus-Resumable": "1.0.0" };
     let at = localStorage.getItem(key);
@@ -225,7 +230,7 @@ export const api = {
       }
     }
     if (!at) {
-      const meta = `path ${b64(path)},filename ${b64(file.name)}`;
+      const meta = `path ${b64(path)},filename ${b64(file.name)},overwrite ${b64(String(overwrite))}`;
       const res = await call("POST", "/api/tus", { headers: { ...tus, "Upload-Length": String(file.size), "Upload-Metadata": meta } });
       at = res.headers.get("Location");
       localStorage.setItem(key, at);
@@ -249,11 +254,13 @@ export const api = {
     return { path, size: file.size };
   },
   // Upload a File or Blob to `path`, streamed by the browser; `onProgress(sent, total)`.
-  upload(path, file, onProgress) {
+  // `overwrite` false: a file of that name is kept and the upload refused (409).
+  upload(path, file, onProgress, overwrite = true) {
     return new Promise((resolve, reject) => {
       const u = apiUrl("/api/file");
       u.searchParams.set("path", path);
       u.searchParams.set("parents", "1");
+      u.searchParams.set("overwrite", overwrite ? "1" : "0");
       const xhr = new XMLHttpRequest();
       xhr.open("PUT", u);
       xhr.setRequestHeader("X-CSRF-Token", csrf);

@@ -1,9 +1,13 @@
-// The qsfs file browser: login, folders, uploads (picker and drag-and-drop, folders too),
-// previews, the text/Markdown editor with conflict detection, the storage-health panel.
+// The qsfs file browser: login, folders (list and grid, selection and bulk actions,
+// search), shared folders, the trash, previews and the lightbox, the text/Markdown editor
+// with conflict detection. Uploads (uploads.js), share links (shares.js) and the other
+// panels (panels.js) are modules of their own.
 import { api, ApiError } from "/assets/api.js";
 import { highlight, escape } from "/assets/highlight.js";
 import { size, tableRow, button, ask } from "/assets/ui.js";
 import { shareEntry, showShares } from "/assets/shares.js";
+import { initUploads } from "/assets/uploads.js";
+import { initPanels, refreshHealthDot } from "/assets/panels.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 200;
@@ -13,7 +17,8 @@ const VIDEO_EXT = new Set(["mp4", "m4v", "webm", "ogv"]);
 const AUDIO_EXT = new Set(["mp3", "ogg", "oga", "wav", "flac", "m4a"]);
 
 // `entries`: what the listing shows (the lightbox steps through its pictures).
-const state = { path: "/", sort: "name", order: "asc", shown: 0, total: 0, entries: [], view: localStorage.getItem("qsfs-view") || "list" };
+// `picked`: the selected entries by path; `search`: the query whose results are shown.
+const state = { path: "/", sort: "name", order: "asc", shown: 0, total: 0, entries: [], picked: new Map(), search: "", view: localStorage.getItem("qsfs-view") || "list" };
 const THUMB_EXT = new Set(["png", "jpg", "jpeg", "gif", "webp"]);
 // Inline SVG (no icon font or emoji font needed).
 const svg = (body) => `<svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">${body}</svg>`;
@@ -120,7 +125,7 @@ function row(e) {
   tr.dataset.kind = e.kind;
   const icon = ICONS[e.kind] || ICONS.file;
   const when = e.mtime ? new Date(e.mtime).toLocaleString() : "";
-  tr.innerHTML = `<td class="name"><span class="icon">${icon}</span><a></a></td>
+  tr.innerHTML = `<td class="pick"><input type="checkbox"></td><td class="name"><span class="icon">${icon}</span><a></a></td>
     <td class="num">${e.kind === "dir" ? "" : size(e.size)}</td><td class="when">${escape(when)}</td>
     <td class="actions"><button class="more" type="button" title="Actions" aria-label="Actions">⋯</button><span class="acts">
     <a class="button download" title="Download">Download</a>
@@ -130,6 +135,13 @@ function row(e) {
   const a = tr.querySelector("td.name a");
   a.textContent = e.name;
   nameLink(a, e);
+  const pick = tr.querySelector("td.pick input");
+  pick.setAttribute("aria-label", `Select ${e.name}`);
+  pick.checked = state.picked.has(e.path);
+  pick.addEventListener("change", () => {
+    if (pick.checked) state.picked.set(e.path, e); else state.picked.delete(e.path);
+    showPicked();
+  });
   const dl = tr.querySelector("a.download");
   dl.href = e.kind === "dir" ? api.zipUrl(e.path) : api.fileUrl(e.path, true);
   // On a narrow screen the actions fold into a menu.
@@ -209,6 +221,9 @@ async function load(append) {
 async function open(path) {
   try {
     state.path = path;
+    state.search = "";
+    state.picked.clear();
+    showPicked();
     history.replaceState(null, "", "#" + encodeURIComponent(path));
     crumbs();
     $("download-folder").href = api.zipUrl(path);
@@ -226,8 +241,34 @@ for (const b of document.querySelectorAll("button.sort")) {
   b.addEventListener("click", () => {
     state.order = state.sort === b.dataset.sort && state.order === "asc" ? "desc" : "asc";
     state.sort = b.dataset.sort;
-    load(false).catch(fail);
+    if (state.search) showResults(); else load(false).catch(fail);
   });
+}
+
+// Search results sort as the header says: folders first, then by the chosen key.
+function sorted(entries) {
+  const key = { name: (e) => e.name.toLowerCase(), size: (e) => e.size, mtime: (e) => e.mtime }[state.sort];
+  const dir = state.order === "desc" ? -1 : 1;
+  return [...entries].sort((a, b) => {
+    if ((a.kind === "dir") !== (b.kind === "dir")) return a.kind === "dir" ? -1 : 1;
+    const [x, y] = [key(a), key(b)];
+    return (x < y ? -1 : x > y ? 1 : 0) * dir;
+  });
+}
+
+function showResults() {
+  const results = sorted(state.results);
+  state.entries = results;
+  $("entries").replaceChildren(...results.map((e) => {
+    const tr = row(e);
+    tr.querySelector("td.name a").textContent = e.path;
+    return tr;
+  }));
+  $("grid").replaceChildren(...results.map(tile));
+  for (const b of document.querySelectorAll("button.sort")) {
+    b.classList.toggle("asc", b.dataset.sort === state.sort && state.order === "asc");
+    b.classList.toggle("desc", b.dataset.sort === state.sort && state.order === "desc");
+  }
 }
 
 $("search-form").addEventListener("submit", async (ev) => {
@@ -236,19 +277,65 @@ $("search-form").addEventListener("submit", async (ev) => {
   if (!q) return open(state.path);
   try {
     const r = await api.search(state.path, q);
-    const body = $("entries");
-    state.entries = r.results;
-    body.replaceChildren(...r.results.map((e) => {
-      const tr = row(e);
-      tr.querySelector("td.name a").textContent = e.path;
-      return tr;
-    }));
-    $("grid").replaceChildren(...r.results.map(tile));
+    state.search = q;
+    state.results = r.results;
+    showResults();
     $("more").hidden = true;
     $("empty").hidden = true;
     say(`${r.results.length} found${r.truncated ? " (stopped early: refine the search)" : ""}`);
   } catch (e) { fail(e); }
 });
+
+// ------------------------------------------------------------------ selection
+function showPicked() {
+  const n = state.picked.size;
+  $("bulk").hidden = n === 0;
+  $("bulk-count").textContent = `${n} selected`;
+  const picked = [...state.picked.values()];
+  const oneFolder = picked.every((e) => parentOf(e.path) === state.path);
+  $("bulk-download").hidden = !oneFolder;
+  $("bulk-download").href = api.zipUrl(state.path, picked.map((e) => e.name));
+  $("pick-all").checked = n > 0 && n === state.entries.length;
+}
+
+$("pick-all").addEventListener("change", () => {
+  state.picked.clear();
+  if ($("pick-all").checked) for (const e of state.entries) state.picked.set(e.path, e);
+  for (const box of document.querySelectorAll("#entries td.pick input")) box.checked = $("pick-all").checked;
+  showPicked();
+});
+
+$("bulk-clear").addEventListener("click", () => {
+  state.picked.clear();
+  for (const box of document.querySelectorAll("#entries td.pick input")) box.checked = false;
+  showPicked();
+});
+
+// Run `one` on each selected entry; say how many worked and why the others did not.
+async function onPicked(verb, one) {
+  const picked = [...state.picked.values()];
+  const failed = [];
+  for (const e of picked) {
+    try { await one(e); } catch (err) { failed.push(`${e.name}: ${err.message}`); }
+  }
+  state.picked.clear();
+  await load(false).catch(fail);
+  showPicked();
+  say(`${verb} ${picked.length - failed.length} of ${picked.length}${failed.length ? " — " + failed.join("; ") : ""}`, failed.length > 0);
+}
+
+$("bulk-delete").addEventListener("click", async () => {
+  if (!(await ask(`Move ${state.picked.size} item(s) to the trash?`, "", { input: false, ok: "Delete" }))) return;
+  await onPicked("Deleted", (e) => api.remove(e.path));
+});
+
+for (const [id, verb, act] of [["bulk-move", "Moved", (f, t) => api.rename(f, t)], ["bulk-copy", "Copied", (f, t) => api.copy(f, t)]]) {
+  $(id).addEventListener("click", async () => {
+    const to = await ask(`${verb === "Moved" ? "Move" : "Copy"} ${state.picked.size} item(s) into the folder:`, state.path);
+    if (!to) return;
+    await onPicked(verb, (e) => act(e.path, join(to.startsWith("/") ? to : join(state.path, to), e.name)));
+  });
+}
 
 // ------------------------------------------------------------------ dialogs
 for (const d of document.querySelectorAll("dialog")) {
@@ -565,225 +652,10 @@ $("editor").addEventListener("cancel", (ev) => {
 });
 
 // ------------------------------------------------------------------ uploads
-function uploadItem(label) {
-  $("uploads").hidden = false;
-  const li = document.createElement("li");
-  li.innerHTML = `<div></div><progress max="1" value="0"></progress>`;
-  li.firstChild.textContent = label;
-  $("upload-list").prepend(li);
-  return li;
-}
+initUploads({ state, load, fail, say, showLogin, join, parentOf, nameOf });
 
-// files: [{file, path}] with path relative to the current folder.
-// Files from this size on go over tus in pieces (resumable); smaller ones in one PUT.
-const RESUMABLE_FROM = 16 << 20;
-// Uploads running at once.
-const PARALLEL_UPLOADS = 3;
-
-async function uploadOne(base, { file, path }) {
-  const li = uploadItem(path);
-  const bar = li.querySelector("progress");
-  const progress = (sent, total) => { bar.max = total || 1; bar.value = sent; };
-  try {
-    if (file.size >= RESUMABLE_FROM) {
-      await api.resumableUpload(join(base, path), file, progress,
-        (offset) => {
-          li.dataset.resumed = offset;
-          li.firstChild.textContent = `${path} — resumed from ${size(offset)}`;
-        });
-    } else {
-      await api.upload(join(base, path), file, progress);
-    }
-    bar.max = 1; bar.value = 1;
-    li.firstChild.textContent = li.dataset.resumed ? `${path} — done (resumed)` : `${path} — done`;
-    return true;
-  } catch (e) {
-    li.classList.add("failed");
-    li.firstChild.textContent = `${path} — ${e.message}`;
-    if (e.status === 401) showLogin();
-    return false;
-  }
-}
-
-$("uploads-close").addEventListener("click", () => {
-  $("uploads").hidden = true;
-  for (const li of [...$("upload-list").children]) if (li.querySelector("progress")?.value === li.querySelector("progress")?.max) li.remove();
-});
-
-async function uploadAll(files) {
-  const base = state.path;
-  let ok = 0;
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      if (await uploadOne(base, files[next++])) ok++;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_UPLOADS, files.length) }, worker));
-  say(`${ok} of ${files.length} uploaded`, ok !== files.length);
-  if (state.path === base) await load(false).catch(fail);
-}
-
-$("upload-files").addEventListener("change", (ev) => {
-  const files = [...ev.target.files].map((file) => ({ file, path: file.name }));
-  ev.target.value = "";
-  uploadAll(files);
-});
-$("upload-folder").addEventListener("change", (ev) => {
-  const files = [...ev.target.files].map((file) => ({ file, path: file.webkitRelativePath || file.name }));
-  ev.target.value = "";
-  uploadAll(files);
-});
-
-// Walk dropped folders (FileSystemEntry API) into [{file, path}].
-async function collect(entry, prefix, out) {
-  if (entry.isFile) {
-    const file = await new Promise((res, rej) => entry.file(res, rej));
-    out.push({ file, path: prefix + entry.name });
-  } else if (entry.isDirectory) {
-    const reader = entry.createReader();
-    for (;;) {
-      const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
-      if (!batch.length) break;
-      for (const child of batch) await collect(child, prefix + entry.name + "/", out);
-    }
-  }
-}
-
-const zone = $("drop-zone");
-let depth = 0;
-zone.addEventListener("dragenter", (ev) => { ev.preventDefault(); depth++; zone.classList.add("dragging"); });
-zone.addEventListener("dragleave", () => { if (--depth <= 0) { depth = 0; zone.classList.remove("dragging"); } });
-zone.addEventListener("dragover", (ev) => ev.preventDefault());
-zone.addEventListener("drop", async (ev) => {
-  ev.preventDefault();
-  depth = 0;
-  zone.classList.remove("dragging");
-  const items = [...(ev.dataTransfer.items || [])];
-  const entries = items.map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
-  const files = [];
-  if (entries.length) {
-    for (const e of entries) await collect(e, "", files);
-  } else {
-    for (const f of ev.dataTransfer.files) files.push({ file: f, path: f.name });
-  }
-  if (files.length) uploadAll(files);
-});
-
-// ------------------------------------------------------------------ sessions
-async function showSessions() {
-  const list = await api.sessions();
-  const when = (t) => new Date(t * 1000).toLocaleString();
-  $("session-list").replaceChildren(...list.map((s) => tableRow(
-    [when(s.opened), when(s.last_used), s.address || "", s.agent],
-    [s.current ? "this one" : button("Sign out", async () => { await api.endSessions(s.id); showSessions(); })],
-  )));
-}
-
-$("sessions-button").addEventListener("click", async () => {
-  $("sessions").showModal();
-  try { await showSessions(); } catch (e) { $("session-list").textContent = e.message; }
-});
-
-$("end-all").addEventListener("click", async () => {
-  try { await api.endSessions(); } catch (_) { /* signed out either way */ }
-  $("sessions").close();
-  showLogin();
-});
-
-$("own-password").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  $("own-message").textContent = "";
-  try {
-    await api.setPassword({ current: $("own-current").value, password: $("own-new").value });
-    $("own-current").value = $("own-new").value = "";
-    $("own-message").textContent = "Changed; your other sessions are signed out.";
-    await showSessions();
-  } catch (e) { $("own-message").textContent = e.message; }
-});
-
-// ------------------------------------------------------------------ accounts (admins)
-async function showAccounts() {
-  const list = await api.users();
-  $("account-list").replaceChildren(...list.map((u) => {
-    const setPassword = async () => {
-      const password = await ask(`New password for ${u.name} (8 or more):`, "");
-      if (password == null) return;
-      try {
-        await api.setPassword({ name: u.name, password });
-        $("accounts-message").textContent = `Password of ${u.name} set; their sessions are signed out.`;
-      } catch (e) { $("accounts-message").textContent = e.message; }
-    };
-    const remove = async () => {
-      if (!(await ask(`Delete the account ${u.name}? Its home folder stays.`, "", { input: false, ok: "Delete" }))) return;
-      try {
-        await api.deleteUser(u.name);
-        await showAccounts();
-      } catch (e) { $("accounts-message").textContent = e.message; }
-    };
-    return tableRow([u.name, u.admin ? "admin" : "user", u.quota == null ? "none" : size(u.quota)],
-      [button("Set password", setPassword), " ", button("Delete", remove)]);
-  }));
-}
-
-$("accounts-button").addEventListener("click", async () => {
-  $("accounts-message").textContent = "";
-  $("accounts").showModal();
-  try { await showAccounts(); } catch (e) { $("accounts-message").textContent = e.message; }
-});
-
-$("add-account").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const gib = $("new-quota").value;
-  const quota = gib === "" ? null : Math.round(Number(gib) * 2 ** 30);
-  try {
-    await api.addUser($("new-name").value.trim(), $("new-password").value, $("new-admin").checked, quota);
-    $("accounts-message").textContent = `Account ${$("new-name").value.trim()} added.`;
-    $("new-name").value = $("new-password").value = $("new-quota").value = "";
-    $("new-admin").checked = false;
-    await showAccounts();
-  } catch (e) { $("accounts-message").textContent = e.message; }
-});
-
-// ------------------------------------------------------------------ health
-async function refreshHealthDot() {
-  try {
-    const s = await api.status();
-    const down = s.backends.filter((b) => !b.up).length;
-    $("health-dot").className = "dot " + (down ? "bad" : "good");
-  } catch (_) { $("health-dot").className = "dot"; }
-}
-
-$("health-button").addEventListener("click", async () => {
-  const body = $("health-body");
-  body.textContent = "Loading…";
-  $("health").showModal();
-  try {
-    const s = await api.status();
-    const up = s.backends.filter((b) => b.up).length;
-    const local = s.namespaces.reduce((a, n) => a + n.local_segments, 0);
-    const off = s.namespaces.reduce((a, n) => a + n.offloaded_segments, 0);
-    const evicted = s.namespaces.reduce((a, n) => a + n.evicted_segments, 0);
-    const limit = s.cache.limit ? size(s.cache.limit) : "no limit";
-    const r = s.repair;
-    body.innerHTML = `
-      <div class="health-grid">
-        <div class="card"><div>Backends up</div><div class="big" id="health-backends">${up} / ${s.backends.length}</div></div>
-        <div class="card"><div>Erasure code (k+m)</div><div class="big">${escape(s.code)}</div></div>
-        <div class="card"><div>Segments local / offloaded / evicted</div><div class="big">${local} / ${off} / ${evicted}</div></div>
-        <div class="card"><div>Cache</div><div class="big">${size(s.cache.bytes)}</div><div>of ${limit}</div></div>
-        <div class="card"><div>Offload</div><div class="big">${s.offload.pending} pending</div><div>${size(s.offload.bytes_uploaded)} uploaded, ${s.offload.upload_failures} failures</div></div>
-        <div class="card"><div>Repair</div><div class="big">${r.repaired} repaired</div><div>${r.failures} failed, ${r.queue} queued, ${r.scrubs} scrubs</div></div>
-      </div>
-      <table><thead><tr><th>Role</th><th>Backend</th><th>Namespace</th><th>State</th></tr></thead><tbody>
-      ${s.backends.map((b) => `<tr><td>${escape(b.role)}</td><td>${escape(b.address)}</td><td>${escape(b.namespace || "default")}</td>
-        <td class="${b.up ? "up" : "down"}">${b.up ? "up" : "down"}</td></tr>`).join("")}
-      </tbody></table>
-      ${s.offload.last_error ? `<p class="error">Last offload error: ${escape(s.offload.last_error)}</p>` : ""}`;
-  } catch (e) {
-    body.textContent = e.message;
-  }
-});
+// ------------------------------------------------------------------ panels
+initPanels({ showLogin });
 
 // ------------------------------------------------------------------ start
 showView();

@@ -48,3 +48,18 @@ export function ask(text, value, { input = true, ok = "OK" } = {}) {
     if (input) $("ask-input").select();
   });
 }
+
+// A question with several answers (#choose): resolves to the value of the one clicked
+// (null when dismissed) and whether "for all the others too" was ticked.
+export function choose(text, answers, { forAll = false } = {}) {
+  return new Promise((resolve) => {
+    const d = $("choose");
+    $("choose-text").textContent = text;
+    $("choose-all-row").hidden = !forAll;
+    $("choose-all").checked = false;
+    const done = (value) => { d.close(); resolve({ value, all: $("choose-all").checked }); };
+    $("choose-answers").replaceChildren(...answers.map(([value, label]) => button(label, () => done(value), "answer-" + value)));
+    d.oncancel = () => done(null);
+    d.showModal();
+  });
+}

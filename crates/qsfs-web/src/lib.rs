@@ -6,7 +6,7 @@
 //!
 //! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
 //! ([`sessions`]), path confinement ([`paths`]), folder
-//! operations ([`files`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
+//! operations ([`files`], copies [`copy`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
 //! ([`quota`]), resumable uploads ([`tus`]), thumbnails ([`thumbs`]), share links ([`shares`], their routes [`share_api`]), shared folders ([`shared`],
 //! [`shared_api`]), the drive's own files
 //! ([`system_file`]), cross-site refusal ([`origin`]), TLS ([`tls`]). Must not touch: the filesystem other
@@ -19,6 +19,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod bounded;
+pub mod copy;
 pub mod error;
 pub mod files;
 pub mod origin;
@@ -137,6 +138,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/thumb", get(thumbs::thumb))
         .route("/mkdir", post(files::mkdir))
         .route("/rename", post(files::rename))
+        .route("/copy", post(copy::copy))
         .route("/delete", post(files::delete))
         .route(
             "/markdown",
@@ -254,6 +256,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "ui.js",
         "text/javascript; charset=utf-8",
         include_str!("../assets/ui.js"),
+    ),
+    (
+        "uploads.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/uploads.js"),
+    ),
+    (
+        "panels.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/panels.js"),
     ),
     (
         "shares.js",

@@ -9,7 +9,7 @@
 //! with `If-Match` is refused with 412 if the file changed since, and one with
 //! `If-None-Match: *` (or `overwrite=false`) if it exists.
 
-use std::io::SeekFrom;
+use std::io::{SeekFrom, Write as _};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -475,16 +475,35 @@ fn with_room_left(me: &Caller, e: ApiError) -> ApiError {
 pub struct ZipQuery {
     #[serde(default)]
     pub(crate) path: String,
+    /// Only these entries of the folder (a JSON array of names), for a download of a
+    /// selection.
+    #[serde(default)]
+    pub(crate) names: Option<String>,
 }
 
-/// `GET /api/zip?path=`: the folder and everything under it as a zip, streamed as it is
-/// read (files stored, not compressed: most large files are already; zip64 when needed).
-/// Symbolic links are skipped.
+/// `GET /api/zip?path=&names=`: the folder and everything under it (or only the entries
+/// `names`, a JSON array) as a zip, streamed as it is read (files stored, not compressed:
+/// most large files are already; zip64 when needed). Symbolic links, FIFOs, sockets and
+/// devices are left out, and named in a last entry, `qsfs-left-out.txt`.
 pub async fn zip(
     Extension(me): Extension<Caller>,
     Query(q): Query<ZipQuery>,
 ) -> ApiResult<Response> {
     let rel = RelPath::parse(&q.path)?;
+    let only: Option<Vec<String>> = match &q.names {
+        Some(text) => Some(
+            serde_json::from_str(text)
+                .map_err(|_| ApiError::bad_request("names is a JSON array of names"))?,
+        ),
+        None => None,
+    };
+    for n in only.iter().flatten() {
+        if n.contains('/') || RelPath::parse(n)?.is_root() {
+            return Err(ApiError::bad_request(format!(
+                "{n:?}: not a name in the folder"
+            )));
+        }
+    }
     let name = rel.name().unwrap_or_else(|| "qsfs".into());
     let root = Arc::clone(&me.root);
     let check = rel.clone();
@@ -506,7 +525,7 @@ pub async fn zip(
         .name("qsfs-zip".into())
         .spawn(move || {
             let sink = ChannelWriter { tx: tx.clone() };
-            if let Err(e) = write_zip(&root, &rel, sink) {
+            if let Err(e) = write_zip(&root, &rel, only.as_deref(), sink) {
                 tracing::warn!(error = %e, "zip stream ended early");
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
             }
@@ -546,13 +565,22 @@ impl std::io::Write for ChannelWriter {
     }
 }
 
-fn write_zip(root: &Dir, top: &RelPath, sink: ChannelWriter) -> zip::result::ZipResult<()> {
+fn write_zip(
+    root: &Dir,
+    top: &RelPath,
+    only: Option<&[String]>,
+    sink: ChannelWriter,
+) -> zip::result::ZipResult<()> {
     use zip::write::SimpleFileOptions;
     let mut zip = zip::ZipWriter::new_stream(std::io::BufWriter::with_capacity(256 * 1024, sink));
+    let mut left_out = Vec::new();
     let mut todo = vec![(top.clone(), String::new())];
     while let Some((dir, prefix)) = todo.pop() {
         for e in root.read_dir(dir.as_path())?.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
+            if prefix.is_empty() && only.is_some_and(|o| !o.contains(&name)) {
+                continue;
+            }
             let Ok(m) = e.metadata() else { continue };
             let inner = format!("{prefix}{name}");
             let child = dir
@@ -568,12 +596,32 @@ fn write_zip(root: &Dir, top: &RelPath, sink: ChannelWriter) -> zip::result::Zip
                 zip.start_file(inner, opts)?;
                 let mut f = root.open(child.as_path())?;
                 std::io::copy(&mut f, &mut zip)?;
+            } else {
+                let what = if m.is_symlink() {
+                    "symbolic link"
+                } else {
+                    "not a regular file"
+                };
+                left_out.push(format!("{inner}\t{what}"));
             }
+        }
+    }
+    if !left_out.is_empty() {
+        zip.start_file(LEFT_OUT, SimpleFileOptions::default())?;
+        writeln!(
+            zip,
+            "Left out of this zip (links and special files are not copied):"
+        )?;
+        for line in left_out {
+            writeln!(zip, "{line}")?;
         }
     }
     zip.finish()?;
     Ok(())
 }
+
+/// The last entry of a zip that left something out, saying what.
+pub const LEFT_OUT: &str = "qsfs-left-out.txt";
 
 #[cfg(test)]
 mod tests {
