@@ -2,7 +2,9 @@
 // log in, create a folder, upload by drag-and-drop, see the files, preview an image, edit a
 // text file and save, reload and see the change, detect a conflicting edit, rename, delete,
 // open the health panel, accounts, sessions, share links (read with a password, a file
-// drop, revocation). Screenshots go to $ARTIFACTS. Run by run.sh beside this file.
+// drop, revocation; the recipient in a fresh browser), an upload resumed after a page
+// reload, the grid's thumbnails, selection, upload conflicts, a shared folder. Screenshots
+// go to $ARTIFACTS. Run by run.sh beside this file.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -83,31 +85,38 @@ try {
   assert.equal(fs.readFileSync(onDisk("docs/hello.md"), "utf8"), "# Hello\n\nfrom the browser\n\n![pic](pixel.png) [up](../)\n");
   assert.equal(fs.readFileSync(onDisk("docs/pixel.png")).toString("base64"), PNG);
 
-  // A large file goes over tus in pieces; an earlier try cut at 60 % (made here by hand,
-  // its upload URL kept as the page keeps it) resumes from the server's offset.
+  // A large file goes over tus in pieces of 8 MiB; the page is reloaded in the middle of
+  // the upload (its second piece cut off), the same file dropped again resumes from the
+  // offset the server kept.
   const BIG = 20 << 20;
-  const resumed = await page.evaluate(async (n) => {
+  const makeBig = (n) => {
     const bytes = new Uint8Array(n);
     for (let i = 0; i < n; i++) bytes[i] = (i * 7) % 251;
-    const file = new File([bytes], "big.bin", { lastModified: 1234000 });
-    const { csrf } = await (await fetch("/api/session")).json();
-    const tus = { "Tus-Resumable": "1.0.0", "X-CSRF-Token": csrf };
-    const made = await fetch("/api/tus", { method: "POST", headers: { ...tus, "Upload-Length": String(n), "Upload-Metadata": "path " + btoa("/docs/big.bin") } });
-    const at = made.headers.get("Location");
-    const cut = Math.floor(n * 0.6);
-    await fetch(at, { method: "PATCH", headers: { ...tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream" }, body: file.slice(0, cut) });
-    localStorage.setItem(`qsfs-tus::/docs/big.bin:${n}:1234000`, at); // no shared folder
     const d = new DataTransfer();
-    d.items.add(file);
+    d.items.add(new File([bytes], "big.bin", { lastModified: 1234000 }));
     window.bigDrop = d;
-    return cut;
-  }, BIG);
-  const bigDrop = await page.evaluateHandle(() => window.bigDrop);
-  for (const type of ["dragenter", "dragover", "drop"]) {
-    await page.dispatchEvent("#drop-zone", type, { dataTransfer: bigDrop });
-  }
+  };
+  const dropBig = async () => {
+    await page.evaluate(makeBig, BIG);
+    const d = await page.evaluateHandle(() => window.bigDrop);
+    for (const type of ["dragenter", "dragover", "drop"]) await page.dispatchEvent("#drop-zone", type, { dataTransfer: d });
+  };
+  let patches = 0;
+  let secondPiece;
+  const cutOff = new Promise((resolve) => { secondPiece = resolve; });
+  await page.route("**/api/tus/*", async (route) => {
+    if (route.request().method() !== "PATCH" || ++patches === 1) return route.continue();
+    await route.abort();
+    secondPiece();
+  });
+  await dropBig();
+  await cutOff;
+  await page.unroute("**/api/tus/*");
+  await page.reload();
+  await row("pixel.png").waitFor();
+  await dropBig();
   await page.locator("#upload-list li", { hasText: "big.bin — done (resumed)" }).waitFor();
-  assert.equal(Number(await page.getAttribute("#upload-list li[data-resumed]", "data-resumed")), resumed);
+  assert.equal(Number(await page.getAttribute("#upload-list li[data-resumed]", "data-resumed")), 8 << 20);
   const big = fs.readFileSync(onDisk("docs/big.bin"));
   assert.equal(big.length, BIG);
   assert.ok(big.every((b, i) => b === (i * 7) % 251), "the resumed file is byte-exact");
@@ -326,7 +335,9 @@ try {
   assert.match(readLink, /\/s\/[A-Za-z0-9_-]{22}$/);
   await snap("share-made");
   await page.click("#share-dialog button.close");
-  const visitor = await context.newPage();
+  // The recipient: a fresh browser, no account, no cookie of the drive.
+  const stranger = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+  const visitor = await (await stranger.newContext()).newPage();
   visitor.on("pageerror", (e) => errors.push(String(e)));
   await visitor.goto(readLink);
   await visitor.locator("#unlock-form").waitFor({ state: "visible" });
@@ -359,7 +370,7 @@ try {
   await page.click("#shares button.close");
   await visitor.goto(readLink);
   await visitor.locator("#share-error-text", { hasText: "revoked" }).waitFor();
-  await visitor.close();
+  await stranger.close();
   assert.deepEqual(errors, [], "no script errors in the page");
   console.log(`browser test passed; screenshots in ${out}`);
 } catch (e) {
