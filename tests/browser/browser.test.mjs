@@ -230,6 +230,18 @@ try {
   assert.ok(!fs.existsSync(onDisk("docs/renamed.md")));
   await snap("deleted");
 
+  // A name that is not UTF-8 (Latin-1 "café.txt"): opened, renamed, from the page.
+  const latin1 = Buffer.concat([Buffer.from(onDisk("docs/caf")), Buffer.from([0xe9]), Buffer.from(".txt")]);
+  fs.writeFileSync(latin1, "bytes of another age\n");
+  await page.click("#crumbs a[data-path='/docs']");
+  await row("caf\uFFFD.txt").locator("td.name a").click();
+  await page.locator("#preview-body pre", { hasText: "bytes of another age" }).waitFor();
+  await page.click("#preview button.close");
+  await row("caf\uFFFD.txt").locator("button.rename").click();
+  await answer("cafe.txt");
+  await row("cafe.txt").waitFor();
+  assert.ok(!fs.existsSync(latin1) && fs.existsSync(onDisk("docs/cafe.txt")));
+
   // The trash: the deleted file is there, and comes back where it was.
   await page.click("#trash-button");
   const trashed = page.locator("#trash-list tr", { hasText: "/docs/renamed.md" });

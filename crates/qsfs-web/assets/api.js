@@ -130,6 +130,10 @@ export const api = {
   async copy(from, to) {
     return (await call("POST", "/api/copy", { json: { from, to } })).json();
   },
+  // A new name in the same folder.
+  async renameTo(from, name) {
+    return (await call("POST", "/api/rename", { json: { from, to_name: name } })).json();
+  },
   async rename(from, to) {
     return (await call("POST", "/api/rename", { json: { from, to } })).json();
   },

@@ -86,10 +86,10 @@ $("logout").addEventListener("click", async () => {
 });
 
 // ------------------------------------------------------------------ listing
-function crumbs() {
+// The breadcrumbs, from the listing's own (a folder's path may not be text: see paths.rs).
+function crumbs(list = []) {
   const nav = $("crumbs");
   nav.replaceChildren();
-  const parts = state.path.split("/").filter(Boolean);
   const link = (label, path) => {
     const a = document.createElement("a");
     a.textContent = label;
@@ -98,13 +98,11 @@ function crumbs() {
     return a;
   };
   nav.append(link(api.space ? `Shared: ${api.space}` : "Home", "/"));
-  let acc = "";
-  for (const p of parts) {
-    acc += "/" + p;
+  for (const c of list) {
     const sep = document.createElement("span");
     sep.className = "sep";
     sep.textContent = "/";
-    nav.append(sep, link(p, acc));
+    nav.append(sep, link(c.name, c.path));
   }
 }
 
@@ -196,6 +194,7 @@ $("view-toggle").addEventListener("click", () => {
 async function load(append) {
   const offset = append ? state.shown : 0;
   const l = await api.list(state.path, { offset, limit: PAGE, sort: state.sort, order: state.order });
+  if (!append) crumbs(l.crumbs);
   const body = $("entries");
   if (!append) {
     body.replaceChildren();
@@ -354,13 +353,15 @@ $("new-folder").addEventListener("click", async () => {
 });
 
 async function renameEntry(e) {
-  const to = await ask("New name, or a path to move it to", e.path);
-  if (!to || to === e.path) return;
-  const target = to.startsWith("/") ? to : join(parentOf(e.path), to);
+  const to = await ask("New name, or a path to move it to", e.name);
+  if (!to || to === e.name) return;
   try {
-    await api.rename(e.path, target);
+    // A bare name stays in the folder (whatever bytes the old name had); a path moves.
+    const r = to.startsWith("/") ? await api.rename(e.path, to)
+      : to.includes("/") ? await api.rename(e.path, join(state.path, to))
+        : await api.renameTo(e.path, to);
     await load(false);
-    say(`Renamed to ${target}`);
+    say(`Renamed to ${r.path.startsWith("/") ? r.path : to}`);
   } catch (err) { fail(err); }
 }
 
@@ -457,7 +458,7 @@ async function showTrash() {
         await api.restoreTrash(i.id);
       } catch (err) {
         if (err.status !== 409) { $("trash-summary").textContent = err.message; return; }
-        const to = await ask(`${i.path} exists again. Restore it as:`, i.path + " (restored)");
+        const to = await ask(`${i.shown || i.path} exists again. Restore it as:`, (i.shown || i.path) + " (restored)");
         if (to == null) return;
         try { await api.restoreTrash(i.id, to); } catch (e2) { $("trash-summary").textContent = e2.message; return; }
       }
@@ -465,11 +466,11 @@ async function showTrash() {
       await load(false);
     };
     const drop = async () => {
-      if (!(await ask(`Delete ${i.path} for good? This cannot be undone.`, "", { input: false, ok: "Delete forever" }))) return;
+      if (!(await ask(`Delete ${i.shown || i.path} for good? This cannot be undone.`, "", { input: false, ok: "Delete forever" }))) return;
       await api.removeTrash(i.id);
       await showTrash();
     };
-    return tableRow([i.path, i.kind === "dir" ? "folder" : i.kind, size(i.size), when],
+    return tableRow([i.shown || i.path, i.kind === "dir" ? "folder" : i.kind, size(i.size), when],
       [button("Restore", restore, "restore"), " ", button("Delete forever", drop)]);
   }));
 }

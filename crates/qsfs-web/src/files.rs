@@ -55,10 +55,12 @@ pub fn mtime_ms(m: &Metadata) -> i64 {
         .unwrap_or(0)
 }
 
-fn entry(parent: &RelPath, name: String, m: &Metadata) -> Result<Entry, ApiError> {
+/// An entry as listed: `name` for people (U+FFFD for bytes that are not UTF-8), `path` for
+/// the API (see [`crate::paths`]).
+fn entry(parent: &RelPath, name: &std::ffi::OsStr, m: &Metadata) -> Result<Entry, ApiError> {
     Ok(Entry {
-        path: parent.join(&name)?.display(),
-        name,
+        path: parent.join_os(name)?.to_api(),
+        name: name.to_string_lossy().into_owned(),
         kind: kind_of(m),
         size: if m.is_dir() { 0 } else { m.len() },
         mtime: mtime_ms(m),
@@ -101,8 +103,16 @@ pub struct ListQuery {
 }
 
 #[derive(Serialize)]
+pub struct Crumb {
+    name: String,
+    path: String,
+}
+
+#[derive(Serialize)]
 pub struct Listing {
     path: String,
+    /// The folders from the root down to this one: `[{"name","path"}]`.
+    crumbs: Vec<Crumb>,
     total: usize,
     offset: usize,
     entries: Vec<Entry>,
@@ -128,12 +138,12 @@ pub async fn list(
         let mut all = Vec::new();
         for e in dir {
             let e = e.map_err(|e| ApiError::io(&shown, e))?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            if hidden(&rel, &name) {
+            let name = e.file_name();
+            if hidden(&rel, &name.to_string_lossy()) {
                 continue;
             }
             match e.metadata() {
-                Ok(m) => all.push(entry(&rel, name, &m)?),
+                Ok(m) => all.push(entry(&rel, &name, &m)?),
                 // Deleted meanwhile.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(ApiError::io(&shown, e)),
@@ -151,8 +161,14 @@ pub async fn list(
         });
         let total = all.len();
         let entries = all.into_iter().skip(q.offset).take(limit).collect();
+        let crumbs = rel
+            .ancestors()
+            .into_iter()
+            .map(|(name, path)| Crumb { name, path })
+            .collect();
         Ok(Json(Listing {
-            path: shown,
+            path: rel.to_api(),
+            crumbs,
             total,
             offset: q.offset,
             entries,
@@ -202,14 +218,15 @@ pub async fn search(
                         truncated: true,
                     }));
                 }
-                let name = e.file_name().to_string_lossy().into_owned();
+                let raw = e.file_name();
+                let name = raw.to_string_lossy();
                 if hidden(&dir, &name) {
                     continue;
                 }
                 let Ok(m) = e.metadata() else { continue };
-                let child = dir.join(&name)?;
+                let child = dir.join_os(&raw)?;
                 if name.to_lowercase().contains(&needle) {
-                    results.push(entry(&dir, name, &m)?);
+                    results.push(entry(&dir, &raw, &m)?);
                 }
                 if m.is_dir() {
                     queue.push_back(child);
@@ -241,7 +258,7 @@ pub async fn mkdir(
     on_root(&me, move |root| {
         root.create_dir(rel.as_path())
             .map_err(|e| ApiError::io(&rel.display(), e))?;
-        Ok(Json(serde_json::json!({ "path": rel.display() })))
+        Ok(Json(serde_json::json!({ "path": rel.to_api() })))
     })
     .await
 }
@@ -249,7 +266,12 @@ pub async fn mkdir(
 #[derive(Deserialize)]
 pub struct RenameBody {
     from: String,
-    to: String,
+    /// The new path, or absent with `to_name`.
+    #[serde(default)]
+    to: Option<String>,
+    /// A new name in the same folder (what renames a file whose path is not UTF-8 text).
+    #[serde(default)]
+    to_name: Option<String>,
     #[serde(default)]
     overwrite: bool,
 }
@@ -260,7 +282,18 @@ pub async fn rename(
     Extension(me): Extension<Caller>,
     Json(b): Json<RenameBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let (from, to) = (RelPath::parse(&b.from)?, RelPath::parse(&b.to)?);
+    let from = RelPath::parse(&b.from)?;
+    let to = match (&b.to, &b.to_name) {
+        (Some(to), None) => RelPath::parse(to)?,
+        (None, Some(name)) if !name.contains('/') && !name.is_empty() => {
+            from.parent().join(name)?
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "send \"to\" (a path) or \"to_name\" (a name)",
+            ))
+        }
+    };
     if from.is_root() || to.is_root() {
         return Err(ApiError::bad_request(
             "the root cannot be renamed or replaced",
@@ -277,7 +310,7 @@ pub async fn rename(
         }
         root.rename(from.as_path(), root, to.as_path())
             .map_err(|e| ApiError::io(&to.display(), e))?;
-        Ok(Json(serde_json::json!({ "path": to.display() })))
+        Ok(Json(serde_json::json!({ "path": to.to_api() })))
     })
     .await
 }

@@ -2,8 +2,18 @@
 //! here (NUL bytes, `..`, over-long names), and every file operation then goes through a
 //! `cap_std::fs::Dir` of the mount point, which refuses any path, symbolic links included,
 //! that would leave it.
+//!
+//! Names that are not UTF-8 (a Linux name is any bytes) cannot be JSON text: the API names
+//! such a path by a NUL then the URL-safe base64 of its bytes (`\0L2EvYoE`), which no real
+//! path can look like (paths never hold NUL). Listings hand those out as the entry's
+//! `path` (its `name` shows the name with U+FFFD for the bytes that are not UTF-8), and
+//! every route takes them back, so such files can be opened, renamed and deleted.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
+
+use base64::Engine as _;
 
 use super::error::ApiError;
 
@@ -17,18 +27,33 @@ const MAX_NAME: usize = 255;
 pub struct RelPath(PathBuf);
 
 impl RelPath {
-    /// Check a client path (`/a/b`, `a/b` and `a//b/` are the same; `.` components vanish).
+    /// Check a client path (`/a/b`, `a/b` and `a//b/` are the same; `.` components vanish),
+    /// or a path's bytes sent as NUL and base64 (see the module's doc).
     pub fn parse(text: &str) -> Result<RelPath, ApiError> {
-        if text.contains('\0') {
+        if let Some(encoded) = text.strip_prefix('\0') {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(encoded)
+                .map_err(|_| {
+                    ApiError::bad_path("a NUL-prefixed path is base64 of the path's bytes")
+                })?;
+            return RelPath::checked(Path::new(&OsString::from_vec(bytes)));
+        }
+        RelPath::checked(Path::new(text))
+    }
+
+    /// Check a path's components (see [`RelPath::parse`]).
+    fn checked(path: &Path) -> Result<RelPath, ApiError> {
+        let raw = path.as_os_str().as_bytes();
+        if raw.contains(&0) {
             return Err(ApiError::bad_path("the path contains a NUL byte"));
         }
-        if text.len() > MAX_PATH {
+        if raw.len() > MAX_PATH {
             return Err(ApiError::bad_path(format!(
                 "the path is longer than {MAX_PATH} bytes"
             )));
         }
         let mut out = PathBuf::new();
-        for c in Path::new(text).components() {
+        for c in path.components() {
             match c {
                 Component::RootDir | Component::CurDir => {}
                 Component::Normal(name) => {
@@ -83,7 +108,39 @@ impl RelPath {
     }
 
     pub fn join(&self, name: &str) -> Result<RelPath, ApiError> {
-        RelPath::parse(&format!("{}/{name}", self.display()))
+        self.join_os(OsStr::new(name))
+    }
+
+    /// `self/name` for a name as the filesystem gave it (any bytes).
+    pub fn join_os(&self, name: &OsStr) -> Result<RelPath, ApiError> {
+        RelPath::checked(&Path::new("/").join(&self.0).join(name))
+    }
+
+    /// The path as the API hands it out: `/a/b`, or NUL and base64 when it is not UTF-8.
+    pub fn to_api(&self) -> String {
+        match self.0.to_str() {
+            Some(text) => format!("/{text}"),
+            None => {
+                let mut bytes = b"/".to_vec();
+                bytes.extend_from_slice(self.0.as_os_str().as_bytes());
+                format!(
+                    "\0{}",
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+                )
+            }
+        }
+    }
+
+    /// The folders from the root down to this path, `(name, API path)` each, for
+    /// breadcrumbs.
+    pub fn ancestors(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut at = RelPath(PathBuf::new());
+        for c in self.0.components() {
+            at = RelPath(at.0.join(c));
+            out.push((c.as_os_str().to_string_lossy().into_owned(), at.to_api()));
+        }
+        out
     }
 }
 
@@ -104,9 +161,28 @@ mod tests {
                     prop_assert!(c.as_os_str().len() <= MAX_NAME);
                 }
                 prop_assert!(!p.display().contains('\0'));
-                prop_assert_eq!(RelPath::parse(&p.display()).unwrap(), p);
+                prop_assert_eq!(RelPath::parse(&p.to_api()).unwrap(), p);
             }
         }
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_round_trip() {
+        let name = OsStr::from_bytes(b"caf\xe9.txt");
+        let p = RelPath::parse("/docs").unwrap().join_os(name).unwrap();
+        let api = p.to_api();
+        assert!(api.starts_with('\0'), "{api:?}");
+        assert_eq!(RelPath::parse(&api).unwrap(), p);
+        assert_eq!(p.name().as_deref(), Some("caf\u{fffd}.txt"));
+        assert_eq!(RelPath::parse("/docs/a").unwrap().to_api(), "/docs/a");
+        assert_eq!(p.ancestors()[0], ("docs".to_string(), "/docs".to_string()));
+        // The raw form is checked as any path.
+        let sneaky = format!(
+            "\0{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"/a/../../etc")
+        );
+        assert!(RelPath::parse(&sneaky).is_err());
+        assert!(RelPath::parse("\0not base64!").is_err());
     }
 
     #[test]

@@ -407,7 +407,7 @@ pub async fn upload(
                     .metadata(r.as_path())
                     .map_err(|e| ApiError::io(&r.display(), e))?;
                 Ok(serde_json::json!({
-                    "path": r.display(), "size": size, "etag": etag(&m), "mtime": mtime_ms(&m)
+                    "path": r.to_api(), "size": size, "etag": etag(&m), "mtime": mtime_ms(&m)
                 }))
             })
             .await

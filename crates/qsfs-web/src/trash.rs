@@ -26,8 +26,12 @@ const INFO: &str = "info.json";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TrashItem {
     pub id: String,
-    /// Where it was, in its owner's folder.
+    /// Where it was, in its owner's folder, as the API names paths ([`crate::paths`]).
     pub path: String,
+    /// The same for people (U+FFFD for bytes that are not UTF-8; empty in items of older
+    /// versions, whose `path` is that).
+    #[serde(default)]
+    pub shown: String,
     /// `file`, `dir` or `symlink`.
     pub kind: String,
     /// Bytes of its regular files.
@@ -91,7 +95,8 @@ impl Trash {
         let deleted = unix_now();
         let item = TrashItem {
             id: format!("{deleted}-{}", hex::encode(suffix)),
-            path: shown.clone(),
+            path: rel.to_api(),
+            shown: shown.clone(),
             kind: crate::files::kind_of(&m).to_string(),
             size,
             deleted,

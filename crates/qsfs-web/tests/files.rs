@@ -126,3 +126,72 @@ async fn a_zip_of_chosen_entries_says_what_it_left_out() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+/// A name that is not UTF-8 is listed with a path the API takes back: it opens, comes back
+/// from the trash under its own bytes, and can be renamed.
+#[tokio::test]
+async fn names_that_are_not_utf8_open_rename_and_delete() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = client(dir.path());
+    c.login().await;
+    c.put("/d/plain.txt", b"plain", &[]).await;
+    let raw = std::ffi::OsStr::from_bytes(b"caf\xe9.txt");
+    std::fs::write(dir.path().join("d").join(raw), b"latin-1 name").unwrap();
+    let listed = c.get("/api/list?path=/d").await.json();
+    let e = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "caf\u{fffd}.txt")
+        .unwrap()
+        .clone();
+    let path = e["path"].as_str().unwrap().to_string();
+    assert!(path.starts_with('\0'), "{path:?}");
+    let got = c.get(&format!("/api/file?path={}", enc(&path))).await;
+    assert_eq!(got.body, b"latin-1 name");
+    // Deleted and restored: the same bytes come back.
+    assert_eq!(
+        c.post("/api/delete", serde_json::json!({ "path": path }))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert!(!dir.path().join("d").join(raw).exists());
+    let item = c.get("/api/trash").await.json()["items"][0].clone();
+    assert_eq!(item["shown"], "/d/caf\u{fffd}.txt");
+    let r = c
+        .post(
+            "/api/trash/restore",
+            serde_json::json!({ "id": item["id"] }),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(dir.path().join("d").join(raw).exists());
+    // Renamed to a text name in the same folder.
+    let r = c
+        .post(
+            "/api/rename",
+            serde_json::json!({ "from": path, "to_name": "cafe.txt" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        std::fs::read(dir.path().join("d/cafe.txt")).unwrap(),
+        b"latin-1 name"
+    );
+    assert_eq!(
+        c.post(
+            "/api/rename",
+            serde_json::json!({ "from": "/d/cafe.txt", "to_name": "a/b" })
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+}
