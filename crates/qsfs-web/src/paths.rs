@@ -118,17 +118,15 @@ impl RelPath {
 
     /// The path as the API hands it out: `/a/b`, or NUL and base64 when it is not UTF-8.
     pub fn to_api(&self) -> String {
-        match self.0.to_str() {
-            Some(text) => format!("/{text}"),
-            None => {
-                let mut bytes = b"/".to_vec();
-                bytes.extend_from_slice(self.0.as_os_str().as_bytes());
-                format!(
-                    "\0{}",
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-                )
-            }
+        if let Some(text) = self.0.to_str() {
+            return format!("/{text}");
         }
+        let mut bytes = b"/".to_vec();
+        bytes.extend_from_slice(self.0.as_os_str().as_bytes());
+        format!(
+            "\0{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        )
     }
 
     /// The folders from the root down to this path, `(name, API path)` each, for
