@@ -33,17 +33,6 @@ impl From<UsersError> for ApiError {
     }
 }
 
-fn admins_only(me: &Caller) -> ApiResult<()> {
-    if me.admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "accounts are managed by admins",
-        ))
-    }
-}
-
 /// Run an account change off the runtime (hashing takes tens of milliseconds).
 async fn on_users<T: Send + 'static>(
     st: &WebState,
@@ -61,7 +50,7 @@ pub async fn list(
     State(st): State<Arc<WebState>>,
     Extension(me): Extension<Caller>,
 ) -> ApiResult<Json<Vec<UserInfo>>> {
-    admins_only(&me)?;
+    me.admin_only("accounts are managed by")?;
     Ok(Json(st.users.list()))
 }
 
@@ -82,7 +71,7 @@ pub async fn add(
     Extension(me): Extension<Caller>,
     Json(u): Json<NewUser>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    admins_only(&me)?;
+    me.admin_only("accounts are managed by")?;
     let name = u.name.clone();
     on_users(&st, move |users| {
         users.add(&u.name, &u.password, u.admin, u.quota)
@@ -103,7 +92,7 @@ pub async fn delete(
     Extension(me): Extension<Caller>,
     Json(n): Json<Named>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    admins_only(&me)?;
+    me.admin_only("accounts are managed by")?;
     if n.name == me.name {
         return Err(ApiError::bad_request(
             "an admin cannot delete their own account here",
@@ -143,7 +132,7 @@ pub async fn password(
     Json(p): Json<NewPassword>,
 ) -> ApiResult<Response> {
     if let Some(name) = p.name.filter(|n| *n != me.name) {
-        admins_only(&me)?;
+        me.admin_only("accounts are managed by")?;
         let answer = serde_json::json!({ "changed": name });
         on_users(&st, move |users| {
             users.set_password(&name, &p.password).map(drop)

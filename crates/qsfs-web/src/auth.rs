@@ -67,6 +67,18 @@ impl Caller {
         }
     }
 
+    /// Go on only for an admin; else 403 saying `what` is for admins.
+    pub fn admin_only(&self, what: &str) -> ApiResult<()> {
+        if self.admin {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("{what} admins"),
+            ))
+        }
+    }
+
     /// Whose trash and unfinished uploads the request uses: the party's own, or in a
     /// shared folder the folder's (`+NAME`: no account or `@token` looks like that).
     pub fn place(&self) -> String {

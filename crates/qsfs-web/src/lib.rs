@@ -336,9 +336,8 @@ async fn status(
     State(st): State<Arc<WebState>>,
     axum::extract::Extension(me): axum::extract::Extension<auth::Caller>,
 ) -> Response {
-    if !me.admin {
-        return error::ApiError::new(StatusCode::FORBIDDEN, "the storage's health is for admins")
-            .into_response();
+    if let Err(e) = me.admin_only("the storage's health is for") {
+        return e.into_response();
     }
     match &st.storage {
         Some(storage) => Json(storage.status().await).into_response(),

@@ -77,7 +77,7 @@ impl From<SharesError> for ApiError {
         let status = match e {
             SharesError::NotFound => StatusCode::NOT_FOUND,
             SharesError::Refused(_) => StatusCode::BAD_REQUEST,
-            SharesError::Io(_) | SharesError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            SharesError::Io(_) | SharesError::List(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }

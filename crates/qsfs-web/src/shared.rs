@@ -54,13 +54,12 @@ pub enum SharedError {
     Refused(String),
     #[error("{SYSTEM_DIR}/{FILE}: {0}")]
     Io(std::io::Error),
-    #[error("{SYSTEM_DIR}/{FILE} is damaged: {0}")]
-    Corrupt(String),
+    #[error("{SYSTEM_DIR}/{FILE}: {0}")]
+    List(#[from] crate::system_file::ListError),
 }
 
 #[derive(Serialize, Deserialize)]
 struct SharedFile {
-    format: u32,
     folders: Vec<SharedFolder>,
 }
 
@@ -72,20 +71,9 @@ pub struct Shared {
 
 impl Shared {
     pub fn open(root: Arc<Dir>) -> Result<Shared, SharedError> {
-        let list = match crate::system_file::read(&root, FILE).map_err(SharedError::Io)? {
-            Some(bytes) => {
-                let file: SharedFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| SharedError::Corrupt(e.to_string()))?;
-                if file.format != FORMAT {
-                    return Err(SharedError::Corrupt(format!(
-                        "format {} (this qsfs reads {FORMAT})",
-                        file.format
-                    )));
-                }
-                file.folders
-            }
-            None => Vec::new(),
-        };
+        let list = crate::system_file::read_list::<SharedFile>(&root, FILE, FORMAT)?
+            .map(|f| f.folders)
+            .unwrap_or_default();
         Ok(Shared {
             root,
             list: Mutex::new(list),
@@ -182,12 +170,10 @@ impl Shared {
         let mut list = self.lock();
         let mut next = list.clone();
         f(&mut next)?;
-        let bytes = serde_json::to_vec_pretty(&SharedFile {
-            format: FORMAT,
-            folders: next.clone(),
-        })
-        .map_err(|e| SharedError::Corrupt(e.to_string()))?;
-        crate::system_file::replace(&self.root, FILE, &bytes).map_err(SharedError::Io)?;
+        let file = SharedFile { folders: next };
+        crate::system_file::replace_list(&self.root, FILE, FORMAT, &file)
+            .map_err(SharedError::Io)?;
+        let next = file.folders;
         *list = next;
         Ok(())
     }

@@ -24,20 +24,9 @@ impl From<SharedError> for ApiError {
         let status = match e {
             SharedError::BadName | SharedError::Refused(_) => StatusCode::BAD_REQUEST,
             SharedError::NotFound(_) => StatusCode::NOT_FOUND,
-            SharedError::Io(_) | SharedError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            SharedError::Io(_) | SharedError::List(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
-    }
-}
-
-fn admins_only(me: &Caller) -> ApiResult<()> {
-    if me.admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "shared folders are made by admins",
-        ))
     }
 }
 
@@ -86,7 +75,7 @@ pub async fn set(
     Extension(me): Extension<Caller>,
     Json(b): Json<SetShared>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    admins_only(&me)?;
+    me.admin_only("shared folders are made by")?;
     let mut members = Vec::new();
     for (name, access) in b.members {
         let user = st
@@ -117,7 +106,7 @@ pub async fn remove(
     Extension(me): Extension<Caller>,
     Json(b): Json<Named>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    admins_only(&me)?;
+    me.admin_only("shared folders are made by")?;
     let (st2, name) = (Arc::clone(&st), b.name.clone());
     tokio::task::spawn_blocking(move || st2.shared.remove(&name))
         .await

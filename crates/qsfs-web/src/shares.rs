@@ -91,19 +91,18 @@ pub struct NewShare {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SharesError {
+    #[error("{SYSTEM_DIR}/{FILE}: {0}")]
+    List(#[from] crate::system_file::ListError),
     #[error("no such link")]
     NotFound,
     #[error("{0}")]
     Refused(String),
     #[error("{SYSTEM_DIR}/{FILE}: {0}")]
     Io(std::io::Error),
-    #[error("{SYSTEM_DIR}/{FILE} is damaged: {0}")]
-    Corrupt(String),
 }
 
 #[derive(Serialize, Deserialize)]
 struct SharesFile {
-    format: u32,
     shares: Vec<Share>,
 }
 
@@ -137,20 +136,9 @@ fn new_id() -> String {
 
 impl Shares {
     pub fn open(root: Arc<Dir>) -> Result<Shares, SharesError> {
-        let list = match crate::system_file::read(&root, FILE).map_err(SharesError::Io)? {
-            Some(bytes) => {
-                let file: SharesFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| SharesError::Corrupt(e.to_string()))?;
-                if file.format != FORMAT {
-                    return Err(SharesError::Corrupt(format!(
-                        "format {} (this qsfs reads {FORMAT})",
-                        file.format
-                    )));
-                }
-                file.shares
-            }
-            None => Vec::new(),
-        };
+        let list = crate::system_file::read_list::<SharesFile>(&root, FILE, FORMAT)?
+            .map(|f| f.shares)
+            .unwrap_or_default();
         Ok(Shares {
             root,
             list: Mutex::new(list),
@@ -285,12 +273,10 @@ impl Shares {
         let mut list = self.lock();
         let mut next = list.clone();
         f(&mut next)?;
-        let bytes = serde_json::to_vec_pretty(&SharesFile {
-            format: FORMAT,
-            shares: next.clone(),
-        })
-        .map_err(|e| SharesError::Corrupt(e.to_string()))?;
-        crate::system_file::replace(&self.root, FILE, &bytes).map_err(SharesError::Io)?;
+        let file = SharesFile { shares: next };
+        crate::system_file::replace_list(&self.root, FILE, FORMAT, &file)
+            .map_err(SharesError::Io)?;
+        let next = file.shares;
         *list = next;
         Ok(())
     }

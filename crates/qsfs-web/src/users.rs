@@ -86,7 +86,6 @@ pub struct UserInfo {
 
 #[derive(Serialize, Deserialize)]
 struct UsersFile {
-    format: u32,
     users: Vec<User>,
 }
 
@@ -139,20 +138,14 @@ pub(crate) fn matches(password: &str, phc: &str) -> bool {
 impl Users {
     /// The accounts kept under `root` (none yet if it has no account file).
     pub fn open(root: Arc<Dir>) -> Result<Users, UsersError> {
-        let list = match crate::system_file::read(&root, FILE) {
-            Ok(Some(bytes)) => {
-                let file: UsersFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| UsersError::Corrupt(e.to_string()))?;
-                if file.format != FORMAT {
-                    return Err(UsersError::Corrupt(format!(
-                        "format {} (this qsfs reads {FORMAT})",
-                        file.format
-                    )));
-                }
-                file.users
+        let list = match crate::system_file::read_list::<UsersFile>(&root, FILE, FORMAT) {
+            Ok(file) => file.map(|f| f.users).unwrap_or_default(),
+            Err(crate::system_file::ListError::Corrupt(why)) => {
+                return Err(UsersError::Corrupt(why))
             }
-            Ok(None) => Vec::new(),
-            Err(e) => return Err(io(format!("reading {SYSTEM_DIR}/{FILE}"))(e)),
+            Err(crate::system_file::ListError::Io(e)) => {
+                return Err(io(format!("reading {SYSTEM_DIR}/{FILE}"))(e))
+            }
         };
         Ok(Users {
             root,
@@ -289,12 +282,9 @@ impl Users {
     /// Write `list` as the account file, atomically and durably.
     fn store(&self, list: &[User]) -> Result<(), UsersError> {
         let file = UsersFile {
-            format: FORMAT,
             users: list.to_vec(),
         };
-        let bytes =
-            serde_json::to_vec_pretty(&file).map_err(|e| UsersError::Hash(e.to_string()))?;
-        crate::system_file::replace(&self.root, FILE, &bytes)
+        crate::system_file::replace_list(&self.root, FILE, FORMAT, &file)
             .map_err(io(format!("writing {SYSTEM_DIR}/{FILE}")))
     }
 }
