@@ -200,8 +200,7 @@ impl Fs {
             *n -= 1;
             if *n == 0 {
                 st.open_count.remove(&ino);
-                if st.inodes.get(&ino).is_some_and(|i| i.nlink == 0) {
-                    st.destroy(ino);
+                if st.destroy_if_unused(ino) {
                     return Ok(());
                 }
             }

@@ -390,6 +390,8 @@ impl State {
     pub fn inode(&mut self, store: &dyn Store, ino: u64) -> FsResult<&mut Inode> {
         match self.inodes.entry(ino) {
             Entry::Occupied(e) => Ok(e.into_mut()),
+            // Destroyed, its record not yet deleted: it must not come back from the store.
+            Entry::Vacant(_) if self.free_meta.contains(&ino) => Err(Errno::ENOENT),
             Entry::Vacant(v) => Ok(v.insert(load_inode(store, ino)?)),
         }
     }
@@ -424,8 +426,24 @@ impl State {
         };
         if left == 0 {
             self.lookups.remove(&ino);
-            self.try_evict(ino);
+            if !self.destroy_if_unused(ino) {
+                self.try_evict(ino);
+            }
         }
+    }
+
+    /// Destroy `ino` if it has no link left and nothing holds it: no open handle and no
+    /// kernel reference. The kernel may still open or stat an unlinked inode it holds (a
+    /// lookup raced with the unlink, an open file's /proc link): until its FORGET, the
+    /// inode and its blocks stay. Whether it was destroyed.
+    pub fn destroy_if_unused(&mut self, ino: u64) -> bool {
+        let unused = self.inodes.get(&ino).is_some_and(|i| i.nlink == 0)
+            && !self.open_count.contains_key(&ino)
+            && !self.lookups.contains_key(&ino);
+        if unused {
+            self.destroy(ino);
+        }
+        unused
     }
 
     /// Drop `ino` from memory if nothing needs it there: no kernel reference, no open handle,
@@ -490,7 +508,8 @@ impl State {
         }
     }
 
-    /// Drop one link of `ino`; destroy it when no link and no open handle remain.
+    /// Drop one link of `ino`; destroy it when no link, no open handle and no kernel
+    /// reference remain (else at the last release or forget).
     pub fn unlink_inode(&mut self, store: &dyn Store, ino: u64) -> FsResult<()> {
         let i = self.inode(store, ino)?;
         i.nlink = i
@@ -500,11 +519,8 @@ impl State {
             i.nlink = 0;
         }
         i.touch_changed();
-        let gone = i.nlink == 0;
         self.mark(ino);
-        if gone && self.open_count.get(&ino).copied().unwrap_or(0) == 0 {
-            self.destroy(ino);
-        }
+        self.destroy_if_unused(ino);
         Ok(())
     }
 }

@@ -584,3 +584,37 @@ fn reads_match_the_written_bytes_whatever_the_block_layout() {
     check(&fs, &model);
     fs.release(fh).unwrap();
 }
+
+/// The kernel may open an inode it still holds after its last name is gone (a lookup that
+/// raced with the unlink): the inode and its data stay until its FORGET, then go. Before,
+/// the unlink destroyed it at once, the open brought the record back from the store, the
+/// read found its blocks gone (EIO) and the close wrote a deleted record.
+#[test]
+fn an_unlinked_inode_the_kernel_holds_lives_until_forget() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, fs) = open(dir.path());
+    let a = fs.create_node(ME, ROOT, b"racy", file(0o644)).unwrap();
+    let fh = fs.open_file(a.ino, libc::O_RDWR).unwrap();
+    fs.write(fh, a.ino, 0, b"still here", false).unwrap();
+    fs.release(fh).unwrap();
+    fs.fsync().unwrap();
+    fs.unlink(ROOT, b"racy").unwrap();
+    fs.fsync().unwrap();
+    assert_eq!(fs.lookup(ROOT, b"racy"), Err(Errno::ENOENT));
+    let fh = fs.open_file(a.ino, libc::O_RDONLY).unwrap();
+    assert_eq!(fs.read(a.ino, 0, 100).unwrap(), b"still here");
+    fs.release(fh).unwrap();
+    fs.fsync().unwrap();
+    assert!(
+        store.get(Ns::Meta, a.ino).unwrap().is_some(),
+        "held by the kernel"
+    );
+    fs.forget(a.ino, 1);
+    fs.fsync().unwrap();
+    assert!(
+        store.get(Ns::Meta, a.ino).unwrap().is_none(),
+        "gone with the last reference"
+    );
+    assert_eq!(fs.open_file(a.ino, libc::O_RDONLY), Err(Errno::ENOENT));
+    fs.shutdown().unwrap();
+}
