@@ -328,6 +328,20 @@ impl Fs {
 
     /// Flush everything, mark the filesystem clean and sync. Idempotent; called on unmount.
     pub fn shutdown(&self) -> Result<()> {
+        {
+            // The kernel is gone and holds no inode: the unlinked ones it held go now.
+            let mut st = self.state.lock();
+            st.lookups.clear();
+            let unlinked: Vec<u64> = st
+                .inodes
+                .iter()
+                .filter(|(_, i)| i.nlink == 0)
+                .map(|(ino, _)| *ino)
+                .collect();
+            for ino in unlinked {
+                st.destroy_if_unused(ino);
+            }
+        }
         self.flush_all(true)?;
         self.write_super(true)?;
         tracing::info!(metrics = ?self.metrics.snapshot(), "filesystem flushed and marked clean");

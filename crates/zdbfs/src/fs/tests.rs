@@ -616,5 +616,13 @@ fn an_unlinked_inode_the_kernel_holds_lives_until_forget() {
         "gone with the last reference"
     );
     assert_eq!(fs.open_file(a.ino, libc::O_RDONLY), Err(Errno::ENOENT));
+    // One the kernel still held at unmount goes with the unmount (no leaked record).
+    let b = fs.create_node(ME, ROOT, b"held", file(0o644)).unwrap();
+    fs.fsync().unwrap();
+    fs.unlink(ROOT, b"held").unwrap();
     fs.shutdown().unwrap();
+    assert!(
+        store.get(Ns::Meta, b.ino).unwrap().is_none(),
+        "not left behind"
+    );
 }
