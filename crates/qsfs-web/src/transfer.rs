@@ -406,24 +406,28 @@ pub async fn upload(
                 let m = root
                     .metadata(r.as_path())
                     .map_err(|e| ApiError::io(&r.display(), e))?;
-                Ok(serde_json::json!({
+                let answer = serde_json::json!({
                     "path": r.to_api(), "size": size, "etag": etag(&m), "mtime": mtime_ms(&m)
-                }))
+                });
+                Ok((answer, size))
             })
             .await
             .map_err(|e| with_room_left(&me, e))
         }
     };
-    if let Ok(v) = &done {
-        let size = v["size"].as_u64().unwrap_or(0);
-        if me.space.is_none() {
-            st.usage.moved(&me.name, size, replaced);
+    match done {
+        Ok((answer, size)) => {
+            if me.space.is_none() {
+                st.usage.moved(&me.name, size, replaced);
+            }
+            Ok(Json(answer))
         }
-    } else {
-        let root = Arc::clone(&me.root);
-        let _ = tokio::task::spawn_blocking(move || root.remove_file(tmp.as_path())).await;
+        Err(e) => {
+            let root = Arc::clone(&me.root);
+            let _ = tokio::task::spawn_blocking(move || root.remove_file(tmp.as_path())).await;
+            Err(e)
+        }
     }
-    done.map(Json)
 }
 
 /// What an upload may take of its caller's quota.

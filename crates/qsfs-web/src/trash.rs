@@ -121,7 +121,12 @@ impl Trash {
 
     /// `party`'s trash, newest first (items past their time are removed first).
     pub fn list(&self, party: &str) -> Result<Vec<TrashItem>, ApiError> {
-        let trash = self.of(party)?;
+        // Listing makes nothing: a party that never deleted anything has no trash folder.
+        let trash = match self.root.open_dir(format!("{TRASH}/{party}")) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(internal("opening", e)),
+        };
         let mut items = Vec::new();
         for e in trash.entries().map_err(|e| internal("listing", e))? {
             let Ok(e) = e else { continue };
