@@ -57,6 +57,13 @@ pub trait StorageStatus: Send + Sync + 'static {
     fn status(&self) -> Pin<Box<dyn Future<Output = serde_json::Value> + Send + '_>>;
 }
 
+/// Seconds since the epoch (sessions, trash, share links, uploads stamp times with it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Days a deleted item stays in its owner's trash unless configured.
 pub const DEFAULT_TRASH_DAYS: u64 = 30;
 

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use serde::Serialize;
@@ -84,12 +84,6 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(b)
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Sessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.map.lock().unwrap_or_else(|p| p.into_inner())
@@ -101,7 +95,7 @@ impl Sessions {
         map.retain(|_, s| s.live());
         crate::bounded::make_room(&mut map, MAX_SESSIONS, |s| s.used);
         let (id, csrf) = (random_hex(32), random_hex(16));
-        let now = unix_now();
+        let now = crate::unix_now();
         map.insert(
             id.clone(),
             Session {
@@ -128,7 +122,7 @@ impl Sessions {
             return None;
         }
         s.used = Instant::now();
-        s.used_unix = unix_now();
+        s.used_unix = crate::unix_now();
         Some((s.csrf.clone(), s.who.clone()))
     }
 

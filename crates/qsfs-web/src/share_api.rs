@@ -27,7 +27,7 @@ use crate::auth::{Caller, ClientAddr, TOKEN_ADMIN};
 use crate::error::{ApiError, ApiResult};
 use crate::files::{on_root, ListQuery, Listing};
 use crate::paths::RelPath;
-use crate::shares::{now_secs, NewShare, Share, ShareKind, Shares, SharesError};
+use crate::shares::{NewShare, Share, ShareKind, Shares, SharesError};
 use crate::throttle::Key;
 use crate::transfer::{FileQuery, UploadQuery, ZipQuery};
 use crate::users::HOMES;
@@ -156,7 +156,7 @@ fn view(st: &WebState, me: &Caller, s: &Share) -> ShareView {
         closed: if owner_gone {
             Some("its owner's account is gone")
         } else {
-            s.closed(now_secs())
+            s.closed(crate::unix_now())
         },
     }
 }
@@ -192,7 +192,7 @@ pub async fn create(
     let rel = RelPath::parse(&b.path)?;
     let expires = match b.expires_days {
         None => None,
-        Some(d) if d > 0.0 && d <= MAX_DAYS => Some(now_secs() + (d * 86_400.0) as u64),
+        Some(d) if d > 0.0 && d <= MAX_DAYS => Some(crate::unix_now() + (d * 86_400.0) as u64),
         Some(_) => {
             return Err(ApiError::bad_request(format!(
                 "expires_days is more than 0 and at most {MAX_DAYS}"
@@ -286,7 +286,7 @@ fn no_such_link() -> ApiError {
 /// The link `id` if it still opens (404 when unknown, 410 when closed).
 fn open_link(st: &WebState, id: &str) -> ApiResult<Share> {
     let share = st.shares.get(id).ok_or_else(no_such_link)?;
-    match share.closed(now_secs()) {
+    match share.closed(crate::unix_now()) {
         Some(why) => Err(ApiError::new(StatusCode::GONE, why)),
         None => Ok(share),
     }

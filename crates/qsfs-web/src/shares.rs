@@ -12,7 +12,6 @@
 //! Owns: the file's format, link ids, password checks, counting uses. Must not touch: HTTP.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
@@ -112,12 +111,6 @@ pub struct Shares {
     list: Mutex<Vec<Share>>,
 }
 
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// A fresh link id: 16 random bytes, URL-safe base64 without padding (22 characters).
 fn new_id() -> String {
     use rand::RngCore;
@@ -169,7 +162,7 @@ impl Shares {
             path: new.path,
             dir: new.dir,
             kind: new.kind,
-            created: now_secs(),
+            created: crate::unix_now(),
             expires: new.expires,
             password,
             uses: 0,
@@ -238,7 +231,7 @@ impl Shares {
     /// Count one use of link `id`, refused when the link is closed (expired, used up).
     /// Written through before it returns.
     pub fn take_use(&self, id: &str) -> Result<(), SharesError> {
-        let now = now_secs();
+        let now = crate::unix_now();
         self.change(|list| {
             let s = list
                 .iter_mut()
@@ -357,9 +350,9 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let shares = open(tmp.path());
         let mut n = new("alice", None, None);
-        n.expires = Some(now_secs() - 1);
+        n.expires = Some(crate::unix_now() - 1);
         let s = shares.create(n).unwrap();
-        assert!(s.closed(now_secs()).is_some());
+        assert!(s.closed(crate::unix_now()).is_some());
         assert!(matches!(
             shares.take_use(&s.id),
             Err(SharesError::Refused(_))

@@ -9,7 +9,6 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
 use cap_std::fs::Dir;
@@ -45,12 +44,6 @@ pub struct Trash {
     root: Arc<Dir>,
     /// Days an item is kept.
     pub days: u64,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 fn internal(what: &str, e: std::io::Error) -> ApiError {
@@ -92,7 +85,7 @@ impl Trash {
         };
         let mut suffix = [0u8; 4];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut suffix);
-        let deleted = unix_now();
+        let deleted = crate::unix_now();
         let item = TrashItem {
             id: format!("{deleted}-{}", hex::encode(suffix)),
             path: rel.to_api(),
@@ -145,7 +138,7 @@ impl Trash {
     }
 
     fn expired(&self, item: &TrashItem) -> bool {
-        unix_now().saturating_sub(item.deleted) > self.days.saturating_mul(86_400)
+        crate::unix_now().saturating_sub(item.deleted) > self.days.saturating_mul(86_400)
     }
 
     /// Put item `id` of `party`'s trash back at `to` (default: where it was) in `into` (the

@@ -36,7 +36,6 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::files::on_root;
 use crate::paths::RelPath;
-use crate::shares::now_secs;
 use crate::WebState;
 
 const VERSION: &str = "1.0.0";
@@ -330,7 +329,7 @@ async fn create_upload(st: Arc<WebState>, me: Caller, headers: HeaderMap) -> Api
             path: rel.display(),
             length,
             overwrite,
-            created: now_secs(),
+            created: crate::unix_now(),
         })
         .map_err(internal)?;
         let mut o = OpenOptions::new();
