@@ -3,7 +3,8 @@
 // text file and save, reload and see the change, detect a conflicting edit, rename, delete,
 // open the health panel, accounts, sessions, share links (read with a password, a file
 // drop, revocation; the recipient in a fresh browser), an upload resumed after a page
-// reload, the grid's thumbnails, selection, upload conflicts, a shared folder. Screenshots
+// reload, the grid's thumbnails, selection, upload conflicts, a shared folder, an app
+// password used over WebDAV then revoked. Screenshots
 // go to $ARTIFACTS. Run by run.sh beside this file.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
@@ -317,6 +318,23 @@ try {
   await page.fill("#own-new", "tester's new password");
   await page.click("#own-password button");
   await page.locator("#own-message", { hasText: "Changed" }).waitFor();
+  // An app password for a device: WebDAV signs in with it, until it is revoked.
+  await page.fill("#app-password-label", "phone");
+  await page.click("#app-password-form button");
+  const appPassword = await page.locator("#app-password-new").textContent();
+  await page.locator("#app-password-list tr", { hasText: "phone" }).waitFor();
+  const dav = () => fetch(new URL("/dav/", url).href, {
+    method: "PROPFIND",
+    headers: { Depth: "1", Authorization: "Basic " + Buffer.from(`tester:${appPassword}`).toString("base64") },
+  });
+  const listed = await dav();
+  assert.equal(listed.status, 207, "WebDAV with the app password");
+  assert.ok((await listed.text()).includes("/dav/mine/"), "WebDAV shows the home folder");
+  await snap("app-passwords");
+  await page.click("#app-password-list tr:has-text('phone') button");
+  await answer();
+  await page.locator("#app-password-list tr", { hasText: "phone" }).waitFor({ state: "detached" });
+  assert.equal((await dav()).status, 401, "a revoked app password signs nothing in");
   await page.click("#sessions button.close");
   await page.click("#new-folder");
   await answer("after");

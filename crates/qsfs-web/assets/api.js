@@ -106,6 +106,15 @@ export const api = {
     const json = id ? { id } : { all: true };
     return (await call("POST", "/api/sessions/end", { json })).json();
   },
+  async appPasswords() {
+    return (await call("GET", "/api/app-passwords")).json();
+  },
+  async makeAppPassword(label) {
+    return (await call("POST", "/api/app-passwords", { json: { label } })).json();
+  },
+  async revokeAppPassword(id) {
+    return (await call("POST", "/api/app-passwords/revoke", { json: { id } })).json();
+  },
   // An account's name and password, or (no name) the access token.
   async login(user, secret) {
     const json = user ? { user, password: secret } : { token: secret };

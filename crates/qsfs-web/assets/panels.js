@@ -1,5 +1,5 @@
-// The drive page's panels about the person and the drive rather than files: sessions and
-// one's own password, accounts (admins), storage health (admins).
+// The drive page's panels about the person and the drive rather than files: sessions, one's
+// own password and app passwords (WebDAV), accounts (admins), storage health (admins).
 import { api } from "/assets/api.js";
 import { escape } from "/assets/highlight.js";
 import { size, tableRow, button, ask } from "/assets/ui.js";
@@ -25,6 +25,39 @@ async function showSessions() {
 $("sessions-button").addEventListener("click", async () => {
   $("sessions").showModal();
   try { await showSessions(); } catch (e) { $("session-list").textContent = e.message; }
+  await showAppPasswords();
+});
+
+// ------------------------------------------------------------------ app passwords (WebDAV)
+async function showAppPasswords() {
+  $("dav-address").textContent = `${location.origin}/dav/`;
+  const when = (t) => (t ? new Date(t * 1000).toLocaleString() : "not since qsfs started");
+  try {
+    const list = await api.appPasswords();
+    $("app-password-list").replaceChildren(...list.map((p) => tableRow(
+      [p.label, when(p.created), when(p.last_used)],
+      [button("Revoke", async () => {
+        if (!(await ask(`Revoke the app password for “${p.label}”? That device is signed out.`, "", { input: false, ok: "Revoke" }))) return;
+        await api.revokeAppPassword(p.id);
+        showAppPasswords();
+      })],
+    )));
+  } catch (e) {
+    $("app-password-list").replaceChildren();
+    $("app-password-message").textContent = e.message;
+  }
+}
+
+$("app-password-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const msg = $("app-password-message");
+  msg.textContent = "";
+  try {
+    const made = await api.makeAppPassword($("app-password-label").value);
+    $("app-password-label").value = "";
+    msg.replaceChildren("Shown once — type it into the device now: ", Object.assign(document.createElement("code"), { id: "app-password-new", textContent: made.password }));
+    await showAppPasswords();
+  } catch (e) { msg.textContent = e.message; }
 });
 
 $("end-all").addEventListener("click", async () => {

@@ -174,3 +174,82 @@ pub async fn password(
     )
         .into_response())
 }
+
+impl From<crate::app_passwords::AppPasswordsError> for ApiError {
+    fn from(e: crate::app_passwords::AppPasswordsError) -> ApiError {
+        use crate::app_passwords::AppPasswordsError as E;
+        let status = match e {
+            E::NotFound => StatusCode::NOT_FOUND,
+            E::Refused(_) => StatusCode::BAD_REQUEST,
+            E::List(_) | E::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// The caller's account: app passwords belong to one (the access token has none).
+fn own_account(st: &WebState, me: &Caller) -> ApiResult<crate::users::User> {
+    st.users.get(&me.name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "app passwords belong to accounts: sign in with one",
+        )
+    })
+}
+
+/// `GET /api/app-passwords` → the caller's app passwords (`[{"id","user","label","created",
+/// "last_used"}]`); `?all=true` for an admin: everyone's.
+pub async fn app_passwords(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    axum::extract::Query(q): axum::extract::Query<AllQuery>,
+) -> ApiResult<Json<Vec<crate::app_passwords::AppPasswordInfo>>> {
+    if q.all {
+        me.admin_only("everyone's app passwords are listed for")?;
+        return Ok(Json(st.app_passwords.list(None)));
+    }
+    let user = own_account(&st, &me)?;
+    Ok(Json(st.app_passwords.list(Some(&user))))
+}
+
+#[derive(Deserialize)]
+pub struct AllQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+#[derive(Deserialize)]
+pub struct NewAppPassword {
+    label: String,
+}
+
+/// `POST /api/app-passwords {"label"}` → `{"id","label",…,"password"}`: the password is
+/// shown this once.
+pub async fn add_app_password(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    Json(req): Json<NewAppPassword>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let user = own_account(&st, &me)?;
+    let (info, password) = st.app_passwords.create(&user, &req.label)?;
+    let mut answer = serde_json::to_value(info).unwrap_or_default();
+    answer["password"] = password.into();
+    Ok(Json(answer))
+}
+
+/// `POST /api/app-passwords/revoke {"id"}` or `{"all": true}` → `{"revoked": N}`. An admin
+/// may revoke anyone's by id.
+pub async fn revoke_app_password(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    Json(req): Json<crate::bounded::OneOrAll>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let which = req.which()?;
+    let user = if me.admin && which.is_some() {
+        None
+    } else {
+        Some(own_account(&st, &me)?)
+    };
+    let revoked = st.app_passwords.revoke(user.as_ref(), which.as_deref())?;
+    Ok(Json(serde_json::json!({ "revoked": revoked })))
+}

@@ -27,7 +27,7 @@ use super::WebState;
 pub const COOKIE: &str = "qsfs_session";
 /// Pause after a wrong try: slows guessing without locking the owner out (the waits of
 /// [`crate::throttle`] come after a few of them).
-pub(crate) const WRONG_TRY_PAUSE: Duration = Duration::from_millis(500);
+pub const WRONG_TRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// The signed-in caller of a request: its name, whether it is an admin, and the folder its
 /// paths are relative to (the whole served folder for an admin, else its home folder).
@@ -65,6 +65,41 @@ impl Caller {
             space: None,
             session: String::new(),
         }
+    }
+
+    /// The caller of a signed-in party (`name`, `admin`, `quota` as its account says):
+    /// rooted at its own folder, or in shared folder `space` (403 when it is not a member,
+    /// or for a change by a read-only member). `session` is its session cookie, if any.
+    pub async fn signed_in(
+        st: &Arc<WebState>,
+        name: String,
+        admin: bool,
+        quota: Option<u64>,
+        space: Option<String>,
+        method: &Method,
+        session: String,
+    ) -> ApiResult<Caller> {
+        let (root, quota) = match &space {
+            None => match caller_root(st, &name, admin).await {
+                Some(root) => (root, quota),
+                None => {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "your home folder is missing: ask an admin",
+                    ))
+                }
+            },
+            Some(space) => (space_root(st, space, &name, admin, method).await?, None),
+        };
+        Ok(Caller {
+            name,
+            admin,
+            quota,
+            home: Arc::clone(&root),
+            root,
+            space,
+            session,
+        })
     }
 
     /// Go on only for an admin; else 403 saying `what` is for admins.
@@ -105,7 +140,7 @@ pub fn new_token() -> String {
 }
 
 /// Compare without an early exit, so the time taken does not tell how much matched.
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -146,7 +181,7 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// 429 with `Retry-After` while a throttle's wait runs.
-pub(crate) fn too_many(wait: Duration) -> Response {
+pub fn too_many(wait: Duration) -> Response {
     let secs = wait.as_secs().max(1);
     let mut r = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -420,31 +455,12 @@ pub async fn require(State(st): State<Arc<WebState>>, mut req: Request, next: Ne
         .ok()
         .and_then(|q| q.0.space)
         .filter(|s| !s.is_empty());
-    let (root, quota) = match &space {
-        None => match caller_root(&st, &name, admin).await {
-            Some(root) => (root, quota),
-            None => {
-                return ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "your home folder is missing: ask an admin",
-                )
-                .into_response()
-            }
-        },
-        Some(space) => match space_root(&st, space, &name, admin, req.method()).await {
-            Ok(root) => (root, None),
-            Err(e) => return e.into_response(),
-        },
-    };
-    req.extensions_mut().insert(Caller {
-        name,
-        admin,
-        quota,
-        home: Arc::clone(&root),
-        root,
-        space,
-        session,
-    });
+    match Caller::signed_in(&st, name, admin, quota, space, req.method(), session).await {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+        }
+        Err(e) => return e.into_response(),
+    }
     next.run(req).await
 }
 

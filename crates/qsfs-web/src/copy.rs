@@ -48,7 +48,8 @@ fn bytes_at(root: &Dir, path: &Path) -> std::io::Result<u64> {
     }
 }
 
-fn copy_file(root: &Dir, from: &Path, to: &Path) -> std::io::Result<u64> {
+/// Copy file `from` to `to` (which must not exist), fsync'ed; its length.
+pub fn copy_file(root: &Dir, from: &Path, to: &Path) -> std::io::Result<u64> {
     let mut src = root.open(from)?;
     let mut o = OpenOptions::new();
     o.write(true).create_new(true);

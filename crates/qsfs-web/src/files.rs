@@ -74,7 +74,7 @@ fn is_upload_in_progress(name: &str) -> bool {
 
 /// Entries of folder `dir` that listings and searches leave out: uploads in progress, and
 /// the drive's own folder at the top.
-fn hidden(dir: &RelPath, name: &str) -> bool {
+pub fn hidden(dir: &RelPath, name: &str) -> bool {
     is_upload_in_progress(name) || dir.is_root() && name == crate::users::SYSTEM_DIR
 }
 

@@ -5,7 +5,7 @@
 //! usable with curl), served on the loopback address `[qsfs] web_listen`.
 //!
 //! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
-//! ([`sessions`]), path confinement ([`paths`]), folder
+//! ([`sessions`]), app passwords ([`app_passwords`]), path confinement ([`paths`]), folder
 //! operations ([`files`], copies [`copy`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
 //! ([`quota`]), resumable uploads ([`tus`]), thumbnails ([`thumbs`]), share links ([`shares`], their routes [`share_api`]), shared folders ([`shared`],
 //! [`shared_api`]), the drive's own files
@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod app_passwords;
 pub mod auth;
 pub mod bounded;
 pub mod copy;
@@ -75,6 +76,8 @@ pub struct WebState {
     pub token: String,
     /// The accounts that may sign in.
     pub users: Arc<users::Users>,
+    /// Their app passwords (WebDAV and other programs that send a password each request).
+    pub app_passwords: Arc<app_passwords::AppPasswords>,
     pub sessions: sessions::Sessions,
     /// Wrong sign-in tries, per account and address.
     pub throttle: throttle::Throttle,
@@ -111,10 +114,13 @@ impl WebState {
         let users = users::Users::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         let shares = shares::Shares::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         let shared = shared::Shared::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
+        let app_passwords =
+            app_passwords::AppPasswords::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         Ok(WebState {
             root: Arc::clone(&dir),
             token,
             users: Arc::new(users),
+            app_passwords: Arc::new(app_passwords),
             sessions: sessions::Sessions::default(),
             throttle: throttle::Throttle::default(),
             usage: quota::Usage::default(),
@@ -132,6 +138,12 @@ impl WebState {
 
 /// Every route: the page, its assets, the API.
 pub fn router(state: Arc<WebState>) -> Router {
+    router_with(state, Router::new())
+}
+
+/// Every route, and `extra` routes beside them (WebDAV: `qsfs-dav`), all behind the same
+/// cross-site refusal.
+pub fn router_with(state: Arc<WebState>, extra: Router) -> Router {
     let api = Router::new()
         .route("/list", get(files::list))
         .route("/search", get(files::search))
@@ -157,6 +169,11 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/users", get(accounts::list).post(accounts::add))
         .route("/users/delete", post(accounts::delete))
         .route("/users/password", post(accounts::password))
+        .route(
+            "/app-passwords",
+            get(accounts::app_passwords).post(accounts::add_app_password),
+        )
+        .route("/app-passwords/revoke", post(accounts::revoke_app_password))
         .route("/trash", get(files::trash_list))
         .route("/trash/restore", post(files::trash_restore))
         .route("/trash/remove", post(files::trash_remove))
@@ -195,8 +212,9 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/assets/{name}", get(asset))
         .nest("/api", api)
         .nest("/s/{id}", shared)
-        .layer(axum::middleware::from_fn(origin::same_origin))
         .with_state(state)
+        .merge(extra)
+        .layer(axum::middleware::from_fn(origin::same_origin))
 }
 
 /// How often items past their time leave the trashes.
@@ -210,9 +228,10 @@ pub enum Listener {
     Tls(std::net::TcpListener, tls::TlsFiles),
 }
 
-/// Serve until `stop`; requests in flight finish first. Trashes are purged of old items,
-/// unfinished uploads of stale ones and the thumbnail cache of its oldest, meanwhile.
-pub async fn serve(listener: Listener, state: Arc<WebState>, stop: Stop) {
+/// Serve [`router_with`]`(state, extra)` until `stop`; requests in flight finish first.
+/// Trashes are purged of old items, unfinished uploads of stale ones and the thumbnail
+/// cache of its oldest, meanwhile.
+pub async fn serve(listener: Listener, state: Arc<WebState>, extra: Router, stop: Stop) {
     let purge_state = Arc::clone(&state);
     let mut purge_stop = stop.clone();
     let purge = async move {
@@ -232,9 +251,11 @@ pub async fn serve(listener: Listener, state: Arc<WebState>, stop: Stop) {
     };
     let web = async move {
         match listener {
-            Listener::Plain(l) => service_kit::http::serve(l, router(state), stop, "web UI").await,
+            Listener::Plain(l) => {
+                service_kit::http::serve(l, router_with(state, extra), stop, "web UI").await;
+            }
             Listener::Tls(l, files) => {
-                if let Err(e) = tls::serve(l, &files, state, stop).await {
+                if let Err(e) = tls::serve(l, &files, router_with(state, extra), stop).await {
                     tracing::error!(error = %e, "web UI (TLS) stopped");
                 }
             }

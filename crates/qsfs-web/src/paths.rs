@@ -41,6 +41,11 @@ impl RelPath {
         RelPath::checked(Path::new(text))
     }
 
+    /// Check a path given as bytes (a WebDAV path, already percent-decoded).
+    pub fn from_path(path: &Path) -> Result<RelPath, ApiError> {
+        RelPath::checked(path)
+    }
+
     /// Check a path's components (see [`RelPath::parse`]).
     fn checked(path: &Path) -> Result<RelPath, ApiError> {
         let raw = path.as_os_str().as_bytes();

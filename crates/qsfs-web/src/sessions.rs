@@ -163,7 +163,7 @@ impl Sessions {
             return 0;
         };
         let before = map.len();
-        map.retain(|_, s| !(s.who.same_party(&me) && which.map_or(true, |w| w == s.public_id)));
+        map.retain(|_, s| !(s.who.same_party(&me) && which.is_none_or(|w| w == s.public_id)));
         before - map.len()
     }
 }

@@ -132,11 +132,8 @@ fn view(st: &WebState, me: &Caller, s: &Share) -> ShareView {
         Ok(rest) if !me.admin => format!("/{}", rest.display()),
         _ => s.path.clone(),
     };
-    let owner_gone = s.owner != TOKEN_PARTY
-        && st
-            .users
-            .get(&s.owner)
-            .map_or(true, |u| u.uid != s.owner_uid);
+    let owner_gone =
+        s.owner != TOKEN_PARTY && st.users.get(&s.owner).is_none_or(|u| u.uid != s.owner_uid);
     ShareView {
         url: format!("/s/{}", s.id),
         id: s.id.clone(),

@@ -189,7 +189,7 @@ impl Shares {
         let mut out: Vec<Share> = self
             .lock()
             .iter()
-            .filter(|s| owner.map_or(true, |o| s.owner == o))
+            .filter(|s| owner.is_none_or(|o| s.owner == o))
             .cloned()
             .collect();
         out.sort_by_key(|s| std::cmp::Reverse(s.created));
@@ -201,7 +201,7 @@ impl Shares {
         self.change(|list| {
             let i = list
                 .iter()
-                .position(|s| s.id == id && owner.map_or(true, |o| s.owner == o))
+                .position(|s| s.id == id && owner.is_none_or(|o| s.owner == o))
                 .ok_or(SharesError::NotFound)?;
             list.remove(i);
             Ok(())
@@ -225,7 +225,7 @@ impl Shares {
         share
             .password
             .as_deref()
-            .map_or(true, |phc| crate::users::matches(password, phc))
+            .is_none_or(|phc| crate::users::matches(password, phc))
     }
 
     /// Count one use of link `id`, refused when the link is closed (expired, used up).

@@ -9,15 +9,12 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use service_kit::Stop;
 use sha2::{Digest, Sha256};
-
-use crate::WebState;
 
 /// A certificate chain and its private key, PEM files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,11 +65,11 @@ pub fn fingerprint(cert: &Path) -> std::io::Result<String> {
         .join(":"))
 }
 
-/// Serve the drive over TLS on `listener` until `stop`.
+/// Serve `app` (the drive's routes) over TLS on `listener` until `stop`.
 pub async fn serve(
     listener: std::net::TcpListener,
     files: &TlsFiles,
-    state: Arc<WebState>,
+    app: axum::Router,
     mut stop: Stop,
 ) -> std::io::Result<()> {
     // One process-wide choice of crypto for rustls (aws-lc-rs); an earlier one stands.
@@ -85,7 +82,7 @@ pub async fn serve(
         stop.wait().await;
         stopper.graceful_shutdown(Some(GRACE));
     });
-    let app = crate::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum_server::from_tcp_rustls(listener, config)
         .handle(handle)
         .serve(app)

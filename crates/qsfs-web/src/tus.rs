@@ -281,7 +281,7 @@ async fn create_upload(st: Arc<WebState>, me: Caller, headers: HeaderMap) -> Api
     let path = get("path")
         .or_else(|| get("filename").map(|f| format!("/{f}")))
         .ok_or_else(|| ApiError::bad_request("Upload-Metadata needs path (or filename)"))?;
-    let overwrite = get("overwrite").map_or(true, |v| v != "false");
+    let overwrite = get("overwrite").is_none_or(|v| v != "false");
     let rel = RelPath::parse(&path)?;
     if rel.is_root() {
         return Err(ApiError::bad_request("a file needs a name"));
@@ -468,7 +468,7 @@ async fn append(
     check_version(&headers)?;
     if headers
         .get(header::CONTENT_TYPE)
-        .map_or(true, |v| v != "application/offset+octet-stream")
+        .is_none_or(|v| v != "application/offset+octet-stream")
     {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

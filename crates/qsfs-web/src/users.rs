@@ -76,6 +76,21 @@ pub struct User {
     pub uid: u64,
 }
 
+#[cfg(test)]
+impl User {
+    /// An account with no usable password, for other modules' tests.
+    pub(crate) fn for_tests(name: &str) -> User {
+        User {
+            name: name.to_string(),
+            hash: String::new(),
+            admin: false,
+            quota: None,
+            generation: 0,
+            uid: 1,
+        }
+    }
+}
+
 /// One account as listed (no hash).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct UserInfo {

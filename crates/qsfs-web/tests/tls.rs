@@ -36,6 +36,7 @@ async fn the_drive_answers_over_tls_with_secure_cookies() {
     let server = tokio::spawn(qsfs_web::serve(
         qsfs_web::Listener::Tls(listener, files.clone()),
         Arc::new(state),
+        axum::Router::new(),
         stop,
     ));
 

@@ -14,7 +14,9 @@ use crate::compact::CompactReport;
 use crate::evict::EvictReport;
 use crate::stack::Stack;
 use crate::status::Status;
-use qsfs_web::users::{UserInfo, Users};
+use qsfs_web::app_passwords::AppPasswordInfo;
+use qsfs_web::users::UserInfo;
+use qsfs_web::WebState;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -55,6 +57,20 @@ pub enum UserRequest {
         password: String,
     },
     List,
+    /// A new app password for account `name` (WebDAV and other programs).
+    AppPassword {
+        name: String,
+        label: String,
+    },
+    /// The app passwords of account `name`.
+    AppPasswords {
+        name: String,
+    },
+    /// Revoke app password `id` of account `name`, or all of them.
+    Revoke {
+        name: String,
+        id: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,15 +91,22 @@ pub enum Response {
     Users(Vec<UserInfo>),
     /// An account change was stored.
     UserChanged,
+    /// A new app password: shown this once.
+    AppPasswordMade {
+        info: AppPasswordInfo,
+        password: String,
+    },
+    AppPasswords(Vec<AppPasswordInfo>),
+    Revoked(usize),
     Error(String),
 }
 
 /// The control socket's service: requests executed on the stack, and on the web drive's
-/// accounts while the web UI runs (held weakly: they hold the mount's root open, which must
-/// go with the web UI before the unmount).
+/// accounts while the web UI runs (held weakly: the drive holds the mount's root open,
+/// which must go with the web UI before the unmount).
 pub struct Control {
     pub stack: Arc<Stack>,
-    pub users: Weak<Users>,
+    pub web: Weak<WebState>,
 }
 
 impl Service for Control {
@@ -104,15 +127,43 @@ impl Service for Control {
 
 impl Control {
     async fn user(&self, req: UserRequest) -> Response {
-        let Some(users) = self.users.upgrade() else {
+        let Some(web) = self.web.upgrade() else {
             return Response::Error(
                 "accounts belong to the web drive, which is not running ([qsfs] web_listen)".into(),
             );
         };
         // Hashing a password takes a few tens of milliseconds of CPU: not on the runtime.
         let done = tokio::task::spawn_blocking(move || {
+            let users = &web.users;
+            let account = |name: &str| {
+                users
+                    .get(name)
+                    .ok_or_else(|| qsfs_web::users::UsersError::NoSuchUser(name.into()))
+                    .map_err(|e| e.to_string())
+            };
+            let app = |r: Result<Response, qsfs_web::app_passwords::AppPasswordsError>| {
+                r.map_err(|e| e.to_string())
+            };
             match req {
                 UserRequest::List => return Ok(Response::Users(users.list())),
+                UserRequest::AppPassword { name, label } => {
+                    let user = account(&name)?;
+                    return app(web
+                        .app_passwords
+                        .create(&user, &label)
+                        .map(|(info, password)| Response::AppPasswordMade { info, password }));
+                }
+                UserRequest::AppPasswords { name } => {
+                    let user = account(&name)?;
+                    return Ok(Response::AppPasswords(web.app_passwords.list(Some(&user))));
+                }
+                UserRequest::Revoke { name, id } => {
+                    let user = account(&name)?;
+                    return app(web
+                        .app_passwords
+                        .revoke(Some(&user), id.as_deref())
+                        .map(Response::Revoked));
+                }
                 UserRequest::Add {
                     name,
                     password,
@@ -124,12 +175,13 @@ impl Control {
                     users.set_password(&name, &password).map(drop)
                 }
             }
+            .map_err(|e| e.to_string())
             .map(|()| Response::UserChanged)
         })
         .await;
         match done {
             Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => Response::Error(e.to_string()),
+            Ok(Err(e)) => Response::Error(e),
             Err(e) => Response::Error(e.to_string()),
         }
     }

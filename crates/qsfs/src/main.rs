@@ -60,6 +60,22 @@ enum UserAction {
     },
     /// List the accounts.
     List,
+    /// Make an app password for an account's device or program (WebDAV at /dav/):
+    /// printed once.
+    AppPassword {
+        name: String,
+        /// What it is for ("phone", "rclone on the NAS").
+        label: String,
+    },
+    /// List an account's app passwords.
+    AppPasswords { name: String },
+    /// Revoke one app password of an account (by id), or all with --all.
+    Revoke {
+        name: String,
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -262,6 +278,55 @@ fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
             admin,
             quota,
         },
+        UserAction::AppPassword { name, label } => {
+            let Response::AppPasswordMade { info, password } = ask(
+                config,
+                Request::User(UserRequest::AppPassword { name, label }),
+            )?
+            else {
+                bail!("unexpected answer");
+            };
+            qsfs::say!(
+                "app password {} ({}) for {}:",
+                info.id,
+                info.label,
+                info.user
+            );
+            qsfs::say!("{password}");
+            qsfs::say!(
+                "(shown this once; WebDAV clients sign in as {} with it)",
+                info.user
+            );
+            return Ok(());
+        }
+        UserAction::AppPasswords { name } => {
+            let Response::AppPasswords(list) =
+                ask(config, Request::User(UserRequest::AppPasswords { name }))?
+            else {
+                bail!("unexpected answer");
+            };
+            for p in list {
+                let used = p
+                    .last_used
+                    .map_or("not used since qsfs started".into(), |t| {
+                        format!("last used {t}")
+                    });
+                qsfs::say!("{}\t{}\tmade {}\t{used}", p.id, p.label, p.created);
+            }
+            return Ok(());
+        }
+        UserAction::Revoke { name, id, all } => {
+            if id.is_none() && !all {
+                bail!("name the app password to revoke (its id), or give --all");
+            }
+            let Response::Revoked(n) =
+                ask(config, Request::User(UserRequest::Revoke { name, id }))?
+            else {
+                bail!("unexpected answer");
+            };
+            qsfs::say!("revoked {n}");
+            return Ok(());
+        }
         UserAction::Del { name } => UserRequest::Del { name },
         UserAction::Passwd {
             name,

@@ -146,7 +146,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
         }
     }
     let mut web_task = None;
-    let mut users = std::sync::Weak::new();
+    let mut drive = std::sync::Weak::new();
     if let (Some(addr), Some(token)) = (stack.config.qsfs.web_listen, &stack.config.qsfs.web_token)
     {
         let web = async {
@@ -185,10 +185,15 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
                 }
             };
             crate::say!("qsfs: web UI at {scheme}://{addr}/ (access token: {token})");
-            users = Arc::downgrade(&state.users);
-            web_task = Some(tasks.spawn("web", |stop| {
-                qsfs_web::serve(listener, Arc::new(state), stop)
-            }));
+            crate::say!(
+                "qsfs: WebDAV at {scheme}://{addr}{}/ (an account and an app password, or user `{}` and the token)",
+                qsfs_dav::PREFIX,
+                qsfs_dav::auth::TOKEN_USER
+            );
+            let state = Arc::new(state);
+            drive = Arc::downgrade(&state);
+            let dav = qsfs_dav::routes(Arc::clone(&state));
+            web_task = Some(tasks.spawn("web", |stop| qsfs_web::serve(listener, state, dav, stop)));
         }
     }
     let socket = stack.config.socket();
@@ -203,7 +208,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
         })?;
     let service = Arc::new(crate::control::Control {
         stack: stack.clone(),
-        users,
+        web: drive,
     });
     tasks.spawn("control", |stop| {
         service_kit::control::serve(control, service, stop, TASKS_STOP_WAIT)

@@ -419,3 +419,78 @@ fn the_drive_for_several_people_on_a_real_mount() {
     );
     q.stop(false);
 }
+
+/// WebDAV of a real qsfs: an app password made with `qsfs user app-password`, the litmus
+/// suite against `/dav/` on the FUSE mount (zdbfs keeps the dead properties as xattrs),
+/// a file put over WebDAV is on the mount, and `qsfs user revoke` cuts the device off.
+#[test]
+fn webdav_on_a_real_mount() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let q = Qsfs::start(
+        root,
+        &["--mountpoint", "mnt", "--segment-mib", "4"],
+        "dav.log",
+    );
+    let (base, token) = web_of(&q);
+    assert!(
+        q.log_text().contains("WebDAV at "),
+        "the WebDAV address is printed"
+    );
+    qsfs_cmd_with_input(
+        root,
+        &["user", "add", "dave", "--password-stdin"],
+        "dave's password\n",
+    );
+    let made = qsfs_cmd(root, &["user", "app-password", "dave", "litmus"]);
+    let password = made
+        .lines()
+        .find(|l| l.len() == 31 && l.matches('-').count() == 5)
+        .unwrap_or_else(|| panic!("no password in {made}"))
+        .to_string();
+    let out = std::process::Command::new("litmus")
+        .arg(format!("{base}/dav/"))
+        .args(["dave", &password])
+        .current_dir(root)
+        .output()
+        .expect("litmus (scripts/test installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && !text.contains("FAIL"), "{text}");
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("dave:{password}"))
+    );
+    let put = ureq::put(&format!("{base}/dav/notes.txt"))
+        .set("Authorization", &auth)
+        .send_bytes(b"over webdav")
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    assert_eq!(
+        std::fs::read(q.mount.join("home/dave/notes.txt")).unwrap(),
+        b"over webdav"
+    );
+    // The token signs in the built-in admin, who sees the whole drive.
+    let admin = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("token:{token}"))
+    );
+    let got = ureq::get(&format!("{base}/dav/home/dave/notes.txt"))
+        .set("Authorization", &admin)
+        .call()
+        .unwrap();
+    assert_eq!(got.into_string().unwrap(), "over webdav");
+    let listed = qsfs_cmd(root, &["user", "app-passwords", "dave"]);
+    let id = listed.split('\t').next().unwrap().trim().to_string();
+    assert!(
+        listed.contains("litmus") && listed.contains("last used"),
+        "{listed}"
+    );
+    qsfs_cmd(root, &["user", "revoke", "dave", &id]);
+    match ureq::get(&format!("{base}/dav/notes.txt"))
+        .set("Authorization", &auth)
+        .call()
+    {
+        Err(ureq::Error::Status(401, _)) => {}
+        other => panic!("a revoked app password still signs in: {other:?}"),
+    }
+}

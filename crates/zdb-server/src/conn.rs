@@ -304,7 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let got = loop {
             tokio::select! {
                 r = sub.rx.recv() => match r {
-                    Ok(n) if n.from != me && w.command.map_or(true, |c| c == n.command) => break Some(n.command),
+                    Ok(n) if n.from != me && w.command.is_none_or(|c| c == n.command) => break Some(n.command),
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => break None,
                 },

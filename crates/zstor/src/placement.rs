@@ -115,7 +115,7 @@ pub fn plan(group_sizes: &[usize], rules: &Rules) -> Result<Vec<usize>, Placemen
             continue;
         };
         let s = surviving(&counts, rules);
-        if best.as_ref().map_or(true, |(b, _)| s > *b) {
+        if best.as_ref().is_none_or(|(b, _)| s > *b) {
             best = Some((s, counts));
         }
     }

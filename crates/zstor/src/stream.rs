@@ -158,7 +158,15 @@ impl Source {
         };
         let off = libc::off_t::try_from(self.pos).ok()?;
         // SAFETY: one iovec describing `buf`, valid and exclusively borrowed for the call.
-        let n = unsafe { libc::preadv2(self.buffered.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+        let n = unsafe {
+            libc::preadv2(
+                self.buffered.as_raw_fd(),
+                &raw const iov,
+                1,
+                off,
+                libc::RWF_NOWAIT,
+            )
+        };
         usize::try_from(n).ok()
     }
 }

@@ -80,7 +80,7 @@ impl ChunkDecoder {
                 m: p.m as u8,
             };
             match header.verify(piece) {
-                Some(payload) if shard_len.map_or(true, |l| l == payload.len()) => {
+                Some(payload) if shard_len.is_none_or(|l| l == payload.len()) => {
                     shard_len = Some(payload.len());
                     payloads[i] = Some(payload);
                     valid += 1;
