@@ -24,14 +24,9 @@ build_release -p qsfs
 WORK=$(mktemp -d "$BASE/qsfs-web-bench.XXXXXX")
 OUT=${OUT:-$WORK/logs}
 mkdir -p "$OUT" "$WORK/src" "$WORK/local"
-QPID=
+. "$ROOT/scripts/lib/qsfs.sh"
 cleanup() {
-    if [[ -n $QPID ]]; then
-        kill -TERM "$QPID" 2>/dev/null || true
-        for _ in $(seq 1 3000); do kill -0 "$QPID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$QPID" 2>/dev/null || true
-        umount -l "$WORK/mnt" 2>/dev/null || true
-    fi
+    stop_qsfs
     [[ ${KEEP:-0} == 1 ]] || rm -rf "$WORK/qsfs-data" "$WORK/local" "$WORK/src" "$WORK/mnt"
 }
 trap cleanup EXIT
@@ -43,16 +38,9 @@ for i in range(n):
     open(f"{d}/f{i:05}.bin", "wb").write((i.to_bytes(4, "big") * (size // 4 + 1))[:size])
 PY
 
-(cd "$WORK" && exec "$QSFS" --data qsfs-data --mountpoint mnt </dev/null >"$OUT/qsfs.log" 2>&1) &
-QPID=$!
-for _ in $(seq 1 1200); do
-    grep -q "web UI at" "$OUT/qsfs.log" && break
-    kill -0 "$QPID" 2>/dev/null || die "qsfs exited (see $OUT/qsfs.log)"
-    sleep 0.1
-done
+start_qsfs "web UI at"
 URL=$(sed -nE 's/.*web UI at (http[^ ]+)\/ .*/\1/p' "$OUT/qsfs.log" | head -1)
 [[ -n $URL ]] || die "no web UI address in $OUT/qsfs.log"
-(cd "$WORK" && "$QSFS" --data qsfs-data user add bench --password-stdin <<<"bench password") >/dev/null
 
 now() { date +%s.%N; }
 cp_rate() { # TARGET_DIR -> files/s
