@@ -220,9 +220,13 @@ fn worker(
                     in_place = true;
                     std::mem::swap(&mut out.0, &mut *payload);
                     out.0.clear();
-                    let outcome = ops::handle(fs, &req, fixed, &[], &mut out);
+                    // Taken back even if the handler panics: the buffer then leaks with
+                    // `payload` instead of being freed under the kernel.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        ops::handle(fs, &req, fixed, &[], &mut out)
+                    }));
                     std::mem::swap(&mut out.0, &mut *payload);
-                    outcome
+                    handled.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 } else {
                     let len = u32::from_ne_bytes(h[PAYLOAD_SZ..PAYLOAD_SZ + 4].try_into().unwrap());
                     let rest = &payload[..(len as usize).min(payload_len)];
