@@ -28,8 +28,8 @@ pub use error::{Error, Result};
 pub use events::{Checkpoint, Event, EventSink, NoEvents, SinkError};
 pub use iostats::IoCounters;
 pub use namespace::{
-    seq_key, CompactStats, Cursor, Direction, EntryMeta, HistoryItem, Namespace, NamespaceInfo,
-    ScanItem, ScanPage, SegmentUsage, SetOutcome, SettingChange,
+    seq_key, Append, CompactStats, Cursor, Direction, EntryMeta, HistoryItem, Namespace,
+    NamespaceInfo, ScanItem, ScanPage, SegmentUsage, SetOutcome, SettingChange,
 };
 
 pub use settings::Settings;

@@ -217,6 +217,38 @@ fn flipped_payload_byte_is_an_error_not_data() {
     assert_eq!(io.read_errors, 0);
 }
 
+#[test]
+fn a_flipped_payload_byte_fails_get_append_and_leaves_the_buffer_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = open(dir.path());
+        let ns = e.create("ns").unwrap();
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        ns.set(b"big", &big, None).unwrap();
+        ns.set(b"next", b"after it", None).unwrap();
+    }
+    let d0 = file(dir.path(), "data", 0);
+    let mut b = fs::read(&d0).unwrap();
+    // Inside the big payload, past its first pieces: found only once most is copied.
+    let at = b.len() - 30_000;
+    b[at] ^= 1;
+    fs::write(&d0, b).unwrap();
+    let e = open(dir.path());
+    let ns = e.namespace("ns").unwrap();
+    let mut out = b"kept".to_vec();
+    assert!(matches!(
+        ns.get_append(b"big", &mut out),
+        Err(Error::Corrupt { .. })
+    ));
+    assert_eq!(
+        out, b"kept",
+        "no byte of the damaged payload stays in the buffer"
+    );
+    assert!(ns.get_append(b"next", &mut out).unwrap());
+    assert_eq!(out, b"keptafter it");
+    assert_eq!(ns.info().data_io.faults, 1);
+}
+
 /// A sink that restores a missing segment from a backup, as zstor would.
 struct Restorer {
     backup: PathBuf,

@@ -6,7 +6,8 @@
 //! at a time, while a file read goes on in the background. So reads of large records that
 //! follow one another in a segment (a file read through zdbfs, a stream of blocks) are
 //! followed: the bytes after them ([`READ_AHEAD_WINDOW`]) are announced to the kernel, which
-//! reads them while the caller works on what it has ([`ReadAhead`]).
+//! reads them while the caller works on what it has ([`ReadAhead`]), in pieces the kernel
+//! reads whole ([`HINT_PIECE`]).
 //!
 //! Safety rests on one rule, kept by this crate: a mapped range is never truncated while it can
 //! be read. Copies out of a map happen under the namespace lock (shared or exclusive); the engine
@@ -30,7 +31,13 @@ use std::sync::Arc;
 const READ_AHEAD_FROM: usize = 64 * 1024;
 /// How far past a stream of reads the kernel is asked to read ahead. A fresh hint is sent
 /// once less than half of it is left, so about this much is in flight or cached.
-const READ_AHEAD_WINDOW: u64 = 4 << 20;
+const READ_AHEAD_WINDOW: u64 = 16 << 20;
+/// A hint goes to the kernel in pieces of at most this much: it reads no more than the
+/// device's largest request (`max(io_pages, ra_pages)`, 4 MiB on virtio, 128 KiB to 1.25 MiB
+/// on many disks) of each `madvise(WILLNEED)` and drops the rest, which then faults in one
+/// page-fault readahead at a time. In one call, windows larger than 4 MiB measured worse
+/// (session 12); in pieces, a 16 MiB window reads a cold file ~10 % faster (session 14).
+const HINT_PIECE: u64 = 1 << 20;
 
 /// A read-only map of one data segment, with the identity of the file it maps.
 pub(crate) struct Mapped {
@@ -69,11 +76,14 @@ impl Mapped {
     fn will_need(&self, off: u64, len: u64) {
         let map_len = self.map.len() as u64;
         let end = off.saturating_add(len).min(map_len);
-        if off < end {
+        let mut at = off;
+        while at < end {
+            let n = (end - at).min(HINT_PIECE);
             // Both fit in usize: they are at most the map's length.
             let _ = self
                 .map
-                .advise_range(Advice::WillNeed, off as usize, (end - off) as usize);
+                .advise_range(Advice::WillNeed, at as usize, n as usize);
+            at += n;
         }
     }
 

@@ -9,6 +9,7 @@
 mod admin;
 mod append;
 mod compact;
+mod copyout;
 mod mapped;
 mod open;
 mod rebuild;
@@ -17,6 +18,7 @@ mod write;
 
 pub use admin::{NamespaceInfo, SettingChange};
 pub use compact::{CompactStats, SegmentUsage};
+pub use copyout::Append;
 pub use scan::{Cursor, Direction, HistoryItem, ScanItem, ScanPage};
 
 use crate::error::{Error, IoContext, Result};
@@ -479,20 +481,34 @@ impl Namespace {
         key_len: usize,
         payload_len: u32,
     ) -> Result<RecordHeader> {
-        let corrupt = |what| {
-            self.io.data.fault();
-            Error::Corrupt {
-                path: self.seg_path(true, seg),
-                offset: u64::from(off),
-                what,
-            }
-        };
-        let (h, _, _) = format::decode_record(b).map_err(|e| match e {
+        let h = self.check_record_header(b, seg, off, key_len, payload_len)?;
+        let payload = &b[format::RECORD_HEADER_LEN + key_len..h.record_len()];
+        if crc32fast::hash(payload) != h.payload_crc {
+            return Err(self.corrupt_record(seg, off, "record payload checksum mismatch"));
+        }
+        Ok(h)
+    }
+
+    /// Verify the header of the record at `(seg, off)` in `b` and that `b` holds the whole
+    /// record the index promised; the payload is not checksummed.
+    fn check_record_header(
+        &self,
+        b: &[u8],
+        seg: u32,
+        off: u32,
+        key_len: usize,
+        payload_len: u32,
+    ) -> Result<RecordHeader> {
+        let corrupt = |what| self.corrupt_record(seg, off, what);
+        let (h, _) = format::decode_record_header(b).map_err(|e| match e {
             format::DecodeError::Short { .. } => corrupt("record shorter than indexed"),
             format::DecodeError::Corrupt(w) => corrupt(w),
         })?;
         if h.payload_len != payload_len || h.key_len as usize != key_len {
             return Err(corrupt("record does not match its index entry"));
+        }
+        if b.len() < h.record_len() {
+            return Err(corrupt("record shorter than indexed"));
         }
         Ok(h)
     }

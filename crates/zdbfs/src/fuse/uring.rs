@@ -179,6 +179,8 @@ fn worker(
         return fail(io::Error::from_raw_os_error(-cqe.result().min(-1)));
     }
     let _ = registered.send(Ok(()));
+    // Where the kernel writes requests: the payload buffer must never move.
+    let registered = payload.as_ptr();
     let mut out = Reply::default();
     loop {
         match ring.submit_and_wait(1) {
@@ -206,24 +208,61 @@ fn worker(
         let commit_id = u64::from_ne_bytes(h[COMMIT_ID..COMMIT_ID + 8].try_into().unwrap());
         let request = InHeader::parse(&h[..abi::IN_HEADER_LEN]);
         out.0.clear();
+        let mut in_place = false;
         let outcome = match request {
             Some(req) => {
                 let fixed_len = abi::fixed_args_len(req.opcode).min(HEADER_LEN - OP_IN);
-                let len = u32::from_ne_bytes(h[PAYLOAD_SZ..PAYLOAD_SZ + 4].try_into().unwrap());
-                let rest = &payload[..(len as usize).min(payload_len)];
-                ops::handle(fs, &req, &h[OP_IN..OP_IN + fixed_len], rest, &mut out)
+                let fixed = &h[OP_IN..OP_IN + fixed_len];
+                if read_fits(&req, fixed, payload_len) {
+                    // A READ brings nothing in the payload buffer and its data is the whole
+                    // reply: built there directly, it is not copied once more (1 MiB per
+                    // READ of a sequential reader). `out` lends the buffer its place.
+                    in_place = true;
+                    std::mem::swap(&mut out.0, &mut *payload);
+                    out.0.clear();
+                    // Taken back even if the handler panics: the buffer then leaks with
+                    // `payload` instead of being freed under the kernel.
+                    let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        ops::handle(fs, &req, fixed, &[], &mut out)
+                    }));
+                    std::mem::swap(&mut out.0, &mut *payload);
+                    handled.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                } else {
+                    let len = u32::from_ne_bytes(h[PAYLOAD_SZ..PAYLOAD_SZ + 4].try_into().unwrap());
+                    let rest = &payload[..(len as usize).min(payload_len)];
+                    ops::handle(fs, &req, fixed, rest, &mut out)
+                }
             }
             None => ops::Outcome::Error(crate::Errno::EIO),
         };
         // The whole reply body goes in the payload buffer. The kernel sends nothing that
         // wants no reply through the ring; an empty one keeps the entry going regardless.
-        let (error, body) = outcome.reply(&out).unwrap_or((0, &[]));
-        let (error, body_len) = match payload.get_mut(..body.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(body);
-                (error, body.len())
+        let (error, body_len) = if in_place {
+            if payload.as_ptr() != registered || payload.capacity() < payload_len {
+                // It grew past its size, so it was moved: the kernel would write the next
+                // request into freed memory. Never happens (a READ's reply is at most its
+                // size, checked above); stop before committing if it ever does.
+                tracing::error!(qid, "READ reply outgrew the ring's buffer");
+                std::process::abort();
             }
-            None => (-libc::EIO, 0),
+            let body_len = payload.len();
+            // SAFETY: back to the length it was allocated with; every byte of it was
+            // initialised then, and clearing a Vec<u8> leaves its bytes in place.
+            unsafe { payload.set_len(payload_len) };
+            match outcome.reply(&out) {
+                Some((0, _)) => (0, body_len),
+                Some((error, _)) => (error, 0),
+                None => (0, 0),
+            }
+        } else {
+            let (error, body) = outcome.reply(&out).unwrap_or((0, &[]));
+            match payload.get_mut(..body.len()) {
+                Some(dst) => {
+                    dst.copy_from_slice(body);
+                    (error, body.len())
+                }
+                None => (-libc::EIO, 0),
+            }
         };
         let unique = request.map_or(commit_id, |r| r.unique);
         h[..abi::OUT_HEADER_LEN].copy_from_slice(&abi::out_header(unique, error, body_len));
@@ -235,4 +274,14 @@ fn worker(
             return;
         }
     }
+}
+
+/// Whether `req` is a READ whose reply fits the payload buffer (`fuse_read_in`: the size
+/// is the u32 at byte 16).
+fn read_fits(req: &InHeader, fixed: &[u8], payload_len: usize) -> bool {
+    req.opcode == abi::op::READ
+        && fixed
+            .get(16..20)
+            .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
+            .is_some_and(|size| size as usize <= payload_len)
 }

@@ -119,18 +119,28 @@ impl Store for EngineStore {
         self.ns(ns).get(&seq_key(id)).map_err(|e| err(ns, e))
     }
 
-    /// Each part is copied once, from the engine's map of its segment into `out`.
+    /// Each part is copied once, from the engine's map of its segment into `out`; a part
+    /// from a record's start is checksummed as it is copied (`get_append`).
     fn append_parts(&self, ns: Ns, parts: &[Part], out: &mut Vec<u8>) -> Result<usize, StoreError> {
         for (n, part) in parts.iter().enumerate() {
             let Ok(id) = u32::try_from(part.id) else {
                 return Ok(n);
             };
-            let found = self
-                .ns(ns)
-                .get_with(&seq_key(id), |record| {
-                    record.map(|r| part.append(r, out)).is_some()
-                })
-                .map_err(|e| err(ns, e))?;
+            let key = seq_key(id);
+            let found = if part.from == 0 {
+                let at = out.len();
+                let found = self.ns(ns).get_append(&key, out);
+                if let Ok(true) = found {
+                    // Exactly `len` bytes: a shorter record ends in zeros.
+                    out.truncate(at + part.len);
+                    out.resize(at + part.len, 0);
+                }
+                found
+            } else {
+                self.ns(ns)
+                    .get_with(&key, |record| record.map(|r| part.append(r, out)).is_some())
+            }
+            .map_err(|e| err(ns, e))?;
             if !found {
                 return Ok(n);
             }
