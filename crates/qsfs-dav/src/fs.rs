@@ -376,20 +376,15 @@ impl GuardedFileSystem<Access> for DriveFs {
         .boxed()
     }
 
+    /// Every file and folder can keep dead properties. Answered without looking: a listing
+    /// asks this of every entry, and a look costs FUSE round trips (`get_props` then reads
+    /// the properties once).
     fn have_props<'a>(
         &'a self,
-        path: &'a DavPath,
-        access: &'a Access,
+        _path: &'a DavPath,
+        _access: &'a Access,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
-        async move {
-            let Ok(rel) = rel(path) else { return false };
-            on_root(access, move |root| {
-                Ok(crate::props::has(root, rel.as_path()))
-            })
-            .await
-            .unwrap_or(false)
-        }
-        .boxed()
+        Box::pin(std::future::ready(true))
     }
 
     fn patch_props<'a>(

@@ -81,13 +81,6 @@ fn write(file: &std::fs::File, props: &[Stored]) -> io::Result<()> {
     file.set_xattr(ATTR, &bytes)
 }
 
-/// Whether `path` has dead properties.
-pub fn has(root: &Dir, path: &Path) -> bool {
-    open(root, path)
-        .and_then(|f| read(&f))
-        .is_ok_and(|p| !p.is_empty())
-}
-
 /// Every dead property of `path` (values too when `with_values`).
 pub fn all(root: &Dir, path: &Path, with_values: bool) -> io::Result<Vec<DavProp>> {
     let f = open(root, path)?;
@@ -161,7 +154,7 @@ mod tests {
         let root = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
         root.write("a", b"body").unwrap();
         let a = Path::new("a");
-        assert!(!has(&root, a));
+        assert!(all(&root, a, false).unwrap().is_empty());
         patch(&root, a, vec![(true, prop("color", "urn:x", Some("red")))]).unwrap();
         patch(
             &root,
@@ -182,7 +175,7 @@ mod tests {
         assert_eq!(all(&root, Path::new("b"), true).unwrap().len(), 2);
         patch(&root, a, vec![(false, prop("color", "urn:x", None))]).unwrap();
         patch(&root, a, vec![(false, prop("color", "urn:y", None))]).unwrap();
-        assert!(!has(&root, a));
+        assert!(all(&root, a, false).unwrap().is_empty());
         assert_eq!(root.read("a").unwrap(), b"body");
     }
 }
