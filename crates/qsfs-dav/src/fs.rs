@@ -468,8 +468,8 @@ impl DriveFs {
     }
 }
 
-/// Whether `path` names something under the caller's folder that is neither a regular
-/// file nor a folder (a FIFO would hang a reader; devices are not the drive's).
+/// Whether `m` is of something neither a regular file nor a folder (a FIFO would hang a
+/// reader; devices are not the drive's).
 pub(crate) fn is_special(m: &Metadata) -> bool {
     !m.is_file() && !m.is_dir()
 }

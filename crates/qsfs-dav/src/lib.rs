@@ -101,7 +101,7 @@ fn reads_only(m: &Method) -> bool {
     matches!(m.as_str(), "GET" | "HEAD" | "OPTIONS" | "PROPFIND")
 }
 
-/// The folder tree a request path is in: `(handler key part, prefix, shared folder)`.
+/// The folder tree a request path is in: `(the prefix dav-server strips, shared folder)`.
 fn tree_of(path: &str) -> (String, Option<String>) {
     match path
         .strip_prefix(SHARED_PREFIX)
