@@ -1,6 +1,6 @@
 //! Who a WebDAV request is: HTTP Basic credentials on every request (what file managers,
 //! phones and rclone send), checked as
-//! - an app password of the account ([`qsfs_web::app_passwords`]; cheap to check), or
+//! - an app password of the account ([`qsfs_web::keyring`]; cheap to check), or
 //! - the account's own password, only over TLS or from this machine (Basic sends it in
 //!   the clear otherwise), remembered for [`REMEMBERED`] after one Argon2 check (clients
 //!   send it with every request) until the password changes, or

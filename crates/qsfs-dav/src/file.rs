@@ -14,21 +14,11 @@ use bytes::{Buf, Bytes};
 use cap_std::fs::{Dir, Metadata};
 use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult, OpenOptions};
 use futures_util::FutureExt;
-use qsfs_web::auth::Caller;
 use qsfs_web::paths::RelPath;
+use qsfs_web::transfer::Room;
 use qsfs_web::WebState;
 
 use crate::fs::{fs_error, is_special, on_root, Access, Meta};
-
-/// Bytes the caller keeps in its own folder (quota callers only; blocking walk off the
-/// runtime).
-pub(crate) async fn used(st: &Arc<WebState>, me: &Caller) -> FsResult<u64> {
-    let (st, name, home) = (Arc::clone(st), me.name.clone(), Arc::clone(&me.home));
-    tokio::task::spawn_blocking(move || st.usage.used(&name, &home))
-        .await
-        .map_err(|_| FsError::GeneralFailure)?
-        .map_err(|e| fs_error(&e))
-}
 
 /// How many more bytes the caller may write (`None`: no limit), when `replaced` bytes go
 /// with the write; 507 if not even `needed`.
@@ -38,18 +28,20 @@ pub(crate) async fn room_for(
     needed: u64,
     replaced: u64,
 ) -> FsResult<Option<u64>> {
-    let me = &access.caller;
-    let Some(quota) = me.quota.filter(|_| me.space.is_none()) else {
+    let (st, me) = (Arc::clone(st), access.caller.clone());
+    let name = me.name.clone();
+    let room = tokio::task::spawn_blocking(move || Room::of(&st, &me, replaced))
+        .await
+        .map_err(|_| FsError::GeneralFailure)?
+        .map_err(|e| fs_error(&e))?;
+    let Some(room) = room else {
         return Ok(None);
     };
-    let allowed = quota
-        .saturating_sub(used(st, me).await?)
-        .saturating_add(replaced);
-    if needed > allowed {
-        tracing::info!(user = %me.name, needed, allowed, "WebDAV write refused: over quota");
+    if needed > room.allowed() {
+        tracing::info!(user = %name, needed, allowed = room.allowed(), "WebDAV write refused: over quota");
         return Err(FsError::InsufficientStorage);
     }
-    Ok(Some(allowed))
+    Ok(Some(room.allowed()))
 }
 
 /// An open file and the position the next read or write starts at.

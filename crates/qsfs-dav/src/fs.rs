@@ -19,6 +19,7 @@ use dav_server::fs::{
 use futures_util::{FutureExt, StreamExt};
 use qsfs_web::auth::Caller;
 use qsfs_web::paths::RelPath;
+use qsfs_web::transfer::Room;
 use qsfs_web::WebState;
 
 use crate::file::{NewFile, OpenFile};
@@ -440,9 +441,14 @@ impl GuardedFileSystem<Access> for DriveFs {
     fn get_quota<'a>(&'a self, access: &'a Access) -> FsFuture<'a, (u64, Option<u64>)> {
         async move {
             let me = &access.caller;
-            if let Some(quota) = me.quota {
-                let used = crate::file::used(&self.st, me).await?;
-                Ok((used, Some(quota)))
+            if me.quota.is_some() {
+                let (st, who) = (Arc::clone(&self.st), me.clone());
+                let room = tokio::task::spawn_blocking(move || Room::of(&st, &who, 0))
+                    .await
+                    .map_err(|_| FsError::GeneralFailure)?
+                    .map_err(|e| fs_error(&e))?;
+                let room = room.ok_or(FsError::GeneralFailure)?;
+                Ok((room.used, Some(room.quota)))
             } else {
                 let root = Arc::clone(&me.root);
                 let space = tokio::task::spawn_blocking(move || service_kit::sys::space_of(&*root))

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::auth::{Caller, ClientAddr};
 use crate::error::{ApiError, ApiResult};
+use crate::keyring::{KeyInfo, KeyRing};
 use crate::sessions::Who;
 use crate::users::{UserInfo, Users, UsersError};
 use crate::WebState;
@@ -175,41 +176,26 @@ pub async fn password(
         .into_response())
 }
 
-impl From<crate::app_passwords::AppPasswordsError> for ApiError {
-    fn from(e: crate::app_passwords::AppPasswordsError) -> ApiError {
-        use crate::app_passwords::AppPasswordsError as E;
+impl From<crate::keyring::KeyRingError> for ApiError {
+    fn from(e: crate::keyring::KeyRingError) -> ApiError {
+        use crate::keyring::KeyRingError as E;
         let status = match e {
-            E::NotFound => StatusCode::NOT_FOUND,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Refused(_) => StatusCode::BAD_REQUEST,
-            E::List(_) | E::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::List(..) | E::Io(..) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }
 }
 
-/// The caller's account: app passwords belong to one (the access token has none).
-fn own_account(st: &WebState, me: &Caller) -> ApiResult<crate::users::User> {
+/// The caller's account: keys belong to one (the access token has none).
+fn own_account(st: &WebState, me: &Caller, ring: &KeyRing) -> ApiResult<crate::users::User> {
     st.users.get(&me.name).ok_or_else(|| {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "app passwords belong to accounts: sign in with one",
+            format!("{}s belong to accounts: sign in with one", ring.noun()),
         )
     })
-}
-
-/// `GET /api/app-passwords` → the caller's app passwords (`[{"id","user","label","created",
-/// "last_used"}]`); `?all=true` for an admin: everyone's.
-pub async fn app_passwords(
-    State(st): State<Arc<WebState>>,
-    Extension(me): Extension<Caller>,
-    axum::extract::Query(q): axum::extract::Query<AllQuery>,
-) -> ApiResult<Json<Vec<crate::app_passwords::AppPasswordInfo>>> {
-    if q.all {
-        me.admin_only("everyone's app passwords are listed for")?;
-        return Ok(Json(st.app_passwords.list(None)));
-    }
-    let user = own_account(&st, &me)?;
-    Ok(Json(st.app_passwords.list(Some(&user))))
 }
 
 #[derive(Deserialize)]
@@ -219,8 +205,59 @@ pub struct AllQuery {
 }
 
 #[derive(Deserialize)]
-pub struct NewAppPassword {
+pub struct NewKey {
     label: String,
+}
+
+/// The caller's keys of one kind (`[{"id","user","label","created","last_used"}]`); with
+/// `all` for an admin: everyone's.
+fn list_keys(st: &WebState, me: &Caller, ring: &KeyRing, all: bool) -> ApiResult<Vec<KeyInfo>> {
+    if all {
+        me.admin_only(&format!("everyone's {}s are listed for", ring.noun()))?;
+        return Ok(ring.list(None));
+    }
+    Ok(ring.list(Some(&own_account(st, me, ring)?)))
+}
+
+/// A new key of the caller's: its listing and, under `secret_field`, its secret.
+fn add_key(
+    st: &WebState,
+    me: &Caller,
+    ring: &KeyRing,
+    label: &str,
+    secret_field: &str,
+) -> ApiResult<Json<serde_json::Value>> {
+    let user = own_account(st, me, ring)?;
+    let (info, secret) = ring.create(&user, label)?;
+    let mut answer = serde_json::to_value(info).unwrap_or_default();
+    answer[secret_field] = secret.into();
+    Ok(Json(answer))
+}
+
+/// `{"id"}` or `{"all": true}` → `{"revoked": N}`. An admin may revoke anyone's by id.
+fn revoke_keys(
+    st: &WebState,
+    me: &Caller,
+    ring: &KeyRing,
+    req: crate::bounded::OneOrAll,
+) -> ApiResult<Json<serde_json::Value>> {
+    let which = req.which()?;
+    let user = if me.admin && which.is_some() {
+        None
+    } else {
+        Some(own_account(st, me, ring)?)
+    };
+    let revoked = ring.revoke(user.as_ref(), which.as_deref())?;
+    Ok(Json(serde_json::json!({ "revoked": revoked })))
+}
+
+/// `GET /api/app-passwords` → the caller's app passwords; `?all=true` for an admin.
+pub async fn app_passwords(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    axum::extract::Query(q): axum::extract::Query<AllQuery>,
+) -> ApiResult<Json<Vec<KeyInfo>>> {
+    list_keys(&st, &me, &st.app_passwords, q.all).map(Json)
 }
 
 /// `POST /api/app-passwords {"label"}` → `{"id","label",…,"password"}`: the password is
@@ -228,28 +265,45 @@ pub struct NewAppPassword {
 pub async fn add_app_password(
     State(st): State<Arc<WebState>>,
     Extension(me): Extension<Caller>,
-    Json(req): Json<NewAppPassword>,
+    Json(req): Json<NewKey>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let user = own_account(&st, &me)?;
-    let (info, password) = st.app_passwords.create(&user, &req.label)?;
-    let mut answer = serde_json::to_value(info).unwrap_or_default();
-    answer["password"] = password.into();
-    Ok(Json(answer))
+    add_key(&st, &me, &st.app_passwords, &req.label, "password")
 }
 
-/// `POST /api/app-passwords/revoke {"id"}` or `{"all": true}` → `{"revoked": N}`. An admin
-/// may revoke anyone's by id.
+/// `POST /api/app-passwords/revoke {"id"}` or `{"all": true}` → `{"revoked": N}`.
 pub async fn revoke_app_password(
     State(st): State<Arc<WebState>>,
     Extension(me): Extension<Caller>,
     Json(req): Json<crate::bounded::OneOrAll>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let which = req.which()?;
-    let user = if me.admin && which.is_some() {
-        None
-    } else {
-        Some(own_account(&st, &me)?)
-    };
-    let revoked = st.app_passwords.revoke(user.as_ref(), which.as_deref())?;
-    Ok(Json(serde_json::json!({ "revoked": revoked })))
+    revoke_keys(&st, &me, &st.app_passwords, req)
+}
+
+/// `GET /api/access-keys` → the caller's S3 access keys (the id is the key id); `?all=true`
+/// for an admin.
+pub async fn access_keys(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    axum::extract::Query(q): axum::extract::Query<AllQuery>,
+) -> ApiResult<Json<Vec<KeyInfo>>> {
+    list_keys(&st, &me, &st.access_keys, q.all).map(Json)
+}
+
+/// `POST /api/access-keys {"label"}` → `{"id","label",…,"secret"}`: the secret is shown this
+/// once (the server keeps it to check signatures, but never shows it again).
+pub async fn add_access_key(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    Json(req): Json<NewKey>,
+) -> ApiResult<Json<serde_json::Value>> {
+    add_key(&st, &me, &st.access_keys, &req.label, "secret")
+}
+
+/// `POST /api/access-keys/revoke {"id"}` or `{"all": true}` → `{"revoked": N}`.
+pub async fn revoke_access_key(
+    State(st): State<Arc<WebState>>,
+    Extension(me): Extension<Caller>,
+    Json(req): Json<crate::bounded::OneOrAll>,
+) -> ApiResult<Json<serde_json::Value>> {
+    revoke_keys(&st, &me, &st.access_keys, req)
 }

@@ -68,7 +68,7 @@ fn entry(parent: &RelPath, name: &std::ffi::OsStr, m: &Metadata) -> Result<Entry
 }
 
 /// The temporary file of an upload in progress (see `transfer`): not shown.
-fn is_upload_in_progress(name: &str) -> bool {
+pub fn is_upload_in_progress(name: &str) -> bool {
     name.starts_with(super::transfer::UPLOAD_PREFIX) && name.ends_with(".part")
 }
 

@@ -5,7 +5,7 @@
 //! usable with curl), served on the loopback address `[qsfs] web_listen`.
 //!
 //! Owns: HTTP routes, accounts ([`users`], their API [`accounts`]), sign-in ([`auth`], [`throttle`]), sessions
-//! ([`sessions`]), app passwords ([`app_passwords`]), path confinement ([`paths`]), folder
+//! ([`sessions`]), app passwords and S3 access keys ([`keyring`]), path confinement ([`paths`]), folder
 //! operations ([`files`], copies [`copy`]), the trash ([`trash`]), file bodies ([`transfer`]), quotas
 //! ([`quota`]), resumable uploads ([`tus`]), thumbnails ([`thumbs`]), share links ([`shares`], their routes [`share_api`]), shared folders ([`shared`],
 //! [`shared_api`]), the drive's own files
@@ -17,12 +17,12 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
-pub mod app_passwords;
 pub mod auth;
 pub mod bounded;
 pub mod copy;
 pub mod error;
 pub mod files;
+pub mod keyring;
 pub mod origin;
 pub mod paths;
 pub mod quota;
@@ -77,7 +77,9 @@ pub struct WebState {
     /// The accounts that may sign in.
     pub users: Arc<users::Users>,
     /// Their app passwords (WebDAV and other programs that send a password each request).
-    pub app_passwords: Arc<app_passwords::AppPasswords>,
+    pub app_passwords: Arc<keyring::KeyRing>,
+    /// Their S3 access keys.
+    pub access_keys: Arc<keyring::KeyRing>,
     pub sessions: sessions::Sessions,
     /// Wrong sign-in tries, per account and address.
     pub throttle: throttle::Throttle,
@@ -114,13 +116,19 @@ impl WebState {
         let users = users::Users::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         let shares = shares::Shares::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
         let shared = shared::Shared::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
-        let app_passwords =
-            app_passwords::AppPasswords::open(Arc::clone(&dir)).map_err(std::io::Error::other)?;
+        let ring = |kind| {
+            keyring::KeyRing::open(Arc::clone(&dir), kind)
+                .map(Arc::new)
+                .map_err(std::io::Error::other)
+        };
+        let app_passwords = ring(&keyring::APP_PASSWORDS)?;
+        let access_keys = ring(&keyring::ACCESS_KEYS)?;
         Ok(WebState {
             root: Arc::clone(&dir),
             token,
             users: Arc::new(users),
-            app_passwords: Arc::new(app_passwords),
+            app_passwords,
+            access_keys,
             sessions: sessions::Sessions::default(),
             throttle: throttle::Throttle::default(),
             usage: quota::Usage::default(),
@@ -174,6 +182,11 @@ pub fn router_with(state: Arc<WebState>, extra: Router) -> Router {
             get(accounts::app_passwords).post(accounts::add_app_password),
         )
         .route("/app-passwords/revoke", post(accounts::revoke_app_password))
+        .route(
+            "/access-keys",
+            get(accounts::access_keys).post(accounts::add_access_key),
+        )
+        .route("/access-keys/revoke", post(accounts::revoke_access_key))
         .route("/trash", get(files::trash_list))
         .route("/trash/restore", post(files::trash_restore))
         .route("/trash/remove", post(files::trash_remove))

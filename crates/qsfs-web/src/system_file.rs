@@ -9,7 +9,7 @@
 
 use std::io::Write;
 
-use cap_std::fs::Dir;
+use cap_std::fs::{Dir, OpenOptionsExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +32,8 @@ pub fn replace(root: &Dir, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     );
     root.create_dir_all(SYSTEM_DIR)?;
     let mut opts = cap_std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    // Password hashes and S3 secrets: for the service's eyes only.
+    opts.write(true).create(true).truncate(true).mode(0o600);
     let mut f = root.open_with(&new, &opts)?;
     f.write_all(bytes)?;
     f.sync_all()?;

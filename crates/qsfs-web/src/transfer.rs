@@ -343,24 +343,12 @@ pub async fn upload(
             .as_ref()
             .filter(|m| m.is_file())
             .map_or(0, Metadata::len);
-        let room = match who.quota {
-            Some(quota) => {
-                let used = st2
-                    .usage
-                    .used(&who.name, &who.home)
-                    .map_err(|e| ApiError::io("/", e))?;
-                let room = Room {
-                    used,
-                    quota,
-                    replaced,
-                };
-                if let Some(n) = announced.filter(|&n| n > room.allowed()) {
-                    return Err(room.exceeded(&who.name, n));
-                }
-                Some(room)
+        let room = Room::of(&st2, &who, replaced).map_err(|e| ApiError::io("/", e))?;
+        if let Some(room) = room {
+            if let Some(n) = announced.filter(|&n| n > room.allowed()) {
+                return Err(room.exceeded(&who.name, n));
             }
-            None => None,
-        };
+        }
         let mut o = OpenOptions::new();
         o.write(true).create_new(true);
         let file = root
@@ -430,23 +418,39 @@ pub async fn upload(
     }
 }
 
-/// What an upload may take of its caller's quota.
-#[derive(Clone, Copy)]
-struct Room {
-    used: u64,
-    quota: u64,
-    /// Bytes of the file the upload replaces (given back when it lands).
-    replaced: u64,
+/// What a write (an upload, a WebDAV or S3 PUT) may take of its caller's quota.
+#[derive(Clone, Copy, Debug)]
+pub struct Room {
+    pub used: u64,
+    pub quota: u64,
+    /// Bytes of the file the write replaces (given back when it lands).
+    pub replaced: u64,
 }
 
 impl Room {
-    fn allowed(self) -> u64 {
+    /// The room of caller `me` for a write that replaces `replaced` bytes (`None`: no
+    /// quota). Blocking: may count the caller's folder.
+    pub fn of(st: &WebState, me: &Caller, replaced: u64) -> std::io::Result<Option<Room>> {
+        let Some(quota) = me.quota else {
+            return Ok(None);
+        };
+        let used = st.usage.used(&me.name, &me.home)?;
+        Ok(Some(Room {
+            used,
+            quota,
+            replaced,
+        }))
+    }
+
+    /// Bytes the write may take.
+    pub fn allowed(self) -> u64 {
         self.quota
             .saturating_sub(self.used)
             .saturating_add(self.replaced)
     }
 
-    fn exceeded(self, name: &str, needed: u64) -> ApiError {
+    /// The 507 for a write of `needed` bytes.
+    pub fn exceeded(self, name: &str, needed: u64) -> ApiError {
         crate::quota::exceeded(
             name,
             self.used,

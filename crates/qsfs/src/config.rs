@@ -83,6 +83,10 @@ pub struct Section {
     /// The access token the web page asks for (required with `web_listen`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_token: Option<String>,
+    /// Address of the S3 gateway (buckets are an account's top folders; requests signed
+    /// with access keys from `qsfs user access-key`); needs the web UI on. None: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_listen: Option<std::net::SocketAddr>,
     /// Days what is deleted from the web UI stays in its owner's trash.
     #[serde(default = "default_trash_days")]
     pub trash_days: u64,
@@ -267,10 +271,11 @@ pub fn write_embedded_default(
         source,
     };
     zdb_engine::private::private_dir(data).map_err(io)?;
-    // One port per stand-in, and the metrics endpoint's.
-    let mut ports = free_ports(META_BACKENDS + DATA_BACKENDS + 2).map_err(io)?;
+    // One port per stand-in, and the metrics endpoint's, the web UI's and the S3 gateway's.
+    let mut ports = free_ports(META_BACKENDS + DATA_BACKENDS + 3).map_err(io)?;
     let metrics_port = ports.pop().unwrap_or(9100);
     let web_port = ports.pop().unwrap_or(9980);
+    let s3_port = ports.pop().unwrap_or(9981);
     let key = || {
         let mut k = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut k);
@@ -296,6 +301,7 @@ pub fn write_embedded_default(
         standin_admin_password: Some(key()),
         web_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], web_port))),
         web_token: Some(qsfs_web::auth::new_token()),
+        s3_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], s3_port))),
         trash_days: default_trash_days(),
         tls_cert: None,
         tls_key: None,

@@ -14,7 +14,7 @@ use crate::compact::CompactReport;
 use crate::evict::EvictReport;
 use crate::stack::Stack;
 use crate::status::Status;
-use qsfs_web::app_passwords::AppPasswordInfo;
+use qsfs_web::keyring::KeyInfo;
 use qsfs_web::users::UserInfo;
 use qsfs_web::WebState;
 
@@ -57,20 +57,41 @@ pub enum UserRequest {
         password: String,
     },
     List,
-    /// A new app password for account `name` (WebDAV and other programs).
-    AppPassword {
+    /// A new key of `kind` for account `name` (an app password for WebDAV and other
+    /// programs, an S3 access key).
+    NewKey {
         name: String,
         label: String,
+        kind: KeyKind,
     },
-    /// The app passwords of account `name`.
-    AppPasswords {
+    /// The keys of `kind` of account `name`.
+    Keys {
         name: String,
+        kind: KeyKind,
     },
-    /// Revoke app password `id` of account `name`, or all of them.
+    /// Revoke key `id` of `kind` of account `name`, or all of them.
     Revoke {
         name: String,
         id: Option<String>,
+        kind: KeyKind,
     },
+}
+
+/// Which of an account's key rings a request is about.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    AppPassword,
+    AccessKey,
+}
+
+impl KeyKind {
+    fn ring(self, web: &WebState) -> &qsfs_web::keyring::KeyRing {
+        match self {
+            KeyKind::AppPassword => &web.app_passwords,
+            KeyKind::AccessKey => &web.access_keys,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,12 +112,13 @@ pub enum Response {
     Users(Vec<UserInfo>),
     /// An account change was stored.
     UserChanged,
-    /// A new app password: shown this once.
-    AppPasswordMade {
-        info: AppPasswordInfo,
-        password: String,
+    /// A new key and its secret (the app password, the access key's secret): shown this
+    /// once.
+    KeyMade {
+        info: KeyInfo,
+        secret: String,
     },
-    AppPasswords(Vec<AppPasswordInfo>),
+    Keys(Vec<KeyInfo>),
     Revoked(usize),
     Error(String),
 }
@@ -141,28 +163,29 @@ impl Control {
                     .ok_or_else(|| qsfs_web::users::UsersError::NoSuchUser(name.into()))
                     .map_err(|e| e.to_string())
             };
-            let app = |r: Result<Response, qsfs_web::app_passwords::AppPasswordsError>| {
-                r.map_err(|e| e.to_string())
-            };
+            let keys =
+                |r: Result<Response, qsfs_web::keyring::KeyRingError>| r.map_err(|e| e.to_string());
             match req {
                 UserRequest::List => return Ok(Response::Users(users.list())),
-                UserRequest::AppPassword { name, label } => {
+                UserRequest::NewKey { name, label, kind } => {
                     let user = account(&name)?;
-                    return app(web
-                        .app_passwords
-                        .create(&user, &label)
-                        .map(|(info, password)| Response::AppPasswordMade { info, password }));
+                    return keys(
+                        kind.ring(&web)
+                            .create(&user, &label)
+                            .map(|(info, secret)| Response::KeyMade { info, secret }),
+                    );
                 }
-                UserRequest::AppPasswords { name } => {
+                UserRequest::Keys { name, kind } => {
                     let user = account(&name)?;
-                    return Ok(Response::AppPasswords(web.app_passwords.list(Some(&user))));
+                    return Ok(Response::Keys(kind.ring(&web).list(Some(&user))));
                 }
-                UserRequest::Revoke { name, id } => {
+                UserRequest::Revoke { name, id, kind } => {
                     let user = account(&name)?;
-                    return app(web
-                        .app_passwords
-                        .revoke(Some(&user), id.as_deref())
-                        .map(Response::Revoked));
+                    return keys(
+                        kind.ring(&web)
+                            .revoke(Some(&user), id.as_deref())
+                            .map(Response::Revoked),
+                    );
                 }
                 UserRequest::Add {
                     name,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use qsfs::config::{self, Config};
-use qsfs::control::{self, Request, Response, UserRequest};
+use qsfs::control::{self, KeyKind, Request, Response, UserRequest};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -71,6 +71,22 @@ enum UserAction {
     AppPasswords { name: String },
     /// Revoke one app password of an account (by id), or all with --all.
     Revoke {
+        name: String,
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Make an S3 access key for an account (the S3 gateway, `s3_listen`): its id and
+    /// secret, the secret printed once.
+    AccessKey {
+        name: String,
+        /// What it is for ("restic on the laptop").
+        label: String,
+    },
+    /// List an account's S3 access keys.
+    AccessKeys { name: String },
+    /// Revoke one S3 access key of an account (by key id), or all with --all.
+    RevokeKey {
         name: String,
         id: Option<String>,
         #[arg(long, conflicts_with = "id")]
@@ -279,13 +295,7 @@ fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
             quota,
         },
         UserAction::AppPassword { name, label } => {
-            let Response::AppPasswordMade { info, password } = ask(
-                config,
-                Request::User(UserRequest::AppPassword { name, label }),
-            )?
-            else {
-                bail!("unexpected answer");
-            };
+            let (info, password) = new_key(config, name, label, KeyKind::AppPassword)?;
             qsfs::say!(
                 "app password {} ({}) for {}:",
                 info.id,
@@ -299,33 +309,21 @@ fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        UserAction::AppPasswords { name } => {
-            let Response::AppPasswords(list) =
-                ask(config, Request::User(UserRequest::AppPasswords { name }))?
-            else {
-                bail!("unexpected answer");
-            };
-            for p in list {
-                let used = p
-                    .last_used
-                    .map_or("not used since qsfs started".into(), |t| {
-                        format!("last used {t}")
-                    });
-                qsfs::say!("{}\t{}\tmade {}\t{used}", p.id, p.label, p.created);
-            }
+        UserAction::AccessKey { name, label } => {
+            let (info, secret) = new_key(config, name, label, KeyKind::AccessKey)?;
+            qsfs::say!("S3 access key for {} ({}):", info.user, info.label);
+            qsfs::say!("access key id:     {}", info.id);
+            qsfs::say!("secret access key: {secret}");
+            qsfs::say!("(the secret is shown this once)");
             return Ok(());
         }
+        UserAction::AppPasswords { name } => return list_keys(config, name, KeyKind::AppPassword),
+        UserAction::AccessKeys { name } => return list_keys(config, name, KeyKind::AccessKey),
         UserAction::Revoke { name, id, all } => {
-            if id.is_none() && !all {
-                bail!("name the app password to revoke (its id), or give --all");
-            }
-            let Response::Revoked(n) =
-                ask(config, Request::User(UserRequest::Revoke { name, id }))?
-            else {
-                bail!("unexpected answer");
-            };
-            qsfs::say!("revoked {n}");
-            return Ok(());
+            return revoke_keys(config, name, id, all, KeyKind::AppPassword)
+        }
+        UserAction::RevokeKey { name, id, all } => {
+            return revoke_keys(config, name, id, all, KeyKind::AccessKey)
         }
         UserAction::Del { name } => UserRequest::Del { name },
         UserAction::Passwd {
@@ -355,6 +353,58 @@ fn new_password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
         bail!("the two passwords differ");
     }
     Ok(first)
+}
+
+/// A new key of `kind` for account `name`: its listing and its secret.
+fn new_key(
+    config: &Config,
+    name: String,
+    label: String,
+    kind: KeyKind,
+) -> anyhow::Result<(qsfs_web::keyring::KeyInfo, String)> {
+    match ask(
+        config,
+        Request::User(UserRequest::NewKey { name, label, kind }),
+    )? {
+        Response::KeyMade { info, secret } => Ok((info, secret)),
+        _ => bail!("unexpected answer"),
+    }
+}
+
+fn list_keys(config: &Config, name: String, kind: KeyKind) -> anyhow::Result<()> {
+    let Response::Keys(list) = ask(config, Request::User(UserRequest::Keys { name, kind }))? else {
+        bail!("unexpected answer");
+    };
+    for k in list {
+        let used = k
+            .last_used
+            .map_or("not used since qsfs started".into(), |t| {
+                format!("last used {t}")
+            });
+        qsfs::say!("{}\t{}\tmade {}\t{used}", k.id, k.label, k.created);
+    }
+    Ok(())
+}
+
+fn revoke_keys(
+    config: &Config,
+    name: String,
+    id: Option<String>,
+    all: bool,
+    kind: KeyKind,
+) -> anyhow::Result<()> {
+    if id.is_none() && !all {
+        bail!("name the key to revoke (its id), or give --all");
+    }
+    let Response::Revoked(n) = ask(
+        config,
+        Request::User(UserRequest::Revoke { name, id, kind }),
+    )?
+    else {
+        bail!("unexpected answer");
+    };
+    qsfs::say!("revoked {n}");
+    Ok(())
 }
 
 fn ask(config: &Config, req: Request) -> anyhow::Result<Response> {

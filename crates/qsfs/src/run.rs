@@ -159,13 +159,22 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
                 .with_context(|| format!("opening {}", mountpoint.display()))?;
             state.trash.days = stack.config.qsfs.trash_days;
             state.secure_cookies = tls.is_some();
+            let s3 = match stack.config.qsfs.s3_listen {
+                Some(addr) => Some((
+                    addr,
+                    std::net::TcpListener::bind(addr)
+                        .with_context(|| format!("binding {addr} (s3_listen)"))?,
+                    tls.clone(),
+                )),
+                None => None,
+            };
             let listener = match tls {
                 Some(files) => qsfs_web::Listener::Tls(listener, files),
                 None => qsfs_web::Listener::Plain(tokio::net::TcpListener::from_std(listener)?),
             };
-            anyhow::Ok((listener, state))
+            anyhow::Ok((listener, state, s3))
         };
-        if let Some((listener, state)) = optional("web UI", web.await) {
+        if let Some((listener, state, s3)) = optional("web UI", web.await) {
             let scheme = match &listener {
                 qsfs_web::Listener::Tls(_, files) => {
                     match qsfs_web::tls::fingerprint(&files.cert) {
@@ -192,6 +201,9 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             );
             let state = Arc::new(state);
             drive = Arc::downgrade(&state);
+            if let Some((addr, listener, tls)) = s3 {
+                serve_s3(tasks, &state, addr, listener, tls)?;
+            }
             let dav = qsfs_dav::routes(Arc::clone(&state));
             web_task = Some(tasks.spawn("web", |stop| qsfs_web::serve(listener, state, dav, stop)));
         }
@@ -370,6 +382,38 @@ async fn wait_for_stop(mounted: &zdbfs::Mounted) {
             }
         }
     }
+}
+
+/// Serve the S3 gateway on `listener` (bound to `addr`), over TLS with `tls`.
+fn serve_s3(
+    tasks: &service_kit::Tasks,
+    state: &Arc<qsfs_web::WebState>,
+    addr: std::net::SocketAddr,
+    listener: std::net::TcpListener,
+    tls: Option<qsfs_web::tls::TlsFiles>,
+) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let app = qsfs_s3::router(Arc::clone(state));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    crate::say!(
+        "qsfs: S3 at {scheme}://{addr}/ (path-style; keys: qsfs user access-key NAME LABEL)"
+    );
+    if let Some(files) = tls {
+        tasks.spawn("s3", |stop| async move {
+            if let Err(e) = qsfs_web::tls::serve(listener, &files, app, stop).await {
+                tracing::error!(error = %e, "the S3 gateway stopped");
+            }
+        });
+    } else {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the S3 gateway listens beyond loopback over plain HTTP: signatures keep requests whole, not secret");
+        }
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tasks.spawn("s3", |stop| {
+            service_kit::http::serve(listener, app, stop, "S3 gateway")
+        });
+    }
+    Ok(())
 }
 
 /// The web UI's certificate files: the configured ones; a self-signed one kept beside the

@@ -167,7 +167,7 @@ pub fn content(i: usize) -> Vec<u8> {
         1 => 0,
         _ => (next() % 40_000) as usize,
     };
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         (0..len).map(|_| next() as u8).collect()
     } else {
         let line = format!("{MARKER} file {i}: the quick brown fox\n");
