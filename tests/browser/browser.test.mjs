@@ -335,6 +335,17 @@ try {
   await answer();
   await page.locator("#app-password-list tr", { hasText: "phone" }).waitFor({ state: "detached" });
   assert.equal((await dav()).status, 401, "a revoked app password signs nothing in");
+  // An S3 access key: id and secret shown once, listed by id, revoked.
+  await page.fill("#access-key-label", "restic");
+  await page.click("#access-key-form button");
+  const keyId = await page.locator("#access-key-id").textContent();
+  const keySecret = await page.locator("#access-key-secret").textContent();
+  assert.ok(/^QS[A-Z2-7]{18}$/.test(keyId) && keySecret.length === 40, `${keyId} ${keySecret}`);
+  await page.locator("#access-key-list tr", { hasText: keyId }).waitFor();
+  await snap("access-keys");
+  await page.click(`#access-key-list tr:has-text('${keyId}') button`);
+  await answer();
+  await page.locator("#access-key-list tr", { hasText: keyId }).waitFor({ state: "detached" });
   await page.click("#sessions button.close");
   await page.click("#new-folder");
   await answer("after");

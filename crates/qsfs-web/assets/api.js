@@ -115,6 +115,15 @@ export const api = {
   async revokeAppPassword(id) {
     return (await call("POST", "/api/app-passwords/revoke", { json: { id } })).json();
   },
+  async accessKeys() {
+    return (await call("GET", "/api/access-keys")).json();
+  },
+  async makeAccessKey(label) {
+    return (await call("POST", "/api/access-keys", { json: { label } })).json();
+  },
+  async revokeAccessKey(id) {
+    return (await call("POST", "/api/access-keys/revoke", { json: { id } })).json();
+  },
   // An account's name and password, or (no name) the access token.
   async login(user, secret) {
     const json = user ? { user, password: secret } : { token: secret };

@@ -28,37 +28,70 @@ $("sessions-button").addEventListener("click", async () => {
   await showAppPasswords();
 });
 
-// ------------------------------------------------------------------ app passwords (WebDAV)
-async function showAppPasswords() {
-  $("dav-address").textContent = `${location.origin}/dav/`;
+// ------------------------------------------- app passwords (WebDAV) and S3 access keys
+// One mechanism for both: a list with revoke buttons, and a form that makes one and shows
+// its secret once. `id` is the prefix of the elements' ids in index.html.
+const keyRings = {
+  "app-password": {
+    list: () => api.appPasswords(),
+    make: (label) => api.makeAppPassword(label),
+    revoke: (id) => api.revokeAppPassword(id),
+    noun: "app password",
+    columns: (p) => [p.label],
+    shown: (made) => ["Shown once — type it into the device now: ", code("app-password-new", made.password)],
+  },
+  "access-key": {
+    list: () => api.accessKeys(),
+    make: (label) => api.makeAccessKey(label),
+    revoke: (id) => api.revokeAccessKey(id),
+    noun: "access key",
+    columns: (k) => [k.id, k.label],
+    shown: (made) => ["Access key id ", code("access-key-id", made.id), " secret ", code("access-key-secret", made.secret), " (the secret is shown once)"],
+  },
+};
+
+function code(id, text) {
+  return Object.assign(document.createElement("code"), { id, textContent: text });
+}
+
+async function showKeys(id) {
+  const ring = keyRings[id];
   const when = (t) => (t ? new Date(t * 1000).toLocaleString() : "not since qsfs started");
   try {
-    const list = await api.appPasswords();
-    $("app-password-list").replaceChildren(...list.map((p) => tableRow(
-      [p.label, when(p.created), when(p.last_used)],
+    const list = await ring.list();
+    $(`${id}-list`).replaceChildren(...list.map((k) => tableRow(
+      [...ring.columns(k), when(k.created), when(k.last_used)],
       [button("Revoke", async () => {
-        if (!(await ask(`Revoke the app password for “${p.label}”? That device is signed out.`, "", { input: false, ok: "Revoke" }))) return;
-        await api.revokeAppPassword(p.id);
-        showAppPasswords();
+        if (!(await ask(`Revoke the ${ring.noun} for “${k.label}”? What uses it is cut off.`, "", { input: false, ok: "Revoke" }))) return;
+        await ring.revoke(k.id);
+        showKeys(id);
       })],
     )));
   } catch (e) {
-    $("app-password-list").replaceChildren();
-    $("app-password-message").textContent = e.message;
+    $(`${id}-list`).replaceChildren();
+    $(`${id}-message`).textContent = e.message;
   }
 }
 
-$("app-password-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const msg = $("app-password-message");
-  msg.textContent = "";
-  try {
-    const made = await api.makeAppPassword($("app-password-label").value);
-    $("app-password-label").value = "";
-    msg.replaceChildren("Shown once — type it into the device now: ", Object.assign(document.createElement("code"), { id: "app-password-new", textContent: made.password }));
-    await showAppPasswords();
-  } catch (e) { msg.textContent = e.message; }
-});
+async function showAppPasswords() {
+  $("dav-address").textContent = `${location.origin}/dav/`;
+  await showKeys("app-password");
+  await showKeys("access-key");
+}
+
+for (const id of Object.keys(keyRings)) {
+  $(`${id}-form`).addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const msg = $(`${id}-message`);
+    msg.textContent = "";
+    try {
+      const made = await keyRings[id].make($(`${id}-label`).value);
+      $(`${id}-label`).value = "";
+      msg.replaceChildren(...keyRings[id].shown(made));
+      await showKeys(id);
+    } catch (e) { msg.textContent = e.message; }
+  });
+}
 
 $("end-all").addEventListener("click", async () => {
   try { await api.endSessions(); } catch (_) { /* signed out either way */ }

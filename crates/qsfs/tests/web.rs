@@ -494,3 +494,85 @@ fn webdav_on_a_real_mount() {
         other => panic!("a revoked app password still signs in: {other:?}"),
     }
 }
+
+#[test]
+fn s3_on_a_real_mount() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let q = Qsfs::start(
+        root,
+        &["--mountpoint", "mnt", "--segment-mib", "4"],
+        "s3.log",
+    );
+    web_of(&q);
+    let log = q.log_text();
+    let endpoint = log
+        .split("qsfs: S3 at ")
+        .nth(1)
+        .and_then(|rest| rest.split("/ (").next())
+        .unwrap_or_else(|| panic!("no S3 address printed: {log}"))
+        .to_string();
+    qsfs_cmd_with_input(
+        root,
+        &["user", "add", "erin", "--password-stdin"],
+        "erin's password\n",
+    );
+    let made = qsfs_cmd(root, &["user", "access-key", "erin", "rclone"]);
+    let field = |name: &str| {
+        made.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {made}"))
+    };
+    let (key, secret) = (field("access key id:"), field("secret access key:"));
+    let src = root.join("src");
+    for i in 0..20 {
+        let dir = src.join(format!("d{}", i % 3));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("f{i}.txt")),
+            format!("file {i}\n").repeat(i * 100),
+        )
+        .unwrap();
+    }
+    let rclone = |args: &[&str]| {
+        std::process::Command::new("rclone")
+            .args(args)
+            .env_remove("AWS_CA_BUNDLE")
+            .env("RCLONE_CONFIG", "/dev/null")
+            .env("RCLONE_CONFIG_QS_TYPE", "s3")
+            .env("RCLONE_CONFIG_QS_PROVIDER", "Other")
+            .env("RCLONE_CONFIG_QS_ENDPOINT", &endpoint)
+            .env("RCLONE_CONFIG_QS_ACCESS_KEY_ID", &key)
+            .env("RCLONE_CONFIG_QS_SECRET_ACCESS_KEY", &secret)
+            .env("RCLONE_CONFIG_QS_FORCE_PATH_STYLE", "true")
+            .output()
+            .expect("rclone (scripts/test installs it)")
+    };
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(rclone(&["mkdir", "qs:docs"]));
+    ok(rclone(&["copy", src.to_str().unwrap(), "qs:docs/tree"]));
+    ok(rclone(&["check", src.to_str().unwrap(), "qs:docs/tree"]));
+    // The objects are the account's files on the mount.
+    assert_eq!(
+        std::fs::read(q.mount.join("home/erin/docs/tree/d1/f4.txt")).unwrap(),
+        "file 4\n".repeat(400).as_bytes()
+    );
+    let listed = qsfs_cmd(root, &["user", "access-keys", "erin"]);
+    assert!(
+        listed.contains(&key) && listed.contains("last used"),
+        "{listed}"
+    );
+    qsfs_cmd(root, &["user", "revoke-key", "erin", "--all"]);
+    let refused = rclone(&["lsd", "qs:"]);
+    assert!(
+        !refused.status.success(),
+        "a revoked key still lists buckets"
+    );
+}
