@@ -86,14 +86,16 @@ pub fn routes(st: Arc<WebState>) -> Router {
     });
     let own = format!("{PREFIX}/");
     let shared = format!("{SHARED_PREFIX}/");
-    Router::new()
+    let traffic = Arc::clone(&dav.st.traffic);
+    let routes = Router::new()
         .route(PREFIX, any(serve))
         .route(&own, any(serve))
         .route(&format!("{own}{{*path}}"), any(serve))
         .route(&format!("{shared}{{*path}}"), any(serve))
         // Bodies stream to files whatever their size.
         .layer(DefaultBodyLimit::disable())
-        .with_state(dav)
+        .with_state(dav);
+    qsfs_web::traffic::counted(routes, &traffic, qsfs_web::traffic::Protocol::WebDav)
 }
 
 /// Methods that change nothing.

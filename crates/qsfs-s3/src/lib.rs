@@ -50,6 +50,7 @@ pub struct Gateway {
 
 /// The S3 routes, to serve on their own listener.
 pub fn router(st: Arc<WebState>) -> Router {
+    let traffic = Arc::clone(&st.traffic);
     let gateway = Gateway {
         st: Arc::clone(&st),
         uploads: multipart::Uploads::default(),
@@ -64,7 +65,8 @@ pub fn router(st: Arc<WebState>) -> Router {
         tracing::warn!(error = ?e, "S3 request failed below the protocol");
         (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
     });
-    Router::new().fallback_service(service)
+    let routes = Router::new().fallback_service(service);
+    qsfs_web::traffic::counted(routes, &traffic, qsfs_web::traffic::Protocol::S3)
 }
 
 /// Secrets of access keys whose account still exists.

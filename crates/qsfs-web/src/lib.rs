@@ -35,6 +35,7 @@ pub mod system_file;
 pub mod throttle;
 pub mod thumbs;
 pub mod tls;
+pub mod traffic;
 pub mod transfer;
 pub mod trash;
 pub mod tus;
@@ -98,6 +99,8 @@ pub struct WebState {
     pub share_visits: share_api::Unlocked,
     /// Session cookies carry `Secure` (set when serving over TLS).
     pub secure_cookies: bool,
+    /// Requests, bytes and latency per protocol, for the metrics endpoint.
+    pub traffic: Arc<traffic::Traffic>,
     /// The storage behind the folder, for the health panel (absent for a plain folder).
     pub storage: Option<Arc<dyn StorageStatus>>,
 }
@@ -139,6 +142,7 @@ impl WebState {
             shared,
             share_visits: share_api::Unlocked::default(),
             secure_cookies: false,
+            traffic: Arc::default(),
             storage,
         })
     }
@@ -220,12 +224,14 @@ pub fn router_with(state: Arc<WebState>, extra: Router) -> Router {
                 .put(share_api::upload_shared.layer(DefaultBodyLimit::disable())),
         )
         .route("/api/zip", get(share_api::zip_shared));
-    Router::new()
+    let traffic = Arc::clone(&state.traffic);
+    let own = Router::new()
         .route("/", get(page))
         .route("/assets/{name}", get(asset))
         .nest("/api", api)
         .nest("/s/{id}", shared)
-        .with_state(state)
+        .with_state(state);
+    traffic::counted(own, &traffic, traffic::Protocol::Web)
         .merge(extra)
         .layer(axum::middleware::from_fn(origin::same_origin))
 }

@@ -17,6 +17,7 @@ pub fn routes(stack: Arc<Stack>) -> Router {
         async move {
             let mut out = render(&Status::gather(&stack).await);
             stack.tasks.write_metrics(&mut out, "qsfs");
+            stack.traffic.render(&mut out);
             out.extend(&stack.offloader.maintenance().render_metrics());
             out.finish()
         }

@@ -158,6 +158,7 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             let mut state = qsfs_web::WebState::open(&mountpoint, token.clone(), Some(storage))
                 .with_context(|| format!("opening {}", mountpoint.display()))?;
             state.trash.days = stack.config.qsfs.trash_days;
+            state.traffic = Arc::clone(&stack.traffic);
             state.secure_cookies = tls.is_some();
             let s3 = match stack.config.qsfs.s3_listen {
                 Some(addr) => Some((

@@ -36,6 +36,8 @@ pub struct Stack {
     pub tasks: Tasks,
     /// One eviction at a time (the task and `qsfs evict`).
     evicting: std::sync::Mutex<()>,
+    /// The web drive's requests per protocol (web, WebDAV, S3), for `/metrics`.
+    pub traffic: Arc<qsfs_web::traffic::Traffic>,
 }
 
 impl Stack {
@@ -52,6 +54,7 @@ impl Stack {
             fs,
             tasks: Tasks::new(),
             evicting: Default::default(),
+            traffic: Arc::default(),
         })
     }
 

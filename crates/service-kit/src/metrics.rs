@@ -19,6 +19,7 @@ pub enum Kind {
     Counter,
     Gauge,
     Summary,
+    Histogram,
 }
 
 impl Kind {
@@ -27,6 +28,7 @@ impl Kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
             Kind::Summary => "summary",
+            Kind::Histogram => "histogram",
         }
     }
 }
