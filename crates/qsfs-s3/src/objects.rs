@@ -434,12 +434,25 @@ pub async fn copy(
     if let Some(g) = &given {
         g.check()?;
     }
-    let Target::File(target) = object_path(to.0, to.1)? else {
-        return Err(custom_error(
-            "InvalidObjectName",
-            StatusCode::BAD_REQUEST,
-            format!("{:?}: a folder is no copy's target", to.1),
-        ));
+    let target = match object_path(to.0, to.1)? {
+        Target::File(target) => target,
+        // A folder onto a folder (s3fs's chmod of one): the folder is there, and a folder
+        // keeps no metadata.
+        Target::Folder(folder) => {
+            let (fb, fk, tb) = (from.0.to_string(), from.1.to_string(), to.0.to_string());
+            let modified = on_root(me, move |root| {
+                let source = open(root, &fb, &fk)?;
+                if source.file.is_some() {
+                    return Err(s3_error!(InvalidRequest, "a file is no folder's copy"));
+                }
+                need_bucket(root, &tb)?;
+                root.create_dir_all(folder.as_path())
+                    .map_err(|e| io_error(&folder.display(), &e))?;
+                Ok(source.modified)
+            })
+            .await?;
+            return Ok((EMPTY_MD5.to_string(), modified));
+        }
     };
     let (s, who, root) = (Arc::clone(st), me.clone(), Arc::clone(&me.root));
     let (fb, fk, tb) = (from.0.to_string(), from.1.to_string(), to.0.to_string());
