@@ -5,7 +5,8 @@
 //! see it in the page: an admin the whole drive, anyone else their home folder; a shared
 //! folder `NAME` at `/dav-shared/NAME/` for its members (read-only members may only read).
 //! WebDAV class 1 and 2 (locks, kept in memory per folder tree), PROPFIND of depth 0 and 1
-//! (infinity refused, as RFC 4918 allows), ranges, dead properties, RFC 4331 quotas. The
+//! (infinity refused, as RFC 4918 allows), ranges, dead properties, RFC 4331 quotas; a
+//! DELETE puts what it deletes in the owner's trash, as the web page does. The
 //! protocol is the `dav-server` crate's; what it works on is [`fs::DriveFs`].
 //!
 //! Owns: the `/dav/` routes, Basic sign-in ([`auth`]), the filesystem dav-server sees
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod file;
 pub mod fs;
 pub mod props;
+mod trash;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -52,25 +54,34 @@ pub struct Dav {
     checks: auth::Checks,
     /// One handler per folder tree (an account's home, the whole drive, a shared folder),
     /// each with its own locks: the same path in two homes is two files.
-    handlers: Mutex<HashMap<String, (DavHandler<Access>, Instant)>>,
+    handlers: Mutex<HashMap<String, (Tree, Instant)>>,
+}
+
+/// A folder tree's handler and its locks.
+#[derive(Clone)]
+struct Tree {
+    handler: DavHandler<Access>,
+    locks: Box<MemLs>,
 }
 
 impl Dav {
-    fn handler(&self, tree: &str, prefix: &str) -> DavHandler<Access> {
+    fn tree(&self, tree: &str, prefix: &str) -> Tree {
         let mut map = self.handlers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((h, used)) = map.get_mut(tree) {
+        if let Some((t, used)) = map.get_mut(tree) {
             *used = Instant::now();
-            return h.clone();
+            return t.clone();
         }
         qsfs_web::bounded::make_room(&mut map, MAX_HANDLERS, |(_, used)| *used);
-        let h = DavHandler::builder()
+        let locks = MemLs::new();
+        let handler = DavHandler::builder()
             .strip_prefix(prefix)
             .filesystem(Box::new(self.fs.clone()))
-            .locksystem(MemLs::new())
+            .locksystem(locks.clone())
             .read_buf_size(READ_BUF)
             .build_handler();
-        map.insert(tree.to_string(), (h.clone(), Instant::now()));
-        h
+        let t = Tree { handler, locks };
+        map.insert(tree.to_string(), (t.clone(), Instant::now()));
+        t
     }
 }
 
@@ -154,12 +165,18 @@ async fn serve(
         (None, true) => "drive".to_string(),
         (None, false) => format!("home:{}", caller.name),
     };
-    let handler = dav.handler(&tree, &prefix);
+    let tree = dav.tree(&tree, &prefix);
     let access = Access {
         caller,
         writable: !reads,
     };
-    handler
+    if req.method() == Method::DELETE {
+        let uri = req.uri().clone();
+        if let Some(answer) = trash::delete(&dav.st, &tree.locks, &prefix, &uri, &access).await {
+            return answer;
+        }
+    }
+    tree.handler
         .handle_guarded(req, principal, access)
         .await
         .map(axum::body::Body::new)

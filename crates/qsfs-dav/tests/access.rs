@@ -302,3 +302,35 @@ fn a_large_folder_lists_whole() {
     assert_eq!(hrefs, N, "every entry once");
     assert!(listing.contains("/dav/many/f019999<"));
 }
+
+#[test]
+fn a_delete_goes_to_the_trash_whole() {
+    let server = Server::start();
+    let app = server.account("alice", "alice password 1", None);
+    let auth = basic("alice", &app);
+    let home = server.home("alice");
+    std::fs::create_dir_all(home.join("album/inner")).unwrap();
+    std::fs::write(home.join("album/inner/photo.jpg"), b"pixels").unwrap();
+    std::fs::write(home.join("my note.txt"), b"words").unwrap();
+    let url = |p: &str| server.url(&format!("/dav/{p}"));
+    assert_eq!(call("DELETE", &url("album/"), Some(&auth), &[], b"").0, 204);
+    assert_eq!(call("DELETE", &url("my%20note.txt"), Some(&auth), &[], b"").0, 204);
+    assert_eq!(call("DELETE", &url("never-was"), Some(&auth), &[], b"").0, 404);
+    assert!(!home.join("album").exists() && !home.join("my note.txt").exists());
+    // Two items, the folder as one, restorable with everything in it.
+    let items = server.state.trash.list("alice").unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    let album = items.iter().find(|i| i.kind == "dir").unwrap();
+    let root = cap_std::fs::Dir::open_ambient_dir(&home, cap_std::ambient_authority()).unwrap();
+    server
+        .state
+        .trash
+        .restore("alice", &album.id, &root, None)
+        .unwrap();
+    assert_eq!(std::fs::read(home.join("album/inner/photo.jpg")).unwrap(), b"pixels");
+    // Under a lock, dav-server's checks decide: no token, no delete.
+    let lock = br#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
+    assert_eq!(call("LOCK", &url("album/inner/photo.jpg"), Some(&auth), &[], lock).0, 200);
+    assert_eq!(call("DELETE", &url("album/"), Some(&auth), &[], b"").0, 423);
+    assert!(home.join("album/inner/photo.jpg").exists());
+}
