@@ -50,6 +50,8 @@ struct Remembered {
 pub struct Checks {
     salt: [u8; 32],
     remembered: Mutex<HashMap<[u8; 32], Remembered>>,
+    /// Share links' passwords checked lately (keyed as accounts', with the link's id).
+    links: Mutex<HashMap<[u8; 32], Instant>>,
     /// One Argon2 check at a time: a client opening eight connections at once with the same
     /// password costs one check, not eight (nor eight tries of the throttle).
     one_at_a_time: tokio::sync::Mutex<()>,
@@ -60,6 +62,7 @@ impl Default for Checks {
         Checks {
             salt: rand::random(),
             remembered: Mutex::default(),
+            links: Mutex::default(),
             one_at_a_time: tokio::sync::Mutex::new(()),
         }
     }
@@ -101,6 +104,51 @@ impl Checks {
             },
         );
     }
+}
+
+/// Let a request into share link `share` (a password-less one, or Basic credentials whose
+/// password is the link's, any user name), or the answer refusing it. The password is
+/// remembered for [`REMEMBERED`] after one Argon2 check; wrong tries are throttled per link
+/// and per address, as the link's page does.
+pub async fn link_password(
+    st: &Arc<WebState>,
+    checks: &Checks,
+    share: &qsfs_web::shares::Share,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+) -> Result<(), Response> {
+    if !share.has_password() {
+        return Ok(());
+    }
+    let Some((_, password)) = basic(headers) else {
+        return Err(challenge("this link needs its password (any user name)"));
+    };
+    let key = checks.key(&format!("\0link:{}", share.id), &password);
+    let fresh = |map: &HashMap<[u8; 32], Instant>| {
+        map.get(&key).is_some_and(|at| at.elapsed() < REMEMBERED)
+    };
+    if fresh(&checks.links.lock().unwrap_or_else(|p| p.into_inner())) {
+        return Ok(());
+    }
+    let link = Key::Account(format!("share:{}", share.id));
+    let mut keys = vec![link.clone()];
+    keys.extend(address.map(Key::Address));
+    st.throttle.begin(&keys).map_err(too_many)?;
+    let _one = checks.one_at_a_time.lock().await;
+    let s = share.clone();
+    let right =
+        tokio::task::spawn_blocking(move || qsfs_web::shares::Shares::unlocks(&s, &password))
+            .await
+            .unwrap_or(false);
+    if !right {
+        tokio::time::sleep(WRONG_TRY_PAUSE).await;
+        return Err(challenge("wrong password for this link"));
+    }
+    st.throttle.right(&keys, &link);
+    let mut map = checks.links.lock().unwrap_or_else(|p| p.into_inner());
+    qsfs_web::bounded::make_room(&mut map, MAX_REMEMBERED, |at| *at);
+    map.insert(key, Instant::now());
+    Ok(())
 }
 
 fn account(u: &qsfs_web::users::User) -> Account {

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
@@ -42,6 +42,8 @@ use crate::fs::{Access, DriveFs};
 pub const PREFIX: &str = "/dav";
 /// Where shared folder `NAME` is served: `/dav-shared/NAME/`.
 pub const SHARED_PREFIX: &str = "/dav-shared";
+/// Where read share link `ID`'s folder is served: `/s/ID/dav/`, beside its page.
+const LINK_ROUTE: &str = "/s/{id}/dav";
 /// Bytes read from a file per step of a GET.
 const READ_BUF: usize = 256 * 1024;
 /// Most folder trees with their own handler (and locks) kept at once.
@@ -103,6 +105,9 @@ pub fn routes(st: Arc<WebState>) -> Router {
         .route(&own, any(serve))
         .route(&format!("{own}{{*path}}"), any(serve))
         .route(&format!("{shared}{{*path}}"), any(serve))
+        .route(LINK_ROUTE, any(serve_link))
+        .route(&format!("{LINK_ROUTE}/"), any(serve_link))
+        .route(&format!("{LINK_ROUTE}/{{*path}}"), any(serve_link))
         // Bodies stream to files whatever their size.
         .layer(DefaultBodyLimit::disable())
         .with_state(dav);
@@ -126,6 +131,58 @@ fn tree_of(path: &str) -> (String, Option<String>) {
         }
         None => (PREFIX.to_string(), None),
     }
+}
+
+/// A read share link's folder, read-only: `/s/ID/dav/...`. Links that count their uses
+/// are left to their page (a mount makes hundreds of requests).
+async fn serve_link(
+    State(dav): State<Arc<Dav>>,
+    ClientAddr(address): ClientAddr,
+    req: Request,
+) -> Response {
+    use qsfs_web::shares::ShareKind;
+    let path = req.uri().path();
+    let id = path
+        .strip_prefix("/s/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    let refuse = |status, why: &str| (status, format!("{why}\n")).into_response();
+    let share = match qsfs_web::share_api::open_link(&dav.st, &id) {
+        Ok(s) => s,
+        Err(e) => return refuse(e.status, &e.message),
+    };
+    if share.kind != ShareKind::Read || !share.dir {
+        return refuse(StatusCode::NOT_FOUND, "WebDAV serves read links to folders");
+    }
+    if share.max_uses.is_some() {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "this link counts its uses: open it in a browser",
+        );
+    }
+    if !reads_only(req.method()) {
+        return refuse(StatusCode::FORBIDDEN, "a share link is read-only");
+    }
+    if let Err(refusal) =
+        auth::link_password(&dav.st, &dav.checks, &share, req.headers(), address).await
+    {
+        return refusal;
+    }
+    let visit = match qsfs_web::share_api::enter(&dav.st, share).await {
+        Ok(v) => v,
+        Err(e) => return refuse(e.status, &e.message),
+    };
+    let prefix = format!("/s/{id}/dav");
+    let tree = dav.tree(&format!("link:{id}"), &prefix);
+    let access = Access {
+        caller: visit.caller,
+        writable: false,
+    };
+    tree.handler
+        .handle_guarded(req, format!("link:{id}"), access)
+        .await
+        .map(axum::body::Body::new)
 }
 
 async fn serve(

@@ -38,7 +38,11 @@ pub(crate) async fn delete(
     }
     let me = &access.caller;
     st.usage.forget(&me.name);
-    let (st, root, party) = (std::sync::Arc::clone(st), std::sync::Arc::clone(&me.root), me.place());
+    let (st, root, party) = (
+        std::sync::Arc::clone(st),
+        std::sync::Arc::clone(&me.root),
+        me.place(),
+    );
     let shown = rel.display();
     let moved = tokio::task::spawn_blocking(move || st.trash.put(&party, &root, &rel)).await;
     Some(match moved {

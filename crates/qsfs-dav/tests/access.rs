@@ -314,8 +314,14 @@ fn a_delete_goes_to_the_trash_whole() {
     std::fs::write(home.join("my note.txt"), b"words").unwrap();
     let url = |p: &str| server.url(&format!("/dav/{p}"));
     assert_eq!(call("DELETE", &url("album/"), Some(&auth), &[], b"").0, 204);
-    assert_eq!(call("DELETE", &url("my%20note.txt"), Some(&auth), &[], b"").0, 204);
-    assert_eq!(call("DELETE", &url("never-was"), Some(&auth), &[], b"").0, 404);
+    assert_eq!(
+        call("DELETE", &url("my%20note.txt"), Some(&auth), &[], b"").0,
+        204
+    );
+    assert_eq!(
+        call("DELETE", &url("never-was"), Some(&auth), &[], b"").0,
+        404
+    );
     assert!(!home.join("album").exists() && !home.join("my note.txt").exists());
     // Two items, the folder as one, restorable with everything in it.
     let items = server.state.trash.list("alice").unwrap();
@@ -327,10 +333,124 @@ fn a_delete_goes_to_the_trash_whole() {
         .trash
         .restore("alice", &album.id, &root, None)
         .unwrap();
-    assert_eq!(std::fs::read(home.join("album/inner/photo.jpg")).unwrap(), b"pixels");
+    assert_eq!(
+        std::fs::read(home.join("album/inner/photo.jpg")).unwrap(),
+        b"pixels"
+    );
     // Under a lock, dav-server's checks decide: no token, no delete.
     let lock = br#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>"#;
-    assert_eq!(call("LOCK", &url("album/inner/photo.jpg"), Some(&auth), &[], lock).0, 200);
+    assert_eq!(
+        call(
+            "LOCK",
+            &url("album/inner/photo.jpg"),
+            Some(&auth),
+            &[],
+            lock
+        )
+        .0,
+        200
+    );
     assert_eq!(call("DELETE", &url("album/"), Some(&auth), &[], b"").0, 423);
     assert!(home.join("album/inner/photo.jpg").exists());
+}
+
+#[test]
+fn read_links_serve_their_folder_read_only() {
+    use qsfs_web::shares::{NewShare, ShareKind};
+    let server = Server::start();
+    server.account("alice", "alice password 1", None);
+    let home = server.home("alice");
+    std::fs::create_dir_all(home.join("album/inner")).unwrap();
+    std::fs::write(home.join("album/inner/photo.jpg"), b"pixels").unwrap();
+    std::fs::write(home.join("private.txt"), b"not shared").unwrap();
+    let uid = server.state.users.get("alice").unwrap().uid;
+    let link = |password: Option<&str>, max_uses: Option<u64>| {
+        server
+            .state
+            .shares
+            .create(NewShare {
+                owner: "alice".into(),
+                owner_uid: uid,
+                path: "/home/alice/album".into(),
+                dir: true,
+                kind: ShareKind::Read,
+                expires: None,
+                password: password.map(Into::into),
+                max_uses,
+            })
+            .unwrap()
+            .id
+    };
+    let open = link(None, None);
+    let (status, body) = call(
+        "PROPFIND",
+        &server.url(&format!("/s/{open}/dav/")),
+        None,
+        &[("Depth", "1")],
+        b"",
+    );
+    assert_eq!(status, 207, "{body}");
+    assert!(
+        body.contains("inner/") && !body.contains("private"),
+        "{body}"
+    );
+    let photo = server.url(&format!("/s/{open}/dav/inner/photo.jpg"));
+    assert_eq!(call("GET", &photo, None, &[], b""), (200, "pixels".into()));
+    // Read-only: nothing written, nothing deleted; nothing past the folder.
+    assert_eq!(
+        call(
+            "PUT",
+            &server.url(&format!("/s/{open}/dav/new.txt")),
+            None,
+            &[],
+            b"x"
+        )
+        .0,
+        403
+    );
+    assert_eq!(call("DELETE", &photo, None, &[], b"").0, 403);
+    assert!(!home.join("album/new.txt").exists() && home.join("album/inner/photo.jpg").exists());
+    let escape = server.url(&format!("/s/{open}/dav/..%2Fprivate.txt"));
+    assert_ne!(call("GET", &escape, None, &[], b"").0, 200);
+    // A password link takes its password (any user name), and nothing else.
+    let locked = link(Some("link secret 1"), None);
+    let url = server.url(&format!("/s/{locked}/dav/"));
+    assert_eq!(call("PROPFIND", &url, None, &[("Depth", "0")], b"").0, 401);
+    assert_eq!(
+        call(
+            "PROPFIND",
+            &url,
+            Some(&basic("x", "wrong")),
+            &[("Depth", "0")],
+            b""
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        call(
+            "PROPFIND",
+            &url,
+            Some(&basic("x", "link secret 1")),
+            &[("Depth", "0")],
+            b""
+        )
+        .0,
+        207
+    );
+    // A link that counts its uses is left to its page; a revoked one is gone.
+    let counted = link(None, Some(3));
+    assert_eq!(
+        call(
+            "PROPFIND",
+            &server.url(&format!("/s/{counted}/dav/")),
+            None,
+            &[("Depth", "0")],
+            b""
+        )
+        .0,
+        403
+    );
+    server.state.shares.revoke(&open, None).unwrap();
+    assert_eq!(call("GET", &photo, None, &[], b"").0, 404);
 }

@@ -28,7 +28,10 @@ impl<'a> S3fs<'a> {
         let shown = at.to_str().unwrap().to_string();
         for _ in 0..500 {
             let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
-            if mounts.lines().any(|l| l.split(' ').nth(1) == Some(shown.as_str())) {
+            if mounts
+                .lines()
+                .any(|l| l.split(' ').nth(1) == Some(shown.as_str()))
+            {
                 return S3fs { at };
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -58,7 +61,10 @@ fn an_s3fs_mount_round_trips_a_tree() {
     let mnt = work.path().join("mnt");
     {
         let m = S3fs::mount(&server, "disk", &mnt, &passwd);
-        run(Command::new("cp").arg("-r").arg(&src).arg(m.at.join("tree")));
+        run(Command::new("cp")
+            .arg("-r")
+            .arg(&src)
+            .arg(m.at.join("tree")));
         run(&mut Command::new("sync"));
     }
     // Unmounted: everything is in the drive, as files.

@@ -266,11 +266,13 @@ pub async fn revoke(
 }
 
 /// What one visitor request runs with.
-struct Visit {
-    share: Share,
-    caller: Caller,
+/// A link opened for a visitor.
+pub struct Visit {
+    pub share: Share,
+    /// Rooted at the shared folder (for a file link, the file's folder).
+    pub caller: Caller,
     /// For a file link: the file's name in `caller.root` (its folder).
-    file: Option<String>,
+    pub file: Option<String>,
 }
 
 fn no_such_link() -> ApiError {
@@ -281,7 +283,7 @@ fn no_such_link() -> ApiError {
 }
 
 /// The link `id` if it still opens (404 when unknown, 410 when closed).
-fn open_link(st: &WebState, id: &str) -> ApiResult<Share> {
+pub fn open_link(st: &WebState, id: &str) -> ApiResult<Share> {
     let share = st.shares.get(id).ok_or_else(no_such_link)?;
     match share.closed(crate::unix_now()) {
         Some(why) => Err(ApiError::new(StatusCode::GONE, why)),
@@ -298,6 +300,12 @@ async fn visit(st: &Arc<WebState>, id: &str, headers: &HeaderMap) -> ApiResult<V
             "this link needs its password",
         ));
     }
+    enter(st, share).await
+}
+
+/// Open link `share` (its password, if any, given): the visitor, rooted at what it shares
+/// inside its owner's folder.
+pub async fn enter(st: &Arc<WebState>, share: Share) -> ApiResult<Visit> {
     let (name, admin, quota) = if share.owner == TOKEN_PARTY {
         (TOKEN_ADMIN.to_string(), true, None)
     } else {
