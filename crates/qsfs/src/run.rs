@@ -145,7 +145,8 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             });
         }
     }
-    let mut web_task = None;
+    // The tasks that hold the drive (the mount's root) open: web UI and S3 gateway.
+    let mut drive_tasks = Vec::new();
     let mut drive = std::sync::Weak::new();
     if let (Some(addr), Some(token)) = (stack.config.qsfs.web_listen, &stack.config.qsfs.web_token)
     {
@@ -203,10 +204,11 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             let state = Arc::new(state);
             drive = Arc::downgrade(&state);
             if let Some((addr, listener, tls)) = s3 {
-                serve_s3(tasks, &state, addr, listener, tls)?;
+                drive_tasks.push(serve_s3(tasks, &state, addr, listener, tls)?);
             }
             let dav = qsfs_dav::routes(Arc::clone(&state));
-            web_task = Some(tasks.spawn("web", |stop| qsfs_web::serve(listener, state, dav, stop)));
+            drive_tasks
+                .push(tasks.spawn("web", |stop| qsfs_web::serve(listener, state, dav, stop)));
         }
     }
     let socket = stack.config.socket();
@@ -240,10 +242,13 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
     wait_for_stop(&mounted).await;
 
     tracing::info!("stopping: unmounting and offloading the open segments");
-    // The web UI holds the mount's root open: it must let go first, or the unmount is busy.
-    if let Some(web) = web_task {
-        if !web.stop(TASKS_STOP_WAIT).await {
-            tracing::warn!("the web UI did not stop in time; the unmount may be busy");
+    // The web UI and the S3 gateway hold the mount's root open: they must let go first, or
+    // the unmount is busy.
+    for task in drive_tasks {
+        if !task.stop(TASKS_STOP_WAIT).await {
+            tracing::warn!(
+                "the web UI or S3 gateway did not stop in time; the unmount may be busy"
+            );
         }
     }
     let unmounted = tokio::task::spawn_blocking(move || mounted.unmount()).await?;
@@ -392,7 +397,7 @@ fn serve_s3(
     addr: std::net::SocketAddr,
     listener: std::net::TcpListener,
     tls: Option<qsfs_web::tls::TlsFiles>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<service_kit::task::TaskHandle> {
     listener.set_nonblocking(true)?;
     let app = qsfs_s3::router(Arc::clone(state));
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -400,21 +405,19 @@ fn serve_s3(
         "qsfs: S3 at {scheme}://{addr}/ (path-style; keys: qsfs user access-key NAME LABEL)"
     );
     if let Some(files) = tls {
-        tasks.spawn("s3", |stop| async move {
+        return Ok(tasks.spawn("s3", |stop| async move {
             if let Err(e) = qsfs_web::tls::serve(listener, &files, app, stop).await {
                 tracing::error!(error = %e, "the S3 gateway stopped");
             }
-        });
-    } else {
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "the S3 gateway listens beyond loopback over plain HTTP: signatures keep requests whole, not secret");
-        }
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        tasks.spawn("s3", |stop| {
-            service_kit::http::serve(listener, app, stop, "S3 gateway")
-        });
+        }));
     }
-    Ok(())
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the S3 gateway listens beyond loopback over plain HTTP: signatures keep requests whole, not secret");
+    }
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    Ok(tasks.spawn("s3", |stop| {
+        service_kit::http::serve(listener, app, stop, "S3 gateway")
+    }))
 }
 
 /// The web UI's certificate files: the configured ones; a self-signed one kept beside the
