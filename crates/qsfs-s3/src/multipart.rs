@@ -32,6 +32,9 @@ use crate::names::{object_path, Target};
 use crate::objects::{check_md5, need_bucket, room_of, write_body, TempFile};
 use crate::{custom_error, io_error, join_error};
 
+/// An upload not completed nor aborted after this long is swept away (when another upload
+/// starts in its bucket).
+const ABANDONED_SECS: u64 = 7 * 24 * 3600;
 /// Part numbers S3 allows.
 const PARTS: std::ops::RangeInclusive<i32> = 1..=10_000;
 /// Name prefix of an upload's files.
@@ -182,7 +185,8 @@ pub async fn create(me: &Caller, bucket: &str, key: &str, given: Given) -> S3Res
             part_size: None,
             parts: BTreeMap::new(),
         };
-        files.store(root, &record)
+        files.store(root, &record)?;
+        sweep(root, &b)
     })
     .await?;
     Ok(id)
@@ -445,28 +449,80 @@ pub async fn record(me: &Caller, w: Which<'_>) -> S3Result<Record> {
 /// The uploads in progress in bucket `bucket`: (id, record), by key.
 pub async fn in_progress(me: &Caller, bucket: &str) -> S3Result<Vec<(String, Record)>> {
     let b = bucket.to_string();
-    blocking(me, move |root| {
-        let top = need_bucket(root, &b)?;
-        let start = prefix("");
-        let mut out = Vec::new();
-        let dir = root.open_dir(top.as_path()).map_err(|e| io_error(&b, &e))?;
-        for e in dir.entries().map_err(|e| io_error(&b, &e))? {
-            let Ok(e) = e else { continue };
-            let name = e.file_name();
-            let Some(id) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix(start.as_str()))
-                .and_then(|n| n.strip_suffix("-list.part"))
-            else {
-                continue;
-            };
-            let Ok(bytes) = dir.read(&name) else { continue };
-            if let Ok(record) = serde_json::from_slice::<Record>(&bytes) {
-                out.push((id.to_string(), record));
-            }
+    blocking(me, move |root| scan(root, &b)).await
+}
+
+/// The uploads in progress in bucket `bucket` (blocking).
+fn scan(root: &Dir, bucket: &str) -> S3Result<Vec<(String, Record)>> {
+    let top = need_bucket(root, bucket)?;
+    let start = prefix("");
+    let mut out = Vec::new();
+    let dir = root
+        .open_dir(top.as_path())
+        .map_err(|e| io_error(bucket, &e))?;
+    for e in dir.entries().map_err(|e| io_error(bucket, &e))? {
+        let Ok(e) = e else { continue };
+        let name = e.file_name();
+        let Some(id) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(start.as_str()))
+            .and_then(|n| n.strip_suffix("-list.part"))
+        else {
+            continue;
+        };
+        let Ok(bytes) = dir.read(&name) else { continue };
+        if let Ok(record) = serde_json::from_slice::<Record>(&bytes) {
+            out.push((id.to_string(), record));
         }
-        out.sort_by(|a, b| (&a.1.key, a.1.created).cmp(&(&b.1.key, b.1.created)));
-        Ok(out)
-    })
-    .await
+    }
+    out.sort_by(|a, b| (&a.1.key, a.1.created).cmp(&(&b.1.key, b.1.created)));
+    Ok(out)
+}
+
+/// Remove the uploads of bucket `bucket` abandoned for [`ABANDONED_SECS`] (blocking).
+fn sweep(root: &Dir, bucket: &str) -> S3Result<()> {
+    let now = qsfs_web::unix_now();
+    for (id, record) in scan(root, bucket)? {
+        if now.saturating_sub(record.created) > ABANDONED_SECS {
+            tracing::info!(bucket, key = %record.key, "an abandoned S3 upload swept away");
+            files(root, bucket, &id)?.remove(root, &record);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abandoned_uploads_are_swept_and_fresh_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("b")).unwrap();
+        let root = Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+        let record = |created| Record {
+            key: "k".into(),
+            created,
+            given: Given::default(),
+            part_size: None,
+            parts: BTreeMap::new(),
+        };
+        for (id, created) in [("0a", 1), ("0b", qsfs_web::unix_now())] {
+            let f = files(&root, "b", id).unwrap();
+            root.write(f.data().as_path(), b"part bytes").unwrap();
+            f.store(&root, &record(created)).unwrap();
+        }
+        sweep(&root, "b").unwrap();
+        let left: Vec<String> = scan(&root, "b")
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(left, ["0b"]);
+        let names: Vec<String> = std::fs::read_dir(tmp.path().join("b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains("-0a")), "{names:?}");
+    }
 }
