@@ -346,12 +346,9 @@ impl Namespace {
         let mut call = |v: Option<&[u8]>| f.take().expect("called once")(v);
         let found = self.fetching(|| {
             let st = self.state.read();
-            Self::check_readable(&st)?;
-            let Some(m) = self.lookup(&st, key)? else {
+            let Some(Located { m, key_len, len }) = self.locate(&st, key)? else {
                 return Ok(None);
             };
-            let key_len = record_key_len(&st, key);
-            let len = format::RECORD_HEADER_LEN + key_len + m.payload_len as usize;
             let payload = len - m.payload_len as usize..len;
             // Mapped: verify and hand over the bytes in place, a single copy in all.
             let off = u64::from(m.data_off);
@@ -405,6 +402,17 @@ impl Namespace {
                 Err(e) => Err(e),
             }
         })
+    }
+
+    /// Where the live record of `key` is, for a read (refused while frozen).
+    pub(crate) fn locate(&self, st: &State, key: &[u8]) -> Result<Option<Located>> {
+        Self::check_readable(st)?;
+        let Some(m) = self.lookup(st, key)? else {
+            return Ok(None);
+        };
+        let key_len = record_key_len(st, key);
+        let len = format::RECORD_HEADER_LEN + key_len + m.payload_len as usize;
+        Ok(Some(Located { m, key_len, len }))
     }
 
     fn lookup(&self, st: &State, key: &[u8]) -> Result<Option<EntryMeta>> {
@@ -702,6 +710,14 @@ pub fn seq_key(id: u32) -> [u8; 8] {
 }
 
 /// Length of the key as stored in data records (seq mode stores the 4-byte id).
+/// A live record found for a read: its index entry, its key's length on disk, and the
+/// whole record's length.
+pub(crate) struct Located {
+    pub(crate) m: EntryMeta,
+    pub(crate) key_len: usize,
+    pub(crate) len: usize,
+}
+
 fn record_key_len(st: &State, key: &[u8]) -> usize {
     match st.mode() {
         Mode::User => key.len(),
