@@ -8,45 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-/// A tree worth copying: nested folders, odd names, empty and larger files.
-fn make_tree(dir: &Path) {
-    let mut seed = 7u64;
-    let mut next = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        seed >> 33
-    };
-    for d in 0..6 {
-        let sub = dir.join(format!("folder {d}")).join("inner ünïcødé");
-        std::fs::create_dir_all(&sub).unwrap();
-        for f in 0..20 {
-            let len = (next() % 20_000) as usize;
-            let body: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-            std::fs::write(sub.join(format!("file {f}.bin")), body).unwrap();
-        }
-        std::fs::write(dir.join(format!("folder {d}")).join("empty"), b"").unwrap();
-    }
-    let big: Vec<u8> = (0..3 << 20).map(|_| next() as u8).collect();
-    std::fs::write(dir.join("big.bin"), big).unwrap();
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/test installs it)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn same_trees(a: &Path, b: &Path) {
-    run(Command::new("diff").arg("-r").arg(a).arg(b));
-}
+use test_kit::clients::{make_tree, run, same_trees};
 
 #[test]
 fn rclone_copies_a_tree_in_and_out() {
@@ -54,7 +16,7 @@ fn rclone_copies_a_tree_in_and_out() {
     let app = server.account("alice", "alice password 1", None);
     let work = tempfile::tempdir().unwrap();
     let (src, out) = (work.path().join("src"), work.path().join("out"));
-    make_tree(&src);
+    make_tree(&src, 3 << 20);
     let obscured = run(Command::new("rclone").args(["obscure", &app]));
     let rclone = |args: &[&str]| {
         let mut c = Command::new("rclone");
@@ -83,7 +45,7 @@ fn davfs2_mount_round_trips_an_untar() {
     let app = server.account("alice", "alice password 1", None);
     let work = tempfile::tempdir().unwrap();
     let (src, mnt) = (work.path().join("src"), work.path().join("mnt"));
-    make_tree(&src);
+    make_tree(&src, 3 << 20);
     std::fs::create_dir(&mnt).unwrap();
     let tar = work.path().join("tree.tar");
     run(Command::new("tar")

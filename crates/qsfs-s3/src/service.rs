@@ -47,6 +47,23 @@ fn given(
     }
 }
 
+/// [`given`] from an input that carries an object's metadata (PutObject, CopyObject,
+/// CreateMultipartUpload: separate types with the same fields).
+macro_rules! given_of {
+    ($i:expr) => {
+        given(
+            $i.content_type,
+            [
+                ("cache-control", $i.cache_control),
+                ("content-disposition", $i.content_disposition),
+                ("content-encoding", $i.content_encoding),
+                ("content-language", $i.content_language),
+            ],
+            $i.metadata,
+        )
+    };
+}
+
 /// What GET and HEAD say of an object beside its bytes.
 struct Described {
     content_type: String,
@@ -236,16 +253,7 @@ impl S3 for Gateway {
             body: i.body,
             length: i.content_length.and_then(|n| u64::try_from(n).ok()),
             content_md5: i.content_md5,
-            given: given(
-                i.content_type,
-                [
-                    ("cache-control", i.cache_control),
-                    ("content-disposition", i.content_disposition),
-                    ("content-encoding", i.content_encoding),
-                    ("content-language", i.content_language),
-                ],
-                i.metadata,
-            ),
+            given: given_of!(i),
         };
         let tag = objects::put(&self.st, &me, &i.bucket, &i.key, up).await?;
         ok(PutObjectOutput {
@@ -395,18 +403,7 @@ impl S3 for Gateway {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let new = replace.then(|| {
-            given(
-                i.content_type,
-                [
-                    ("cache-control", i.cache_control),
-                    ("content-disposition", i.content_disposition),
-                    ("content-encoding", i.content_encoding),
-                    ("content-language", i.content_language),
-                ],
-                i.metadata,
-            )
-        });
+        let new = replace.then(|| given_of!(i));
         let (tag, modified) = objects::copy(
             &self.st,
             &me,
@@ -506,16 +503,7 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let me = self.caller(&req).await?;
         let i = req.input;
-        let g = given(
-            i.content_type,
-            [
-                ("cache-control", i.cache_control),
-                ("content-disposition", i.content_disposition),
-                ("content-encoding", i.content_encoding),
-                ("content-language", i.content_language),
-            ],
-            i.metadata,
-        );
+        let g = given_of!(i);
         let id = multipart::create(&me, &i.bucket, &i.key, g).await?;
         ok(CreateMultipartUploadOutput {
             bucket: Some(i.bucket),

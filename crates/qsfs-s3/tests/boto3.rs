@@ -12,7 +12,7 @@ fn boto3_gets_the_answers_s3_gives() {
     let (other_key, other_secret) = server.account("bob", None);
     let work = tempfile::tempdir().unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/boto3_check.py");
-    let out = common::run(
+    let out = test_kit::clients::run(
         Command::new("python3")
             .arg(script)
             .args([&server.endpoint(), &key, &secret, &other_key, &other_secret])

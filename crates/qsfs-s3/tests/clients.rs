@@ -6,7 +6,10 @@ mod common;
 
 use std::process::Command;
 
-use common::{make_tree, run, same_trees};
+use test_kit::clients::{make_tree, rclone_s3, run, same_trees};
+
+/// Above rclone's multipart cutoff with `--s3-upload-cutoff 5M`.
+const BIG: usize = (13 << 20) + 12345;
 
 #[test]
 fn rclone_copies_a_tree_in_and_out() {
@@ -14,22 +17,12 @@ fn rclone_copies_a_tree_in_and_out() {
     let (key, secret) = server.account("alice", None);
     let work = tempfile::tempdir().unwrap();
     let (src, out) = (work.path().join("src"), work.path().join("out"));
-    make_tree(&src);
+    make_tree(&src, BIG);
     let endpoint = server.endpoint();
     let rclone = |args: &[&str]| {
-        let mut c = Command::new("rclone");
+        let mut c = rclone_s3(&endpoint, &key, &secret);
         c.args(args)
-            .args(["--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M"])
-            // A CA bundle for AWS's SDK in the environment (a proxy's) trips rclone's
-            // plain-HTTP transport.
-            .env_remove("AWS_CA_BUNDLE")
-            .env("RCLONE_CONFIG", "/dev/null")
-            .env("RCLONE_CONFIG_QS_TYPE", "s3")
-            .env("RCLONE_CONFIG_QS_PROVIDER", "Other")
-            .env("RCLONE_CONFIG_QS_ENDPOINT", &endpoint)
-            .env("RCLONE_CONFIG_QS_ACCESS_KEY_ID", &key)
-            .env("RCLONE_CONFIG_QS_SECRET_ACCESS_KEY", &secret)
-            .env("RCLONE_CONFIG_QS_FORCE_PATH_STYLE", "true");
+            .args(["--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M"]);
         run(&mut c)
     };
     rclone(&["mkdir", "qs:backup"]);
@@ -51,7 +44,7 @@ fn restic_backs_up_checks_and_restores() {
     let (key, secret) = server.account("alice", None);
     let work = tempfile::tempdir().unwrap();
     let (src, out) = (work.path().join("src"), work.path().join("out"));
-    make_tree(&src);
+    make_tree(&src, BIG);
     let repo = format!("s3:{}/restic/repo", server.endpoint());
     let restic = |args: &[&str]| {
         let mut c = Command::new("restic");

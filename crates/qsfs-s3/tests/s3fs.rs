@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{make_tree, run, same_trees};
+use test_kit::clients::{make_tree, run, same_trees};
 
 /// An s3fs mount, unmounted on drop.
 struct S3fs<'a> {
@@ -57,7 +57,7 @@ fn an_s3fs_mount_round_trips_a_tree() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o600)).unwrap();
     let src = work.path().join("src");
-    make_tree(&src);
+    make_tree(&src, 3 << 20);
     let mnt = work.path().join("mnt");
     {
         let m = S3fs::mount(&server, "disk", &mnt, &passwd);

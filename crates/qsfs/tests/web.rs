@@ -536,16 +536,8 @@ fn s3_on_a_real_mount() {
         .unwrap();
     }
     let rclone = |args: &[&str]| {
-        std::process::Command::new("rclone")
+        test_kit::clients::rclone_s3(&endpoint, &key, &secret)
             .args(args)
-            .env_remove("AWS_CA_BUNDLE")
-            .env("RCLONE_CONFIG", "/dev/null")
-            .env("RCLONE_CONFIG_QS_TYPE", "s3")
-            .env("RCLONE_CONFIG_QS_PROVIDER", "Other")
-            .env("RCLONE_CONFIG_QS_ENDPOINT", &endpoint)
-            .env("RCLONE_CONFIG_QS_ACCESS_KEY_ID", &key)
-            .env("RCLONE_CONFIG_QS_SECRET_ACCESS_KEY", &secret)
-            .env("RCLONE_CONFIG_QS_FORCE_PATH_STYLE", "true")
             .output()
             .expect("rclone (scripts/test installs it)")
     };

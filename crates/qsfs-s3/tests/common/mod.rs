@@ -3,8 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub struct Server {
@@ -78,46 +77,4 @@ impl Drop for Server {
             let _ = t.join();
         }
     }
-}
-
-/// Run `cmd`; its output, or a panic with what it printed.
-pub fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/test installs it)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A tree worth copying: nested folders, odd names, empty and larger files.
-pub fn make_tree(dir: &Path) {
-    let mut seed = 11u64;
-    let mut next = || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        seed >> 33
-    };
-    for d in 0..5 {
-        let sub = dir.join(format!("folder {d}")).join("inner ünïcødé + 100%");
-        std::fs::create_dir_all(&sub).unwrap();
-        for f in 0..15 {
-            let len = (next() % 30_000) as usize;
-            let body: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-            std::fs::write(sub.join(format!("file {f}.bin")), body).unwrap();
-        }
-        std::fs::write(dir.join(format!("folder {d}")).join("empty"), b"").unwrap();
-    }
-    // Above rclone's multipart cutoff with --s3-upload-cutoff 5M.
-    let big: Vec<u8> = (0..(13 << 20) + 12345).map(|_| next() as u8).collect();
-    std::fs::write(dir.join("big.bin"), big).unwrap();
-}
-
-pub fn same_trees(a: &Path, b: &Path) {
-    run(Command::new("diff").arg("-r").arg(a).arg(b));
 }
