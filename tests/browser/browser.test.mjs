@@ -388,6 +388,15 @@ try {
   await shared.waitFor();
   const href = await shared.locator("td.name a").getAttribute("href");
   assert.equal(await (await visitor.request.get(new URL(href, url).href)).text(), "shared words\n");
+  // The same folder over WebDAV, with the link's password.
+  const davLink = await visitor.locator("#dav-address").textContent();
+  assert.equal(davLink, `${readLink}/dav/`);
+  const davListing = await fetch(davLink, {
+    method: "PROPFIND",
+    headers: { Depth: "1", Authorization: "Basic " + Buffer.from("anyone:link password").toString("base64") },
+  });
+  assert.equal(davListing.status, 207, "the link's folder over WebDAV");
+  assert.ok((await davListing.text()).includes("note.txt"), "WebDAV lists the shared file");
   await visitor.screenshot({ path: path.join(out, "share-visitor.png"), fullPage: true });
   // A file drop into the same folder: the visitor sends a file and sees nothing there.
   await row("mine").locator("button.share").click();

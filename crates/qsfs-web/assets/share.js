@@ -64,6 +64,12 @@ async function start() {
   if (!info.dir) return showFile(info);
   show("share-folder");
   $("zip").href = url("zip", { path: "/" });
+  // A folder link is also a read-only WebDAV folder (file managers, rclone), unless it
+  // counts its uses.
+  if (!info.max_uses) {
+    const dav = Object.assign(document.createElement("code"), { id: "dav-address", textContent: `${location.origin}${base}/dav/` });
+    $("dav-about").replaceChildren("Also open it in a file manager (WebDAV, read-only): ", dav, info.has_password ? " with this link's password." : ".");
+  }
   await open("/");
 }
 

@@ -358,8 +358,8 @@ fn refuse(what: &str) -> ApiError {
 }
 
 /// `GET /s/ID/api/info` → what the recipient page shows: `{"needs_password": true}` until
-/// the password is given, then `{"kind","dir","name","owner","expires","uses","max_uses"}`
-/// (and `"size"` of a file link).
+/// the password is given, then `{"kind","dir","name","owner","expires","uses","max_uses",
+/// "has_password"}` (and `"size"` of a file link).
 pub async fn info(
     State(st): State<Arc<WebState>>,
     Path(id): Path<String>,
@@ -401,6 +401,7 @@ pub async fn info(
         "expires": v.share.expires,
         "uses": v.share.uses,
         "max_uses": v.share.max_uses,
+        "has_password": v.share.has_password(),
         "size": size,
     })))
 }
