@@ -58,7 +58,7 @@ now() { date +%s.%N; }
 seconds_of() {
     local t0 t1
     t0=$(now)
-    "$@" >/dev/null
+    "$@" >/dev/null || die "$1 failed"
     t1=$(now)
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
 }

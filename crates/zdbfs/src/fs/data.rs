@@ -446,7 +446,7 @@ impl Fs {
     /// fsync/fdatasync: everything dirty is written and the store synced before returning,
     /// then the barrier (if one is set) passed.
     pub fn fsync(&self) -> FsResult<()> {
-        self.flush_all(true).map_err(Errno::from)?;
+        self.flush_synced().map_err(Errno::from)?;
         if let Some(barrier) = self.fsync_barrier.get() {
             barrier().map_err(|e| {
                 tracing::error!(error = %e, "fsync barrier failed");

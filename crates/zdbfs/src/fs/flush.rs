@@ -19,16 +19,54 @@ use crate::inode::Kind;
 use crate::record::{self, JournalPart, Op};
 use crate::store::{Ns, Store, MAX_RECORD};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest journal part (well under the backend's record limit).
 const PART_BYTES: usize = MAX_RECORD / 2;
+
+/// Synced flushes, numbered as they begin. Each stores everything changed before it began,
+/// so an fsync is answered by any that begins after the fsync arrived: fsyncs arriving
+/// while one runs wait for it and then share the next one (group commit), instead of
+/// running one each, back to back.
+#[derive(Default)]
+pub(crate) struct Syncs {
+    pub(crate) begun: AtomicU64,
+    last_done: AtomicU64,
+}
 
 impl Fs {
     /// Flush everything changed so far; with `sync`, make it durable before returning.
     pub fn flush_all(&self, sync: bool) -> Result<()> {
         let _pass = self.flush_lock.lock();
+        self.flush_locked(sync)
+    }
+
+    /// [`Fs::flush_all`] with the lock held: a synced flush takes the next number, and
+    /// counts as done once it succeeded.
+    fn flush_locked(&self, sync: bool) -> Result<()> {
+        let number = sync.then(|| self.syncs.begun.fetch_add(1, Ordering::SeqCst) + 1);
         self.store_blocks(Pick::All)?;
-        self.commit_meta(&mut self.state.lock(), sync)
+        self.commit_meta(&mut self.state.lock(), sync)?;
+        if let Some(n) = number {
+            self.syncs.last_done.fetch_max(n, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Make everything changed before this call durable (fsync): done at once if a synced
+    /// flush that began after the call arrived has succeeded meanwhile.
+    pub fn flush_synced(&self) -> Result<()> {
+        self.flush_synced_since(self.syncs.begun.load(Ordering::SeqCst))
+    }
+
+    /// [`Fs::flush_synced`] for an fsync that arrived when `arrived` synced flushes had
+    /// begun.
+    pub(crate) fn flush_synced_since(&self, arrived: u64) -> Result<()> {
+        let _pass = self.flush_lock.lock();
+        if self.syncs.last_done.load(Ordering::SeqCst) > arrived {
+            return Ok(());
+        }
+        self.flush_locked(true)
     }
 
     /// Run `f` while no flush stores blocks or commits metadata: the store then holds a tree

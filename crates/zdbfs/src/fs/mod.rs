@@ -197,6 +197,9 @@ pub struct Fs {
     /// Held by whoever stores blocks or commits metadata: one store of a block at a time, so
     /// an older copy can never land after a newer one. Taken before `state`, never after.
     pub(crate) flush_lock: Mutex<()>,
+    /// Synced flushes begun, and the number of the last one that succeeded (they run one at
+    /// a time, under `flush_lock`): fsyncs that arrive together share one ([`flush::Syncs`]).
+    pub(crate) syncs: flush::Syncs,
     /// Wakes the background flusher (see `background`).
     pub(crate) kick: background::Kick,
     /// Inodes known to have no xattr: the kernel asks for `security.capability` before
@@ -269,6 +272,7 @@ impl Fs {
             metrics: Metrics::default(),
             kernel_writeback: AtomicBool::new(false),
             flush_lock: Mutex::new(()),
+            syncs: flush::Syncs::default(),
             kick: background::Kick::default(),
             no_xattrs: RwLock::new(HashSet::new()),
             fsync_barrier: std::sync::OnceLock::new(),

@@ -626,3 +626,31 @@ fn an_unlinked_inode_the_kernel_holds_lives_until_forget() {
         "not left behind"
     );
 }
+
+#[test]
+fn fsyncs_arriving_together_share_one_synced_flush() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, fs) = open(dir.path());
+    let a = fs.create_node(ME, ROOT, b"a", file(0o644)).unwrap();
+    let fh = fs.open_file(a.ino, libc::O_RDWR).unwrap();
+    fs.write(fh, a.ino, 0, b"one", false).unwrap();
+    // Two fsyncs arrive (both see the same count), the first runs a synced flush...
+    let arrived = fs.syncs.begun.load(Ordering::SeqCst);
+    fs.flush_synced_since(arrived).unwrap();
+    let after_first = fs.syncs.begun.load(Ordering::SeqCst);
+    assert_eq!(after_first, arrived + 1);
+    // ...which began after the second arrived: the second is answered by it.
+    fs.flush_synced_since(arrived).unwrap();
+    assert_eq!(fs.syncs.begun.load(Ordering::SeqCst), after_first);
+    // An fsync arriving now needs a flush of its own (it may follow new writes).
+    fs.write(fh, a.ino, 3, b" two", false).unwrap();
+    fs.fsync().unwrap();
+    assert_eq!(fs.syncs.begun.load(Ordering::SeqCst), after_first + 1);
+    fs.release(fh).unwrap();
+    drop(fs);
+    // Dropped without shutdown: what the fsyncs answered for is there.
+    let (_, fs) = open(dir.path());
+    let found = fs.lookup(ROOT, b"a").unwrap();
+    assert_eq!(fs.read(found.ino, 0, 100).unwrap(), b"one two");
+}
