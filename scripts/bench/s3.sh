@@ -2,7 +2,8 @@
 # The S3 gateway of qsfs on its embedded default against `cp` onto and off the same mount,
 # in the same run: one large object (SIZE_MIB, 1 GiB) put and got with curl (one streamed
 # request, SigV4) and with boto3's managed multipart transfer (8 MiB parts, 4 threads),
-# and N small objects (2,000 x 64 KiB) put and got over 4 connections (s3-small.py, boto3).
+# and N small objects (2,000 x 64 KiB) put and got over 4 connections (s3-small.py: a light
+# SigV4 client; boto3's own cost per request is above the server's).
 # Every PUT is acknowledged once its file is fsync'ed and renamed into place; `cp` ends
 # with one `sync -f`. MB/s and objects/s, ROUNDS rounds. qsfs's anonymous memory (RssAnon:
 # its heap, not the cache files it maps) is sampled every 0.2 s; the peak is reported.

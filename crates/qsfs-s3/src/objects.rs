@@ -122,8 +122,22 @@ pub(crate) async fn write_body(
     expected: Option<u64>,
     room: Option<Room>,
 ) -> S3Result<([u8; 16], u64)> {
-    let mut hash = md5::Md5::new();
-    let mut written = 0u64;
+    // Two buffers: one fills from the network while the other is hashed and written off
+    // the runtime (in order: one write in flight at a time).
+    type Written = std::io::Result<(Vec<u8>, md5::Md5)>;
+    let mut inflight: Option<tokio::task::JoinHandle<Written>> = None;
+    let mut spare = Some((Vec::with_capacity(WRITE_BUF), md5::Md5::new()));
+    let finish = |j: Option<tokio::task::JoinHandle<Written>>| async move {
+        match j {
+            Some(j) => j
+                .await
+                .map_err(join_error)?
+                .map(Some)
+                .map_err(|e| io_error("writing the object", &e)),
+            None => Ok(None),
+        }
+    };
+    let mut queued = 0u64;
     let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BUF);
     let mut body = body;
     loop {
@@ -135,7 +149,7 @@ pub(crate) async fn write_body(
         if let Some(chunk) = chunk {
             let chunk: Bytes = chunk.map_err(|e| s3_error!(IncompleteBody, "{e}"))?;
             pending.extend_from_slice(&chunk);
-            let after = written + pending.len() as u64;
+            let after = queued + pending.len() as u64;
             if let Some(room) = room.filter(|r| after > r.allowed()) {
                 return Err(over_quota(me, room, after));
             }
@@ -147,31 +161,34 @@ pub(crate) async fn write_body(
             }
         }
         if pending.len() >= WRITE_BUF || (last && !pending.is_empty()) {
-            let (f, at) = (Arc::clone(file), offset + written);
-            let buf = std::mem::take(&mut pending);
-            let (buf, h) = tokio::task::spawn_blocking(move || {
+            let (mut next, mut hash) = match finish(inflight.take()).await? {
+                Some(done) => done,
+                None => spare.take().unwrap_or_default(),
+            };
+            next.clear();
+            let buf = std::mem::replace(&mut pending, next);
+            let (f, at) = (Arc::clone(file), offset + queued);
+            queued += buf.len() as u64;
+            inflight = Some(tokio::task::spawn_blocking(move || {
                 hash.update(&buf);
                 f.write_all_at(&buf, at).map(|()| (buf, hash))
-            })
-            .await
-            .map_err(join_error)?
-            .map_err(|e| io_error("writing the object", &e))?;
-            hash = h;
-            written += buf.len() as u64;
-            pending = buf;
-            pending.clear();
+            }));
         }
         if last {
             break;
         }
     }
-    if expected.is_some_and(|n| n != written) {
+    let hash = match finish(inflight.take()).await? {
+        Some((_, hash)) => hash,
+        None => spare.take().unwrap_or_default().1,
+    };
+    if expected.is_some_and(|n| n != queued) {
         return Err(s3_error!(
             IncompleteBody,
             "the body is shorter than announced"
         ));
     }
-    Ok((hash.finalize().into(), written))
+    Ok((hash.finalize().into(), queued))
 }
 
 /// `Content-MD5` (base64) against what arrived.

@@ -38,7 +38,7 @@ def error_of(call, *args, **kw):
         call(*args, **kw)
     except ClientError as e:
         return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
-    raise AssertionError(f"{call.__name__} succeeded")
+    raise AssertionError(f"{call.__name__} {args} {kw} succeeded")
 
 
 def md5(b):
@@ -82,7 +82,8 @@ assert error_of(s3.put_object, Bucket="photos", Key="bad-md5", Body=b"x",
 for bad in ["a//b", "a/../b", "./x"]:
     assert error_of(s3.put_object, Bucket="photos", Key=bad, Body=b"x")[0] == "InvalidObjectName", bad
 # A key under a file cannot be.
-assert error_of(s3.put_object, Bucket="photos", Key="notes/hello.txt/x", Body=b"x")[1] == 409
+e = error_of(s3.put_object, Bucket="photos", Key="notes/hello.txt/x", Body=b"x")
+assert e == ("PathConflict", 409), e
 # A folder key.
 s3.put_object(Bucket="photos", Key="empty-folder/", Body=b"")
 assert s3.head_object(Bucket="photos", Key="empty-folder/")["ContentLength"] == 0
