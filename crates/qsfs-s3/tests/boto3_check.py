@@ -80,7 +80,8 @@ assert error_of(s3.put_object, Bucket="photos", Key="bad-md5", Body=b"x",
                 ContentMD5=wrong)[0] == "BadDigest"
 # Keys that are no file paths are refused, not rewritten.
 for bad in ["a//b", "a/../b", "./x"]:
-    assert error_of(s3.put_object, Bucket="photos", Key=bad, Body=b"x")[0] == "InvalidObjectName", bad
+    e = error_of(s3.put_object, Bucket="photos", Key=bad, Body=b"x")
+    assert e[0] == "InvalidObjectName", (bad, e)
 # A key under a file cannot be.
 e = error_of(s3.put_object, Bucket="photos", Key="notes/hello.txt/x", Body=b"x")
 assert e == ("PathConflict", 409), e

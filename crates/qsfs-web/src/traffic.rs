@@ -3,9 +3,13 @@
 //! and sent (body bytes, counted as they stream), and a histogram of the time to the
 //! response's head (a GET's body streams on after it).
 //!
+//! It also closes a connection whose request body was not read to its end (an upload
+//! refused before its body was read): the unread rest must not be taken for the next
+//! request on the connection (a client saw such replies as bare 400s).
+//!
 //! Owns: the counters and their exposition. Must not touch: what the requests do.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +17,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use http_body::{Frame, SizeHint};
+use http_body::{Body as _, Frame, SizeHint};
 use service_kit::metrics::{Exposition, Kind};
 
 /// The protocols counted apart.
@@ -152,22 +156,30 @@ async fn count(
 ) -> Response {
     let started = Instant::now();
     let t = Arc::clone(&traffic);
+    let read_whole = Arc::new(AtomicBool::new(req.body().is_end_stream()));
+    let whole = Arc::clone(&read_whole);
     let req = req.map(|body| {
         Body::new(Counted {
             body,
             traffic: t,
             p,
-            sent: false,
+            read_whole: Some(whole),
         })
     });
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
     traffic.answered(p, response.status().as_u16(), started.elapsed());
+    if !read_whole.load(Ordering::SeqCst) {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
     response.map(|body| {
         Body::new(Counted {
             body,
             traffic,
             p,
-            sent: true,
+            read_whole: None,
         })
     })
 }
@@ -178,8 +190,8 @@ struct Counted {
     body: Body,
     traffic: Arc<Traffic>,
     p: Protocol,
-    /// A response's body (else a request's).
-    sent: bool,
+    /// A request's body: set once it is read to its end. `None`: a response's body.
+    read_whole: Option<Arc<AtomicBool>>,
 }
 
 impl http_body::Body for Counted {
@@ -191,12 +203,23 @@ impl http_body::Body for Counted {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
-        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(d) = frame.data_ref() {
-                let c = self.traffic.of(self.p);
-                let n = if self.sent { &c.sent } else { &c.received };
-                n.fetch_add(d.len() as u64, Ordering::Relaxed);
+        let c = self.traffic.of(self.p);
+        match (&polled, &self.read_whole) {
+            (std::task::Poll::Ready(Some(Ok(frame))), whole) => {
+                if let Some(d) = frame.data_ref() {
+                    let n = if whole.is_some() {
+                        &c.received
+                    } else {
+                        &c.sent
+                    };
+                    n.fetch_add(d.len() as u64, Ordering::Relaxed);
+                }
+                if let Some(w) = whole.as_ref().filter(|_| self.body.is_end_stream()) {
+                    w.store(true, Ordering::SeqCst);
+                }
             }
+            (std::task::Poll::Ready(None), Some(w)) => w.store(true, Ordering::SeqCst),
+            _ => {}
         }
         polled
     }
@@ -213,6 +236,7 @@ impl http_body::Body for Counted {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn answers_land_in_their_class_and_bucket() {
@@ -235,5 +259,39 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} not in\n{text}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_left_unread_closes_its_connection() {
+        use tower::ServiceExt;
+        let traffic = Arc::new(Traffic::default());
+        let app = axum::Router::new()
+            .route(
+                "/refuse",
+                axum::routing::put(|| async { StatusCode::FORBIDDEN }),
+            )
+            .route(
+                "/take",
+                axum::routing::put(|body: String| async move { body }),
+            );
+        let app = counted(app, &traffic, Protocol::S3);
+        let put = |path: &str, body: &'static str| {
+            axum::http::Request::put(path)
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let refused = app.clone().oneshot(put("/refuse", "unread")).await.unwrap();
+        assert_eq!(refused.headers()["connection"], "close");
+        let taken = app.clone().oneshot(put("/take", "read")).await.unwrap();
+        assert!(taken.headers().get("connection").is_none());
+        let empty = app.oneshot(put("/refuse", "")).await.unwrap();
+        assert!(empty.headers().get("connection").is_none());
+        let mut o = Exposition::new();
+        traffic.render(&mut o);
+        let text = o.finish();
+        assert!(
+            text.contains("qsfs_http_received_bytes_total{protocol=\"s3\"} 4"),
+            "{text}"
+        );
     }
 }
