@@ -46,7 +46,15 @@ use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Result};
 pub struct Gateway {
     st: Arc<WebState>,
     uploads: multipart::Uploads,
+    /// Callers rooted lately, per access key: a request need not open the account's
+    /// folder again (the key and its account are still checked on every request).
+    callers: std::sync::Mutex<std::collections::HashMap<String, (Caller, std::time::Instant)>>,
 }
+
+/// How long a rooted caller is reused.
+const CALLER_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+/// Most callers kept.
+const MAX_CALLERS: usize = 1024;
 
 /// The S3 routes, to serve on their own listener.
 pub fn router(st: Arc<WebState>) -> Router {
@@ -54,6 +62,7 @@ pub fn router(st: Arc<WebState>) -> Router {
     let gateway = Gateway {
         st: Arc::clone(&st),
         uploads: multipart::Uploads::default(),
+        callers: std::sync::Mutex::default(),
     };
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(Keys {
@@ -154,17 +163,34 @@ impl Gateway {
             ));
         };
         let user = Keys::owner(&self.st, &credentials.access_key)?;
-        Caller::signed_in(
+        let quota = user.quota.filter(|_| !user.admin);
+        let same = |c: &Caller| c.name == user.name && c.admin == user.admin && c.quota == quota;
+        {
+            let map = self.callers.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((c, at)) = map.get(&credentials.access_key) {
+                if at.elapsed() < CALLER_FRESH && same(c) {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let caller = Caller::signed_in(
             &self.st,
-            user.name,
+            user.name.clone(),
             user.admin,
-            user.quota,
+            quota,
             None,
             &req.method,
             String::new(),
         )
         .await
-        .map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.message))
+        .map_err(|e| S3Error::with_message(S3ErrorCode::AccessDenied, e.message))?;
+        let mut map = self.callers.lock().unwrap_or_else(|p| p.into_inner());
+        qsfs_web::bounded::make_room(&mut map, MAX_CALLERS, |(_, at)| *at);
+        map.insert(
+            credentials.access_key.clone(),
+            (caller.clone(), std::time::Instant::now()),
+        );
+        Ok(caller)
     }
 }
 
