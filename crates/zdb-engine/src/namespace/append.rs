@@ -268,18 +268,12 @@ impl Namespace {
     pub(crate) fn sync_locked(&self, st: &mut State) -> Result<()> {
         self.flush_pending(st)?;
         let seg = st.cur_seg();
-        // Both files at once: the disk may merge the two flushes into one.
-        let (data, index) = (&st.data, &st.index);
-        let (data_synced, index_synced) = std::thread::scope(|s| {
-            let index_synced = s.spawn(|| index.sync_data());
-            let data_synced = data.sync_data();
-            let index_synced = index_synced
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("index fsync panicked")));
-            (data_synced, index_synced)
-        });
-        data_synced.at(&segment::data_path(&self.data_dir, seg))?;
-        index_synced.at(&segment::index_path(&self.index_dir, seg))?;
+        st.data
+            .sync_data()
+            .at(&segment::data_path(&self.data_dir, seg))?;
+        st.index
+            .sync_data()
+            .at(&segment::index_path(&self.index_dir, seg))?;
         st.unsynced = false;
         Ok(())
     }

@@ -177,23 +177,10 @@ impl Store for EngineStore {
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        // The namespaces at once: their fsyncs overlap instead of queueing.
-        std::thread::scope(|s| {
-            let running: Vec<_> = Ns::ALL
-                .into_iter()
-                .map(|ns| (ns, s.spawn(move || self.ns(ns).sync())))
-                .collect();
-            for (ns, synced) in running {
-                let synced = synced.join().unwrap_or_else(|_| {
-                    Err(zdb_engine::Error::Io {
-                        path: std::path::PathBuf::new(),
-                        source: std::io::Error::other("fsync panicked"),
-                    })
-                });
-                synced.map_err(|e| err(ns, e))?;
-            }
-            Ok(())
-        })
+        for ns in Ns::ALL {
+            self.ns(ns).sync().map_err(|e| err(ns, e))?;
+        }
+        Ok(())
     }
 
     fn used_bytes(&self, ns: Ns) -> Result<u64, StoreError> {
