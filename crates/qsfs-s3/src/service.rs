@@ -64,6 +64,27 @@ macro_rules! given_of {
     };
 }
 
+/// A GetObject or HeadObject answer (separate types with the same fields): `fields`, and
+/// what object `o` (from [`objects::open`]) and its description `d` say.
+macro_rules! described {
+    ($out:ident { $($field:ident: $value:expr),* $(,)? }, $o:expr, $d:expr) => {{
+        let h = |k: &str| $d.headers.get(k).cloned();
+        $out {
+            $($field: $value,)*
+            accept_ranges: Some("bytes".into()),
+            content_type: Some($d.content_type.clone()),
+            cache_control: h("cache-control"),
+            content_disposition: h("content-disposition"),
+            content_encoding: h("content-encoding"),
+            content_language: h("content-language"),
+            e_tag: etag($o.etag),
+            last_modified: time($o.modified),
+            metadata: $d.user,
+            ..$out::default()
+        }
+    }};
+}
+
 /// What GET and HEAD say of an object beside its bytes.
 struct Described {
     content_type: String,
@@ -282,26 +303,19 @@ impl S3 for Gateway {
         };
         let part = range.clone().unwrap_or(whole);
         let d = describe(&req.input.key, o.meta.as_ref());
-        let h = |k: &str| d.headers.get(k).cloned();
-        let content_range = range
+        let shown_range = range
             .as_ref()
             .map(|r| format!("bytes {}-{}/{}", r.start, r.end.saturating_sub(1), o.size));
         let len = part.end - part.start;
-        ok(GetObjectOutput {
-            body: Some(objects::stream(o.file, part)),
-            content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
-            content_range,
-            accept_ranges: Some("bytes".into()),
-            content_type: Some(d.content_type.clone()),
-            cache_control: h("cache-control"),
-            content_disposition: h("content-disposition"),
-            content_encoding: h("content-encoding"),
-            content_language: h("content-language"),
-            e_tag: etag(o.etag),
-            last_modified: time(o.modified),
-            metadata: d.user,
-            ..GetObjectOutput::default()
-        })
+        ok(described!(
+            GetObjectOutput {
+                body: Some(objects::stream(o.file, part)),
+                content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
+                content_range: shown_range,
+            },
+            o,
+            d
+        ))
     }
 
     async fn head_object(
@@ -312,20 +326,13 @@ impl S3 for Gateway {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let o = on_root(&me, move |root| objects::open(root, &bucket, &key)).await?;
         let d = describe(&req.input.key, o.meta.as_ref());
-        let h = |k: &str| d.headers.get(k).cloned();
-        ok(HeadObjectOutput {
-            content_length: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
-            accept_ranges: Some("bytes".into()),
-            content_type: Some(d.content_type.clone()),
-            cache_control: h("cache-control"),
-            content_disposition: h("content-disposition"),
-            content_encoding: h("content-encoding"),
-            content_language: h("content-language"),
-            e_tag: etag(o.etag),
-            last_modified: time(o.modified),
-            metadata: d.user,
-            ..HeadObjectOutput::default()
-        })
+        ok(described!(
+            HeadObjectOutput {
+                content_length: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
+            },
+            o,
+            d
+        ))
     }
 
     async fn delete_object(
