@@ -161,15 +161,12 @@ async fn serve(config: Config, restore_first: bool) -> anyhow::Result<()> {
             state.trash.days = stack.config.qsfs.trash_days;
             state.traffic = Arc::clone(&stack.traffic);
             state.secure_cookies = tls.is_some();
-            let s3 = match stack.config.qsfs.s3_listen {
-                Some(addr) => Some((
-                    addr,
-                    std::net::TcpListener::bind(addr)
-                        .with_context(|| format!("binding {addr} (s3_listen)"))?,
-                    tls.clone(),
-                )),
-                None => None,
-            };
+            // The S3 gateway is an extra of its own: the web UI runs even if it cannot.
+            let s3 = stack.config.qsfs.s3_listen.and_then(|addr| {
+                let bound = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("binding {addr} (s3_listen)"));
+                optional("S3 gateway", bound).map(|l| (addr, l, tls.clone()))
+            });
             let listener = match tls {
                 Some(files) => qsfs_web::Listener::Tls(listener, files),
                 None => qsfs_web::Listener::Plain(tokio::net::TcpListener::from_std(listener)?),

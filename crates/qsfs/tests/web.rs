@@ -128,7 +128,7 @@ fn web_of(q: &Qsfs) -> (String, String) {
     let line = log
         .lines()
         .find(|l| l.contains("web UI at"))
-        .expect("web UI line");
+        .unwrap_or_else(|| panic!("no web UI line in the log:\n{log}"));
     let url = line
         .split("web UI at ")
         .nth(1)
