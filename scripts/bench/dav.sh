@@ -5,10 +5,11 @@
 # and out with rclone's webdav remote (4 transfers; Debian's rclone 1.60 waits 10 ms
 # between any two requests, which bounds it near 100 requests/s). Every PUT is
 # acknowledged once its file is fsync'ed and renamed into place; `cp` ends with one
-# `sync -f`. MB/s and files/s, ROUNDS rounds.
+# `sync -f`. MB/s and files/s, ROUNDS rounds. LARGE_DIR=100000 then times a PROPFIND
+# (Depth: 1, every property) of a folder of that many empty files, beside `ls -l` of it.
 #
 # Usage (root: FUSE mount):  scripts/bench/dav.sh      # SIZE_MIB=1024 N=2000 SMALL=65536 ROUNDS=3
-# Environment: SIZE_MIB, N, SMALL, ROUNDS, BASE (scratch, default /var/tmp), SKIP_BUILD=1, OUT.
+# Environment: SIZE_MIB, N, SMALL, ROUNDS, LARGE_DIR (0), BASE (scratch, default /var/tmp), SKIP_BUILD=1, OUT.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -16,6 +17,7 @@ SIZE_MIB=${SIZE_MIB:-1024}
 N=${N:-2000}
 SMALL=${SMALL:-65536}
 ROUNDS=${ROUNDS:-3}
+LARGE_DIR=${LARGE_DIR:-0}
 BASE=${BASE:-/var/tmp}
 LOG_TAG=dav-bench
 . "$ROOT/scripts/lib/common.sh"
@@ -53,17 +55,6 @@ export RCLONE_CONFIG=$WORK/rclone.conf RCLONE_CONFIG_DAV_TYPE=webdav RCLONE_CONF
 RCLONE_CONFIG_DAV_PASS=$(rclone obscure "$APP")
 export RCLONE_CONFIG_DAV_PASS
 
-now() { date +%s.%N; }
-# SECONDS_OF CMD...: run CMD, print the seconds it took.
-seconds_of() {
-    local t0 t1
-    t0=$(now)
-    "$@" >/dev/null || die "$1 failed"
-    t1=$(now)
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'
-}
-cp_in() { cp "$1" "$2" && sync -f "$2"; }
-cp_tree_in() { cp -r "$1" "$2" && sync -f "$2"; }
 
 log "$SIZE_MIB MiB with curl; $N files of $SMALL bytes over 4 connections and with rclone; $ROUNDS rounds"
 {
@@ -72,17 +63,27 @@ log "$SIZE_MIB MiB with curl; $N files of $SMALL bytes over 4 connections and wi
 } | tee "$OUT/report.md"
 AUTH="bench:$APP"
 for r in $(seq 1 "$ROUNDS"); do
+    settle_qsfs
     s_cp_in=$(seconds_of cp_in "$WORK/big" "$HOME_DIR/cp$r.bin")
+    settle_qsfs
     s_put=$(seconds_of curl -sf -u "$AUTH" -T "$WORK/big" "${DAV}put$r.bin")
+    settle_qsfs
     s_cp_out=$(seconds_of cp "$HOME_DIR/cp$r.bin" "$WORK/back/cp.bin")
+    settle_qsfs
     s_get=$(seconds_of curl -sf -u "$AUTH" -o "$WORK/back/get.bin" "${DAV}put$r.bin")
     cmp -s "$WORK/big" "$WORK/back/get.bin" || die "GET round $r: content differs"
+    settle_qsfs
     t_cp_in=$(seconds_of cp_tree_in "$WORK/small" "$HOME_DIR/tree-cp$r")
+    settle_qsfs
     r_put=$(python3 "$ROOT/scripts/bench/dav-small.py" "$DAV" bench "$APP" put "$WORK/small" "put-small$r")
+    settle_qsfs
     r_get=$(python3 "$ROOT/scripts/bench/dav-small.py" "$DAV" bench "$APP" get "$WORK/back/get-small" "put-small$r" "$WORK/small")
     diff -qr "$WORK/small" "$WORK/back/get-small" >/dev/null || die "GET small round $r: trees differ"
+    settle_qsfs
     t_rc_in=$(seconds_of rclone copy --transfers 4 "$WORK/small" "dav:tree-rc$r")
+    settle_qsfs
     t_cp_out=$(seconds_of cp -r "$HOME_DIR/tree-cp$r" "$WORK/back/tree-cp$r")
+    settle_qsfs
     t_rc_out=$(seconds_of rclone copy --transfers 4 "dav:tree-rc$r" "$WORK/back/tree-rc$r")
     diff -qr "$WORK/small" "$WORK/back/tree-rc$r" >/dev/null || die "rclone round $r: trees differ"
     rm -rf "$WORK/back"/*
@@ -93,4 +94,19 @@ for r in $(seq 1 "$ROUNDS"); do
             r, mib * 1.048576 / a, mib * 1.048576 / b, a / b, mib * 1.048576 / c, mib * 1.048576 / d, c / d,
             n / e, p, p * e / n, n / f, n / g, q, q * g / n, n / h }' | tee -a "$OUT/report.md"
 done
+if ((LARGE_DIR > 0)); then
+    python3 - "$HOME_DIR/large" "$LARGE_DIR" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(d)
+for i in range(n):
+    os.close(os.open(f"{d}/f{i:06}", os.O_CREAT | os.O_WRONLY, 0o644))
+PY
+    sync -f "$HOME_DIR/large"
+    settle_qsfs
+    s_ls=$(seconds_of ls -l "$HOME_DIR/large")
+    s_pf=$(seconds_of curl -sf -u "$AUTH" -X PROPFIND -H "Depth: 1" "${DAV}large/")
+    hrefs=$(curl -sf -u "$AUTH" -X PROPFIND -H "Depth: 1" "${DAV}large/" | grep -o "<D:href>" | wc -l)
+    echo "PROPFIND Depth: 1 of a folder of $LARGE_DIR files: $s_pf s ($hrefs hrefs); ls -l of it: $s_ls s" | tee -a "$OUT/report.md"
+fi
 log "report: $OUT/report.md"

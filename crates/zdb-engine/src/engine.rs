@@ -235,10 +235,9 @@ impl Engine {
 
     /// fsync every namespace with unsynced writes.
     pub fn sync_all(&self) -> Result<()> {
-        for ns in self.namespaces.read().values() {
-            ns.sync()?;
-        }
-        Ok(())
+        let all: Vec<Arc<Namespace>> = self.namespaces.read().values().cloned().collect();
+        let all: Vec<&Namespace> = all.iter().map(|ns| &**ns).collect();
+        crate::namespace::sync_namespaces(&all)
     }
 
     /// Close the open segment of every namespace whose segment is older than `age`.

@@ -11,6 +11,7 @@
 //! (`Durability::Always`, survives a power cut). On-disk format: `docs/format/zdb.md`.
 
 mod disk;
+mod durable;
 mod engine;
 mod error;
 pub mod events;
@@ -28,8 +29,8 @@ pub use error::{Error, Result};
 pub use events::{Checkpoint, Event, EventSink, NoEvents, SinkError};
 pub use iostats::IoCounters;
 pub use namespace::{
-    seq_key, Append, CompactStats, Cursor, Direction, EntryMeta, HistoryItem, Namespace,
-    NamespaceInfo, ScanItem, ScanPage, SegmentUsage, SetOutcome, SettingChange,
+    seq_key, sync_namespaces, Append, CompactStats, Cursor, Direction, EntryMeta, HistoryItem,
+    Namespace, NamespaceInfo, ScanItem, ScanPage, SegmentUsage, SetOutcome, SettingChange,
 };
 
 pub use settings::Settings;

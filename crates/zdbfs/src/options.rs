@@ -15,7 +15,7 @@
 //! | `engine=DIR` | in-process engine in DIR (the default when no server option is given) |
 //! | `flush=SECONDS` | timer flush interval (default 1) |
 //! | `timeout=SECONDS` | remote request timeout: a dead server fails calls with EIO after it (default 10) |
-//! | `threads=N` | FUSE worker threads (default 4) |
+//! | `threads=N` | FUSE worker threads (default 8: a worker blocked in an fsync or a fetch holds no other request up) |
 //! | `dirty=SIZE` | dirty block bytes kept for writes to coalesce (default RAM/8, ≤ 2 GiB) |
 //! | `expire=SECS` | how long a dirty block of an open file may wait (default 30) |
 //! | `nowbcache` | no kernel writeback cache (every write(2) is a FUSE WRITE) |
@@ -81,7 +81,7 @@ impl MountOptions {
             background: false,
             logfile: None,
             flush_interval: Duration::from_secs(1),
-            threads: 4,
+            threads: 8,
             relax_dirty_limit: true,
             readahead_kib: 4096,
             uring: Uring::Auto,

@@ -7,6 +7,7 @@
 //! index is reloaded from disk, so it never points at bytes that were not written.
 
 use super::{AppendIndex, Namespace, State};
+use crate::durable::SyncFile;
 use crate::error::{Error, IoContext, Result};
 use crate::format::{self, IndexEntry, RecordHeader, NO_PREV};
 use crate::{segment, Durability, Mode};
@@ -236,6 +237,8 @@ impl Namespace {
                 let (f, p) = self.file(st, false, iseg)?;
                 f.sync_data().at(&p)?;
             }
+        } else {
+            note_unsynced_index(st, touched);
         }
         st.pending.overwrites = overwrites;
         st.pending.overwrites.clear();
@@ -267,14 +270,41 @@ impl Namespace {
 
     pub(crate) fn sync_locked(&self, st: &mut State) -> Result<()> {
         self.flush_pending(st)?;
+        let older = std::mem::take(&mut st.unsynced_index);
+        let synced = self
+            .sync_files(st, &older)
+            .and_then(|files| crate::durable::sync_together(&files));
+        match synced {
+            Ok(()) => st.unsynced = false,
+            Err(_) => note_unsynced_index(st, older),
+        }
+        synced
+    }
+
+    /// What a sync makes durable: the open data and index segments, then the closed index
+    /// segments `older`.
+    pub(super) fn sync_files(&self, st: &State, older: &[u32]) -> Result<Vec<SyncFile>> {
         let seg = st.cur_seg();
-        st.data
-            .sync_data()
-            .at(&segment::data_path(&self.data_dir, seg))?;
-        st.index
-            .sync_data()
-            .at(&segment::index_path(&self.index_dir, seg))?;
-        st.unsynced = false;
-        Ok(())
+        let mut files = vec![
+            (st.data.clone(), segment::data_path(&self.data_dir, seg)),
+            (st.index.clone(), segment::index_path(&self.index_dir, seg)),
+        ];
+        // A segment compacted away meanwhile has nothing left to sync.
+        for &iseg in older
+            .iter()
+            .filter(|s| st.segments.binary_search(s).is_ok())
+        {
+            files.push(self.file(st, false, iseg)?);
+        }
+        Ok(files)
+    }
+}
+
+/// Remember closed index segments rewritten in place, for the next sync.
+pub(super) fn note_unsynced_index(st: &mut State, segs: Vec<u32>) {
+    for seg in segs {
+        if !st.unsynced_index.contains(&seg) {
+            st.unsynced_index.push(seg);
+        }
     }
 }

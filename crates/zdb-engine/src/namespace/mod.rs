@@ -180,8 +180,11 @@ pub(crate) struct State {
     /// opened it) and when that was: what [`Namespace::snapshot_if`] measures from.
     pub snapshot_len: u64,
     pub snapshot_at: Instant,
-    /// Writes not yet fsync'ed (for `Durability::Periodic`).
+    /// Writes not yet fsync'ed (for `Durability::Os`).
     pub unsynced: bool,
+    /// Closed index segments whose entries were rewritten in place (sequential updates)
+    /// since the last sync: synced with the open segment (for `Durability::Os`).
+    pub unsynced_index: Vec<u32>,
     pub scratch: Vec<u8>,
     /// Appends not yet handed to the OS (see `append.rs`).
     pub pending: append::Pending,
@@ -250,6 +253,9 @@ pub struct Namespace {
     /// offset), with the number of reads using them (see `fetching`).
     provided: Mutex<Provided>,
     deleted: AtomicBool,
+    /// Held by [`Namespace::sync`] while its fdatasyncs run without the state lock: a
+    /// second sync waits for the first, so it never answers before the bytes are durable.
+    syncing: Mutex<()>,
     /// New values may use the disk's reserve (see [`Namespace::use_reserve`]).
     into_reserve: AtomicBool,
     io: crate::iostats::IoStats,
@@ -664,13 +670,37 @@ impl Namespace {
         Ok(f)
     }
 
-    /// fsync the open segments if anything was written since the last sync.
+    /// fsync the open segments (and closed index segments rewritten in place) if anything
+    /// was written since the last sync (see [`sync_namespaces`]).
     pub fn sync(&self) -> Result<()> {
+        sync_namespaces(&[self])
+    }
+
+    /// The first half of a sync: pending bytes handed to the OS and the files to make
+    /// durable taken, `None` when nothing is unsynced. Holds `syncing` until finished.
+    fn begin_sync(&self) -> Result<Option<BegunSync<'_>>> {
+        let one = self.syncing.lock();
         let mut st = self.state.write();
-        if st.unsynced {
-            self.sync_locked(&mut st)?;
+        if !st.unsynced {
+            return Ok(None);
         }
-        Ok(())
+        self.flush_pending(&mut st)?;
+        let older = std::mem::take(&mut st.unsynced_index);
+        match self.sync_files(&st, &older) {
+            Ok(files) => {
+                st.unsynced = false;
+                Ok(Some(BegunSync {
+                    ns: self,
+                    _one: one,
+                    files,
+                    older,
+                }))
+            }
+            Err(e) => {
+                st.unsynced_index = older;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -722,5 +752,77 @@ fn record_key_len(st: &State, key: &[u8]) -> usize {
     match st.mode() {
         Mode::User => key.len(),
         Mode::Seq => 4,
+    }
+}
+
+/// A sync begun by [`Namespace::begin_sync`]: its files still to make durable.
+struct BegunSync<'a> {
+    ns: &'a Namespace,
+    _one: parking_lot::MutexGuard<'a, ()>,
+    files: Vec<crate::durable::SyncFile>,
+    older: Vec<u32>,
+}
+
+impl BegunSync<'_> {
+    /// The fdatasyncs failed: what they were to cover is still unsynced.
+    fn failed(self) {
+        let mut st = self.ns.state.write();
+        st.unsynced = true;
+        append::note_unsynced_index(&mut st, self.older);
+    }
+}
+
+/// Sync `namespaces`: every file any of them has to make durable is fdatasync'ed at the
+/// same time ([`crate::durable`]), without the namespaces' locks, so their readers and
+/// writers go on meanwhile; what they write after this call began is left to the next
+/// sync. A second sync of a namespace waits for one in progress, so it never answers
+/// before the bytes are durable.
+pub fn sync_namespaces(namespaces: &[&Namespace]) -> Result<()> {
+    // One order for everyone who syncs several: no two callers wait on each other.
+    let mut order: Vec<&Namespace> = namespaces.to_vec();
+    order.sort_by(|a, b| a.name.cmp(&b.name));
+    order.dedup_by(|a, b| std::ptr::eq(*a, *b));
+    let mut begun = Vec::with_capacity(order.len());
+    for ns in order {
+        match ns.begin_sync() {
+            Ok(Some(b)) => begun.push(b),
+            Ok(None) => {}
+            Err(e) => {
+                begun.into_iter().for_each(BegunSync::failed);
+                return Err(e);
+            }
+        }
+    }
+    let files: Vec<_> = begun.iter().flat_map(|b| b.files.iter().cloned()).collect();
+    let synced = crate::durable::sync_together(&files);
+    if synced.is_err() {
+        begun.into_iter().for_each(BegunSync::failed);
+    }
+    synced
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Engine, EngineConfig, Mode, NoEvents, SettingChange};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_sync_covers_closed_index_segments_rewritten_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EngineConfig::new(dir.path().join("data"), dir.path().join("index"));
+        let engine = Engine::open(config, Arc::new(NoEvents)).unwrap();
+        let ns = engine.create("seq").unwrap();
+        ns.change_setting(SettingChange::Mode(Mode::Seq)).unwrap();
+        let crate::SetOutcome::Written(id) = ns.set(b"", b"one", None).unwrap() else {
+            panic!("a new value is written");
+        };
+        let closed = ns.state.read().cur_seg();
+        ns.jump().unwrap();
+        // The update rewrites id 0's entry in the closed index segment.
+        ns.set(&id, b"two", None).unwrap();
+        assert_eq!(ns.state.read().unsynced_index, vec![closed]);
+        ns.sync().unwrap();
+        let st = ns.state.read();
+        assert!(st.unsynced_index.is_empty() && !st.unsynced);
     }
 }

@@ -68,6 +68,7 @@ impl Namespace {
             read_ahead: super::mapped::ReadAhead::default(),
             provided: Mutex::new(HashMap::new()),
             deleted: AtomicBool::new(false),
+            syncing: Mutex::new(()),
             into_reserve: AtomicBool::new(false),
             io: Default::default(),
         })
@@ -137,6 +138,7 @@ fn fresh_state(data_dir: &Path, index_dir: &Path, settings: Settings) -> Result<
         snapshot_len: FILE_HEADER_LEN as u64,
         snapshot_at: Instant::now(),
         unsynced: false,
+        unsynced_index: Vec::new(),
         scratch: Vec::new(),
         events: Vec::new(),
         pending: Default::default(),
@@ -453,6 +455,7 @@ fn finish(
         snapshot_len: end.valid_end,
         snapshot_at: Instant::now(),
         unsynced: false,
+        unsynced_index: Vec::new(),
         scratch: Vec::new(),
         events: Vec::new(),
         pending: Default::default(),

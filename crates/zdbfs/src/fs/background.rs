@@ -55,7 +55,7 @@ impl Fs {
         let _pass = self.flush_lock.lock();
         self.store_blocks(self.background_pick())?;
         if commit {
-            self.commit_meta(&mut self.state.lock(), false)?;
+            self.commit_meta(false)?;
         }
         Ok(())
     }

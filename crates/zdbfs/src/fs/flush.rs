@@ -46,7 +46,7 @@ impl Fs {
     fn flush_locked(&self, sync: bool) -> Result<()> {
         let number = sync.then(|| self.syncs.begun.fetch_add(1, Ordering::SeqCst) + 1);
         self.store_blocks(Pick::All)?;
-        self.commit_meta(&mut self.state.lock(), sync)?;
+        self.commit_meta(sync)?;
         if let Some(n) = number {
             self.syncs.last_done.fetch_max(n, Ordering::SeqCst);
         }
@@ -80,15 +80,21 @@ impl Fs {
     pub fn is_dirty(&self) -> bool {
         let st = self.state.lock();
         !st.dirty_inodes.is_empty()
+            || !st.in_flight.is_empty()
             || st.dirty_bytes > 0
             || !st.free_meta.is_empty()
             || !st.free_data.is_empty()
     }
 
     /// Steps 2-4: everything but file blocks (only stored blocks are named by inodes).
-    /// The caller holds `flush_lock`.
-    pub(crate) fn commit_meta(&self, st: &mut State, sync: bool) -> Result<()> {
+    /// The caller holds `flush_lock`. The state lock is held only while the transaction
+    /// is gathered and while its outcome is recorded: storing and syncing it (most of a
+    /// synced flush) runs without it, so other requests, and the fsyncs that will share
+    /// the next flush, go on meanwhile. What it took is marked in flight until then (an
+    /// inode in flight is never dropped from memory: the store does not hold it yet).
+    pub(crate) fn commit_meta(&self, sync: bool) -> Result<()> {
         let store = &*self.store;
+        let mut st = self.state.lock();
         // Journal records of an earlier failed commit must go before a newer transaction
         // exists, or a replay could bring their older state back.
         while let Some(&id) = st.stale_journal.last() {
@@ -96,45 +102,53 @@ impl Fs {
             st.stale_journal.pop();
         }
         let mut ops = Vec::new();
-        let mut taken: Vec<(u64, BTreeSet<usize>)> = Vec::new();
-        let r = self.collect_buckets(st, store, &mut ops, &mut taken);
+        let mut taken = Taken::default();
+        let r = self.collect_buckets(&mut st, store, &mut ops, &mut taken.buckets);
         if let Err(e) = r {
-            restore_buckets(st, taken);
+            taken.put_back(&mut st);
             return Err(e);
         }
-        let mut dirty: Vec<u64> = st.dirty_inodes.iter().copied().collect();
-        dirty.sort_unstable();
-        for &ino in &dirty {
+        taken.inodes = st.dirty_inodes.drain().collect();
+        taken.inodes.sort_unstable();
+        for &ino in &taken.inodes {
             if let Some(i) = st.inodes.get(&ino) {
                 ops.push(Op::Put(ino, record::encode_inode(i)));
             }
         }
-        let (n_meta, n_data) = (st.free_meta.len(), st.free_data.len());
-        ops.extend(st.free_meta.iter().copied().map(Op::DelMeta));
-        ops.extend(st.free_data.iter().copied().map(Op::DelData));
-        if ops.is_empty() {
-            if sync {
-                store.sync()?;
-            }
-        } else {
+        taken.free_meta = std::mem::take(&mut st.free_meta);
+        taken.free_data = std::mem::take(&mut st.free_data);
+        ops.extend(taken.free_meta.iter().copied().map(Op::DelMeta));
+        ops.extend(taken.free_data.iter().copied().map(Op::DelData));
+        let txn = (!ops.is_empty()).then(|| {
             st.txn += 1;
-            if let Err((e, journal)) = commit(store, st.txn, ops, sync) {
-                // Everything stays dirty and is retried by the next flush.
-                st.stale_journal.extend(journal);
-                restore_buckets(st, taken);
-                return Err(e);
-            }
-            for ino in dirty {
-                st.dirty_inodes.remove(&ino);
-                // Clean now: drop it from memory if the kernel forgot it meanwhile.
-                st.try_evict(ino);
-            }
-            st.free_meta.drain(..n_meta);
-            st.free_data.drain(..n_data);
+            st.txn
+        });
+        st.in_flight = taken.inodes.iter().copied().collect();
+        st.in_flight
+            .extend(taken.buckets.iter().map(|(ino, _)| *ino));
+        drop(st);
+        let outcome = match txn {
+            Some(txn) => commit(store, txn, ops, sync),
+            None if sync => store.sync().map_err(|e| (e.into(), Vec::new())),
+            None => Ok(()),
+        };
+        let mut st = self.state.lock();
+        st.in_flight.clear();
+        if let Err((e, journal)) = outcome {
+            // Everything stays dirty and is retried by the next flush.
+            st.stale_journal.extend(journal);
+            taken.put_back(&mut st);
+            return Err(e);
+        }
+        for &ino in &taken.inodes {
+            // Clean now: drop it from memory if the kernel forgot it meanwhile.
+            st.try_evict(ino);
+        }
+        if txn.is_some() {
             self.metrics.count_flush();
         }
         // Flushed blocks are clean now: keep the cache within its limit.
-        self.evict(st);
+        self.evict(&mut st);
         Ok(())
     }
 
@@ -145,7 +159,7 @@ impl Fs {
         st: &mut State,
         store: &dyn Store,
         ops: &mut Vec<Op>,
-        taken: &mut Vec<(u64, BTreeSet<usize>)>,
+        taken: &mut TakenBuckets,
     ) -> Result<()> {
         let dirs: Vec<u64> = st
             .dirs
@@ -200,12 +214,35 @@ impl Fs {
     }
 }
 
-/// Put the dirty bucket sets back after a failed flush.
-fn restore_buckets(st: &mut State, taken: Vec<(u64, BTreeSet<usize>)>) {
-    for (ino, set) in taken {
-        if let Some(d) = st.dirs.get_mut(&ino) {
-            d.dirty.extend(set);
+/// Dirty bucket sets taken by a commit, per directory.
+type TakenBuckets = Vec<(u64, BTreeSet<usize>)>;
+
+/// What a metadata commit took out of the state: put back if it fails, so the next flush
+/// retries it.
+#[derive(Default)]
+struct Taken {
+    inodes: Vec<u64>,
+    buckets: TakenBuckets,
+    free_meta: Vec<u64>,
+    free_data: Vec<u64>,
+}
+
+impl Taken {
+    fn put_back(self, st: &mut State) {
+        for (ino, set) in self.buckets {
+            if let Some(d) = st.dirs.get_mut(&ino) {
+                d.dirty.extend(set);
+            }
         }
+        // An inode destroyed meanwhile is not dirty any more (its record is in free_meta).
+        let live: Vec<u64> = self
+            .inodes
+            .into_iter()
+            .filter(|ino| st.inodes.contains_key(ino))
+            .collect();
+        st.dirty_inodes.extend(live);
+        st.free_meta.splice(0..0, self.free_meta);
+        st.free_data.splice(0..0, self.free_data);
     }
 }
 

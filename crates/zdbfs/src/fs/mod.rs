@@ -162,6 +162,9 @@ pub(crate) struct State {
     pub inodes: HashMap<u64, Inode>,
     pub dirs: HashMap<u64, Dir>,
     pub dirty_inodes: HashSet<u64>,
+    /// Inodes and directories whose records a metadata commit is storing right now (taken
+    /// out of the dirty sets): kept in memory until it is done.
+    pub in_flight: HashSet<u64>,
     /// Meta records (inodes, buckets) to delete at the next flush.
     pub free_meta: Vec<u64>,
     /// Data records to delete at the next flush.
@@ -471,6 +474,7 @@ impl State {
             || self.lookups.contains_key(&ino)
             || self.open_count.contains_key(&ino)
             || self.dirty_inodes.contains(&ino)
+            || self.in_flight.contains(&ino)
             || self.dirs.get(&ino).is_some_and(|d| !d.dirty.is_empty())
             || self
                 .blocks

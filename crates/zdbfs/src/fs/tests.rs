@@ -654,3 +654,108 @@ fn fsyncs_arriving_together_share_one_synced_flush() {
     let found = fs.lookup(ROOT, b"a").unwrap();
     assert_eq!(fs.read(found.ino, 0, 100).unwrap(), b"one two");
 }
+
+type StoreResult<T> = std::result::Result<T, crate::error::StoreError>;
+
+/// An engine store whose first journal append waits until the test opens the gate, so a
+/// test can act while a metadata commit is under way.
+struct GatedStore {
+    inner: EngineStore,
+    reached: std::sync::mpsc::SyncSender<()>,
+    gate: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl Store for GatedStore {
+    fn append(&self, ns: Ns, value: &[u8]) -> StoreResult<u64> {
+        if ns == Ns::Temp && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.reached.send(()).unwrap();
+            self.gate.lock().unwrap().recv().unwrap();
+        }
+        self.inner.append(ns, value)
+    }
+    fn update(&self, ns: Ns, id: u64, v: &[u8]) -> StoreResult<()> {
+        self.inner.update(ns, id, v)
+    }
+    fn get(&self, ns: Ns, id: u64) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get(ns, id)
+    }
+    fn delete(&self, ns: Ns, id: u64) -> StoreResult<()> {
+        self.inner.delete(ns, id)
+    }
+    fn ids(&self, ns: Ns) -> StoreResult<Vec<u64>> {
+        self.inner.ids(ns)
+    }
+    fn sync(&self) -> StoreResult<()> {
+        self.inner.sync()
+    }
+    fn used_bytes(&self, ns: Ns) -> StoreResult<u64> {
+        self.inner.used_bytes(ns)
+    }
+}
+
+#[test]
+fn requests_go_on_while_a_commit_stores_and_nothing_in_flight_is_forgotten() {
+    use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+    use std::time::Duration;
+    const PATIENCE: Duration = Duration::from_secs(60);
+    let dir = tempfile::tempdir().unwrap();
+    let (reached, reached_rx) = sync_channel(1);
+    let (open_gate, gate) = sync_channel(1);
+    let store = Arc::new(GatedStore {
+        inner: EngineStore::open(dir.path()).unwrap(),
+        reached,
+        gate: std::sync::Mutex::new(gate),
+        armed: false.into(),
+    });
+    let fs = Arc::new(Fs::open(store.clone(), FsConfig::default()).unwrap());
+    let dir_node = NewNode {
+        kind: Kind::Dir,
+        perm: 0o755,
+        rdev: 0,
+        target: b"",
+    };
+    let d = fs.create_node(ME, ROOT, b"d", dir_node).unwrap();
+    fs.create_node(ME, d.ino, b"a", file(0o644)).unwrap();
+    store.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let syncing = {
+        let fs = fs.clone();
+        std::thread::spawn(move || fs.fsync())
+    };
+    reached_rx
+        .recv_timeout(PATIENCE)
+        .expect("the commit reached its journal");
+    // With the commit stopped before its journal: the kernel forgets the directory whose
+    // new entry is being committed, and other requests run.
+    let (done, done_rx) = sync_channel(1);
+    let meanwhile = {
+        let fs = fs.clone();
+        std::thread::spawn(move || {
+            fs.forget(d.ino, 1);
+            let seen = fs.lookup(ROOT, b"d").and_then(|d| fs.lookup(d.ino, b"a"));
+            let made = fs.create_node(ME, ROOT, b"meanwhile", file(0o644));
+            done.send((seen.map(drop), made.map(drop))).unwrap();
+        })
+    };
+    let outcome = done_rx.recv_timeout(PATIENCE);
+    open_gate.send(()).unwrap();
+    match outcome {
+        Ok((seen, made)) => {
+            assert_eq!(
+                seen,
+                Ok(()),
+                "the directory in flight stays as it is in memory"
+            );
+            assert_eq!(made, Ok(()));
+        }
+        Err(RecvTimeoutError::Timeout) => panic!("requests waited for the commit"),
+        Err(e) => panic!("{e}"),
+    }
+    syncing.join().unwrap().unwrap();
+    meanwhile.join().unwrap();
+    drop((fs, store));
+    // Dropped without shutdown: what the fsync answered for is there.
+    let (_, fs) = open(dir.path());
+    let d = fs.lookup(ROOT, b"d").unwrap();
+    fs.lookup(d.ino, b"a").unwrap();
+}

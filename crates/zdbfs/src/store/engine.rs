@@ -177,10 +177,8 @@ impl Store for EngineStore {
     }
 
     fn sync(&self) -> Result<(), StoreError> {
-        for ns in Ns::ALL {
-            self.ns(ns).sync().map_err(|e| err(ns, e))?;
-        }
-        Ok(())
+        let all = self.ns.each_ref().map(|ns| &**ns);
+        zdb_engine::sync_namespaces(&all).map_err(|e| err(Ns::Data, e))
     }
 
     fn used_bytes(&self, ns: Ns) -> Result<u64, StoreError> {
