@@ -14,6 +14,7 @@ use bytes::{Buf, Bytes};
 use cap_std::fs::{Dir, Metadata};
 use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult, OpenOptions};
 use futures_util::FutureExt;
+use qsfs_web::landing::TempFile;
 use qsfs_web::paths::RelPath;
 use qsfs_web::transfer::Room;
 use qsfs_web::WebState;
@@ -196,7 +197,6 @@ pub struct NewFile {
     counts: bool,
     root: Arc<Dir>,
     target: RelPath,
-    temp: RelPath,
     handle: Handle,
     /// The length the request announced, if it did.
     expected: Option<u64>,
@@ -206,7 +206,8 @@ pub struct NewFile {
     /// Bytes of the file replaced (given back to the quota when the new one lands).
     replaced: u64,
     create_new: bool,
-    landed: bool,
+    /// Where the body is written; taken when it lands.
+    temp: Option<TempFile>,
 }
 
 impl std::fmt::Debug for NewFile {
@@ -218,18 +219,6 @@ impl std::fmt::Debug for NewFile {
     }
 }
 
-/// Name prefix of a PUT's temporary file: the web API's, so listings hide both alike.
-fn temp_name() -> String {
-    use rand::RngCore;
-    let mut suffix = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut suffix);
-    format!(
-        "{}{}.part",
-        qsfs_web::transfer::UPLOAD_PREFIX,
-        hex::encode(suffix)
-    )
-}
-
 impl NewFile {
     pub(crate) async fn create(
         st: Arc<WebState>,
@@ -237,10 +226,6 @@ impl NewFile {
         target: RelPath,
         options: &OpenOptions,
     ) -> FsResult<NewFile> {
-        let temp = target
-            .parent()
-            .join(&temp_name())
-            .map_err(|_| FsError::Forbidden)?;
         let (t, create, create_new) = (target.clone(), options.create, options.create_new);
         let replaced = on_root(&access, move |root| {
             let parent = t.parent();
@@ -260,22 +245,19 @@ impl NewFile {
         .await?;
         let expected = options.size;
         let allowed = room_for(&st, &access, expected.unwrap_or(0), replaced).await?;
-        let tmp = temp.clone();
-        let file = on_root(&access, move |root| {
-            let mut o = cap_std::fs::OpenOptions::new();
-            o.write(true).create_new(true);
-            Ok(root.open_with(tmp.as_path(), &o)?.into_std())
-        })
-        .await?;
+        let (root, folder) = (Arc::clone(&access.caller.root), target.parent());
+        let temp = tokio::task::spawn_blocking(move || TempFile::create(&root, &folder))
+            .await
+            .map_err(|_| FsError::GeneralFailure)?
+            .map_err(|e| fs_error(&e))?;
         Ok(NewFile {
             st,
             access_name: access.caller.name.clone(),
             counts: access.caller.space.is_none(),
             root: Arc::clone(&access.caller.root),
             target,
-            temp,
             handle: Handle {
-                file: Arc::new(file),
+                file: Arc::clone(temp.file()),
                 pos: 0,
             },
             expected,
@@ -283,7 +265,7 @@ impl NewFile {
             allowed,
             replaced,
             create_new,
-            landed: false,
+            temp: Some(temp),
         })
     }
 
@@ -303,30 +285,24 @@ impl NewFile {
 
     /// The body is whole: make it durable, then put it in place.
     async fn land(&mut self) -> FsResult<()> {
-        if self.landed {
-            return Ok(());
-        }
+        let Some(temp) = self.temp.take() else {
+            return Ok(()); // landed already (or failed to, and is gone)
+        };
         if self.expected.is_some_and(|e| e != self.written) {
             return Err(FsError::GeneralFailure);
         }
-        self.handle.blocking(std::fs::File::sync_all).await?;
-        let (root, temp, target, create_new) = (
-            Arc::clone(&self.root),
-            self.temp.clone(),
-            self.target.clone(),
-            self.create_new,
-        );
+        let (root, target, create_new) =
+            (Arc::clone(&self.root), self.target.clone(), self.create_new);
         tokio::task::spawn_blocking(move || {
             // `If-None-Match: *` holds until the last moment.
             if create_new && root.symlink_metadata(target.as_path()).is_ok() {
                 return Err(io::Error::from_raw_os_error(libc::EEXIST));
             }
-            root.rename(temp.as_path(), &root, target.as_path())
+            temp.land(&target)
         })
         .await
         .map_err(|_| FsError::GeneralFailure)?
         .map_err(|e| fs_error(&e))?;
-        self.landed = true;
         if self.counts {
             self.st
                 .usage
@@ -360,22 +336,5 @@ impl DavFile for NewFile {
     }
     fn flush(&mut self) -> FsFuture<'_, ()> {
         self.land().boxed()
-    }
-}
-
-impl Drop for NewFile {
-    /// A body that never landed (cut short, refused) leaves nothing behind.
-    fn drop(&mut self) {
-        if self.landed {
-            return;
-        }
-        let (root, temp) = (Arc::clone(&self.root), self.temp.clone());
-        let remove = move || {
-            let _ = root.remove_file(temp.as_path());
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(remove)),
-            Err(_) => remove(),
-        }
     }
 }

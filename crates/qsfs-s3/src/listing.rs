@@ -101,7 +101,7 @@ impl Walk<'_> {
             let name = e.file_name();
             // A name that is no UTF-8 cannot be a key; uploads in progress are not objects.
             let Some(name) = name.to_str() else { continue };
-            if qsfs_web::files::is_upload_in_progress(name) {
+            if qsfs_web::landing::is_temporary(name) {
                 continue;
             }
             let kind = e.file_type()?;

@@ -29,8 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::meta::Given;
 use crate::names::{object_path, Target};
-use crate::objects::{check_md5, need_bucket, room_of, write_body, TempFile};
+use crate::objects::{check_md5, need_bucket, room_of, write_body};
 use crate::{custom_error, io_error, join_error};
+use qsfs_web::landing::TempFile;
 
 /// An upload not completed nor aborted after this long is swept away (when another upload
 /// starts in its bucket).
@@ -39,7 +40,7 @@ const ABANDONED_SECS: u64 = 7 * 24 * 3600;
 const PARTS: std::ops::RangeInclusive<i32> = 1..=10_000;
 /// Name prefix of an upload's files.
 fn prefix(id: &str) -> String {
-    format!("{}s3-{id}", qsfs_web::transfer::UPLOAD_PREFIX)
+    format!("{}s3-{id}", qsfs_web::landing::UPLOAD_PREFIX)
 }
 
 /// One part as recorded.
@@ -394,7 +395,7 @@ fn assemble(
             .rename(files.data().as_path(), root, target.as_path())
             .map_err(fail);
     }
-    let mut temp = TempFile::create(root, &target.parent()).map_err(fail)?;
+    let temp = TempFile::create(root, &target.parent()).map_err(fail)?;
     let data = root.open(files.data().as_path()).map_err(fail)?.into_std();
     let mut at = 0u64;
     let mut buf = vec![0u8; 1 << 20];
@@ -420,13 +421,13 @@ fn assemble(
                     "part {n} is shorter than recorded"
                 ));
             }
-            temp.file.write_all_at(&buf[..got], at).map_err(fail)?;
+            temp.file().write_all_at(&buf[..got], at).map_err(fail)?;
             done += got as u64;
             at += got as u64;
         }
     }
-    let meta = given.record(etag, &temp.file).map_err(fail)?;
-    meta.store(&temp.file).map_err(fail)?;
+    let meta = given.record(etag, temp.file()).map_err(fail)?;
+    meta.store(temp.file()).map_err(fail)?;
     temp.land(target).map_err(fail)
 }
 

@@ -37,7 +37,7 @@ fn valid_part(part: &str) -> bool {
         && part != "."
         && part != ".."
         && !part.contains(['/', '\0'])
-        && !part.starts_with(qsfs_web::transfer::UPLOAD_PREFIX)
+        && !part.starts_with(qsfs_web::landing::UPLOAD_PREFIX)
 }
 
 /// What a key names.

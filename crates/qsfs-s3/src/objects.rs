@@ -12,6 +12,7 @@ use cap_std::fs::Dir;
 use futures_util::StreamExt;
 use md5::Digest;
 use qsfs_web::auth::Caller;
+use qsfs_web::landing::TempFile;
 use qsfs_web::paths::RelPath;
 use qsfs_web::transfer::Room;
 use qsfs_web::WebState;
@@ -38,65 +39,6 @@ pub(crate) fn need_bucket(root: &Dir, bucket: &str) -> S3Result<RelPath> {
             NoSuchBucket,
             "{bucket:?}: no such bucket (top folder)"
         )),
-    }
-}
-
-/// A temporary file beside a target, removed unless it landed.
-pub(crate) struct TempFile {
-    root: Arc<Dir>,
-    pub(crate) path: RelPath,
-    pub(crate) file: Arc<File>,
-    landed: bool,
-}
-
-impl TempFile {
-    /// A new temporary file in folder `folder`.
-    pub(crate) fn create(root: &Arc<Dir>, folder: &RelPath) -> io::Result<TempFile> {
-        use rand::RngCore;
-        let mut suffix = [0u8; 8];
-        rand::rngs::OsRng.fill_bytes(&mut suffix);
-        let name = format!(
-            "{}{}.part",
-            qsfs_web::transfer::UPLOAD_PREFIX,
-            hex::encode(suffix)
-        );
-        let path = folder
-            .join(&name)
-            .map_err(|e| io::Error::other(e.message))?;
-        let mut o = cap_std::fs::OpenOptions::new();
-        o.read(true).write(true).create_new(true);
-        let file = root.open_with(path.as_path(), &o)?.into_std();
-        Ok(TempFile {
-            root: Arc::clone(root),
-            path,
-            file: Arc::new(file),
-            landed: false,
-        })
-    }
-
-    /// Make it durable and put it at `target` (blocking).
-    pub(crate) fn land(&mut self, target: &RelPath) -> io::Result<()> {
-        self.file.sync_all()?;
-        self.root
-            .rename(self.path.as_path(), &self.root, target.as_path())?;
-        self.landed = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if self.landed {
-            return;
-        }
-        let (root, path) = (Arc::clone(&self.root), self.path.clone());
-        let remove = move || {
-            let _ = root.remove_file(path.as_path());
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(remove)),
-            Err(_) => remove(),
-        }
     }
 }
 
@@ -298,27 +240,27 @@ pub async fn put(
         Target::File(path) => path,
     };
     let (s, who, t) = (Arc::clone(st), me.clone(), path.clone());
-    let (mut temp, room, replaced) =
+    let (temp, room, replaced) =
         tokio::task::spawn_blocking(move || prepare(&s, &who, &root, &b, &t))
             .await
             .map_err(join_error)??;
-    let (md5, written) = write_body(me, &temp.file, 0, up.body, up.length, room).await?;
+    let (md5, written) = write_body(me, temp.file(), 0, up.body, up.length, room).await?;
     check_md5(up.content_md5.as_deref(), &md5)?;
     let etag = hex::encode(md5);
     let given = up.given;
     let tag = etag.clone();
-    let temp = tokio::task::spawn_blocking(move || -> S3Result<TempFile> {
+    tokio::task::spawn_blocking(move || -> S3Result<()> {
         let shown = path.display();
         let record = given
-            .record(tag, &temp.file)
+            .record(tag, temp.file())
             .map_err(|e| io_error(&shown, &e))?;
-        record.store(&temp.file).map_err(|e| io_error(&shown, &e))?;
-        temp.land(&path).map_err(|e| io_error(&shown, &e))?;
-        Ok(temp)
+        record
+            .store(temp.file())
+            .map_err(|e| io_error(&shown, &e))?;
+        temp.land(&path).map_err(|e| io_error(&shown, &e))
     })
     .await
     .map_err(join_error)??;
-    drop(temp);
     st.usage.moved(&me.name, written, replaced);
     Ok(etag)
 }
@@ -499,7 +441,7 @@ pub async fn copy(
         let Some(src) = source.file else {
             return Err(s3_error!(InvalidRequest, "{fk:?} is a folder"));
         };
-        let (mut temp, room, replaced) = prepare(&s, &who, &root, &tb, &target)?;
+        let (temp, room, replaced) = prepare(&s, &who, &root, &tb, &target)?;
         if let Some(room) = room.filter(|r| source.size > r.allowed()) {
             return Err(over_quota(&who, room, source.size));
         }
@@ -514,16 +456,16 @@ pub async fn copy(
                 break;
             }
             hash.update(&buf[..n]);
-            temp.file.write_all_at(&buf[..n], at).map_err(fail)?;
+            temp.file().write_all_at(&buf[..n], at).map_err(fail)?;
             at += n as u64;
         }
         let etag = hex::encode(hash.finalize());
         let given = given.unwrap_or_else(|| source.meta.map(|m| m.given()).unwrap_or_default());
-        let record = given.record(etag.clone(), &temp.file).map_err(fail)?;
-        record.store(&temp.file).map_err(fail)?;
+        let record = given.record(etag.clone(), temp.file()).map_err(fail)?;
+        record.store(temp.file()).map_err(fail)?;
+        let file = Arc::clone(temp.file());
         temp.land(&target).map_err(fail)?;
-        let modified = temp
-            .file
+        let modified = file
             .metadata()
             .and_then(|m| m.modified())
             .unwrap_or_else(|_| std::time::SystemTime::now());

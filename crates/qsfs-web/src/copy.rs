@@ -127,11 +127,7 @@ pub async fn copy(
                 return Err(crate::quota::exceeded(&who.name, used, quota, needed));
             }
         }
-        let tmp: PathBuf = to.parent().as_path().join(format!(
-            "{}{}.part",
-            crate::transfer::UPLOAD_PREFIX,
-            crate::sessions::random_hex(8)
-        ));
+        let tmp: PathBuf = to.parent().as_path().join(crate::landing::temp_name());
         let mut out = Copied::default();
         let done = copy_tree(root, from.as_path(), &tmp, &shown_from, &mut out).and_then(|()| {
             if root.symlink_metadata(to.as_path()).is_ok() {

@@ -67,15 +67,10 @@ fn entry(parent: &RelPath, name: &std::ffi::OsStr, m: &Metadata) -> Result<Entry
     })
 }
 
-/// The temporary file of an upload in progress (see `transfer`): not shown.
-pub fn is_upload_in_progress(name: &str) -> bool {
-    name.starts_with(super::transfer::UPLOAD_PREFIX) && name.ends_with(".part")
-}
-
 /// Entries of folder `dir` that listings and searches leave out: uploads in progress, and
 /// the drive's own folder at the top.
 pub fn hidden(dir: &RelPath, name: &str) -> bool {
-    is_upload_in_progress(name) || dir.is_root() && name == crate::users::SYSTEM_DIR
+    crate::landing::is_temporary(name) || dir.is_root() && name == crate::users::SYSTEM_DIR
 }
 
 /// Run a blocking filesystem operation on the caller's folder (see [`Caller`]).

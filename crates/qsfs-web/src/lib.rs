@@ -23,6 +23,7 @@ pub mod copy;
 pub mod error;
 pub mod files;
 pub mod keyring;
+pub mod landing;
 pub mod origin;
 pub mod paths;
 pub mod quota;

@@ -1,7 +1,7 @@
 //! File bodies: download with HTTP ranges (seeking in video and audio works), upload and
 //! save streamed to disk (never buffered whole), folders as a streamed zip.
 //!
-//! Durability: an upload or save is acknowledged after the data is fsync'ed and the
+//! Durability ([`crate::landing`]): an upload or save is acknowledged after the data is fsync'ed and the
 //! temporary file renamed over the target, so a reader never sees a half-written file and an
 //! acknowledged one survives a crash (as zdbfs's fsync promises).
 //!
@@ -17,20 +17,17 @@ use axum::extract::{Extension, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
-use cap_std::fs::{Dir, Metadata, OpenOptions};
+use cap_std::fs::{Dir, Metadata};
 use futures_util::StreamExt;
-use rand::RngCore;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::files::{mtime_ms, on_root};
+use super::landing::TempFile;
 use super::paths::RelPath;
 use super::WebState;
-
-/// Name prefix of the temporary file an upload writes before renaming it into place.
-pub const UPLOAD_PREFIX: &str = ".qsfs-upload-";
 
 /// The validator of a file's current content.
 pub fn etag(m: &Metadata) -> String {
@@ -306,22 +303,17 @@ pub async fn upload(
         return Err(ApiError::bad_request("a file needs a name"));
     }
     let shown = rel.display();
-    let mut suffix = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut suffix);
-    let tmp = rel
-        .parent()
-        .join(&format!("{UPLOAD_PREFIX}{}.part", hex::encode(suffix)))?;
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let (r, t, h, st2, who) = (
+    let (r, h, st2, who, root_dir) = (
         rel.clone(),
-        tmp.clone(),
         headers.clone(),
         Arc::clone(&st),
         me.clone(),
+        Arc::clone(&me.root),
     );
-    let (file, replaced, room) = on_root(&me, move |root| {
+    let (temp, replaced, room) = on_root(&me, move |root| {
         let parent = r.parent();
         match root.metadata(parent.as_path()) {
             Ok(m) if m.is_dir() => {}
@@ -349,15 +341,16 @@ pub async fn upload(
                 return Err(room.exceeded(&who.name, n));
             }
         }
-        let mut o = OpenOptions::new();
-        o.write(true).create_new(true);
-        let file = root
-            .open_with(t.as_path(), &o)
-            .map_err(|e| ApiError::io(&r.display(), e))?;
-        Ok((file, replaced, room))
+        let temp =
+            TempFile::create(&root_dir, &parent).map_err(|e| ApiError::io(&r.display(), e))?;
+        Ok((temp, replaced, room))
     })
     .await?;
-    let mut file = tokio::fs::File::from_std(file.into_std());
+    let writer = temp
+        .file()
+        .try_clone()
+        .map_err(|e| ApiError::io(&shown, e))?;
+    let mut file = tokio::fs::File::from_std(writer);
     let mut over_quota = None;
     let written = async {
         let mut stream = body.into_data_stream();
@@ -375,12 +368,11 @@ pub async fn upload(
                 .map_err(|e| ApiError::io(&shown, e))?;
         }
         file.flush().await.map_err(|e| ApiError::io(&shown, e))?;
-        file.sync_all().await.map_err(|e| ApiError::io(&shown, e))?;
         Ok::<u64, ApiError>(n)
     }
     .await;
     drop(file);
-    let (r, t) = (rel.clone(), tmp.clone());
+    let r = rel.clone();
     let done = match over_quota {
         Some(refusal) => Err(refusal),
         None => {
@@ -389,8 +381,7 @@ pub async fn upload(
                 // The target may have changed while the body came in.
                 let current = root.metadata(r.as_path()).ok();
                 check_preconditions(&headers, current.as_ref(), q.overwrite, &r.display())?;
-                root.rename(t.as_path(), root, r.as_path())
-                    .map_err(|e| ApiError::io(&r.display(), e))?;
+                temp.land(&r).map_err(|e| ApiError::io(&r.display(), e))?;
                 let m = root
                     .metadata(r.as_path())
                     .map_err(|e| ApiError::io(&r.display(), e))?;
@@ -410,11 +401,7 @@ pub async fn upload(
             }
             Ok(Json(answer))
         }
-        Err(e) => {
-            let root = Arc::clone(&me.root);
-            let _ = tokio::task::spawn_blocking(move || root.remove_file(tmp.as_path())).await;
-            Err(e)
-        }
+        Err(e) => Err(e),
     }
 }
 
