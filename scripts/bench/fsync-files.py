@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write fsync'ed files the way a PUT lands one (create a temporary name, write, fsync,
-close, rename into place) from several threads, and report files per second and fsync
+close, rename into place, fsync the folder) from several threads, and report files per second and fsync
 latency. Used by scripts/bench/fsync-files.sh on a zdbfs mount and on a local folder.
 
 Usage: fsync-files.py DIR THREADS FILES SIZE_KIB [nosync]
@@ -26,6 +26,14 @@ def writer(folder, first, count, payload, sync, latencies):
         finally:
             os.close(fd)
         os.rename(tmp, os.path.join(folder, f"f{n}"))
+        if sync:
+            began = time.perf_counter()
+            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+            latencies.append(time.perf_counter() - began)
 
 
 def main():

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Small fsync'ed files on zdbfs (in-process engine) beside a local folder on the same disk,
 # in the same round: the way S3 and WebDAV PUTs land an object (temporary name, write,
-# fsync, close, rename), from 1 and from 4 threads, and without the fsync for scale.
+# fsync, close, rename, fsync of the folder), from 1 and from 4 threads, and without the
+# fsyncs for scale. The latency columns are per fsync (two per file).
 # This is the rate that bounds small-object PUTs over every protocol (issue 17).
 #
 # Usage (as root):  scripts/bench/fsync-files.sh          # FILES=2000 ROUNDS=3
@@ -52,7 +53,7 @@ ZPID=$!
 wait_fuse_mount "$ZPID" "$MNT" 600 || die "zdbfs did not mount (see $WORK/zdbfs.log)"
 mkdir -p "$WORK/local"
 
-echo "$FILES files of $SIZE_KIB KiB per run (create .tmp, write, fsync, close, rename), ROUNDS=$ROUNDS"
+echo "$FILES files of $SIZE_KIB KiB per run (create .tmp, write, fsync, close, rename, fsync the folder), ROUNDS=$ROUNDS"
 echo
 echo "| round | threads | local files/s | zdbfs files/s | zdbfs / local | zdbfs fsync median / p90 | zdbfs without fsync |"
 echo "|---|---|---:|---:|---:|---|---:|"

@@ -31,7 +31,7 @@ use crate::meta::Given;
 use crate::names::{object_path, Target};
 use crate::objects::{check_md5, need_bucket, room_of, write_body};
 use crate::{custom_error, io_error, join_error};
-use qsfs_web::landing::TempFile;
+use qsfs_web::landing::{rename_durably, TempFile};
 
 /// An upload not completed nor aborted after this long is swept away (when another upload
 /// starts in its bucket).
@@ -124,8 +124,7 @@ impl Files {
         let f = root.open_with(new.as_path(), &o).map_err(fail)?.into_std();
         f.write_all_at(&json, 0).map_err(fail)?;
         f.sync_all().map_err(fail)?;
-        root.rename(new.as_path(), root, self.record().as_path())
-            .map_err(fail)
+        rename_durably(root, new.as_path(), root, &self.record()).map_err(fail)
     }
 
     /// Remove every file of the upload.
@@ -391,9 +390,7 @@ fn assemble(
         let meta = given.record(etag, &data).map_err(fail)?;
         meta.store(&data).map_err(fail)?;
         data.sync_all().map_err(fail)?;
-        return root
-            .rename(files.data().as_path(), root, target.as_path())
-            .map_err(fail);
+        return rename_durably(root, files.data().as_path(), root, target).map_err(fail);
     }
     let temp = TempFile::create(root, &target.parent()).map_err(fail)?;
     let data = root.open(files.data().as_path()).map_err(fail)?.into_std();

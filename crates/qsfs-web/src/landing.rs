@@ -1,14 +1,15 @@
 //! How a new file body lands on the drive, for every protocol that writes one (the web
 //! API's upload, WebDAV's PUT, S3's PutObject and multipart completion): it is written
 //! under a hidden temporary name beside its target, fsync'ed, then renamed over the
-//! target. A reader sees the old file or the new one, never half of it; a body that
-//! landed survives a crash (zdbfs's fsync makes the whole filesystem durable, the rename
-//! with it); one cut short or refused leaves nothing behind.
+//! target, and the folder fsync'ed ([`rename_durably`]). A reader sees the old file or the
+//! new one, never half of it; a body that landed survives a crash; one cut short or
+//! refused leaves nothing behind.
 //!
 //! The work here blocks: call it off the async runtime.
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 use cap_std::fs::{Dir, OpenOptions};
@@ -30,13 +31,14 @@ pub fn is_temporary(name: &str) -> bool {
 }
 
 /// A body being written beside its target. Dropped before [`TempFile::land`] succeeded,
-/// its file is removed.
+/// its file is removed (in the background; [`TempFile::discard`] removes it at once).
 #[derive(Debug)]
 pub struct TempFile {
     root: Arc<Dir>,
     path: RelPath,
     file: Arc<File>,
-    landed: bool,
+    /// Landed or removed: nothing left for `drop` to do.
+    settled: bool,
 }
 
 impl TempFile {
@@ -52,7 +54,7 @@ impl TempFile {
             root: Arc::clone(root),
             path,
             file: Arc::new(file),
-            landed: false,
+            settled: false,
         })
     }
 
@@ -64,17 +66,46 @@ impl TempFile {
     /// Make the body durable and put it at `target`, replacing what is there. On failure
     /// the temporary file is removed.
     pub fn land(mut self, target: &RelPath) -> io::Result<()> {
-        self.file.sync_all()?;
-        self.root
-            .rename(self.path.as_path(), &self.root, target.as_path())?;
-        self.landed = true;
-        Ok(())
+        let landed = self
+            .file
+            .sync_all()
+            .and_then(|()| rename_durably(&self.root, self.path.as_path(), &self.root, target));
+        match landed {
+            Ok(()) => self.settled = true,
+            Err(_) => self.discard(),
+        }
+        landed
     }
+
+    /// Remove the file now, before an error is answered: the room it took is free again
+    /// when the caller hears of the failure (a retry on a full disk then fits).
+    pub fn discard(mut self) {
+        let _ = self.root.remove_file(self.path.as_path());
+        self.settled = true;
+    }
+}
+
+/// Rename `from` (in `from_dir`) over `to` (in `root`), and make the new name durable.
+/// A rename changes `to`'s folder, which only an fsync of that folder makes durable: an
+/// fsync of the file before it covers the bytes, not the name (on zdbfs the rename stayed
+/// in memory until the next flush, and a kill -9 right after an acknowledged upload lost
+/// the file).
+pub fn rename_durably(
+    from_dir: &Dir,
+    from: impl AsRef<Path>,
+    root: &Dir,
+    to: &RelPath,
+) -> io::Result<()> {
+    from_dir.rename(from, root, to.as_path())?;
+    // Read-only: a directory handle as `open_dir` gives it (O_PATH) cannot be fsync'ed.
+    let mut o = OpenOptions::new();
+    o.read(true);
+    root.open_with(to.parent().as_path(), &o)?.sync_all()
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if self.landed {
+        if self.settled {
             return;
         }
         let (root, path) = (Arc::clone(&self.root), self.path.clone());

@@ -373,36 +373,43 @@ pub async fn upload(
     .await;
     drop(file);
     let r = rel.clone();
-    let done = match over_quota {
-        Some(refusal) => Err(refusal),
-        None => {
-            on_root(&me, move |root| {
-                let size = written?;
-                // The target may have changed while the body came in.
-                let current = root.metadata(r.as_path()).ok();
-                check_preconditions(&headers, current.as_ref(), q.overwrite, &r.display())?;
-                temp.land(&r).map_err(|e| ApiError::io(&r.display(), e))?;
-                let m = root
-                    .metadata(r.as_path())
-                    .map_err(|e| ApiError::io(&r.display(), e))?;
-                let answer = serde_json::json!({
-                    "path": r.to_api(), "size": size, "etag": etag(&m), "mtime": mtime_ms(&m)
-                });
-                Ok((answer, size))
-            })
-            .await
-            .map_err(|e| with_room_left(&me, e))
-        }
-    };
-    match done {
-        Ok((answer, size)) => {
-            if me.space.is_none() {
-                st.usage.moved(&me.name, size, replaced);
+    let over_quota_refused = over_quota.is_some();
+    let done = on_root(&me, move |root| {
+        let ready = over_quota.map_or(written, Err).and_then(|size| {
+            // The target may have changed while the body came in.
+            let current = root.metadata(r.as_path()).ok();
+            check_preconditions(&headers, current.as_ref(), q.overwrite, &r.display())?;
+            Ok(size)
+        });
+        let size = match ready {
+            Ok(size) => size,
+            Err(e) => {
+                // Gone before the refusal is answered: a retry finds its room.
+                temp.discard();
+                return Err(e);
             }
-            Ok(Json(answer))
-        }
-        Err(e) => Err(e),
+        };
+        temp.land(&r).map_err(|e| ApiError::io(&r.display(), e))?;
+        let m = root
+            .metadata(r.as_path())
+            .map_err(|e| ApiError::io(&r.display(), e))?;
+        let answer = serde_json::json!({
+            "path": r.to_api(), "size": size, "etag": etag(&m), "mtime": mtime_ms(&m)
+        });
+        Ok((answer, size))
+    })
+    .await;
+    // A refusal over quota says the quota; a full disk, the room left on it.
+    let done = if over_quota_refused {
+        done
+    } else {
+        done.map_err(|e| with_room_left(&me, e))
+    };
+    let (answer, size) = done?;
+    if me.space.is_none() {
+        st.usage.moved(&me.name, size, replaced);
     }
+    Ok(Json(answer))
 }
 
 /// What a write (an upload, a WebDAV or S3 PUT) may take of its caller's quota.

@@ -579,7 +579,7 @@ async fn finish(st: &Arc<WebState>, me: &Caller, dir: Dir, id: &str, u: Upload) 
                 format!("{shown}: {why}; the upload is dropped"),
             ));
         }
-        dir.rename(format!("{id}.part"), root, rel.as_path())
+        crate::landing::rename_durably(&dir, format!("{id}.part"), root, &rel)
             .map_err(|e| ApiError::io(&shown, e))?;
         let _ = dir.remove_file(format!("{id}.json"));
         Ok(current

@@ -568,3 +568,25 @@ fn s3_on_a_real_mount() {
         "a revoked key still lists buckets"
     );
 }
+
+#[test]
+fn an_acknowledged_upload_survives_kill9() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let q = Qsfs::start(root, &["--mountpoint", "mnt"], "run1.log");
+    let (base, token) = web_of(&q);
+    let admin = signed_in(&base, "", &token);
+    let bodies: Vec<Vec<u8>> = (0..5u8).map(|n| vec![n; 70_000]).collect();
+    for (n, body) in bodies.iter().enumerate() {
+        let a = admin.put(&format!("/kept/f{n}"), body);
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    }
+    // At once: nothing but the acknowledgements says the files are there.
+    q.kill9();
+    let q = Qsfs::start(root, &["--config", "qsfs-data/qsfs.toml"], "run2.log");
+    for (n, body) in bodies.iter().enumerate() {
+        let path = q.mount.join(format!("kept/f{n}"));
+        let got = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(got == *body, "{}: content differs", path.display());
+    }
+}

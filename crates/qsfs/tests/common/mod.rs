@@ -20,6 +20,27 @@ pub struct Qsfs {
     log: PathBuf,
 }
 
+/// Every stand-in backend's `zdb.log` under `root` (to say why one did not start).
+fn standin_logs(root: &Path) -> String {
+    let mut out = String::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) && !path.ends_with("mnt") {
+                dirs.push(path);
+            } else if path.file_name().is_some_and(|n| n == "zdb.log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                out.push_str(&format!("--- {}:\n{text}\n", path.display()));
+            }
+        }
+    }
+    out
+}
+
 impl Qsfs {
     /// Start `qsfs` with `args` and wait until the mount is up.
     pub fn start(root: &Path, args: &[&str], log_name: &str) -> Qsfs {
@@ -49,7 +70,11 @@ impl Qsfs {
             Duration::from_secs(120),
             || {
                 if let Some(status) = q.child.as_mut().unwrap().try_wait().unwrap() {
-                    panic!("qsfs exited ({status}):\n{}", q.log_text());
+                    panic!(
+                        "qsfs exited ({status}):\n{}\n{}",
+                        q.log_text(),
+                        standin_logs(root)
+                    );
                 }
                 q.log_text().contains("qsfs: mounted at") && is_mounted(&q.mount)
             },
