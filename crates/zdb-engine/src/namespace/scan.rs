@@ -70,6 +70,8 @@ pub struct HistoryItem {
     pub timestamp: u32,
     pub payload: Vec<u8>,
     pub deleted: bool,
+    /// Where this version lies.
+    pub at: Cursor,
     /// The version before this one, if any.
     pub prev: Option<Cursor>,
 }
@@ -330,7 +332,54 @@ impl Namespace {
             timestamp: h2.timestamp,
             payload,
             deleted: h2.is_deleted(),
+            at: Cursor { seg, off },
             prev: h2.prev().map(|(seg, off)| Cursor { seg, off }),
         }))
+    }
+
+    /// Whether `key` is a sequential id spent on a placeholder (an update of another id
+    /// took it, as 0-db does): it names no record and never had a value.
+    fn is_placeholder(&self, key: &[u8]) -> Result<bool> {
+        let st = self.state.read();
+        let (Keys::Seq(s), Ok(id)) = (&st.keys, super::seq_id(key)) else {
+            return Ok(false);
+        };
+        Ok(self
+            .seq_entry(&st, s, id)?
+            .is_some_and(|e| e.entry.data_seg == crate::segrefs::NO_SEGMENT))
+    }
+
+    /// The end of everything written so far: a point to read the namespace as of later
+    /// ([`Namespace::get_at`]).
+    pub fn point(&self) -> Cursor {
+        let st = self.state.read();
+        Cursor {
+            seg: st.cur_seg(),
+            off: u32::try_from(st.data_len).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The value `key` had at `point` (from [`Namespace::point`]): its newest version
+    /// written before the point, `None` if there was none or it was a deletion. Versions
+    /// are found through the history chain, so a point stays readable while its versions
+    /// are kept (compaction moves live records only and starts their chain afresh).
+    pub fn get_at(&self, key: &[u8], point: Cursor) -> Result<Option<Vec<u8>>> {
+        if self.is_placeholder(key)? {
+            return Ok(None);
+        }
+        let before = |c: Cursor| (c.seg, c.off) < (point.seg, point.off);
+        let mut at = None;
+        loop {
+            let Some(item) = self.history(key, at)? else {
+                return Ok(None);
+            };
+            if before(item.at) {
+                return Ok((!item.deleted).then_some(item.payload));
+            }
+            match item.prev {
+                Some(prev) => at = Some(prev),
+                None => return Ok(None),
+            }
+        }
     }
 }
