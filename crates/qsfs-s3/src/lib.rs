@@ -84,25 +84,32 @@ struct Keys {
 }
 
 impl Keys {
-    fn owner(st: &WebState, access_key: &str) -> S3Result<qsfs_web::users::User> {
+    /// The account an access key belongs to, and the key's secret.
+    fn owner_and_secret(
+        st: &WebState,
+        access_key: &str,
+    ) -> S3Result<(qsfs_web::users::User, String)> {
         let unknown = || s3_error!(InvalidAccessKeyId, "no such access key (revoked?)");
         let owner = st.access_keys.secret_of(access_key).ok_or_else(unknown)?;
         // The uid: a later account of the same name does not inherit the key.
-        st.users
+        let user = st
+            .users
             .get(&owner.user)
             .filter(|u| u.uid == owner.uid)
-            .ok_or_else(unknown)
+            .ok_or_else(unknown)?;
+        Ok((user, owner.secret))
+    }
+
+    fn owner(st: &WebState, access_key: &str) -> S3Result<qsfs_web::users::User> {
+        Self::owner_and_secret(st, access_key).map(|(user, _)| user)
     }
 }
 
 #[async_trait::async_trait]
 impl S3Auth for Keys {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        Keys::owner(&self.st, access_key)?;
-        let owner = self.st.access_keys.secret_of(access_key);
-        owner
-            .map(|o| SecretKey::from(o.secret))
-            .ok_or_else(|| s3_error!(InvalidAccessKeyId))
+        let (_, secret) = Keys::owner_and_secret(&self.st, access_key)?;
+        Ok(SecretKey::from(secret))
     }
 }
 
@@ -154,6 +161,15 @@ impl S3Access for Confined {
 }
 
 impl Gateway {
+    /// `NoSuchBucket` unless the caller has bucket `bucket` (HeadBucket, GetBucketLocation).
+    async fn bucket_exists<T>(&self, req: &S3Request<T>, bucket: String) -> S3Result<()> {
+        let me = self.caller(req).await?;
+        on_root(&me, move |root| {
+            objects::need_bucket(root, &bucket).map(drop)
+        })
+        .await
+    }
+
     /// The account a (verified) request runs as, rooted at its folder.
     async fn caller<T>(&self, req: &S3Request<T>) -> S3Result<Caller> {
         let Some(credentials) = &req.credentials else {

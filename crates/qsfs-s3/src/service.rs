@@ -221,12 +221,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        let me = self.caller(&req).await?;
-        let bucket = req.input.bucket.clone();
-        on_root(&me, move |root| {
-            objects::need_bucket(root, &bucket).map(drop)
-        })
-        .await?;
+        self.bucket_exists(&req, req.input.bucket.clone()).await?;
         ok(HeadBucketOutput::default())
     }
 
@@ -234,12 +229,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        let me = self.caller(&req).await?;
-        let bucket = req.input.bucket.clone();
-        on_root(&me, move |root| {
-            objects::need_bucket(root, &bucket).map(drop)
-        })
-        .await?;
+        self.bucket_exists(&req, req.input.bucket.clone()).await?;
         ok(GetBucketLocationOutput::default())
     }
 
