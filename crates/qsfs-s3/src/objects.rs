@@ -68,7 +68,7 @@ pub(crate) async fn write_body(
     // the same time, off the runtime; one buffer in flight at a time, so in order). The
     // buffer and the hash not in flight wait in `idle`.
     let mut idle = Some((Vec::with_capacity(WRITE_BUF), md5::Md5::new()));
-    let mut inflight: Option<Landing> = None;
+    let mut inflight: Option<InFlight> = None;
     let mut queued = 0u64;
     let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BUF);
     let mut body = body;
@@ -93,8 +93,8 @@ pub(crate) async fn write_body(
             }
         }
         if pending.len() >= WRITE_BUF || (last && !pending.is_empty()) {
-            if let Some(landing) = inflight.take() {
-                idle = Some(landing.done().await?);
+            if let Some(flight) = inflight.take() {
+                idle = Some(flight.done().await?);
             }
             let (mut next, hash) = idle
                 .take()
@@ -102,15 +102,15 @@ pub(crate) async fn write_body(
             next.clear();
             let buf = Arc::new(std::mem::replace(&mut pending, next));
             let n = buf.len() as u64;
-            inflight = Some(Landing::start(file, offset + queued, buf, hash));
+            inflight = Some(InFlight::start(file, offset + queued, buf, hash));
             queued += n;
         }
         if last {
             break;
         }
     }
-    if let Some(landing) = inflight.take() {
-        idle = Some(landing.done().await?);
+    if let Some(flight) = inflight.take() {
+        idle = Some(flight.done().await?);
     }
     let (_, hash) = idle.expect("nothing in flight");
     if expected.is_some_and(|n| n != queued) {
@@ -125,14 +125,14 @@ pub(crate) async fn write_body(
 /// One buffer of a body being written at its offset and hashed, on two blocking threads:
 /// the MD5 of a GiB takes about 1.5 s of a core here, as long as writing it through the
 /// mount, so one after the other halved a large PUT's rate.
-struct Landing {
+struct InFlight {
     buf: Arc<Vec<u8>>,
     write: tokio::task::JoinHandle<io::Result<()>>,
     hash: tokio::task::JoinHandle<md5::Md5>,
 }
 
-impl Landing {
-    fn start(file: &Arc<File>, at: u64, buf: Arc<Vec<u8>>, mut hash: md5::Md5) -> Landing {
+impl InFlight {
+    fn start(file: &Arc<File>, at: u64, buf: Arc<Vec<u8>>, mut hash: md5::Md5) -> InFlight {
         let (f, bytes) = (Arc::clone(file), Arc::clone(&buf));
         let write = tokio::task::spawn_blocking(move || f.write_all_at(&bytes, at));
         let bytes = Arc::clone(&buf);
@@ -140,7 +140,7 @@ impl Landing {
             hash.update(&*bytes);
             hash
         });
-        Landing { buf, write, hash }
+        InFlight { buf, write, hash }
     }
 
     /// Wait for both; the buffer (to fill again) and the hash so far.

@@ -80,7 +80,7 @@ impl TempFile {
     /// Remove the file now, before an error is answered: the room it took is free again
     /// when the caller hears of the failure (a retry on a full disk then fits).
     pub fn discard(mut self) {
-        let _ = self.root.remove_file(self.path.as_path());
+        remove(&self.root, &self.path);
         self.settled = true;
     }
 }
@@ -109,15 +109,17 @@ impl Drop for TempFile {
             return;
         }
         let (root, path) = (Arc::clone(&self.root), self.path.clone());
-        let remove = move || {
-            let _ = root.remove_file(path.as_path());
-        };
         // Removing is a filesystem call: off the runtime when dropped on it.
         match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(remove)),
-            Err(_) => remove(),
+            Ok(rt) => drop(rt.spawn_blocking(move || remove(&root, &path))),
+            Err(_) => remove(&root, &path),
         }
     }
+}
+
+/// Remove a body that did not land; one already gone is no error.
+fn remove(root: &Dir, path: &RelPath) {
+    let _ = root.remove_file(path.as_path());
 }
 
 #[cfg(test)]
